@@ -1,0 +1,65 @@
+/**
+ * The in-memory broker: delivery within this process, and a last-message cache with expiry.
+ */
+import type { Broker, DeliverHandler } from './types.js';
+
+/** Options of {@link LocalBroker}. */
+export interface LocalBrokerOptions {
+  /** Seconds the last message of a channel is kept; 0 keeps nothing. */
+  expire: number;
+}
+
+/** A broker for one process. Delivery is synchronous: `publish` has delivered when it returns. */
+export class LocalBroker implements Broker {
+  readonly kind = 'local';
+  private deliver: DeliverHandler = () => {};
+  private readonly cache = new Map<string, { json: string; expiresAt: number }>();
+  private readonly sweep: NodeJS.Timeout | null;
+
+  constructor(private readonly options: LocalBrokerOptions) {
+    // Expired entries are also refused on read; the sweep only bounds memory.
+    this.sweep =
+      options.expire > 0 ? setInterval(() => this.dropExpired(), Math.min(options.expire, 60) * 1000).unref() : null;
+  }
+
+  onDeliver(handler: DeliverHandler): void {
+    this.deliver = handler;
+  }
+
+  publish(channel: string, messageJson: string): Promise<void> {
+    if (this.options.expire > 0) {
+      this.cache.set(channel, { json: messageJson, expiresAt: Date.now() + this.options.expire * 1000 });
+    }
+    this.deliver(channel, messageJson);
+    return Promise.resolve();
+  }
+
+  retain(): void {}
+
+  release(): void {}
+
+  lastMessage(channel: string): Promise<string | undefined> {
+    const entry = this.cache.get(channel);
+    if (!entry) return Promise.resolve(undefined);
+    if (entry.expiresAt <= Date.now()) {
+      this.cache.delete(channel);
+      return Promise.resolve(undefined);
+    }
+    return Promise.resolve(entry.json);
+  }
+
+  state(): string {
+    return 'ready';
+  }
+
+  close(): Promise<void> {
+    if (this.sweep) clearInterval(this.sweep);
+    this.cache.clear();
+    return Promise.resolve();
+  }
+
+  private dropExpired(): void {
+    const now = Date.now();
+    for (const [channel, entry] of this.cache) if (entry.expiresAt <= now) this.cache.delete(channel);
+  }
+}

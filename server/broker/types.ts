@@ -1,0 +1,40 @@
+/**
+ * The pub/sub backend behind the server. The endpoints talk to this interface only; `local.ts` keeps
+ * everything in this process, a Redis broker (later) bridges instances.
+ */
+
+/** Receives every message the broker delivers to this instance; registered once. */
+export type DeliverHandler = (channel: string, messageJson: string) => void;
+
+/**
+ * A pub/sub backend.
+ *
+ * Guarantees:
+ * - At most once: a message reaches each local subscriber of its channel once or not at all.
+ * - Order: messages that one publisher publishes on one channel are delivered in publish order.
+ * - `publish` accepts JSON text and delivers it unchanged; encoding for the wire happens once per
+ *   delivery to an instance, in the handler, never per subscriber.
+ * - Interest: `retain` is called when a channel gets its first local subscriber and `release` when it
+ *   loses its last, so a bridging broker subscribes upstream only to channels someone here wants.
+ */
+export interface Broker {
+  /** `local` or `redis`. */
+  readonly kind: string;
+  /** Registers the one handler that receives deliveries. Call before the first publish. */
+  onDeliver(handler: DeliverHandler): void;
+  /**
+   * Publishes `messageJson` on `channel` to every instance, and caches it when a cache is configured.
+   * Resolves once the message was handed on; rejects when it could not be (e.g. backend down).
+   */
+  publish(channel: string, messageJson: string): Promise<void>;
+  /** The channel got its first local subscriber. */
+  retain(channel: string): void;
+  /** The channel lost its last local subscriber. */
+  release(channel: string): void;
+  /** The cached last message of `channel` (JSON text), or undefined when none is kept or it expired. */
+  lastMessage(channel: string): Promise<string | undefined>;
+  /** `ready`, or a word saying why delivery across instances is degraded. */
+  state(): string;
+  /** Releases timers and connections. */
+  close(): Promise<void>;
+}

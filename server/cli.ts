@@ -1,0 +1,101 @@
+/**
+ * `node dist/server/cli.js [flags]`: flags -> options -> createServer. Prints the engine and URLs,
+ * shuts down gracefully on SIGINT/SIGTERM (a second signal exits at once).
+ */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { createServer, DEFAULT_OPTIONS, type ServerOptions } from './index.js';
+import { MAX_SLOW_MS } from './protocol/index.js';
+import { DEFAULT_SLOW_IO_URLS, SLOW_IO_BACKENDS } from './options.js';
+
+/** Keeps a non-numeric flag value as text, so the validator can quote what was given. */
+const numeric = (value: unknown): unknown => {
+  if (Array.isArray(value)) return value.at(-1);
+  return typeof value === 'string' && value.trim() !== '' && !Number.isNaN(Number(value)) ? Number(value) : value;
+};
+
+/** Parses argv into server options; exits 2 with a message naming the flag on bad input. */
+export async function parseServerArgs(argv: string[]): Promise<Partial<ServerOptions>> {
+  const d = DEFAULT_OPTIONS;
+  const args = await yargs(argv)
+    .scriptName('pubsub-server')
+    .usage('$0 [flags]\n\nThe uWebSockets.js pub/sub server: /pubsub, /echo, /health, /stats, /metrics, /publish.')
+    .option('port', { coerce: numeric, requiresArg: true, default: d.port, describe: 'TCP port; 0 picks a free one' })
+    .option('host', { type: 'string', default: d.host, describe: 'address to listen on' })
+    .option('max-payload', { coerce: numeric, requiresArg: true, default: d.maxPayload, describe: 'largest frame and POST /publish body, bytes; a larger frame closes with 1009, a larger body gets 413' })
+    .option('max-subscriptions', { coerce: numeric, requiresArg: true, default: d.maxSubscriptions, describe: 'subscriptions per connection; past it: too_many_subscriptions' })
+    .option('rate-limit', { coerce: numeric, requiresArg: true, default: d.rateLimit, describe: 'frames per second per connection; 0 = off; past it: rate_limited' })
+    .option('max-backpressure', { coerce: numeric, requiresArg: true, default: d.maxBackpressure, describe: 'bytes queued for one connection before it is closed as a slow consumer (goodbye, 1008)' })
+    .option('idle-timeout', { coerce: numeric, requiresArg: true, default: d.idleTimeout, describe: 'seconds without traffic before a connection closes; pings are sent automatically; 0 = off, else 8 to 960' })
+    .option('expire', { coerce: numeric, requiresArg: true, default: d.expire, describe: 'seconds the last message of a channel is kept for new subscribers; 0 = keep nothing' })
+    .option('publish-key', { type: 'string', describe: 'bearer key for POST /publish; without it HTTP publishing is off (403)' })
+    .option('client-publish', { type: 'boolean', default: d.clientPublish, describe: 'let WebSocket clients publish on broadcast channels (--no-client-publish: server side only)' })
+    .option('slow-io', { type: 'string', choices: SLOW_IO_BACKENDS, default: d.slowIo, describe: `backend of the slow action (at most ${MAX_SLOW_MS} ms a request): timer has no concurrency bound; redis (BLPOP) and postgres (pg_sleep) hold a pooled connection per waiting request, so at most --slow-io-pool wait at once` })
+    .option('slow-io-url', { type: 'string', describe: `server of the redis/postgres slow backend (default ${DEFAULT_SLOW_IO_URLS.redis} or ${DEFAULT_SLOW_IO_URLS.postgres})` })
+    .option('slow-io-pool', { coerce: numeric, requiresArg: true, default: d.slowIoPool, describe: 'connections of the redis/postgres slow backend: its concurrency bound (keep it under PostgreSQL max_connections)' })
+    .option('shutdown-timeout', { coerce: numeric, requiresArg: true, default: d.shutdownTimeout, describe: 'ms that shutdown waits for clients to close after goodbye' })
+    .option('allow-fallback', { type: 'boolean', default: d.allowFallback, describe: 'run on the slow ws fallback if the native uWS binary does not load (--no-allow-fallback refuses)' })
+    .strict()
+    .help()
+    .alias('help', 'h')
+    .version(false)
+    .wrap(Math.min(110, process.stdout.columns || 110))
+    .fail((message, err) => {
+      console.error(`pubsub-server: ${err?.message ?? message}\nRun with --help for the flags.`);
+      process.exit(2);
+    })
+    .parseAsync();
+  return {
+    port: args.port as number,
+    host: args.host,
+    maxPayload: args.maxPayload as number,
+    maxSubscriptions: args.maxSubscriptions as number,
+    rateLimit: args.rateLimit as number,
+    maxBackpressure: args.maxBackpressure as number,
+    idleTimeout: args.idleTimeout as number,
+    expire: args.expire as number,
+    publishKey: args.publishKey ?? null,
+    clientPublish: args.clientPublish,
+    slowIo: args.slowIo as ServerOptions['slowIo'],
+    slowIoUrl: args.slowIoUrl ?? null,
+    slowIoPool: args.slowIoPool as number,
+    shutdownTimeout: args.shutdownTimeout as number,
+    allowFallback: args.allowFallback,
+  };
+}
+
+async function main(): Promise<void> {
+  const options = await parseServerArgs(hideBin(process.argv));
+  let server;
+  try {
+    server = createServer(options);
+  } catch (err) {
+    console.error(`pubsub-server: ${(err as Error).message}`);
+    process.exit(2);
+  }
+  console.log(`engine: ${server.engine.description}`);
+  let address;
+  try {
+    address = await server.listen();
+  } catch (err) {
+    console.error(`pubsub-server: ${(err as Error).message}`);
+    process.exit(1);
+  }
+  const host = address.host === '0.0.0.0' ? '127.0.0.1' : address.host;
+  const base = `${host}:${address.port}`;
+  console.log(`slow io: ${address.slowIo}`);
+  console.log(`listening: ws://${base}/pubsub  ws://${base}/echo  http://${base}/health  /stats  /metrics  /publish`);
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    console.log(`${signal}: saying goodbye to ${server.stats.pubsubConnections + server.stats.echoConnections} connections`);
+    await server.close();
+    console.log('stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+void main();

@@ -1,0 +1,112 @@
+/**
+ * The `/echo` WebSocket endpoint: the C10k sequence. Welcome, then each frame echoed unchanged
+ * `rounds` times (`/echo?rounds=N`, default 3, 0 = until the client closes), then goodbye and 1000.
+ */
+import type { HttpRequest, HttpResponse, us_socket_context_t, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
+import { events, type GoodbyeReason } from '../protocol/index.js';
+import { CLOSE, type ServerContext } from './context.js';
+
+/** Per-connection state: echoes still to send (Infinity for rounds=0), and whether it closed. */
+export interface EchoConnection {
+  remaining: number;
+  closed: boolean;
+}
+
+type Socket = WebSocket<EchoConnection>;
+
+/** Rounds when the URL names none. */
+export const DEFAULT_ROUNDS = 3;
+const MAX_ROUNDS = 1_000_000_000;
+
+/**
+ * Reads `rounds` from a query value: undefined or empty means the default; anything but a whole number
+ * from 0 to 1e9 is an error message.
+ */
+export function parseRounds(value: string | undefined): number | string {
+  if (value === undefined || value === '') return DEFAULT_ROUNDS;
+  if (!/^\d{1,10}$/.test(value) || Number(value) > MAX_ROUNDS) {
+    return `rounds must be a whole number from 0 to ${MAX_ROUNDS} (got ${JSON.stringify(value.slice(0, 20))})`;
+  }
+  return Number(value);
+}
+
+export class EchoEndpoint {
+  /** Every open `/echo` socket (for shutdown). */
+  readonly sockets = new Set<Socket>();
+
+  constructor(private readonly ctx: ServerContext) {}
+
+  /** The uWS behaviour of `/echo`. */
+  behavior(): WebSocketBehavior<EchoConnection> {
+    const { options, uws } = this.ctx;
+    return {
+      compression: uws.DISABLED,
+      maxPayloadLength: options.maxPayload,
+      maxBackpressure: options.maxBackpressure,
+      idleTimeout: options.idleTimeout,
+      sendPingsAutomatically: options.idleTimeout > 0,
+      upgrade: (res, req, context) => this.upgrade(res, req, context),
+      open: (ws) => this.open(ws),
+      message: (ws, data, isBinary) => this.message(ws, data, isBinary),
+      close: (ws) => this.close(ws),
+    };
+  }
+
+  private upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
+    if (this.ctx.shuttingDown) {
+      res.writeStatus('503 Service Unavailable').end('shutting down');
+      return;
+    }
+    const rounds = parseRounds(req.getQuery('rounds'));
+    if (typeof rounds === 'string') {
+      res.writeStatus('400 Bad Request').end(rounds);
+      return;
+    }
+    const connection: EchoConnection = { remaining: rounds === 0 ? Infinity : rounds, closed: false };
+    res.upgrade(
+      connection,
+      req.getHeader('sec-websocket-key'),
+      req.getHeader('sec-websocket-protocol'),
+      req.getHeader('sec-websocket-extensions'),
+      context,
+    );
+  }
+
+  private open(ws: Socket): void {
+    this.sockets.add(ws);
+    this.ctx.stats.echoConnections++;
+    this.ctx.stats.connectionsTotal++;
+    ws.send(events.ECHO_WELCOME, false);
+    this.ctx.stats.messagesOut++;
+  }
+
+  private message(ws: Socket, data: ArrayBuffer, isBinary: boolean): void {
+    const conn = ws.getUserData();
+    const stats = this.ctx.stats;
+    stats.messagesIn++;
+    if (conn.remaining === 0) return;
+    ws.send(data, isBinary);
+    stats.messagesOut++;
+    if (--conn.remaining === 0) {
+      ws.send(events.ECHO_GOODBYE, false);
+      stats.messagesOut++;
+      ws.end(CLOSE.normal);
+    }
+  }
+
+  private close(ws: Socket): void {
+    ws.getUserData().closed = true;
+    this.sockets.delete(ws);
+    this.ctx.stats.echoConnections--;
+  }
+
+  /** Sends goodbye and closes every socket (shutdown). */
+  goodbyeAll(reason: GoodbyeReason, code: number): void {
+    for (const ws of [...this.sockets]) {
+      ws.cork(() => {
+        ws.send(events.goodbye(reason), false);
+        ws.end(code, reason);
+      });
+    }
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * The library's face. The simplest server:
+ *
+ * ```ts
+ * import { createServer } from './server/index.js';
+ * const server = createServer({ port: 9000 });
+ * await server.listen();
+ * ```
+ */
+import type { us_listen_socket } from 'uWebSockets.js';
+import { createBroker } from './broker/index.js';
+import { CLOSE, type ServerContext } from './endpoints/context.js';
+import { EchoEndpoint } from './endpoints/echo.js';
+import { registerHttp } from './endpoints/http.js';
+import { PubSubEndpoint } from './endpoints/pubsub.js';
+import { loadEngine, type EngineInfo } from './engine.js';
+import { validateOptions, type ServerOptions } from './options.js';
+import { createSlowIo } from './slow-io/index.js';
+import { Stats } from './stats.js';
+
+export { DEFAULT_OPTIONS, validateOptions, type ServerOptions } from './options.js';
+export type { EngineInfo } from './engine.js';
+
+/** Where a server listens, and what it connected to. */
+export interface ListenInfo {
+  /** The port bound (the real one when port 0 was asked for). */
+  port: number;
+  host: string;
+  /** Description of the slow-IO backend. */
+  slowIo: string;
+}
+
+/** A server made by {@link createServer}. */
+export interface PubSubServer {
+  /** Which engine serves the sockets (native uWS or the ws fallback). */
+  readonly engine: EngineInfo;
+  /** The counters behind `/stats`. */
+  readonly stats: Stats;
+  /** The options in force, defaults filled in. */
+  readonly options: ServerOptions;
+  /**
+   * Connects the slow-IO backend and starts listening. Resolves with the port actually bound (useful
+   * with port 0). Rejects when the port is taken or a backend cannot be reached.
+   */
+  listen(): Promise<ListenInfo>;
+  /**
+   * Graceful shutdown: stops accepting, sends `goodbye` to every client and closes with 1001, waits up
+   * to `shutdownTimeout` ms for the sockets to go, then releases the broker and the slow-IO backend.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * Creates a pub/sub server with the given options over the defaults.
+ * @throws TypeError / RangeError naming the flag when an option is invalid, and Error when the
+ *   native uWS engine did not load and `allowFallback` is false.
+ */
+export function createServer(input: Partial<ServerOptions> = {}): PubSubServer {
+  const options = validateOptions(input);
+  const { uws, info: engine } = loadEngine();
+  if (engine.name !== 'uws-native' && !options.allowFallback) {
+    throw new Error(`refusing to start on the fallback engine (--no-allow-fallback): ${engine.description}`);
+  }
+  const stats = new Stats();
+  let listenSocket: us_listen_socket | null = null;
+  let pubsub: PubSubEndpoint | null = null;
+  let echo: EchoEndpoint | null = null;
+  let ctx: ServerContext | null = null;
+
+  async function listen(): Promise<ListenInfo> {
+    if (ctx) throw new Error('listen() was already called');
+    const slowIo = await createSlowIo(options.slowIo, options.slowIoUrl, options.slowIoPool);
+    const broker = createBroker({ expire: options.expire });
+    const app = uws.App();
+    ctx = { uws, app, options, stats, broker, slowIo, shuttingDown: false };
+    pubsub = new PubSubEndpoint(ctx);
+    echo = new EchoEndpoint(ctx);
+    app.ws('/pubsub', pubsub.behavior());
+    app.ws('/echo', echo.behavior());
+    const endpoint = pubsub;
+    const statsContext = () => ({
+      engine,
+      broker: { kind: broker.kind, state: broker.state() },
+      slowIo: slowIo.description,
+    });
+    registerHttp(ctx, statsContext, (channel, json) => endpoint.publishFromServer(channel, json));
+    listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
+      app.listen(options.host, options.port, (socket) => {
+        if (socket) resolve(socket);
+        else reject(new Error(`cannot listen on ${options.host}:${options.port} (--host, --port): in use or not allowed`));
+      });
+    }).catch(async (err: Error) => {
+      await Promise.all([slowIo.close(), broker.close()]);
+      pubsub?.stop();
+      throw err;
+    });
+    return { port: uws.us_socket_local_port(listenSocket as never), host: options.host, slowIo: slowIo.description };
+  }
+
+  async function close(): Promise<void> {
+    if (!ctx || ctx.shuttingDown) return;
+    ctx.shuttingDown = true;
+    if (listenSocket) uws.us_listen_socket_close(listenSocket);
+    listenSocket = null;
+    pubsub?.goodbyeAll('shutdown', CLOSE.goingAway);
+    echo?.goodbyeAll('shutdown', CLOSE.goingAway);
+    await waitUntil(() => (pubsub?.sockets.size ?? 0) + (echo?.sockets.size ?? 0) === 0, options.shutdownTimeout);
+    pubsub?.stop();
+    await Promise.all([ctx.broker.close(), ctx.slowIo.close()]);
+  }
+
+  return { engine, stats, options, listen, close };
+}
+
+/** Polls `done` every 10 ms until it holds or `timeoutMs` passes. */
+async function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+}

@@ -1,0 +1,157 @@
+/**
+ * Server options: one typed defaults object and one validator. Every message names the command-line
+ * flag, so the CLI and the library report bad input the same way.
+ */
+
+/** Where the `slow` action does its waiting. */
+export type SlowIoBackend = 'timer' | 'redis' | 'postgres';
+
+export const SLOW_IO_BACKENDS: readonly SlowIoBackend[] = ['timer', 'redis', 'postgres'];
+
+/** Everything `createServer` accepts. Sizes are in bytes, durations as named. */
+export interface ServerOptions {
+  /** TCP port; 0 picks a free one. Default 9000. */
+  port: number;
+  /** Address to listen on. Default `0.0.0.0`. */
+  host: string;
+  /** Largest WebSocket frame and `POST /publish` body, in bytes. Default 65536. */
+  maxPayload: number;
+  /** Subscriptions one connection may hold. Default 1000. */
+  maxSubscriptions: number;
+  /** Frames per second one connection may send; 0 = no limit. Default 0. */
+  rateLimit: number;
+  /** Bytes queued for one connection before it is closed as a slow consumer. Default 1 MiB. */
+  maxBackpressure: number;
+  /** Seconds without traffic before a connection is closed; pings are sent automatically. 0 = never. */
+  idleTimeout: number;
+  /** Seconds the last message of each channel is kept for new subscribers; 0 = none. Default 0. */
+  expire: number;
+  /** Bearer key that `POST /publish` requires; without it HTTP publishing is disabled. */
+  publishKey: string | null;
+  /** Whether WebSocket clients may publish on broadcast channels. Default true. */
+  clientPublish: boolean;
+  /** Backend of the `slow` action. Default `timer`. */
+  slowIo: SlowIoBackend;
+  /** URL of the slow-IO backend's server; default per backend (local Redis / PostgreSQL `test`). */
+  slowIoUrl: string | null;
+  /** Connections the redis/postgres slow-IO backend holds; bounds its concurrent waits. Default 10. */
+  slowIoPool: number;
+  /** Milliseconds that shutdown waits for clients to close before it stops anyway. Default 5000. */
+  shutdownTimeout: number;
+  /** Whether to run on the ws fallback when the native uWS binary does not load. Default true. */
+  allowFallback: boolean;
+}
+
+/** The defaults of every option. */
+export const DEFAULT_OPTIONS: Readonly<ServerOptions> = Object.freeze({
+  port: 9000,
+  host: '0.0.0.0',
+  maxPayload: 65_536,
+  maxSubscriptions: 1000,
+  rateLimit: 0,
+  maxBackpressure: 1_048_576,
+  idleTimeout: 120,
+  expire: 0,
+  publishKey: null,
+  clientPublish: true,
+  slowIo: 'timer',
+  slowIoUrl: null,
+  slowIoPool: 10,
+  shutdownTimeout: 5000,
+  allowFallback: true,
+});
+
+/** Default URL of each real-IO slow backend. */
+export const DEFAULT_SLOW_IO_URLS: Readonly<Record<Exclude<SlowIoBackend, 'timer'>, string>> = {
+  redis: 'redis://127.0.0.1:6379',
+  postgres: 'postgres://postgres@127.0.0.1:5432/test',
+};
+
+/** The command-line flag of each option. */
+export const FLAGS: Readonly<Record<keyof ServerOptions, string>> = {
+  port: '--port',
+  host: '--host',
+  maxPayload: '--max-payload',
+  maxSubscriptions: '--max-subscriptions',
+  rateLimit: '--rate-limit',
+  maxBackpressure: '--max-backpressure',
+  idleTimeout: '--idle-timeout',
+  expire: '--expire',
+  publishKey: '--publish-key',
+  clientPublish: '--client-publish',
+  slowIo: '--slow-io',
+  slowIoUrl: '--slow-io-url',
+  slowIoPool: '--slow-io-pool',
+  shutdownTimeout: '--shutdown-timeout',
+  allowFallback: '--allow-fallback',
+};
+
+const INTEGER_RANGES: Partial<Record<keyof ServerOptions, [number, number]>> = {
+  port: [0, 65_535],
+  maxPayload: [128, 16 * 1024 * 1024],
+  maxSubscriptions: [1, 1_000_000],
+  rateLimit: [0, 1_000_000],
+  maxBackpressure: [1024, 1024 * 1024 * 1024],
+  expire: [0, 31_536_000],
+  slowIoPool: [1, 1000],
+  shutdownTimeout: [0, 600_000],
+};
+
+/**
+ * Merges `input` over the defaults and checks every field.
+ * @throws TypeError for a value of the wrong type, RangeError for one out of range; the message names
+ *   the flag, e.g. `--max-payload must be an integer from 128 to 16777216 (got -1)`.
+ */
+export function validateOptions(input: Partial<ServerOptions> = {}): ServerOptions {
+  for (const key of Object.keys(input)) {
+    if (!(key in DEFAULT_OPTIONS)) throw new TypeError(`unknown option "${key}"`);
+  }
+  const options: ServerOptions = { ...DEFAULT_OPTIONS, ...stripUndefined(input) };
+  for (const [key, [min, max]] of Object.entries(INTEGER_RANGES) as [keyof ServerOptions, [number, number]][]) {
+    checkInteger(key, options[key], min, max);
+  }
+  checkInteger('idleTimeout', options.idleTimeout, 0, 960);
+  if (options.idleTimeout > 0 && options.idleTimeout < 8) {
+    throw new RangeError(`${FLAGS.idleTimeout} must be 0 (off) or from 8 to 960 seconds (got ${options.idleTimeout})`);
+  }
+  checkString('host', options.host, false);
+  checkString('publishKey', options.publishKey, true);
+  checkString('slowIoUrl', options.slowIoUrl, true);
+  checkBoolean('clientPublish', options.clientPublish);
+  checkBoolean('allowFallback', options.allowFallback);
+  if (!SLOW_IO_BACKENDS.includes(options.slowIo)) {
+    throw new RangeError(`${FLAGS.slowIo} must be one of ${SLOW_IO_BACKENDS.join(', ')} (got ${show(options.slowIo)})`);
+  }
+  if (options.slowIoUrl !== null && options.slowIo === 'timer') {
+    throw new RangeError(`${FLAGS.slowIoUrl} needs ${FLAGS.slowIo} redis or postgres`);
+  }
+  return options;
+}
+
+function stripUndefined<T extends object>(input: T): Partial<T> {
+  return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function checkInteger(key: keyof ServerOptions, value: unknown, min: number, max: number): void {
+  if (typeof value !== 'number' || Number.isNaN(value)) {
+    throw new TypeError(`${FLAGS[key]} must be an integer from ${min} to ${max} (got ${show(value)})`);
+  }
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`${FLAGS[key]} must be an integer from ${min} to ${max} (got ${show(value)})`);
+  }
+}
+
+function checkString(key: keyof ServerOptions, value: unknown, nullable: boolean): void {
+  if (value === null && nullable) return;
+  if (typeof value !== 'string' || value === '') {
+    throw new TypeError(`${FLAGS[key]} must be a non-empty string (got ${show(value)})`);
+  }
+}
+
+function checkBoolean(key: keyof ServerOptions, value: unknown): void {
+  if (typeof value !== 'boolean') throw new TypeError(`${FLAGS[key]} must be true or false (got ${show(value)})`);
+}
+
+function show(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}

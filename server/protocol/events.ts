@@ -1,0 +1,69 @@
+/**
+ * Server events: typed values in, JSON text out. Pure: it never sends.
+ *
+ * Acks (`subscribed`, `unsubscribed`, `published`, `pong`, `slow`) carry `id` only when the request had
+ * one; an `error` always carries `id` (null when the request had none), as in protocol.md.
+ */
+import type { ErrorCode, RequestId } from './frames.js';
+
+/** Why the server ends a connection it closes itself. */
+export type GoodbyeReason = 'shutdown' | 'slow_consumer' | 'abuse';
+
+function withId(body: string, id: RequestId): string {
+  return id === null ? `{${body}}` : `{${body},"id":${JSON.stringify(id)}}`;
+}
+
+/** The first frame of every `/pubsub` connection. */
+export function welcome(connection: string, user: string | null, session: string): string {
+  return JSON.stringify({ event: 'welcome', connection, user, session });
+}
+
+/** Ack of a subscribe. */
+export function subscribed(channel: string, id: RequestId): string {
+  return withId(`"event":"subscribed","channel":${JSON.stringify(channel)}`, id);
+}
+
+/** Ack of an unsubscribe. */
+export function unsubscribed(channel: string, id: RequestId): string {
+  return withId(`"event":"unsubscribed","channel":${JSON.stringify(channel)}`, id);
+}
+
+/** Ack of a publish; only sent when the publish carried an id. */
+export function published(channel: string, id: RequestId): string {
+  return withId(`"event":"published","channel":${JSON.stringify(channel)}`, id);
+}
+
+/**
+ * A message on a channel. `messageJson` must already be JSON text: it is spliced in as is, so a
+ * message is encoded once per publish, not once per subscriber.
+ */
+export function message(channel: string, messageJson: string, cached = false): string {
+  const head = `{"event":"message","channel":${JSON.stringify(channel)},"message":${messageJson}`;
+  return cached ? `${head},"cached":true}` : `${head}}`;
+}
+
+/** Answer to a ping. */
+export function pong(id: RequestId): string {
+  return withId('"event":"pong"', id);
+}
+
+/** Answer to a slow request, once its IO is done; `ms` is what was asked for. */
+export function slowDone(ms: number, id: RequestId): string {
+  return withId(`"event":"slow","ms":${ms}`, id);
+}
+
+/** An error frame; it never costs the client its connection or its subscriptions. */
+export function error(code: ErrorCode, text: string, id: RequestId): string {
+  return JSON.stringify({ event: 'error', code, message: text, id });
+}
+
+/** Sent before every close the server starts. */
+export function goodbye(reason: GoodbyeReason): string {
+  return `{"event":"goodbye","reason":"${reason}"}`;
+}
+
+/** `/echo`: the first frame. */
+export const ECHO_WELCOME = '{"event":"welcome"}';
+
+/** `/echo`: the frame after the last echo. */
+export const ECHO_GOODBYE = '{"event":"goodbye"}';

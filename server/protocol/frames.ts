@@ -1,0 +1,138 @@
+/**
+ * Client frames on `/pubsub`: text in, a typed action or a coded error out. Pure: it never sends.
+ */
+import { parseChannel, type Facility } from './channels.js';
+
+/** Longest `slow` request, in milliseconds. */
+export const MAX_SLOW_MS = 60_000;
+
+/**
+ * The stable error codes of protocol.md, "Errors", plus two for failures on the server's side
+ * (`publish_failed`: the broker could not take the message; `slow_io_failed`: the slow backend failed).
+ */
+export type ErrorCode =
+  | 'publish_failed'
+  | 'slow_io_failed'
+  | 'bad_json'
+  | 'bad_request'
+  | 'unknown_action'
+  | 'bad_channel'
+  | 'forbidden'
+  | 'too_many_subscriptions'
+  | 'rate_limited'
+  | 'binary_not_supported';
+
+/** Every error code, in a fixed order (for counters). */
+export const ERROR_CODES: readonly ErrorCode[] = [
+  'bad_json',
+  'bad_request',
+  'unknown_action',
+  'bad_channel',
+  'forbidden',
+  'too_many_subscriptions',
+  'rate_limited',
+  'binary_not_supported',
+  'publish_failed',
+  'slow_io_failed',
+];
+
+/** A request id as the client sent it; null when it sent none. */
+export type RequestId = string | number | null;
+
+/** A channel name together with what it means. */
+export interface ChannelRef {
+  name: string;
+  facility: Facility;
+}
+
+/** A well-formed client request. `messageJson` is the published message re-encoded as JSON text. */
+export type ClientAction =
+  | { action: 'subscribe'; channel: ChannelRef; id: RequestId }
+  | { action: 'unsubscribe'; channel: ChannelRef; id: RequestId }
+  | { action: 'publish'; channel: ChannelRef; messageJson: string; id: RequestId }
+  | { action: 'ping'; id: RequestId }
+  | { action: 'slow'; ms: number; id: RequestId };
+
+/** A frame that could not be understood, with the code and text of the error frame to answer it. */
+export interface FrameError {
+  action: 'error';
+  code: ErrorCode;
+  message: string;
+  id: RequestId;
+}
+
+/** Builds a {@link FrameError}. */
+export function frameError(code: ErrorCode, message: string, id: RequestId = null): FrameError {
+  return { action: 'error', code, message, id };
+}
+
+/** Parses one text frame. Never throws: a bad frame becomes a {@link FrameError}. */
+export function parseClientFrame(text: string): ClientAction | FrameError {
+  let frame: unknown;
+  try {
+    frame = JSON.parse(text);
+  } catch {
+    return frameError('bad_json', 'frame is not valid JSON');
+  }
+  if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) {
+    return frameError('bad_json', 'frame is not a JSON object');
+  }
+  const fields = frame as Record<string, unknown>;
+  const id = fields.id;
+  if (id !== undefined && id !== null && typeof id !== 'string' && typeof id !== 'number') {
+    return frameError('bad_request', '"id" must be a string or a number');
+  }
+  return parseAction(fields, id ?? null);
+}
+
+function parseAction(fields: Record<string, unknown>, id: RequestId): ClientAction | FrameError {
+  const action = fields.action;
+  if (typeof action !== 'string') return frameError('bad_request', '"action" must be a string', id);
+  switch (action) {
+    case 'ping':
+      return { action, id };
+    case 'subscribe':
+    case 'unsubscribe': {
+      const channel = readChannel(fields.payload, id);
+      return 'code' in channel ? channel : { action, channel, id };
+    }
+    case 'publish': {
+      const channel = readChannel(fields.payload, id);
+      if ('code' in channel) return channel;
+      const payload = fields.payload as Record<string, unknown>;
+      if (!('message' in payload) || payload.message === undefined) {
+        return frameError('bad_request', '"payload.message" is missing', id);
+      }
+      return { action, channel, messageJson: JSON.stringify(payload.message), id };
+    }
+    case 'slow': {
+      const payload = fields.payload;
+      const ms = isObject(payload) ? payload.ms : undefined;
+      if (typeof ms !== 'number' || !Number.isInteger(ms) || ms < 1 || ms > MAX_SLOW_MS) {
+        return frameError('bad_request', `"payload.ms" must be an integer from 1 to ${MAX_SLOW_MS}`, id);
+      }
+      return { action, ms, id };
+    }
+    default:
+      return frameError('unknown_action', `unknown action ${JSON.stringify(action.slice(0, 50))}`, id);
+  }
+}
+
+function readChannel(payload: unknown, id: RequestId): ChannelRef | FrameError {
+  if (!isObject(payload)) return frameError('bad_request', '"payload" must be an object', id);
+  const name = payload.channel;
+  if (typeof name !== 'string') return frameError('bad_request', '"payload.channel" must be a string', id);
+  const facility = parseChannel(name);
+  if (!facility) {
+    return frameError(
+      'bad_channel',
+      'channel must be 1 to 200 of A-Z a-z 0-9 _ - . : @, and user:/session: channels need <owner>:<facility>',
+      id,
+    );
+  }
+  return { name, facility };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

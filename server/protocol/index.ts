@@ -1,0 +1,5 @@
+/** The wire contract (docs/protocol.md) as pure functions: parse client frames, encode server events. */
+export * from './channels.js';
+export * from './frames.js';
+export * as events from './events.js';
+export type { GoodbyeReason } from './events.js';

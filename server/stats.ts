@@ -1,0 +1,120 @@
+/**
+ * Server counters, and their two renderings: JSON for `GET /stats`, Prometheus text for `GET /metrics`.
+ * The endpoints write plain fields; nothing here touches a socket.
+ */
+import { ERROR_CODES, type ErrorCode } from './protocol/index.js';
+
+/** Every counter the server keeps. Monotonic counters only grow; gauges go up and down. */
+export class Stats {
+  readonly startedAt = Date.now();
+  /** Gauge: open `/pubsub` connections. */
+  pubsubConnections = 0;
+  /** Gauge: open `/echo` connections. */
+  echoConnections = 0;
+  /** Counter: WebSocket connections accepted since start, both endpoints. */
+  connectionsTotal = 0;
+  /** Gauge: subscriptions held, summed over connections. */
+  subscriptions = 0;
+  /** Gauge: channels with at least one local subscriber. */
+  channels = 0;
+  /** Counter: frames received on `/pubsub` and `/echo`. */
+  messagesIn = 0;
+  /** Counter: frames sent, a delivery to each subscriber counted once. */
+  messagesOut = 0;
+  /** Counter: messages published (by clients, HTTP or the broker). */
+  published = 0;
+  /** Counter: error frames sent, by code. */
+  readonly errors: Record<ErrorCode, number> = Object.fromEntries(ERROR_CODES.map((c) => [c, 0])) as Record<
+    ErrorCode,
+    number
+  >;
+  /** Counter: direct sends uWS refused because the socket was past its backpressure limit. */
+  dropped = 0;
+  /** Counter: connections closed as slow consumers (1008). */
+  slowConsumers = 0;
+  /** Counter: connections closed because their frame was over the payload limit (1009). */
+  tooLarge = 0;
+  /** Counter: `slow` requests answered / failed. */
+  slowDone = 0;
+  slowFailed = 0;
+  /** Gauge: `slow` requests waiting on their IO. */
+  slowPending = 0;
+  /** Counter: HTTP requests served, by path class. */
+  httpRequests = 0;
+}
+
+/** What `/stats` and `/metrics` need besides the counters. */
+export interface StatsContext {
+  engine: { name: string; version: string; description: string };
+  broker: { kind: string; state: string };
+  slowIo: string;
+}
+
+/** The JSON body of `GET /stats`. */
+export function statsJson(stats: Stats, context: StatsContext): Record<string, unknown> {
+  const memory = process.memoryUsage();
+  return {
+    connections: stats.pubsubConnections + stats.echoConnections,
+    connections_by_endpoint: { pubsub: stats.pubsubConnections, echo: stats.echoConnections },
+    connections_total: stats.connectionsTotal,
+    subscriptions: stats.subscriptions,
+    channels: stats.channels,
+    messages_in: stats.messagesIn,
+    messages_out: stats.messagesOut,
+    published: stats.published,
+    errors: { ...stats.errors },
+    dropped: stats.dropped,
+    slow_consumers: stats.slowConsumers,
+    too_large: stats.tooLarge,
+    slow: { pending: stats.slowPending, done: stats.slowDone, failed: stats.slowFailed, backend: context.slowIo },
+    http_requests: stats.httpRequests,
+    engine: context.engine,
+    redis: context.broker.kind === 'redis' ? context.broker.state : 'not configured',
+    broker: context.broker,
+    uptime_s: Math.round((Date.now() - stats.startedAt) / 1000),
+    memory: { rss: memory.rss, heap_used: memory.heapUsed, external: memory.external },
+    pid: process.pid,
+  };
+}
+
+/** The Prometheus text exposition (format 0.0.4) of `GET /metrics`. */
+export function statsPrometheus(stats: Stats, context: StatsContext): string {
+  const lines: string[] = [];
+  const metric = (name: string, type: 'counter' | 'gauge', help: string, samples: [string, number][]): void => {
+    lines.push(`# HELP pubsub_${name} ${help}`, `# TYPE pubsub_${name} ${type}`);
+    for (const [labels, value] of samples) lines.push(`pubsub_${name}${labels} ${value}`);
+  };
+  const memory = process.memoryUsage();
+  metric('connections', 'gauge', 'Open WebSocket connections.', [
+    ['{endpoint="pubsub"}', stats.pubsubConnections],
+    ['{endpoint="echo"}', stats.echoConnections],
+  ]);
+  metric('connections_total', 'counter', 'WebSocket connections accepted.', [['', stats.connectionsTotal]]);
+  metric('subscriptions', 'gauge', 'Subscriptions held over all connections.', [['', stats.subscriptions]]);
+  metric('channels', 'gauge', 'Channels with at least one local subscriber.', [['', stats.channels]]);
+  metric('messages_in_total', 'counter', 'Frames received.', [['', stats.messagesIn]]);
+  metric('messages_out_total', 'counter', 'Frames sent; each delivery counted.', [['', stats.messagesOut]]);
+  metric('published_total', 'counter', 'Messages published.', [['', stats.published]]);
+  metric(
+    'errors_total',
+    'counter',
+    'Error frames sent, by code.',
+    ERROR_CODES.map((code) => [`{code="${code}"}`, stats.errors[code]]),
+  );
+  metric('dropped_total', 'counter', 'Sends refused for backpressure.', [['', stats.dropped]]);
+  metric('slow_consumers_total', 'counter', 'Connections closed as slow consumers.', [['', stats.slowConsumers]]);
+  metric('too_large_total', 'counter', 'Connections closed for a frame over the payload limit.', [['', stats.tooLarge]]);
+  metric('slow_pending', 'gauge', 'Slow requests waiting on IO.', [['', stats.slowPending]]);
+  metric('slow_done_total', 'counter', 'Slow requests answered.', [['', stats.slowDone]]);
+  metric('slow_failed_total', 'counter', 'Slow requests whose IO failed.', [['', stats.slowFailed]]);
+  metric('http_requests_total', 'counter', 'HTTP requests served.', [['', stats.httpRequests]]);
+  metric('engine_info', 'gauge', 'Engine serving the sockets.', [
+    [`{engine="${context.engine.name}",version="${context.engine.version}"}`, 1],
+  ]);
+  metric('broker_up', 'gauge', '1 when the broker can deliver across instances.', [
+    [`{broker="${context.broker.kind}"}`, context.broker.state === 'ready' ? 1 : 0],
+  ]);
+  metric('uptime_seconds', 'gauge', 'Seconds since start.', [['', Math.round((Date.now() - stats.startedAt) / 1000)]]);
+  metric('resident_memory_bytes', 'gauge', 'Resident set size.', [['', memory.rss]]);
+  return lines.join('\n') + '\n';
+}

@@ -5,7 +5,9 @@
  * Backpressure: uWS is given a hard cap of twice `--max-backpressure`; past the cap it skips a
  * socket's messages. Whenever a socket is found above `--max-backpressure` itself (after a direct send,
  * or by a sweep that runs while messages flow), it is a slow consumer: counted, sent `goodbye`, closed
- * with 1008. The gap between limit and cap leaves room for that goodbye and the close frame.
+ * with 1008. The gap between limit and cap leaves room for that goodbye and the close frame. The sweep
+ * runs once per event-loop turn in which something was published: a 100 ms interval let a fast
+ * publisher push a socket past the hard cap between sweeps, and then the goodbye was dropped too.
  */
 import { randomBytes } from 'node:crypto';
 import type { HttpRequest, HttpResponse, us_socket_context_t, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
@@ -37,9 +39,6 @@ export interface PubSubConnection {
 
 type Socket = WebSocket<PubSubConnection>;
 
-/** How often the slow-consumer sweep runs while messages flow, in milliseconds. */
-const SWEEP_INTERVAL_MS = 100;
-
 /** uWS reads frames up to this many times the payload limit and we refuse them with 1009; larger ones
  * uWS cuts off at once (1006), so no client can make the server buffer more. */
 const PAYLOAD_READ_FACTOR = 4;
@@ -52,12 +51,12 @@ export class PubSubEndpoint {
   readonly sockets = new Set<Socket>();
   /** Local subscriber count of each channel. */
   private readonly channelCounts = new Map<string, number>();
-  private sentSinceSweep = false;
-  private readonly sweepTimer: NodeJS.Timeout;
+  private sweepScheduled = false;
+  private stopped = false;
+  private readonly sweep = (): void => this.sweepSlowConsumers();
 
   constructor(private readonly ctx: ServerContext) {
     ctx.broker.onDeliver((channel, json) => this.deliver(channel, json));
-    this.sweepTimer = setInterval(() => this.sweepSlowConsumers(), SWEEP_INTERVAL_MS).unref();
   }
 
   /** The uWS behaviour of `/pubsub`. */
@@ -225,7 +224,10 @@ export class PubSubEndpoint {
     const subscribers = this.ctx.app.numSubscribers(channel);
     if (subscribers === 0) return;
     this.ctx.stats.messagesOut += subscribers;
-    this.sentSinceSweep = true;
+    if (!this.sweepScheduled && !this.stopped) {
+      this.sweepScheduled = true;
+      setImmediate(this.sweep);
+    }
     this.ctx.app.publish(channel, events.message(channel, messageJson), false);
   }
 
@@ -236,7 +238,7 @@ export class PubSubEndpoint {
 
   /** Stops the sweep. */
   stop(): void {
-    clearInterval(this.sweepTimer);
+    this.stopped = true;
   }
 
   private goodbye(ws: Socket, reason: GoodbyeReason, code: number): void {
@@ -287,8 +289,7 @@ export class PubSubEndpoint {
   }
 
   private sweepSlowConsumers(): void {
-    if (!this.sentSinceSweep) return;
-    this.sentSinceSweep = false;
+    this.sweepScheduled = false;
     const limit = this.ctx.options.maxBackpressure;
     for (const ws of this.sockets) {
       if (ws.getBufferedAmount() > limit) this.slowConsumer(ws);

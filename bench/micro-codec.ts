@@ -1,0 +1,27 @@
+/** `make bench-micro`: parse and encode per second for the pure codec (tinybench). */
+import { Bench } from 'tinybench';
+import { events, parseClientFrame } from '../server/protocol/index.js';
+
+const publishFrame = JSON.stringify({ action: 'publish', payload: { channel: 'news', message: { text: 'hello world', n: 42 } }, id: 7 });
+const subscribeFrame = '{"action":"subscribe","payload":{"channel":"user:john:chat"},"id":1}';
+const messageJson = '{"text":"hello world","n":42}';
+
+const bench = new Bench({ time: 1000, warmupTime: 200 });
+bench
+  .add('parse publish', () => parseClientFrame(publishFrame))
+  .add('parse subscribe (user channel)', () => parseClientFrame(subscribeFrame))
+  .add('parse bad json', () => parseClientFrame('{nope'))
+  .add('encode message', () => events.message('news', messageJson))
+  .add('encode subscribed ack', () => events.subscribed('news', 1))
+  .add('encode welcome', () => events.welcome('abc123', null, 'sess-xyz'));
+
+await bench.run();
+console.log(`node ${process.version}, codec micro-benchmark (ops/s, higher is better)`);
+console.table(
+  bench.tasks.map((task) => ({
+    task: task.name,
+    'ops/s': Math.round(task.result?.throughput?.mean ?? task.result?.hz ?? 0),
+    'mean ns': Math.round((task.result?.latency?.mean ?? task.result?.mean ?? 0) * 1e6),
+    samples: task.result?.latency?.samples?.length ?? task.result?.samples?.length,
+  })),
+);

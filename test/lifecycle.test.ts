@@ -1,0 +1,80 @@
+/** The engine, the library API and graceful shutdown of the real CLI process. */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { createServer } from '../server/index.js';
+import { loadEngine } from '../server/engine.js';
+import { TestClient } from './helpers/client.js';
+
+const CLI = fileURLToPath(new URL('../server/cli.js', import.meta.url));
+
+describe('engine', () => {
+  it('runs the native uWS binary, not the ws fallback', () => {
+    const { info } = loadEngine();
+    assert.equal(info.name, 'uws-native', info.description);
+    assert.match(info.binary ?? '', /^uws_linux_x64_\d+\.node$/);
+  });
+
+  it('reports the fallback when UWS_USE_FALLBACK forces it, and --no-allow-fallback refuses it', () => {
+    const env = { ...process.env, UWS_USE_FALLBACK: '1' };
+    const refused = spawnSync(process.execPath, [CLI, '--port', '0', '--no-allow-fallback'], { env, encoding: 'utf8', timeout: 10_000 });
+    assert.equal(refused.status, 2);
+    assert.match(refused.stderr, /refusing to start on the fallback engine.*FALLBACK/);
+    const probe = spawnSync(
+      process.execPath,
+      ['--input-type=module', '-e', `import { loadEngine } from ${JSON.stringify(new URL('../server/engine.js', import.meta.url).href)}; console.log(JSON.stringify(loadEngine().info));`],
+      { env, encoding: 'utf8', timeout: 10_000 },
+    );
+    const info = JSON.parse(probe.stdout.trim().split('\n').at(-1)!);
+    assert.equal(info.name, 'ws-fallback');
+    assert.equal(info.binary, null);
+  });
+});
+
+describe('library API', () => {
+  it('serves with three lines and closes', async () => {
+    const server = createServer({ port: 0, host: '127.0.0.1' });
+    const { port } = await server.listen();
+    const { client, welcome } = await TestClient.pubsub(`ws://127.0.0.1:${port}`);
+    assert.equal(welcome.event, 'welcome');
+    const closing = server.close();
+    assert.deepEqual(await client.next(), { event: 'goodbye', reason: 'shutdown' });
+    assert.equal((await client.closed).code, 1001);
+    await closing;
+  });
+
+  it('throws on bad options, naming the flag', () => {
+    assert.throws(() => createServer({ maxSubscriptions: -1 }), /--max-subscriptions/);
+  });
+});
+
+describe('graceful shutdown', () => {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(`on ${signal}: stops accepting, says goodbye to everyone, closes 1001, exits 0`, async () => {
+      const child = spawn(process.execPath, [CLI, '--host', '127.0.0.1', '--port', '0', '--shutdown-timeout', '2000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (chunk) => (out += chunk));
+      while (!/listening: ws:\/\/127\.0\.0\.1:(\d+)/.test(out)) await once(child.stdout, 'data');
+      assert.match(out, /^engine: uWebSockets\.js .*native/m);
+      const port = Number(/127\.0\.0\.1:(\d+)/.exec(out)![1]);
+      const base = `ws://127.0.0.1:${port}`;
+      const pubsubClients = await Promise.all(Array.from({ length: 5 }, () => TestClient.pubsub(base)));
+      const echo = await TestClient.open(`${base}/echo?rounds=0`);
+      await echo.next();
+      const started = Date.now();
+      child.kill(signal);
+      for (const { client } of pubsubClients) {
+        assert.deepEqual(await client.next(), { event: 'goodbye', reason: 'shutdown' });
+        assert.equal((await client.closed).code, 1001);
+      }
+      assert.deepEqual(await echo.next(), { event: 'goodbye', reason: 'shutdown' });
+      assert.equal((await echo.closed).code, 1001);
+      const [code] = await once(child, 'exit');
+      assert.equal(code, 0);
+      assert.ok(Date.now() - started < 3000, 'exited within the shutdown bound');
+      await assert.rejects(TestClient.open(`${base}/pubsub`));
+    });
+  }
+});

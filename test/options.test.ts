@@ -1,0 +1,93 @@
+/** Option validation: one test per message, and the CLI's handling of bad flags. */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_OPTIONS, validateOptions } from '../server/options.js';
+
+const CLI = fileURLToPath(new URL('../server/cli.js', import.meta.url));
+const BASELINE_CLI = fileURLToPath(new URL('../server/baseline/cli.js', import.meta.url));
+
+describe('validateOptions', () => {
+  it('fills in the defaults', () => {
+    assert.deepEqual(validateOptions({}), DEFAULT_OPTIONS);
+    assert.equal(validateOptions({ port: 0 }).port, 0);
+  });
+
+  const bad: [Record<string, unknown>, RegExp, typeof TypeError | typeof RangeError][] = [
+    [{ port: 70000 }, /^--port must be an integer from 0 to 65535 \(got 70000\)$/, RangeError],
+    [{ port: 'x' }, /^--port must be an integer from 0 to 65535 \(got "x"\)$/, TypeError],
+    [{ maxPayload: 10 }, /^--max-payload must be an integer from 128/, RangeError],
+    [{ maxSubscriptions: 0 }, /^--max-subscriptions must be an integer from 1/, RangeError],
+    [{ rateLimit: -1 }, /^--rate-limit must be an integer from 0/, RangeError],
+    [{ maxBackpressure: 1.5 }, /^--max-backpressure must be an integer/, RangeError],
+    [{ idleTimeout: 4 }, /^--idle-timeout must be 0 \(off\) or from 8 to 960 seconds \(got 4\)$/, RangeError],
+    [{ idleTimeout: 1000 }, /^--idle-timeout must be an integer from 0 to 960/, RangeError],
+    [{ expire: -5 }, /^--expire must be an integer from 0/, RangeError],
+    [{ slowIoPool: 0 }, /^--slow-io-pool must be an integer from 1/, RangeError],
+    [{ shutdownTimeout: NaN }, /^--shutdown-timeout must be an integer/, TypeError],
+    [{ host: '' }, /^--host must be a non-empty string/, TypeError],
+    [{ publishKey: 5 }, /^--publish-key must be a non-empty string \(got 5\)$/, TypeError],
+    [{ slowIoUrl: '' }, /^--slow-io-url must be a non-empty string/, TypeError],
+    [{ clientPublish: 'yes' }, /^--client-publish must be true or false/, TypeError],
+    [{ allowFallback: 1 }, /^--allow-fallback must be true or false/, TypeError],
+    [{ slowIo: 'mysql' }, /^--slow-io must be one of timer, redis, postgres \(got "mysql"\)$/, RangeError],
+    [{ slowIoUrl: 'redis://x' }, /^--slow-io-url needs --slow-io redis or postgres$/, RangeError],
+    [{ colour: 'blue' }, /^unknown option "colour"$/, TypeError],
+  ];
+  for (const [input, message, type] of bad) {
+    it(`refuses ${JSON.stringify(input)}`, () => {
+      assert.throws(() => validateOptions(input as never), (err: Error) => err instanceof type && message.test(err.message));
+    });
+  }
+});
+
+describe('server CLI', () => {
+  const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 10_000 });
+
+  it('names the flag of a bad value and exits 2', () => {
+    const result = run('--max-payload', 'lots');
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /--max-payload must be an integer from 128 to 16777216 \(got "lots"\)/);
+  });
+
+  it('names an unknown flag and exits 2', () => {
+    const result = run('--colour', 'blue');
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /Unknown argument: colour/);
+  });
+
+  it('refuses a slow backend that does not exist', () => {
+    const result = run('--slow-io', 'mysql');
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /slow-io/);
+  });
+
+  it('explains every flag in --help', () => {
+    const result = run('--help');
+    assert.equal(result.status, 0);
+    for (const flag of ['--port', '--host', '--max-payload', '--max-subscriptions', '--rate-limit', '--max-backpressure', '--idle-timeout', '--expire', '--publish-key', '--client-publish', '--slow-io', '--slow-io-url', '--slow-io-pool', '--shutdown-timeout', '--allow-fallback']) {
+      assert.match(result.stdout, new RegExp(`${flag}\\s+\\S`), flag);
+    }
+    assert.match(result.stdout, /at most --slow-io-pool wait at once/);
+  });
+
+  it('says when the port is taken and exits 1', async () => {
+    const net = await import('node:net');
+    const blocker = net.createServer().listen(0, '127.0.0.1');
+    await new Promise((resolve) => blocker.once('listening', resolve));
+    const port = (blocker.address() as import('node:net').AddressInfo).port;
+    const result = spawnSync(process.execPath, [CLI, '--host', '127.0.0.1', '--port', String(port)], { encoding: 'utf8', timeout: 10_000 });
+    blocker.close();
+    assert.equal(result.status, 1);
+    assert.match(result.stderr, new RegExp(`cannot listen on 127.0.0.1:${port} \\(--host, --port\\)`));
+  });
+});
+
+describe('baseline CLI', () => {
+  it('names a bad flag and exits 2', () => {
+    const result = spawnSync(process.execPath, [BASELINE_CLI, '--port', 'x'], { encoding: 'utf8', timeout: 10_000 });
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /--port must be a whole number/);
+  });
+});

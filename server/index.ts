@@ -85,7 +85,15 @@ export function createServer(input: Partial<ServerOptions> = {}): PubSubServer {
     });
     registerHttp(ctx, statsContext, (channel, json) => endpoint.publishFromServer(channel, json));
     listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-      app.listen(options.host, options.port, (socket) => {
+      // uWS sets SO_REUSEPORT unless told otherwise, so a second server on a taken port would start
+      // silently and the kernel would split clients between the two; the exclusive flag refuses that.
+      const listenExclusive = app.listen as unknown as (
+        host: string,
+        port: number,
+        flags: number,
+        cb: (socket: us_listen_socket | false) => void,
+      ) => void;
+      listenExclusive.call(app, options.host, options.port, LISTEN_EXCLUSIVE_PORT, (socket) => {
         if (socket) resolve(socket);
         else reject(new Error(`cannot listen on ${options.host}:${options.port} (--host, --port): in use or not allowed`));
       });
@@ -111,6 +119,9 @@ export function createServer(input: Partial<ServerOptions> = {}): PubSubServer {
 
   return { engine, stats, options, listen, close };
 }
+
+/** uSockets' LIBUS_LISTEN_EXCLUSIVE_PORT. */
+const LISTEN_EXCLUSIVE_PORT = 1;
 
 /** Polls `done` every 10 ms until it holds or `timeoutMs` passes. */
 async function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {

@@ -45,6 +45,14 @@ describe('library API', () => {
     await closing;
   });
 
+  it('refuses a port another server already holds instead of sharing it', async () => {
+    const first = createServer({ port: 0, host: '127.0.0.1' });
+    const { port } = await first.listen();
+    const second = createServer({ port, host: '127.0.0.1' });
+    await assert.rejects(second.listen(), new RegExp(`cannot listen on 127.0.0.1:${port} \\(--host, --port\\)`));
+    await first.close();
+  });
+
   it('throws on bad options, naming the flag', () => {
     assert.throws(() => createServer({ maxSubscriptions: -1 }), /--max-subscriptions/);
   });

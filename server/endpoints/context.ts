@@ -1,5 +1,5 @@
 /** What every endpoint of one server shares. */
-import type { TemplatedApp } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t } from 'uWebSockets.js';
 import type { Broker } from '../broker/index.js';
 import type { Uws } from '../engine.js';
 import type { ServerOptions } from '../options.js';
@@ -27,3 +27,14 @@ export const CLOSE = {
 
 /** uWS `send` results. */
 export const SEND = { backpressure: 0, success: 1, dropped: 2 } as const;
+
+/** Completes a WebSocket upgrade with `userData`, copying the handshake headers out of `req`. */
+export function acceptUpgrade<T>(res: HttpResponse, req: HttpRequest, context: us_socket_context_t, userData: T): void {
+  res.upgrade(
+    userData,
+    req.getHeader('sec-websocket-key'),
+    req.getHeader('sec-websocket-protocol'),
+    req.getHeader('sec-websocket-extensions'),
+    context,
+  );
+}

@@ -4,7 +4,7 @@
  */
 import type { HttpRequest, HttpResponse, us_socket_context_t, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { events, type GoodbyeReason } from '../protocol/index.js';
-import { CLOSE, type ServerContext } from './context.js';
+import { acceptUpgrade, CLOSE, type ServerContext } from './context.js';
 
 /** Per-connection state: echoes still to send (Infinity for rounds=0), and whether it closed. */
 export interface EchoConnection {
@@ -63,13 +63,7 @@ export class EchoEndpoint {
       return;
     }
     const connection: EchoConnection = { remaining: rounds === 0 ? Infinity : rounds, closed: false };
-    res.upgrade(
-      connection,
-      req.getHeader('sec-websocket-key'),
-      req.getHeader('sec-websocket-protocol'),
-      req.getHeader('sec-websocket-extensions'),
-      context,
-    );
+    acceptUpgrade(res, req, context, connection);
   }
 
   private open(ws: Socket): void {

@@ -21,7 +21,7 @@ import {
   type GoodbyeReason,
   type RequestId,
 } from '../protocol/index.js';
-import { CLOSE, SEND, type ServerContext } from './context.js';
+import { acceptUpgrade, CLOSE, SEND, type ServerContext } from './context.js';
 
 /** Per-connection state, kept by uWS as the socket's user data. */
 export interface PubSubConnection {
@@ -90,13 +90,7 @@ export class PubSubEndpoint {
       windowStart: 0,
       windowCount: 0,
     };
-    res.upgrade(
-      connection,
-      req.getHeader('sec-websocket-key'),
-      req.getHeader('sec-websocket-protocol'),
-      req.getHeader('sec-websocket-extensions'),
-      context,
-    );
+    acceptUpgrade(res, req, context, connection);
   }
 
   private open(ws: Socket): void {

@@ -39,7 +39,7 @@ export class Stats {
   slowFailed = 0;
   /** Gauge: `slow` requests waiting on their IO. */
   slowPending = 0;
-  /** Counter: HTTP requests served, by path class. */
+  /** Counter: HTTP requests served, all paths. */
   httpRequests = 0;
 }
 

@@ -15,7 +15,7 @@ const numeric = (value: unknown): unknown => {
 };
 
 /** Parses argv into server options; exits 2 with a message naming the flag on bad input. */
-export async function parseServerArgs(argv: string[]): Promise<Partial<ServerOptions>> {
+async function parseServerArgs(argv: string[]): Promise<Partial<ServerOptions>> {
   const d = DEFAULT_OPTIONS;
   const args = await yargs(argv)
     .scriptName('pubsub-server')

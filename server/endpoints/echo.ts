@@ -6,10 +6,9 @@ import type { HttpRequest, HttpResponse, us_socket_context_t, WebSocket, WebSock
 import { events, type GoodbyeReason } from '../protocol/index.js';
 import { acceptUpgrade, CLOSE, type ServerContext } from './context.js';
 
-/** Per-connection state: echoes still to send (Infinity for rounds=0), and whether it closed. */
+/** Per-connection state: echoes still to send (Infinity for rounds=0). */
 export interface EchoConnection {
   remaining: number;
-  closed: boolean;
 }
 
 type Socket = WebSocket<EchoConnection>;
@@ -62,7 +61,7 @@ export class EchoEndpoint {
       res.writeStatus('400 Bad Request').end(rounds);
       return;
     }
-    const connection: EchoConnection = { remaining: rounds === 0 ? Infinity : rounds, closed: false };
+    const connection: EchoConnection = { remaining: rounds === 0 ? Infinity : rounds };
     acceptUpgrade(res, req, context, connection);
   }
 
@@ -89,7 +88,6 @@ export class EchoEndpoint {
   }
 
   private close(ws: Socket): void {
-    ws.getUserData().closed = true;
     this.sockets.delete(ws);
     this.ctx.stats.echoConnections--;
   }

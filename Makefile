@@ -1,10 +1,13 @@
 # Every target installs and builds what it needs first.
 PORT ?= 9000
 ARGS ?=
+# QUICK=1: the short form of bench-c10k (about a minute) and bench-broadcast.
+QUICK ?=
+QUICK_FLAG = $(if $(QUICK),--quick,)
 NODE ?= node
 TEST_FLAGS ?= --test-force-exit --test-timeout=60000
 
-.PHONY: install build server baseline test bench-micro bench-c10k clean
+.PHONY: install build server baseline swarm test bench-micro bench-c10k bench-slow bench-broadcast bench-http clean
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -21,6 +24,9 @@ server: build
 baseline: build
 	$(NODE) dist/server/baseline/cli.js --port $(PORT) $(ARGS)
 
+swarm: build
+	$(NODE) dist/clients/cli.js $(ARGS)
+
 test: build
 	$(NODE) --test $(TEST_FLAGS) dist/test/*.test.js
 
@@ -28,7 +34,16 @@ bench-micro: build
 	$(NODE) dist/bench/micro-codec.js
 
 bench-c10k: build
-	$(NODE) dist/bench/c10k.js
+	$(NODE) dist/bench/c10k.js $(QUICK_FLAG) $(ARGS)
+
+bench-slow: build
+	$(NODE) dist/bench/slow.js $(ARGS)
+
+bench-broadcast: build
+	$(NODE) dist/bench/broadcast.js $(QUICK_FLAG) $(ARGS)
+
+bench-http: build
+	$(NODE) dist/bench/http.js $(ARGS)
 
 clean:
 	rm -rf dist

@@ -1,0 +1,42 @@
+/**
+ * The bare-uWS reference for bench-broadcast: the least a uWebSockets.js server can do and still let the
+ * swarm's broadcast scenario run. /pubsub sends welcome, answers subscribe with `subscribed`, and turns a
+ * publish into one native `app.publish`: no validation, limits, stats, cache or backpressure policy. Its
+ * throughput is the ceiling that our server's protocol work is measured against.
+ *
+ * `node dist/bench/bare-uws.js [port]` prints `listening: ws://127.0.0.1:<port>`.
+ */
+import { loadEngine } from '../server/engine.js';
+
+const { uws, info } = loadEngine();
+const decoder = new TextDecoder();
+const app = uws.App();
+
+app.ws('/pubsub', {
+  maxPayloadLength: 64 * 1024,
+  maxBackpressure: 16 * 1024 * 1024,
+  idleTimeout: 0,
+  open: (ws) => void ws.send('{"event":"welcome"}'),
+  message: (ws, data) => {
+    const frame = JSON.parse(decoder.decode(data)) as { action: string; id?: unknown; payload: { channel: string; message?: unknown } };
+    const channel = frame.payload.channel;
+    if (frame.action === 'subscribe') {
+      ws.subscribe(channel);
+      ws.send(`{"event":"subscribed","channel":${JSON.stringify(channel)},"id":${JSON.stringify(frame.id ?? null)}}`);
+    } else if (frame.action === 'publish') {
+      app.publish(channel, `{"event":"message","channel":${JSON.stringify(channel)},"message":${JSON.stringify(frame.payload.message)}}`);
+    }
+  },
+});
+app.get('/stats', (res) => void res.end(JSON.stringify({ engine: { name: info.name }, pid: process.pid })));
+
+const port = Number(process.argv[2] ?? 0);
+app.listen('127.0.0.1', port, (listenSocket) => {
+  if (!listenSocket) {
+    console.error(`bare-uws: cannot listen on port ${port}`);
+    process.exit(1);
+  }
+  console.log(`engine: ${info.description}`);
+  console.log(`listening: ws://127.0.0.1:${uws.us_socket_local_port(listenSocket)}`);
+});
+process.on('SIGTERM', () => process.exit(0));

@@ -1,0 +1,137 @@
+/**
+ * `make bench-broadcast`: the sockjs-bench saturation method. For each server (ours, the ws baseline, the
+ * bare-uWS reference) and each number of clients, all clients subscribe to one channel and publish in turn
+ * at a fixed total rate; the rate doubles step by step until the mean round trip passes --rtt-limit or a
+ * message is lost. The last rate that passed is the server's saturation point at that many clients.
+ * Writes results/broadcast-<stamp>-steps.csv (a row per server, clients, rate) and -saturation.csv.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { appendHistory, stamp, summaryRow, writeCsv, type Row } from '../clients/output/csv.js';
+import { targetLines, type Target } from '../clients/output/summary.js';
+import { totalErrors } from '../clients/metrics.js';
+import { numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
+import { assertNative, startServerProcess, type ServerKind } from './lib/servers.js';
+
+const list = (value: unknown): unknown => (typeof value === 'string' ? value.split(',').map((v) => v.trim()).filter(Boolean) : value);
+
+const args = await yargs(hideBin(process.argv))
+  .scriptName('bench-broadcast')
+  .usage('$0 [flags]\n\nFan-out saturation of ours vs the ws baseline vs bare uWS, at several numbers of clients.')
+  .option('quick', { type: 'boolean', default: false, describe: 'short form: clients 100,1000 and 2-second steps' })
+  .option('clients', { coerce: list, default: '25,100,500,1000,2000', describe: 'comma-separated numbers of clients' })
+  .option('servers', { coerce: list, default: 'ours,baseline,bare', describe: 'comma-separated servers: ours, baseline, bare' })
+  .option('start', { coerce: numeric, requiresArg: true, default: 20_000, describe: 'deliveries per second (rate x clients) of the first step' })
+  .option('factor', { coerce: numeric, requiresArg: true, default: 2, describe: 'rate multiplier from one step to the next' })
+  .option('max-steps', { coerce: numeric, requiresArg: true, default: 8, describe: 'steps per (server, clients) at most' })
+  .option('step-seconds', { coerce: numeric, requiresArg: true, default: 4, describe: 'seconds of publishing per step' })
+  .option('rtt-limit', { coerce: numeric, requiresArg: true, default: 200, describe: 'mean round trip, ms, past which a step fails' })
+  .option('payload', { coerce: numeric, requiresArg: true, default: 0, describe: 'bytes of padding per message' })
+  .option('out', { type: 'string', default: RESULTS_DIR, describe: 'directory for the CSVs and history.csv' })
+  .check((a) => {
+    const kinds = a.servers as string[];
+    const bad = kinds.find((k) => !['ours', 'baseline', 'bare'].includes(k));
+    if (bad) throw new Error(`--servers: unknown server ${bad}; use ours, baseline, bare`);
+    const levels = (a.clients as string[]).map(Number);
+    if (levels.some((n) => !Number.isInteger(n) || n < 1 || n > 18_000)) throw new Error(`--clients must be integers from 1 to 18000, got ${String(a.clients)}`);
+    for (const key of ['start', 'factor', 'maxSteps', 'stepSeconds', 'rttLimit'] as const) {
+      if (typeof a[key] !== 'number' || !((a[key] as number) > 0)) throw new Error(`--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} must be a number above 0, got ${String(a[key])}`);
+    }
+    if ((a.factor as number) <= 1) throw new Error(`--factor must be above 1, got ${String(a.factor)}`);
+    return true;
+  })
+  .strict()
+  .help()
+  .alias('help', 'h')
+  .version(false)
+  .fail((message, err) => {
+    console.error(`bench-broadcast: ${err?.message ?? message}\nRun with --help for the flags.`);
+    process.exit(2);
+  })
+  .parseAsync();
+
+const levels = args.quick && process.argv.every((a) => !a.startsWith('--clients')) ? [100, 1000] : (args.clients as string[]).map(Number);
+const stepSeconds = args.quick && process.argv.every((a) => !a.startsWith('--step-seconds')) ? 2 : (args.stepSeconds as number);
+const kinds = args.servers as ServerKind[];
+const name = `broadcast-${stamp()}`;
+mkdirSync(args.out, { recursive: true });
+const steps: Row[] = [];
+/** Best passing step per (server, clients). */
+const best = new Map<string, { rate: number; deliveries: number }>();
+
+for (const kind of kinds) {
+  const server = await startServerProcess(kind, kind === 'ours' ? ['--no-allow-fallback'] : []);
+  try {
+    assertNative(server);
+    console.log(`\n== ${kind}: ${server.engine}`);
+    for (const clients of levels) {
+      let rate = (args.start as number) / clients;
+      for (let step = 0; step < (args.maxSteps as number); step++, rate *= args.factor as number) {
+        const { summary } = await runSwarm(
+          kind,
+          {
+            url: server.url, scenario: 'broadcast', clients, rate, duration: stepSeconds, drain: 1,
+            ramp: Math.min(2, clients / 2000), payload: args.payload as number, serverPid: server.pid,
+          },
+          undefined,
+          true,
+        );
+        const c = summary.counters;
+        const deliveries = c.delivered / stepSeconds;
+        const mean = summary.rtt?.mean ?? Infinity;
+        const ok = totalErrors(c) === 0 && summary.lostDeliveries === 0 && c.ownLost === 0 && mean <= (args.rttLimit as number);
+        steps.push({
+          server: kind, clients, rate: Math.round(rate * 10) / 10, deliveries_per_s: Math.round(deliveries),
+          rtt_mean_ms: summary.rtt?.mean ?? null, rtt_p50_ms: summary.rtt?.p50 ?? null, rtt_p99_ms: summary.rtt?.p99 ?? null, rtt_max_ms: summary.rtt?.max ?? null,
+          published: c.published, delivered: c.delivered, lost_deliveries: summary.lostDeliveries, own_lost: c.ownLost, errors: totalErrors(c),
+          server_cpu_max_pct: Math.round(summary.server?.cpuMaxPct ?? NaN), client_cpu_max_pct: Math.round(summary.clientCpuMaxPct),
+          saturated: summary.saturated, passed: ok ? 'yes' : 'no',
+        });
+        appendHistory(join(args.out, 'history.csv'), summaryRow(summary, kind, name));
+        console.log(
+          `${kind} ${clients} clients @ ${rate.toFixed(1)} msg/s: ${Math.round(deliveries)} deliveries/s, rtt mean ${mean.toFixed(1)} p99 ${summary.rtt?.p99.toFixed(1) ?? '-'} ms, lost ${summary.lostDeliveries}, errors ${totalErrors(c)}, cpu server ${Math.round(summary.server?.cpuMaxPct ?? NaN)}% swarm ${Math.round(summary.clientCpuMaxPct)}% -> ${ok ? 'ok' : `saturated (${summary.saturated} cpu)`}`,
+        );
+        if (!ok) break;
+        best.set(`${kind}/${clients}`, { rate, deliveries });
+      }
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
+const saturation: Row[] = [];
+for (const clients of levels) {
+  const get = (kind: ServerKind) => best.get(`${kind}/${clients}`);
+  for (const kind of kinds) {
+    const mine = get(kind);
+    const ratio = (other: ServerKind): number | null => (mine && get(other) ? mine.deliveries / get(other)!.deliveries : null);
+    saturation.push({
+      server: kind, clients, max_rate: mine ? Math.round(mine.rate * 10) / 10 : 0, max_deliveries_per_s: mine ? Math.round(mine.deliveries) : 0,
+      vs_baseline: ratio('baseline'), vs_bare: ratio('bare'),
+    });
+  }
+}
+writeCsv(join(args.out, `${name}-steps.csv`), steps);
+writeCsv(join(args.out, `${name}-saturation.csv`), saturation);
+
+console.log('\nsaturation (deliveries/s of the last step that passed):');
+for (const row of saturation) console.log(`  ${String(row.server).padEnd(8)} ${String(row.clients).padStart(5)} clients: ${row.max_deliveries_per_s}/s at ${row.max_rate} msg/s`);
+const at1000 = (kind: ServerKind): number | undefined => best.get(`${kind}/1000`)?.deliveries;
+if (levels.includes(1000)) {
+  const ours = at1000('ours');
+  const targets: Target[] = [];
+  if (kinds.includes('baseline')) {
+    const base = at1000('baseline');
+    targets.push({ name: 'broadcast at 1000 clients >= 5x the ws baseline', measured: ours && base ? `${(ours / base).toFixed(2)}x` : 'not measured', pass: ours && base ? ours / base >= 5 : false });
+  }
+  if (kinds.includes('bare')) {
+    const bare = at1000('bare');
+    targets.push({ name: 'broadcast at 1000 clients >= 0.8x bare uWS', measured: ours && bare ? `${(ours / bare).toFixed(2)}x` : 'not measured', pass: ours && bare ? ours / bare >= 0.8 : false });
+  }
+  for (const line of targetLines(targets)) console.log(line);
+}
+console.log('a step fails on the first lost message, error, or mean rtt over the limit; its "saturated" column says whose CPU ran out');
+console.log(`csv: ${join(args.out, `${name}-steps.csv`)}, ${join(args.out, `${name}-saturation.csv`)}`);

@@ -1,0 +1,96 @@
+/**
+ * Starts the servers a benchmark compares, each as a child process on a free port, so the swarm can read
+ * its CPU and RSS from /proc and nothing it does shares the swarm's event loop.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+/** `ours`: the uWS pub/sub server; `baseline`: the ws server; `bare`: the bare-uWS reference. */
+export type ServerKind = 'ours' | 'baseline' | 'bare';
+
+export interface ServerProcess {
+  kind: ServerKind;
+  pid: number;
+  port: number;
+  /** `ws://127.0.0.1:<port>` */
+  url: string;
+  /** The engine line the server printed. */
+  engine: string;
+  /** SIGTERM, then SIGKILL after 5 s; resolves when it has exited. */
+  stop(): Promise<void>;
+}
+
+const SCRIPTS: Record<ServerKind, string> = {
+  ours: '../../server/cli.js',
+  baseline: '../../server/baseline/cli.js',
+  bare: '../bare-uws.js',
+};
+
+const running = new Set<ChildProcess>();
+let handlersInstalled = false;
+
+/** A benchmark stopped by Ctrl-C, SIGTERM or an exception must not leave its servers behind. */
+function installHandlers(): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  process.on('exit', () => {
+    for (const child of running) child.kill('SIGKILL');
+  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      console.error(`\n${signal}: stopping ${running.size} server(s)`);
+      process.exit(130);
+    });
+  }
+}
+
+/** Starts a server and waits for its `listening:` line; `args` are its own flags. */
+export async function startServerProcess(kind: ServerKind, args: string[] = []): Promise<ServerProcess> {
+  const script = fileURLToPath(new URL(SCRIPTS[kind], import.meta.url));
+  const portArgs = kind === 'bare' ? ['0'] : ['--port', '0', '--host', '127.0.0.1'];
+  const child = spawn(process.execPath, [script, ...portArgs, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  installHandlers();
+  running.add(child);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => (running.delete(child), resolve())));
+  let engine = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    const timer = setTimeout(() => reject(new Error(`${kind} server did not start within 10 s`)), 10_000);
+    lines.on('line', (line) => {
+      if (line.startsWith('engine: ')) engine = line.slice(8);
+      const match = /^listening: ws:\/\/[\d.]+:(\d+)/.exec(line);
+      if (match) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${kind} server exited with ${code} before listening`));
+    });
+  });
+  return {
+    kind,
+    pid: child.pid!,
+    port,
+    url: `ws://127.0.0.1:${port}`,
+    engine,
+    stop: () => stop(child, exited),
+  };
+}
+
+async function stop(child: ChildProcess, exited: Promise<void>): Promise<void> {
+  if (child.exitCode !== null) return;
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Refuses to benchmark a uWS server that runs on the ws fallback shim. */
+export function assertNative(server: ServerProcess): void {
+  if (server.kind !== 'baseline' && !server.engine.includes('(native ')) {
+    throw new Error(`${server.kind} server runs on the ws fallback (${server.engine}); refusing to benchmark the shim`);
+  }
+}

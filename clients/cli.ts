@@ -1,0 +1,94 @@
+/**
+ * `node dist/clients/cli.js [flags]` (`make swarm ARGS="..."`): the swarm against any server that speaks
+ * the contract. Prints progress to stderr, the summary to stdout, and with `--out` writes CSVs. Exits 0 when
+ * every client completed, 1 when some did not, 2 on a bad flag.
+ */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { Swarm } from './engine.js';
+import { DEFAULT_SWARM_OPTIONS as d, SCENARIOS, type SwarmOptions } from './options.js';
+import { attachCsv, stamp } from './output/csv.js';
+import { attachProgress } from './output/progress.js';
+import { summaryLines } from './output/summary.js';
+
+/** Keeps a non-numeric value as text, so the validator can quote what was given. */
+const numeric = (value: unknown): unknown => {
+  if (Array.isArray(value)) return value.at(-1);
+  return typeof value === 'string' && value.trim() !== '' && !Number.isNaN(Number(value)) ? Number(value) : value;
+};
+
+const args = await yargs(hideBin(process.argv))
+  .scriptName('swarm')
+  .usage('$0 [flags]\n\nOpens many WebSocket clients against a server that speaks the pub/sub contract and measures it.\nExample: $0 --url ws://127.0.0.1:9000 --clients 10000 --ramp 2 --delay 5')
+  .option('url', { type: 'string', default: d.url, describe: 'server; a bare ws://host:port gets /echo (echo) or /pubsub (others), a URL with a path is used as is' })
+  .option('scenario', { type: 'string', choices: SCENARIOS, default: d.scenario, describe: 'echo: the C10k sequence; slow: concurrent slow requests; broadcast: fixed-rate fan-out; pubsub: publish/ack round trips' })
+  .option('clients', { coerce: numeric, requiresArg: true, default: d.clients, describe: 'connections to open' })
+  .option('ramp', { coerce: numeric, requiresArg: true, default: d.ramp, describe: 'seconds over which the connects are spread; 0 = all at once' })
+  .option('delay', { coerce: numeric, requiresArg: true, default: d.delay, describe: 'seconds each echo/pubsub client waits before each round' })
+  .option('rounds', { coerce: numeric, requiresArg: true, default: d.rounds, describe: 'echo/pubsub rounds per client' })
+  .option('payload', { coerce: numeric, requiresArg: true, default: d.payload, describe: 'bytes of padding in each echo/publish frame' })
+  .option('slow-ms', { coerce: numeric, requiresArg: true, default: d.slowMs, describe: 'ms each slow request asks for (slow)' })
+  .option('requests', { coerce: numeric, requiresArg: true, default: d.requests, describe: 'slow requests each client sends at once (slow)' })
+  .option('rate', { coerce: numeric, requiresArg: true, default: d.rate, describe: 'publishes per second, all clients together (broadcast)' })
+  .option('duration', { coerce: numeric, requiresArg: true, default: d.duration, describe: 'seconds of publishing (broadcast)' })
+  .option('drain', { coerce: numeric, requiresArg: true, default: d.drain, describe: 'seconds to keep listening after publishing; later messages count as lost (broadcast)' })
+  .option('channels', { coerce: numeric, requiresArg: true, default: d.channels, describe: 'channels the pubsub clients are spread over' })
+  .option('channel', { type: 'string', default: d.channel, describe: 'channel (broadcast) or channel prefix (pubsub)' })
+  .option('workers', { coerce: numeric, requiresArg: true, default: d.workers, describe: 'worker processes; 0 = one per 5000 clients (at most 18000 each: 20,000 open files per process)' })
+  .option('source-addresses', { type: 'string', default: '', describe: 'comma-separated local addresses to connect from (127.0.0.1,127.0.0.2,...), about 28,000 ports each; default: the kernel picks (binding makes connects slower, so use it only past 28,000 clients)' })
+  .option('connect-timeout', { coerce: numeric, requiresArg: true, default: d.connectTimeout, describe: 'ms a connect may take' })
+  .option('reply-timeout', { coerce: numeric, requiresArg: true, default: d.replyTimeout, describe: 'ms a reply may take (slow requests get --slow-ms more)' })
+  .option('timeout', { coerce: numeric, requiresArg: true, default: d.timeout, describe: 'seconds after which the run stops and closes every socket; 0 = what the scenario needs plus a margin' })
+  .option('server-pid', { coerce: numeric, requiresArg: true, default: d.serverPid, describe: 'pid of the server process, to report its CPU and RSS from /proc' })
+  .option('out', { type: 'string', describe: 'directory for CSVs (<name>-timeline.csv, <name>-summary.csv, history.csv); none without it' })
+  .option('name', { type: 'string', describe: 'file name prefix of the CSVs (default swarm-<scenario>-<stamp>)' })
+  .option('label', { type: 'string', default: 'server', describe: 'what the summary calls the server under test' })
+  .strict()
+  .help()
+  .alias('help', 'h')
+  .version(false)
+  .wrap(Math.min(110, process.stdout.columns || 110))
+  .fail((message, err) => {
+    console.error(`swarm: ${err?.message ?? message}\nRun with --help for the flags.`);
+    process.exit(2);
+  })
+  .parseAsync();
+
+const options: Partial<SwarmOptions> = {
+  url: args.url,
+  scenario: args.scenario as SwarmOptions['scenario'],
+  clients: args.clients as number,
+  ramp: args.ramp as number,
+  delay: args.delay as number,
+  rounds: args.rounds as number,
+  payload: args.payload as number,
+  slowMs: args.slowMs as number,
+  requests: args.requests as number,
+  rate: args.rate as number,
+  duration: args.duration as number,
+  drain: args.drain as number,
+  channels: args.channels as number,
+  channel: args.channel,
+  workers: args.workers as number,
+  sourceAddresses: args.sourceAddresses.split(',').map((a) => a.trim()).filter(Boolean),
+  connectTimeout: args.connectTimeout as number,
+  replyTimeout: args.replyTimeout as number,
+  timeout: args.timeout as number,
+  serverPid: args.serverPid as number,
+};
+
+let swarm: Swarm;
+try {
+  swarm = new Swarm(options);
+} catch (err) {
+  console.error(`swarm: ${(err as Error).message}\nRun with --help for the flags.`);
+  process.exit(2);
+}
+attachProgress(swarm);
+if (args.out) {
+  const paths = attachCsv(swarm, { dir: args.out, name: args.name ?? `swarm-${swarm.options.scenario}-${stamp()}`, label: args.label });
+  swarm.on('done', () => console.log(`csv: ${paths.timeline}, ${paths.summary}${paths.history ? `, appended to ${paths.history}` : ''}`));
+}
+const summary = await swarm.run();
+for (const line of summaryLines(summary, args.label)) console.log(line);
+process.exit(summary.counters.completed === swarm.options.clients ? 0 : 1);

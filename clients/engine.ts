@@ -1,0 +1,358 @@
+/**
+ * The swarm engine: forks the worker processes, hands each its share of the clients, releases barriers,
+ * merges what the workers report, and *emits*: `start`, `tick` (once a second), `peak` (the first time
+ * every client is connected at once), `error-sample`, `done`. It prints nothing itself; the progress line
+ * and the CSV writers in `output/` subscribe (as autocannon's engine and printers do).
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { availableParallelism } from 'node:os';
+import { wsHelpers } from '../server/engine.js';
+import type { FromWorker, ReportMessage, ToWorker } from './ipc.js';
+import {
+  addCounters, emptyCounters, mergeEncoded, newHistogramSet, resetHistograms, summarize,
+  type Counters, type HistogramSet, type LatencySummary,
+} from './metrics.js';
+import { scenarioUrl, validateSwarmOptions, type SwarmOptions } from './options.js';
+import { sampleProcess, type ProcessSample } from './proc.js';
+import type { SlowSample } from './scenarios/index.js';
+
+/** A process at or above this share of one core counts as saturated. */
+export const SATURATED_CPU_PCT = 90;
+
+const WORKER_PATH = new URL('./worker.js', import.meta.url);
+const REPORT_MS = 500;
+
+
+export interface StartEvent {
+  options: SwarmOptions;
+  url: string;
+  /** Epoch ms. */
+  startedAt: number;
+  /** Native helpers of ws in the swarm. */
+  helpers: string;
+}
+
+/** One second of the run. Counters are cumulative; latencies and rates cover this tick only. */
+export interface TickEvent {
+  /** Whole seconds since the start. */
+  second: number;
+  counters: Counters;
+  /** Frames received per second during this tick. */
+  receivedPerSecond: number;
+  rtt: LatencySummary | null;
+  slow: LatencySummary | null;
+  /** CPU of all swarm processes together, % of one core. */
+  clientCpuPct: number;
+  /** CPU of the busiest swarm process, % of one core. */
+  clientCpuMaxPct: number;
+  /** Longest event-loop delay of any worker, ms. */
+  loopDelayMaxMs: number;
+  /** The server's CPU (% of one core) and RSS, when its pid is known and it runs. */
+  server: { cpuPct: number; rssBytes: number } | null;
+}
+
+/** What a run did, as the summary CSV and the printed summary show it. */
+export interface RunSummary {
+  options: SwarmOptions;
+  url: string;
+  startedAt: number;
+  durationS: number;
+  counters: Counters;
+  /** Most clients connected at the same time (sampled at each report). */
+  peakConnected: number;
+  connect: LatencySummary | null;
+  rtt: LatencySummary | null;
+  slow: LatencySummary | null;
+  /** Connections opened per second, from the first connect started to the last one open. */
+  connectRate: number;
+  /** Connections per second the ramp asked for. */
+  offeredConnectRate: number;
+  /** Deliveries expected in broadcast/pubsub (published x subscribers on the channel); null elsewhere. */
+  expectedDeliveries: number | null;
+  /** Expected minus delivered (broadcast); null elsewhere. */
+  lostDeliveries: number | null;
+  server: {
+    rssRestBytes: number;
+    rssPeakBytes: number;
+    /**
+     * Server memory per connection: the slope of RSS over connected clients (Theil-Sen), from the
+     * seconds in which the count rose (at least 5 of them, covering at least a fifth of the peak).
+     * A single before/after difference drowns in the V8 heap's swings (several MiB either way); the
+     * slope over the ramp does not. Null when the ramp was too short to fit one.
+     */
+    bytesPerConnection: number | null;
+    /** Seconds (ticks) the slope was fitted over. */
+    memoryPoints: number;
+    cpuMaxPct: number;
+  } | null;
+  clientCpuMaxPct: number;
+  /** Longest event-loop delay of any worker during the run, ms; latencies include it. */
+  clientLoopDelayMaxMs: number;
+  /**
+   * Which side ran out of CPU: `server` or `client` (one process at 90% of a core or more), `both`,
+   * `machine` (no single process, but all cores busy together), `neither`; `unknown` without a server pid.
+   */
+  saturated: 'server' | 'client' | 'both' | 'machine' | 'neither' | 'client (server unknown)' | 'unknown';
+  /** Every slow reply (slow scenario). */
+  samples: SlowSample[];
+  helpers: string;
+}
+
+interface WorkerState {
+  child: ChildProcess;
+  counters: Counters;
+  /** CPU and time of the previous report, to compute the share of a core in between. */
+  last: { cpuMicros: number; at: number } | null;
+  /** Share of one core over the latest report interval, %. */
+  cpuPct: number;
+  /** Longest event-loop delay since the engine's last tick, ms. */
+  loopDelayMaxMs: number;
+  done: boolean;
+}
+
+export class Swarm extends EventEmitter {
+  readonly options: SwarmOptions;
+  readonly url: string;
+  private readonly workers: WorkerState[] = [];
+  private readonly tickHistograms: HistogramSet = newHistogramSet();
+  private readonly totalHistograms: HistogramSet = newHistogramSet();
+  private readonly samples: SlowSample[] = [];
+  private ready = 0;
+  private peakConnected = 0;
+  private peakAnnounced = false;
+  private serverPeak = { connected: -1, rssBytes: 0 };
+  /** (connected, server RSS) of each tick in which the number connected rose. */
+  private readonly growth: [number, number][] = [];
+  private lastConnected = 0;
+  private serverCpuMax = 0;
+  private clientCpuMax = 0;
+  private loopDelayMax = 0;
+  private machineCpuMax = 0;
+  private firstConnectAt = 0;
+  private lastConnectedAt = 0;
+
+  /** Validates the options (throws a RangeError naming the flag); `run()` starts the swarm. */
+  constructor(options: Partial<SwarmOptions>) {
+    super();
+    this.options = validateSwarmOptions(options);
+    this.url = scenarioUrl(this.options);
+  }
+
+  /** Runs to the end (every client done, or the timeout) and resolves with the summary, also emitted as `done`. */
+  async run(): Promise<RunSummary> {
+    const { options } = this;
+    const startedAt = Date.now();
+    const serverRest = options.serverPid ? sampleProcess(options.serverPid) : null;
+    this.emit('start', { options, url: this.url, startedAt, helpers: wsHelpers().description } satisfies StartEvent);
+    const finished = new Promise<void>((resolve) => this.once('all-final', resolve));
+    for (let worker = 0; worker < options.workers; worker++) this.spawn(worker, startedAt + 300);
+
+    let lastTick = { at: startedAt, received: 0, server: serverRest, engineCpu: cpuMicros() };
+    const tick = (): void => {
+      const now = Date.now();
+      const counters = this.sum();
+      const elapsed = Math.max(1, now - lastTick.at) * 1000;
+      const engineCpu = cpuMicros();
+      // Workers' shares come from their own report times: a busy worker reports late, and its CPU
+      // must not land in whichever tick the report happens to reach.
+      const enginePct = ((engineCpu - lastTick.engineCpu) / elapsed) * 100;
+      let clientCpuPct = enginePct;
+      let clientCpuMax = enginePct;
+      let loopDelayMaxMs = 0;
+      for (const w of this.workers) {
+        if (w.done) continue;
+        clientCpuPct += w.cpuPct;
+        clientCpuMax = Math.max(clientCpuMax, w.cpuPct);
+        loopDelayMaxMs = Math.max(loopDelayMaxMs, w.loopDelayMaxMs);
+        w.loopDelayMaxMs = 0;
+      }
+      this.loopDelayMax = Math.max(this.loopDelayMax, loopDelayMaxMs);
+      const serverNow = options.serverPid ? sampleProcess(options.serverPid) : null;
+      const server = serverNow && lastTick.server
+        ? { cpuPct: ((serverNow.cpuMicros - lastTick.server.cpuMicros) / elapsed) * 100, rssBytes: serverNow.rssBytes }
+        : null;
+      if (server && counters.connected > this.lastConnected) this.growth.push([counters.connected, server.rssBytes]);
+      this.lastConnected = counters.connected;
+      if (server) {
+        this.serverCpuMax = Math.max(this.serverCpuMax, server.cpuPct);
+        // Memory per idle connection: the lowest RSS seen while the most clients were connected, so the
+        // garbage of the connect burst, freed by the server's next GC, is not counted as connection state.
+        if (counters.connected > this.serverPeak.connected) this.serverPeak = { connected: counters.connected, rssBytes: server.rssBytes };
+        else if (counters.connected === this.serverPeak.connected) this.serverPeak.rssBytes = Math.min(this.serverPeak.rssBytes, server.rssBytes);
+      }
+      this.clientCpuMax = Math.max(this.clientCpuMax, clientCpuMax);
+      this.machineCpuMax = Math.max(this.machineCpuMax, clientCpuPct + (server?.cpuPct ?? 0));
+      const event: TickEvent = {
+        second: Math.round((now - startedAt) / 1000),
+        counters,
+        receivedPerSecond: ((counters.received - lastTick.received) * 1e6) / elapsed,
+        rtt: summarize(this.tickHistograms.rtt),
+        slow: summarize(this.tickHistograms.slow),
+        clientCpuPct,
+        clientCpuMaxPct: clientCpuMax,
+        loopDelayMaxMs,
+        server,
+      };
+      resetHistograms(this.tickHistograms);
+      lastTick = { at: now, received: counters.received, server: serverNow ?? lastTick.server, engineCpu };
+      this.emit('tick', event);
+    };
+    const ticker = setInterval(tick, 1000);
+    const deadline = setTimeout(() => this.broadcast({ type: 'stop' }), options.timeout * 1000);
+    const killer = setTimeout(() => this.killAll(), options.timeout * 1000 + 10_000);
+    await finished;
+    clearInterval(ticker);
+    clearTimeout(deadline);
+    clearTimeout(killer);
+    tick();
+    const summary = this.summarize(startedAt, serverRest);
+    this.emit('done', summary);
+    return summary;
+  }
+
+  private spawn(worker: number, startAt: number): void {
+    // The engine's own flags (such as --test) stay out of the workers; SWARM_WORKER_NODE_ARGS adds some
+    // for diagnosis (e.g. "--trace-gc" or "--cpu-prof").
+    const execArgv = [...(process.env.SWARM_WORKER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [])];
+    const child = fork(WORKER_PATH, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const state: WorkerState = { child, counters: emptyCounters(), last: null, cpuPct: 0, loopDelayMaxMs: 0, done: false };
+    this.workers.push(state);
+    child.on('message', (message: FromWorker) => this.onMessage(state, message));
+    child.on('exit', (code, signal) => {
+      if (state.done) return;
+      // A worker that dies mid-run loses its clients; count every one it did not finish as `other`.
+      this.emit('error-sample', `worker ${worker} exited (${signal ?? code}) before its final report`);
+      const ownClients = Math.floor(this.options.clients / this.options.workers) + (worker < this.options.clients % this.options.workers ? 1 : 0);
+      const accounted = state.counters.completed + Object.values(state.counters.errors).reduce((a, b) => a + b, 0);
+      state.counters = { ...state.counters, connected: 0, opening: 0, errors: { ...state.counters.errors, other: state.counters.errors.other + ownClients - accounted } };
+      this.markDone(state);
+    });
+    this.send(child, { type: 'start', options: this.options, worker, startAt, reportMs: REPORT_MS });
+  }
+
+  private onMessage(state: WorkerState, message: FromWorker): void {
+    if (message.type === 'ready') {
+      this.ready++;
+      if (this.ready === this.options.workers) this.broadcast({ type: 'go', at: Date.now() + 100 });
+      return;
+    }
+    this.onReport(state, message);
+  }
+
+  private onReport(state: WorkerState, report: ReportMessage): void {
+    state.counters = report.counters;
+    // The first report only sets the origin: its CPU is the worker's start-up, not load it generated.
+    if (state.last && report.at > state.last.at) {
+      state.cpuPct = ((report.cpuMicros - state.last.cpuMicros) / ((report.at - state.last.at) * 1000)) * 100;
+    }
+    state.last = { cpuMicros: report.cpuMicros, at: report.at };
+    state.loopDelayMaxMs = Math.max(state.loopDelayMaxMs, report.loopDelayMaxMs);
+    mergeEncoded(this.tickHistograms, report.histograms);
+    mergeEncoded(this.totalHistograms, report.histograms);
+    this.samples.push(...report.samples);
+    if (report.firstConnectAt && (!this.firstConnectAt || report.firstConnectAt < this.firstConnectAt)) this.firstConnectAt = report.firstConnectAt;
+    this.lastConnectedAt = Math.max(this.lastConnectedAt, report.lastConnectedAt);
+    for (const line of report.errorSamples) this.emit('error-sample', line);
+    const connected = this.workers.reduce((sum, w) => sum + w.counters.connected, 0);
+    this.peakConnected = Math.max(this.peakConnected, connected);
+    if (!this.peakAnnounced && connected === this.options.clients) {
+      this.peakAnnounced = true;
+      this.emit('peak', { connected });
+    }
+    if (report.final) this.markDone(state);
+  }
+
+  private markDone(state: WorkerState): void {
+    if (state.done) return;
+    state.done = true;
+    if (state.child.connected) state.child.disconnect();
+    if (this.workers.length === this.options.workers && this.workers.every((w) => w.done)) this.emit('all-final');
+  }
+
+  /** Theil-Sen slope (the median of pairwise slopes): one GC swing or start-up outlier cannot tip it. */
+  private memorySlope(): number | null {
+    const all = this.growth;
+    if (all.length < 5) return null;
+    const span = all.at(-1)![0] - all[0][0];
+    if (span <= 0 || span < 0.2 * this.peakConnected) return null;
+    const step = Math.max(1, Math.floor(all.length / 200));
+    const points = all.filter((_, i) => i % step === 0);
+    const slopes: number[] = [];
+    for (let i = 0; i < points.length; i++) {
+      for (let j = i + 1; j < points.length; j++) {
+        const dx = points[j][0] - points[i][0];
+        if (dx > 0) slopes.push((points[j][1] - points[i][1]) / dx);
+      }
+    }
+    slopes.sort((a, b) => a - b);
+    return slopes.length ? slopes[Math.floor(slopes.length / 2)] : null;
+  }
+
+  private sum(): Counters {
+    return this.workers.reduce((total, w) => addCounters(total, w.counters), emptyCounters());
+  }
+
+  private broadcast(message: ToWorker): void {
+    for (const w of this.workers) if (!w.done) this.send(w.child, message);
+  }
+
+  private send(child: ChildProcess, message: ToWorker): void {
+    if (child.connected) child.send(message);
+  }
+
+  private killAll(): void {
+    for (const w of this.workers) if (!w.done) w.child.kill('SIGKILL');
+  }
+
+  private summarize(startedAt: number, serverRest: ProcessSample | null): RunSummary {
+    const { options } = this;
+    const counters = this.sum();
+    const opened = counters.connected + counters.closed;
+    const connectSpan = (this.lastConnectedAt - this.firstConnectAt) / 1000;
+    const perChannel = options.scenario === 'broadcast' ? counters.subscribed : null;
+    const expectedDeliveries = perChannel === null ? null : counters.published * perChannel;
+    const serverCpuKnown = options.serverPid > 0 && serverRest !== null;
+    const serverHot = serverCpuKnown && this.serverCpuMax >= SATURATED_CPU_PCT;
+    const clientHot = this.clientCpuMax >= SATURATED_CPU_PCT;
+    // Swarm and server share this machine's cores: all of them busy at once is a saturation too.
+    const machineHot = this.machineCpuMax >= SATURATED_CPU_PCT * availableParallelism();
+    const saturated: RunSummary['saturated'] = !serverCpuKnown
+      ? clientHot ? 'client (server unknown)' : 'unknown'
+      : serverHot && clientHot ? 'both' : serverHot ? 'server' : clientHot ? 'client' : machineHot ? 'machine' : 'neither';
+    return {
+      options,
+      url: this.url,
+      startedAt,
+      durationS: (Date.now() - startedAt) / 1000,
+      counters,
+      peakConnected: this.peakConnected,
+      connect: summarize(this.totalHistograms.connect),
+      rtt: summarize(this.totalHistograms.rtt),
+      slow: summarize(this.totalHistograms.slow),
+      connectRate: connectSpan > 0 ? opened / connectSpan : opened,
+      offeredConnectRate: options.ramp > 0 ? options.clients / options.ramp : Infinity,
+      expectedDeliveries,
+      lostDeliveries: expectedDeliveries === null ? null : expectedDeliveries - counters.delivered,
+      server: serverCpuKnown
+        ? {
+            rssRestBytes: serverRest.rssBytes,
+            rssPeakBytes: this.serverPeak.rssBytes,
+            bytesPerConnection: this.memorySlope(),
+            memoryPoints: this.growth.length,
+            cpuMaxPct: this.serverCpuMax,
+          }
+        : null,
+      clientCpuMaxPct: this.clientCpuMax,
+      clientLoopDelayMaxMs: this.loopDelayMax,
+      saturated,
+      samples: this.samples,
+      helpers: wsHelpers().description,
+    };
+  }
+}
+
+function cpuMicros(): number {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+}

@@ -1,0 +1,164 @@
+/**
+ * What the swarm counts and how it keeps latency. Latencies are HDR histograms of microseconds
+ * (hdr-histogram-js), so a worker process can send its interval histogram to the engine as a compact
+ * string and the engine can merge them without losing the tail.
+ */
+import hdr from 'hdr-histogram-js';
+
+/** How a client failed. One client counts at most one error: the first. */
+export const ERROR_KINDS = [
+  /** Nothing listens on the address (ECONNREFUSED). */
+  'refused',
+  /** No local port or source address left (EADDRNOTAVAIL). */
+  'addr_not_available',
+  /** A connect, reply or close did not come within its time limit. */
+  'timeout',
+  /** The server closed with a code the scenario did not expect, or dropped the TCP connection. */
+  'unexpected_close',
+  /** The server sent something the contract does not allow at that point. */
+  'protocol_mismatch',
+  /** The upgrade was answered with an HTTP status instead of 101. */
+  'rejected',
+  /** The run's time limit came before the client finished. */
+  'deadline',
+  /** Anything else; the worker prints the first few. */
+  'other',
+] as const;
+
+export type ErrorKind = (typeof ERROR_KINDS)[number];
+
+/** A failure of one client, with the kind it is counted under. */
+export class SwarmError extends Error {
+  constructor(
+    readonly kind: ErrorKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Cumulative counters of one worker, or of the whole swarm when summed. */
+export interface Counters {
+  /** Open right now. */
+  connected: number;
+  /** Connects started and not yet open or failed. */
+  opening: number;
+  /** Connects that failed. */
+  failed: number;
+  /** Connections that were open and have closed. */
+  closed: number;
+  /** Clients whose scenario ran to its end. */
+  completed: number;
+  /** Frames sent. */
+  sent: number;
+  /** Frames received. */
+  received: number;
+  /** Clients subscribed to their channel (broadcast, pubsub). */
+  subscribed: number;
+  /** Publish frames sent (broadcast, pubsub). */
+  published: number;
+  /** Message events received (broadcast, pubsub): each subscriber counts its own copy. */
+  delivered: number;
+  /** Own messages that did not come back (broadcast, pubsub). */
+  ownLost: number;
+  /** Most connections open at once in this worker. */
+  peakConnected: number;
+  errors: Record<ErrorKind, number>;
+}
+
+export function emptyCounters(): Counters {
+  const errors = Object.fromEntries(ERROR_KINDS.map((kind) => [kind, 0])) as Record<ErrorKind, number>;
+  return {
+    connected: 0, opening: 0, failed: 0, closed: 0, completed: 0, sent: 0, received: 0,
+    subscribed: 0, published: 0, delivered: 0, ownLost: 0, peakConnected: 0, errors,
+  };
+}
+
+/** Adds `from` into `into` (peakConnected too: a sum of per-worker peaks, an upper bound). */
+export function addCounters(into: Counters, from: Counters): Counters {
+  for (const key of Object.keys(from) as (keyof Counters)[]) {
+    if (key === 'errors') continue;
+    into[key] += from[key];
+  }
+  for (const kind of ERROR_KINDS) into.errors[kind] += from.errors[kind];
+  return into;
+}
+
+export function totalErrors(counters: Counters): number {
+  return ERROR_KINDS.reduce((sum, kind) => sum + counters.errors[kind], 0);
+}
+
+/** The histograms every run keeps: connect time, echo/message round trip, slow-reply time. */
+export const HISTOGRAMS = ['connect', 'rtt', 'slow'] as const;
+export type HistogramName = (typeof HISTOGRAMS)[number];
+export type Histogram = hdr.Histogram;
+
+/** A histogram of microseconds from 1 µs to one hour, 3 significant digits. */
+export function newHistogram(): Histogram {
+  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
+}
+
+/** One histogram per name. */
+export type HistogramSet = Record<HistogramName, Histogram>;
+
+export function newHistogramSet(): HistogramSet {
+  return { connect: newHistogram(), rtt: newHistogram(), slow: newHistogram() };
+}
+
+/** Encodes each histogram (empty ones as ''), for the trip from a worker to the engine. */
+export function encodeHistograms(set: HistogramSet): Record<HistogramName, string> {
+  const out = {} as Record<HistogramName, string>;
+  for (const name of HISTOGRAMS) out[name] = set[name].totalCount === 0 ? '' : hdr.encodeIntoCompressedBase64(set[name]);
+  return out;
+}
+
+/** Adds encoded histograms from a worker into `into`. */
+export function mergeEncoded(into: HistogramSet, encoded: Record<HistogramName, string>): void {
+  for (const name of HISTOGRAMS) {
+    if (!encoded[name]) continue;
+    const decoded = hdr.decodeFromCompressedBase64(encoded[name]);
+    into[name].add(decoded);
+    decoded.destroy();
+  }
+}
+
+export function resetHistograms(set: HistogramSet): void {
+  for (const name of HISTOGRAMS) set[name].reset();
+}
+
+/** Percentiles of a histogram in milliseconds; null when it holds no value. */
+export interface LatencySummary {
+  count: number;
+  min: number;
+  mean: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+}
+
+export function summarize(histogram: Histogram): LatencySummary | null {
+  if (histogram.totalCount === 0) return null;
+  const ms = (us: number): number => Math.round(us) / 1000;
+  return {
+    count: histogram.totalCount,
+    min: ms(histogram.minNonZeroValue),
+    mean: ms(histogram.mean),
+    p50: ms(histogram.getValueAtPercentile(50)),
+    p90: ms(histogram.getValueAtPercentile(90)),
+    p99: ms(histogram.getValueAtPercentile(99)),
+    p999: ms(histogram.getValueAtPercentile(99.9)),
+    max: ms(histogram.maxValue),
+  };
+}
+
+/** Microseconds since an arbitrary origin, for latency arithmetic inside one process. */
+export function nowMicros(): number {
+  return performance.now() * 1000;
+}
+
+/** Records a latency in µs, clamped to the histogram's range. */
+export function record(histogram: Histogram, micros: number): void {
+  histogram.recordValue(Math.min(3_600_000_000, Math.max(1, Math.round(micros))));
+}

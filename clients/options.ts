@@ -1,0 +1,199 @@
+/**
+ * Swarm options: one typed defaults object and one validator whose messages name the flag, as for the
+ * server. Durations on the command line are in seconds (ramp, delay, duration) or milliseconds (the
+ * per-request limits), as each name says.
+ */
+
+export type ScenarioName = 'echo' | 'slow' | 'broadcast' | 'pubsub';
+export const SCENARIOS: readonly ScenarioName[] = ['echo', 'slow', 'broadcast', 'pubsub'];
+
+/** Everything `runSwarm` accepts. */
+export interface SwarmOptions {
+  /**
+   * Server to load. A bare `ws://host:port` gets the scenario's path (`/echo` for echo, `/pubsub` for the
+   * others); a URL with a path is used as given. Default `ws://127.0.0.1:9000`.
+   */
+  url: string;
+  /** Scenario each client runs. Default `echo`. */
+  scenario: ScenarioName;
+  /** Connections to open. Default 10000. */
+  clients: number;
+  /** Seconds over which connects are spread evenly; 0 opens them all at once. Default 120. */
+  ramp: number;
+  /** Seconds each echo/pubsub client waits before each round. Default 60. */
+  delay: number;
+  /** Echo/pubsub rounds per client. Default 3. */
+  rounds: number;
+  /** Bytes of padding in each echo/publish payload. Default 0. */
+  payload: number;
+  /** Milliseconds each `slow` request asks for. Default 5000. */
+  slowMs: number;
+  /** `slow` requests each client sends at once. Default 3. */
+  requests: number;
+  /** Total publishes per second across all clients (broadcast). Default 100. */
+  rate: number;
+  /** Seconds of publishing (broadcast). Default 10. */
+  duration: number;
+  /** Seconds a broadcast client keeps listening after publishing ends; later messages count as lost. Default 2. */
+  drain: number;
+  /** Channels the clients are spread over (pubsub); broadcast always uses one. Default 1. */
+  channels: number;
+  /** Channel name (broadcast) or prefix (pubsub). Default `bench`. */
+  channel: string;
+  /** Worker processes; 0 picks one per 5000 clients. Default 0. */
+  workers: number;
+  /**
+   * Local addresses the connects come from, client i from address i mod n. Default none: the kernel
+   * picks (127.0.0.1 towards loopback). Binding costs: a bind() before connect() has to find a port free
+   * towards every destination, which gets slower as ports fill up, so bind only when one address's
+   * 28,000 ports are not enough.
+   */
+  sourceAddresses: string[];
+  /** Milliseconds a connect may take. Default 10000. */
+  connectTimeout: number;
+  /** Milliseconds a reply (echo, ack, own message, goodbye) may take; slow replies get `slowMs` more. Default 10000. */
+  replyTimeout: number;
+  /** Seconds after which the whole run stops, closing every socket; 0 derives it from the scenario. Default 0. */
+  timeout: number;
+  /** Process id of the server, to report its CPU and RSS from /proc; 0 = not known. Default 0. */
+  serverPid: number;
+}
+
+export const DEFAULT_SWARM_OPTIONS: Readonly<SwarmOptions> = Object.freeze({
+  url: 'ws://127.0.0.1:9000',
+  scenario: 'echo',
+  clients: 10_000,
+  ramp: 120,
+  delay: 60,
+  rounds: 3,
+  payload: 0,
+  slowMs: 5000,
+  requests: 3,
+  rate: 100,
+  duration: 10,
+  drain: 2,
+  channels: 1,
+  channel: 'bench',
+  workers: 0,
+  sourceAddresses: [],
+  connectTimeout: 10_000,
+  replyTimeout: 10_000,
+  timeout: 0,
+  serverPid: 0,
+});
+
+/** The command-line flag of each option. */
+export const SWARM_FLAGS: Readonly<Record<keyof SwarmOptions, string>> = {
+  url: '--url',
+  scenario: '--scenario',
+  clients: '--clients',
+  ramp: '--ramp',
+  delay: '--delay',
+  rounds: '--rounds',
+  payload: '--payload',
+  slowMs: '--slow-ms',
+  requests: '--requests',
+  rate: '--rate',
+  duration: '--duration',
+  drain: '--drain',
+  channels: '--channels',
+  channel: '--channel',
+  workers: '--workers',
+  sourceAddresses: '--source-addresses',
+  connectTimeout: '--connect-timeout',
+  replyTimeout: '--reply-timeout',
+  timeout: '--timeout',
+  serverPid: '--server-pid',
+};
+
+/** Open files one worker may use: the hard limit here is 20,000, and a worker needs a few for itself. */
+export const MAX_CLIENTS_PER_WORKER = 18_000;
+/** Ephemeral ports per (source address, destination): 32768-60999, less a margin. */
+export const MAX_CLIENTS_PER_SOURCE = 27_000;
+
+const CHANNEL = /^[A-Za-z0-9_.:@-]{1,160}$/;
+
+/** Checks merged options; throws a RangeError naming the flag. Returns the options with derived values. */
+export function validateSwarmOptions(input: Partial<SwarmOptions>): SwarmOptions {
+  for (const key of Object.keys(input)) {
+    if (!(key in DEFAULT_SWARM_OPTIONS)) throw new TypeError(`unknown swarm option: ${key}`);
+  }
+  const o: SwarmOptions = { ...DEFAULT_SWARM_OPTIONS, ...input };
+  const fail = (key: keyof SwarmOptions, rule: string): never => {
+    throw new RangeError(`${SWARM_FLAGS[key]} ${rule} (got ${JSON.stringify(o[key])})`);
+  };
+  const integer = (key: keyof SwarmOptions, min: number, max = Number.MAX_SAFE_INTEGER): void => {
+    const value = o[key];
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      fail(key, `must be an integer from ${min} to ${max}`);
+    }
+  };
+  const seconds = (key: keyof SwarmOptions, max: number): void => {
+    const value = o[key];
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > max) fail(key, `must be seconds from 0 to ${max}`);
+  };
+
+  let url: URL | null = null;
+  try {
+    url = new URL(o.url);
+  } catch {
+    fail('url', 'must be a ws:// or wss:// URL');
+  }
+  if (url && url.protocol !== 'ws:' && url.protocol !== 'wss:') fail('url', 'must be a ws:// or wss:// URL');
+  if (!SCENARIOS.includes(o.scenario)) fail('scenario', `must be one of ${SCENARIOS.join(', ')}`);
+  integer('clients', 1, 1_000_000);
+  seconds('ramp', 3600);
+  seconds('delay', 3600);
+  integer('rounds', 1, 10_000);
+  integer('payload', 0, 1_000_000);
+  integer('slowMs', 1, 60_000);
+  integer('requests', 1, 1000);
+  if (typeof o.rate !== 'number' || !Number.isFinite(o.rate) || o.rate <= 0 || o.rate > 10_000_000) fail('rate', 'must be publishes per second, above 0');
+  seconds('duration', 3600);
+  seconds('drain', 600);
+  integer('channels', 1, 1_000_000);
+  if (typeof o.channel !== 'string' || !CHANNEL.test(o.channel)) fail('channel', 'must be 1 to 160 characters of A-Z a-z 0-9 _ - . : @');
+  integer('workers', 0, 64);
+  if (!Array.isArray(o.sourceAddresses) || o.sourceAddresses.some((a) => typeof a !== 'string' || !isIp(a))) {
+    fail('sourceAddresses', 'must be a comma-separated list of local IP addresses');
+  }
+  integer('connectTimeout', 1, 600_000);
+  integer('replyTimeout', 1, 600_000);
+  seconds('timeout', 86_400);
+  integer('serverPid', 0, 4_194_304);
+
+  const workers = o.workers || Math.max(1, Math.ceil(o.clients / 5000));
+  if (Math.ceil(o.clients / workers) > MAX_CLIENTS_PER_WORKER) {
+    fail('workers', `must give each worker at most ${MAX_CLIENTS_PER_WORKER} clients (one process may hold 20,000 open files)`);
+  }
+  if (Math.ceil(o.clients / Math.max(1, o.sourceAddresses.length)) > MAX_CLIENTS_PER_SOURCE) {
+    fail('sourceAddresses', `must give each address at most ${MAX_CLIENTS_PER_SOURCE} clients (ephemeral ports 32768-60999); add 127.0.0.2, 127.0.0.3, ...`);
+  }
+  return { ...o, workers, timeout: o.timeout || defaultTimeout(o) };
+}
+
+/** Seconds the scenario needs when nothing goes wrong, plus a margin for replies and closes. */
+function defaultTimeout(o: SwarmOptions): number {
+  const margin = 30 + o.replyTimeout / 1000;
+  switch (o.scenario) {
+    case 'echo':
+    case 'pubsub':
+      return Math.ceil(o.ramp + o.rounds * o.delay + margin);
+    case 'slow':
+      return Math.ceil(o.ramp + o.slowMs / 1000 + margin);
+    case 'broadcast':
+      return Math.ceil(o.ramp + o.duration + o.drain + margin);
+  }
+}
+
+function isIp(address: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(address) || address.includes(':');
+}
+
+/** The URL a scenario connects to: the given one, or the scenario's path on a bare host. */
+export function scenarioUrl(options: SwarmOptions): string {
+  const url = new URL(options.url);
+  if (url.pathname === '/' || url.pathname === '') url.pathname = options.scenario === 'echo' ? '/echo' : '/pubsub';
+  if (options.scenario === 'echo' && !url.searchParams.has('rounds')) url.searchParams.set('rounds', String(options.rounds));
+  return url.toString();
+}

@@ -1,0 +1,158 @@
+/**
+ * CSV writers, subscribers of the engine: a timeline (a row per second), a one-row summary, and the
+ * summary appended to `history.csv`. Columns are fixed and named with their unit so a person can read
+ * the files in a spreadsheet without this code.
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RunSummary, Swarm, TickEvent } from '../engine.js';
+import { ERROR_KINDS, totalErrors, type LatencySummary } from '../metrics.js';
+
+export type Row = Record<string, string | number | null>;
+
+/** `20261124-153012`, local time: sortable and safe in file names. */
+export function stamp(date = new Date()): string {
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${date.getFullYear()}${p(date.getMonth() + 1)}${p(date.getDate())}-${p(date.getHours())}${p(date.getMinutes())}${p(date.getSeconds())}`;
+}
+
+function cell(value: string | number | null): string {
+  if (value === null || (typeof value === 'number' && !Number.isFinite(value))) return '';
+  if (typeof value === 'number') return Number.isInteger(value) ? String(value) : value.toFixed(3);
+  return /[",\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+}
+
+export function csvLine(values: (string | number | null)[]): string {
+  return `${values.map(cell).join(',')}\n`;
+}
+
+/** Writes rows (all with the same keys) to a new file. */
+export function writeCsv(path: string, rows: Row[]): void {
+  if (rows.length === 0) return writeFileSync(path, '');
+  writeFileSync(path, csvLine(Object.keys(rows[0])) + rows.map((row) => csvLine(Object.values(row))).join(''));
+}
+
+/**
+ * Appends a row to a history file. When the columns changed since the file was started, the old file is
+ * kept beside it under a dated name and a new one begins, so no figure is lost or misaligned.
+ */
+export function appendHistory(path: string, row: Row): void {
+  const header = csvLine(Object.keys(row));
+  if (existsSync(path)) {
+    const first = readFileSync(path, 'utf8').split('\n', 1)[0] + '\n';
+    if (first !== header) renameSync(path, path.replace(/\.csv$/, `-until-${stamp()}.csv`));
+  }
+  if (!existsSync(path)) writeFileSync(path, header);
+  appendFileSync(path, csvLine(Object.values(row)));
+}
+
+export function timelineRow(tick: TickEvent): Row {
+  const c = tick.counters;
+  return {
+    second: tick.second,
+    connected: c.connected,
+    opening: c.opening,
+    failed: c.failed,
+    closed: c.closed,
+    completed: c.completed,
+    sent: c.sent,
+    received: c.received,
+    received_per_s: Math.round(tick.receivedPerSecond),
+    rtt_p50_ms: tick.rtt?.p50 ?? null,
+    rtt_p99_ms: tick.rtt?.p99 ?? null,
+    slow_p50_ms: tick.slow?.p50 ?? null,
+    slow_p99_ms: tick.slow?.p99 ?? null,
+    errors: totalErrors(c),
+    server_cpu_pct: tick.server ? Math.round(tick.server.cpuPct * 10) / 10 : null,
+    server_rss_mib: tick.server ? Math.round((tick.server.rssBytes / 2 ** 20) * 10) / 10 : null,
+    client_cpu_pct: Math.round(tick.clientCpuPct * 10) / 10,
+    client_cpu_max_pct: Math.round(tick.clientCpuMaxPct * 10) / 10,
+    client_loop_delay_max_ms: Math.round(tick.loopDelayMaxMs * 10) / 10,
+  };
+}
+
+const latency = (prefix: string, l: LatencySummary | null, keys: (keyof LatencySummary)[]): Row =>
+  Object.fromEntries(keys.map((key) => [`${prefix}_${key}_ms`, l ? l[key] : null]));
+
+/** The summary row; `label` names the server (ours, baseline, a URL). */
+export function summaryRow(s: RunSummary, label: string, run: string): Row {
+  const c = s.counters;
+  const o = s.options;
+  return {
+    run,
+    server: label,
+    scenario: o.scenario,
+    url: s.url,
+    clients: o.clients,
+    workers: o.workers,
+    source_addresses: o.sourceAddresses.length,
+    ramp_s: o.ramp,
+    delay_s: o.delay,
+    rounds: o.rounds,
+    completed: c.completed,
+    errors: totalErrors(c),
+    ...Object.fromEntries(ERROR_KINDS.map((kind) => [`err_${kind}`, c.errors[kind]])),
+    ...latency('connect', s.connect, ['p50', 'p99', 'max']),
+    connect_rate_per_s: Math.round(s.connectRate),
+    offered_connect_rate_per_s: Number.isFinite(s.offeredConnectRate) ? Math.round(s.offeredConnectRate) : null,
+    ...latency('rtt', s.rtt, ['p50', 'p90', 'p99', 'p999', 'max']),
+    ...latency('slow', s.slow, ['p50', 'p99', 'max']),
+    sent: c.sent,
+    received: c.received,
+    published: c.published,
+    delivered: c.delivered,
+    lost_deliveries: s.lostDeliveries,
+    own_lost: c.ownLost,
+    peak_connected: s.peakConnected,
+    server_rss_rest_mib: s.server ? Math.round((s.server.rssRestBytes / 2 ** 20) * 10) / 10 : null,
+    server_rss_peak_mib: s.server ? Math.round((s.server.rssPeakBytes / 2 ** 20) * 10) / 10 : null,
+    server_bytes_per_conn: s.server?.bytesPerConnection != null ? Math.round(s.server.bytesPerConnection) : null,
+    server_cpu_max_pct: s.server ? Math.round(s.server.cpuMaxPct) : null,
+    client_cpu_max_pct: Math.round(s.clientCpuMaxPct),
+    client_loop_delay_max_ms: Math.round(s.clientLoopDelayMaxMs),
+    saturated: s.saturated,
+    duration_s: Math.round(s.durationS * 10) / 10,
+    ws_helpers: s.helpers,
+  };
+}
+
+export interface CsvOptions {
+  /** Directory for the files; created if missing. */
+  dir: string;
+  /** File name prefix, e.g. `c10k-20261124-153012`. */
+  name: string;
+  /** Server label for the summary. */
+  label: string;
+  /** Also append the summary to `<dir>/history.csv`. Default true. */
+  history?: boolean;
+}
+
+/** The paths `attachCsv` writes. */
+export interface CsvPaths {
+  timeline: string;
+  summary: string;
+  history: string | null;
+}
+
+/** Writes the timeline as the run goes, and the summary (and history row) when it is done. */
+export function attachCsv(swarm: Swarm, options: CsvOptions): CsvPaths {
+  mkdirSync(options.dir, { recursive: true });
+  const paths: CsvPaths = {
+    timeline: join(options.dir, `${options.name}-timeline.csv`),
+    summary: join(options.dir, `${options.name}-summary.csv`),
+    history: options.history === false ? null : join(options.dir, 'history.csv'),
+  };
+  let headerWritten = false;
+  swarm.on('tick', (tick: TickEvent) => {
+    const row = timelineRow(tick);
+    if (!headerWritten) writeFileSync(paths.timeline, csvLine(Object.keys(row)));
+    headerWritten = true;
+    appendFileSync(paths.timeline, csvLine(Object.values(row)));
+  });
+  swarm.on('done', (summary: RunSummary) => {
+    const row = summaryRow(summary, options.label, options.name);
+    writeCsv(paths.summary, [row]);
+    if (paths.history) appendHistory(paths.history, row);
+  });
+  return paths;
+}

@@ -1,0 +1,49 @@
+/** The printed summary of a run, and target checks that benchmarks print beside their figures. */
+import type { RunSummary } from '../engine.js';
+import { ERROR_KINDS, totalErrors, type LatencySummary } from '../metrics.js';
+
+const ms = (l: LatencySummary | null, keys: (keyof LatencySummary)[]): string =>
+  l ? keys.map((key) => `${key} ${l[key].toFixed(2)}`).join('  ') + ' ms' : 'none';
+
+/** Lines describing the run, for stdout. */
+export function summaryLines(s: RunSummary, label: string): string[] {
+  const c = s.counters;
+  const errors = totalErrors(c);
+  const lines = [
+    `== ${label}: ${s.options.scenario}, ${s.options.clients} clients, ${s.durationS.toFixed(1)} s, ws helpers: ${s.helpers}`,
+    `completed ${c.completed}/${s.options.clients}   errors ${errors}${
+      errors ? ` (${ERROR_KINDS.filter((k) => c.errors[k]).map((k) => `${k} ${c.errors[k]}`).join(', ')})` : ''
+    }   peak connected ${s.peakConnected}`,
+    `connect  ${ms(s.connect, ['p50', 'p99', 'max'])}   rate ${Math.round(s.connectRate)}/s (ramp offered ${
+      Number.isFinite(s.offeredConnectRate) ? Math.round(s.offeredConnectRate) : 'all at once'
+    })`,
+  ];
+  if (s.rtt) lines.push(`rtt      ${ms(s.rtt, ['p50', 'p90', 'p99', 'p999', 'max'])}   (${s.rtt.count} round trips)`);
+  if (s.slow) lines.push(`slow     ${ms(s.slow, ['min', 'p50', 'p99', 'max'])}   (${s.slow.count} replies)`);
+  if (s.expectedDeliveries !== null) {
+    lines.push(`deliveries ${c.delivered}/${s.expectedDeliveries} (lost ${s.lostDeliveries}), published ${c.published}, own messages lost ${c.ownLost}`);
+  }
+  const server = s.server
+    ? `server cpu max ${Math.round(s.server.cpuMaxPct)}%, rss ${(s.server.rssRestBytes / 2 ** 20).toFixed(1)} -> ${(s.server.rssPeakBytes / 2 ** 20).toFixed(1)} MiB${
+        s.server.bytesPerConnection !== null
+          ? ` (${Math.round(s.server.bytesPerConnection)} B per connection, fitted over ${s.server.memoryPoints} s of ramp)`
+          : ' (per connection: ramp too short to fit)'
+      }`
+    : 'server cpu/rss unknown (no --server-pid)';
+  lines.push(`${server};   swarm cpu max ${Math.round(s.clientCpuMaxPct)}% of a core per process, event-loop delay max ${Math.round(s.clientLoopDelayMaxMs)} ms;   saturated: ${s.saturated}`);
+  return lines;
+}
+
+/** One checked target. */
+export interface Target {
+  name: string;
+  /** The measured figure, as printed. */
+  measured: string;
+  pass: boolean | null;
+  /** Why the target could not be judged in this run, when `pass` is null. */
+  note?: string;
+}
+
+export function targetLines(targets: Target[]): string[] {
+  return targets.map((t) => `target ${t.pass === null ? 'N/A ' : t.pass ? 'PASS' : 'FAIL'}  ${t.name}: ${t.measured}${t.note ? ` (${t.note})` : ''}`);
+}

@@ -1,0 +1,62 @@
+/**
+ * The sockjs-bench broadcast method: every client subscribes to one channel; once all are subscribed,
+ * the clients publish in turn so that the total rate is `rate` per second (client i sends at
+ * i/rate, then every clients/rate seconds); each message reaches every client, and each client times the
+ * round trip of its own messages.
+ *
+ * Coordinated omission: the round trip is measured from the moment the message was *due*, not from when
+ * the client got round to sending it, so a client (or server) that falls behind shows as latency instead
+ * of silently lowering the rate.
+ */
+import { SwarmError, nowMicros, record } from '../metrics.js';
+import { awaitReply, expectEvent } from './frames.js';
+import type { Scenario } from './types.js';
+
+export const broadcast: Scenario = async (ctx) => {
+  const { options, counters, histograms, index } = ctx;
+  const conn = await ctx.connect();
+  try {
+    expectEvent(await conn.nextJson(options.replyTimeout, 'welcome'), 'welcome');
+    conn.send(JSON.stringify({ action: 'subscribe', payload: { channel: options.channel }, id: 1 }));
+    await awaitReply(() => conn.nextJson(options.replyTimeout, 'subscribed'), 'subscribed', 1);
+    counters.subscribed++;
+    await ctx.barrier();
+
+    const mine = `"c":${index},`;
+    let ownSent = 0;
+    let ownBack = 0;
+    let serverError: string | null = null;
+    conn.stream((frame) => {
+      if (frame.startsWith('{"event":"message"')) {
+        counters.delivered++;
+        if (!frame.includes(mine)) return;
+        const message = (JSON.parse(frame) as { message: { c: number; t: number } }).message;
+        if (message.c !== index) return;
+        ownBack++;
+        record(histograms.rtt, nowMicros() - message.t);
+      } else if (frame.startsWith('{"event":"error"') || frame.startsWith('{"event":"goodbye"')) {
+        serverError ??= frame.slice(0, 160);
+      }
+    });
+
+    const start = nowMicros();
+    const interval = (options.clients / options.rate) * 1e6;
+    const end = start + options.duration * 1e6;
+    const pad = 'x'.repeat(options.payload);
+    for (let due = start + (index / options.rate) * 1e6; due < end; due += interval) {
+      const wait = (due - nowMicros()) / 1000;
+      if (wait > 1) await ctx.sleep(wait);
+      if (conn.isClosed) break;
+      conn.send(`{"action":"publish","payload":{"channel":"${options.channel}","message":{"c":${index},"t":${due},"p":"${pad}"}}}`);
+      counters.published++;
+      ownSent++;
+    }
+    await ctx.sleep(options.drain * 1000);
+    counters.ownLost += ownSent - ownBack;
+    if (serverError) throw new SwarmError('protocol_mismatch', `server sent ${serverError}`);
+    if (conn.isClosed) throw new SwarmError('unexpected_close', 'the server closed the socket during the broadcast');
+    await conn.close(options.replyTimeout);
+  } finally {
+    conn.terminate();
+  }
+};

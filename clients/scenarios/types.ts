@@ -1,0 +1,38 @@
+/** What a scenario gets from the worker that runs it. */
+import type { Connection } from '../connection.js';
+import type { Counters, HistogramSet } from '../metrics.js';
+import type { SwarmOptions } from '../options.js';
+
+/** One slow reply, as bench-slow writes it to CSV. */
+export interface SlowSample {
+  client: number;
+  request: number;
+  /** Milliseconds from sending the request to its reply. */
+  ms: number;
+}
+
+export interface ClientContext {
+  /** Global index of this client, 0 to clients-1 across all workers. */
+  readonly index: number;
+  /** Epoch ms of this client's place on the ramp: when its connect was due. */
+  readonly slot: number;
+  readonly options: SwarmOptions;
+  /** The URL to connect to (scenario path and query applied). */
+  readonly url: string;
+  readonly counters: Counters;
+  /** The worker's histograms (µs) for the current interval. */
+  readonly histograms: HistogramSet;
+  /** Slow replies of the current interval. */
+  readonly samples: SlowSample[];
+  /** Opens this client's socket from its source address; records the connect time. */
+  connect(): Promise<Connection>;
+  /** Resolves when every client of every worker has reached it (or failed); all resume at the same instant. */
+  barrier(): Promise<void>;
+  /** Waits; rejects with a `deadline` error if the run stops meanwhile. */
+  sleep(ms: number): Promise<void>;
+  /** Waits until epoch ms `at` (at once if it has passed); rejects like `sleep`. */
+  sleepUntil(at: number): Promise<void>;
+}
+
+/** A scenario runs one client from connect to close; it resolves when the client completed its part. */
+export type Scenario = (ctx: ClientContext) => Promise<void>;

@@ -1,0 +1,237 @@
+/**
+ * A swarm worker process: runs its share of the clients (every `workers`-th, by global index), each
+ * through the scenario, and reports counters and interval histograms to the engine. It stays well under
+ * the 20,000 open-files limit because the engine gives it at most 18,000 clients.
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Connection } from './connection.js';
+import type { FromWorker, StartMessage, ToWorker } from './ipc.js';
+import {
+  SwarmError, emptyCounters, encodeHistograms, newHistogramSet, nowMicros, record, resetHistograms,
+  type Counters, type HistogramSet,
+} from './metrics.js';
+import { scenarioUrl } from './options.js';
+import { SCENARIO_RUNNERS, type ClientContext, type SlowSample } from './scenarios/index.js';
+
+const MAX_ERROR_SAMPLES = 5;
+
+class Worker {
+  readonly counters: Counters = emptyCounters();
+  readonly histograms: HistogramSet = newHistogramSet();
+  readonly samples: SlowSample[] = [];
+  readonly errorSamples: string[] = [];
+  private readonly connections = new Set<Connection>();
+  private readonly sleepers = new Set<{ timer: NodeJS.Timeout; reject: (err: Error) => void }>();
+  private readonly url: string;
+  private readonly ownClients: number;
+  /** Milliseconds between consecutive clients' connects (all workers together). */
+  private readonly spacing: number;
+  private launched = 0;
+  private ended = 0;
+  private atBarrier = 0;
+  private readonly release: Promise<void>;
+  private releaseResolve!: () => void;
+  private stopped = false;
+  private finished = false;
+  private reportTimer: NodeJS.Timeout | null = null;
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  private firstConnectAt = 0;
+  private whenEmpty: (() => void) | null = null;
+  private lastConnectedAt = 0;
+
+  constructor(private readonly plan: StartMessage) {
+    this.url = scenarioUrl(plan.options);
+    const { clients, workers } = plan.options;
+    this.ownClients = Math.floor(clients / workers) + (plan.worker < clients % workers ? 1 : 0);
+    this.release = new Promise((resolve) => (this.releaseResolve = resolve));
+    this.spacing = clients > 1 ? (plan.options.ramp * 1000) / clients : 0;
+  }
+
+  start(): void {
+    const { options, worker, startAt, reportMs } = this.plan;
+    this.reportTimer = setInterval(() => this.report(false), reportMs);
+    this.loopDelay.enable();
+    if (this.ownClients === 0) return void this.finish();
+    const spacing = this.spacing;
+    // One timer per client would be 10k timers; one loop that starts every client that is due is cheaper.
+    let next = worker;
+    const launch = (): void => {
+      const now = Date.now();
+      while (next < options.clients && !this.stopped && startAt + next * spacing <= now) {
+        void this.runClient(next);
+        next += options.workers;
+      }
+      if (next < options.clients && !this.stopped) setTimeout(launch, Math.max(1, Math.min(50, startAt + next * spacing - now)));
+    };
+    setTimeout(launch, Math.max(0, startAt - Date.now()));
+  }
+
+  go(at: number): void {
+    setTimeout(() => this.releaseResolve(), Math.max(0, at - Date.now()));
+  }
+
+  /** The deadline: every client still running fails as `deadline`, and so does every one not yet launched. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const sleeper of this.sleepers) {
+      clearTimeout(sleeper.timer);
+      sleeper.reject(deadline());
+    }
+    this.sleepers.clear();
+    for (const conn of this.connections) conn.terminate();
+    this.releaseResolve();
+    this.counters.errors.deadline += this.ownClients - this.launched;
+    this.finishIfDone();
+    // A connect still in flight ends within its own timeout; do not wait for more than a moment.
+    setTimeout(() => void this.finish(), 2000).unref();
+  }
+
+  private async runClient(index: number): Promise<void> {
+    this.launched++;
+    let reachedBarrier = false;
+    const barrier = async (): Promise<void> => {
+      reachedBarrier = true;
+      this.arrive();
+      await this.release;
+      if (this.stopped) throw deadline();
+    };
+    try {
+      await SCENARIO_RUNNERS[this.plan.options.scenario](this.context(index, barrier));
+      this.counters.completed++;
+    } catch (err) {
+      const failure = err instanceof SwarmError ? err : new SwarmError('other', (err as Error).message);
+      const kind = this.stopped ? 'deadline' : failure.kind;
+      this.counters.errors[kind]++;
+      if (this.errorSamples.length < MAX_ERROR_SAMPLES) this.errorSamples.push(`client ${index}: ${kind}: ${failure.message}`);
+    } finally {
+      this.ended++;
+      if (!reachedBarrier) this.arrive();
+      this.finishIfDone();
+    }
+  }
+
+  /** Counts a client at the barrier (or past the point where it could reach it). */
+  private arrive(): void {
+    this.atBarrier++;
+    if (this.atBarrier === this.ownClients) send({ type: 'ready', worker: this.plan.worker });
+  }
+
+  private context(index: number, barrier: () => Promise<void>): ClientContext {
+    const { options } = this.plan;
+    const sleep = (ms: number): Promise<void> =>
+      new Promise<void>((resolve, reject) => {
+        if (this.stopped) return reject(deadline());
+        const sleeper = {
+          timer: setTimeout(() => {
+            this.sleepers.delete(sleeper);
+            resolve();
+          }, ms),
+          reject,
+        };
+        this.sleepers.add(sleeper);
+      });
+    return {
+      index,
+      slot: this.plan.startAt + index * this.spacing,
+      options,
+      url: this.url,
+      counters: this.counters,
+      histograms: this.histograms,
+      samples: this.samples,
+      barrier,
+      connect: async () => {
+        if (this.stopped) throw deadline();
+        const begun = nowMicros();
+        this.firstConnectAt ||= Date.now();
+        const addresses = options.sourceAddresses;
+        const localAddress = addresses.length > 0 ? addresses[index % addresses.length] : undefined;
+        const conn = await Connection.open(this.url, this.counters, { localAddress, timeoutMs: options.connectTimeout });
+        record(this.histograms.connect, nowMicros() - begun);
+        this.lastConnectedAt = Date.now();
+        this.connections.add(conn);
+        // Report at once when this worker becomes full and when it stops being full, so the engine can
+        // tell exactly when every client of every worker was connected at the same time.
+        if (this.counters.connected === this.ownClients) this.report(false);
+        conn.onClose(() => {
+          this.connections.delete(conn);
+          if (this.counters.connected === this.ownClients - 1) this.report(false);
+          if (this.connections.size === 0) this.whenEmpty?.();
+        });
+        if (this.stopped) conn.terminate();
+        return conn;
+      },
+      sleep,
+      sleepUntil: (at) => sleep(Math.max(0, at - Date.now())),
+    };
+  }
+
+  report(final: boolean): void {
+    const cpu = process.cpuUsage();
+    send({
+      type: 'report',
+      worker: this.plan.worker,
+      final,
+      counters: this.counters,
+      cpuMicros: cpu.user + cpu.system,
+      at: Date.now(),
+      loopDelayMaxMs: this.loopDelay.max / 1e6,
+      histograms: encodeHistograms(this.histograms),
+      samples: this.samples.splice(0),
+      firstConnectAt: this.firstConnectAt,
+      lastConnectedAt: this.lastConnectedAt,
+      errorSamples: this.errorSamples.splice(0),
+    });
+    resetHistograms(this.histograms);
+    this.loopDelay.reset();
+  }
+
+  private finishIfDone(): void {
+    if (this.ended === this.launched && (this.stopped || this.launched === this.ownClients)) void this.finish();
+  }
+
+  /**
+   * Sends the final report once every socket has closed (their close events come after the clients'
+   * failures when the run is stopped), or after a second at most; the engine then disconnects, and the
+   * worker exits on that.
+   */
+  private async finish(): Promise<void> {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.connections.size > 0) {
+      await new Promise<void>((resolve) => {
+        this.whenEmpty = resolve;
+        setTimeout(resolve, 1000);
+      });
+    }
+    if (this.reportTimer) clearInterval(this.reportTimer);
+    this.report(true);
+  }
+}
+
+function deadline(): SwarmError {
+  return new SwarmError('deadline', 'the run stopped before this client finished');
+}
+
+function send(message: FromWorker): void {
+  process.send?.(message);
+}
+
+let worker: Worker;
+
+process.on('message', (message: ToWorker) => {
+  switch (message.type) {
+    case 'start':
+      worker = new Worker(message);
+      worker.start();
+      break;
+    case 'go':
+      worker.go(message.at);
+      break;
+    case 'stop':
+      worker.stop();
+      break;
+  }
+});
+// If the engine dies, so does the worker: a swarm must never outlive its run.
+process.on('disconnect', () => process.exit(0));

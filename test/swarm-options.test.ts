@@ -1,0 +1,119 @@
+/** Swarm option validation (one test per message), the swarm and bench commands' flags, and a CLI run with CSVs. */
+import assert from 'node:assert/strict';
+import { execFile, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { DEFAULT_SWARM_OPTIONS, SWARM_FLAGS, scenarioUrl, validateSwarmOptions } from '../clients/options.js';
+import { startServer } from './helpers/server.js';
+
+const script = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
+const SWARM = script('../clients/cli.js');
+const BENCHES = ['c10k', 'slow', 'broadcast', 'http'].map((name) => script(`../bench/${name}.js`));
+
+describe('validateSwarmOptions', () => {
+  it('fills in the defaults and derives workers and the timeout', () => {
+    const o = validateSwarmOptions({});
+    assert.equal(o.clients, DEFAULT_SWARM_OPTIONS.clients);
+    assert.equal(o.workers, 2, 'one worker per 5000 clients');
+    assert.equal(o.timeout, 120 + 3 * 60 + 30 + 10, 'ramp + rounds x delay + margin');
+    assert.equal(validateSwarmOptions({ clients: 1 }).workers, 1);
+  });
+
+  const bad: [Record<string, unknown>, RegExp][] = [
+    [{ url: 'http://x' }, /^--url must be a ws:\/\/ or wss:\/\/ URL \(got "http:\/\/x"\)$/],
+    [{ url: 'nonsense' }, /^--url must be a ws:\/\/ or wss:\/\/ URL/],
+    [{ scenario: 'flood' }, /^--scenario must be one of echo, slow, broadcast, pubsub \(got "flood"\)$/],
+    [{ clients: 0 }, /^--clients must be an integer from 1 to 1000000 \(got 0\)$/],
+    [{ ramp: -1 }, /^--ramp must be seconds from 0 to 3600 \(got -1\)$/],
+    [{ delay: 'soon' }, /^--delay must be seconds from 0 to 3600 \(got "soon"\)$/],
+    [{ rounds: 0 }, /^--rounds must be an integer from 1/],
+    [{ payload: -1 }, /^--payload must be an integer from 0/],
+    [{ slowMs: 60_001 }, /^--slow-ms must be an integer from 1 to 60000/],
+    [{ requests: 0 }, /^--requests must be an integer from 1/],
+    [{ rate: 0 }, /^--rate must be publishes per second, above 0 \(got 0\)$/],
+    [{ duration: -2 }, /^--duration must be seconds/],
+    [{ drain: 'x' }, /^--drain must be seconds/],
+    [{ channels: 0 }, /^--channels must be an integer from 1/],
+    [{ channel: 'no spaces' }, /^--channel must be 1 to 160 characters/],
+    [{ workers: 65 }, /^--workers must be an integer from 0 to 64/],
+    [{ sourceAddresses: ['localhost'] }, /^--source-addresses must be a comma-separated list of local IP addresses/],
+    [{ connectTimeout: 0 }, /^--connect-timeout must be an integer from 1/],
+    [{ replyTimeout: 1.5 }, /^--reply-timeout must be an integer from 1/],
+    [{ timeout: -1 }, /^--timeout must be seconds from 0/],
+    [{ serverPid: -1 }, /^--server-pid must be an integer from 0/],
+    [{ clients: 20_000, workers: 1 }, /^--workers must give each worker at most 18000 clients \(one process may hold 20,000 open files\)/],
+    [{ clients: 30_000, workers: 2, sourceAddresses: ['127.0.0.1'] }, /^--source-addresses must give each address at most 27000 clients/],
+  ];
+  for (const [input, message] of bad) {
+    it(`refuses ${JSON.stringify(input)}`, () => {
+      assert.throws(() => validateSwarmOptions(input as never), (err: Error) => err instanceof RangeError && message.test(err.message));
+    });
+  }
+
+  it('refuses an unknown option by name', () => {
+    assert.throws(() => validateSwarmOptions({ colour: 'red' } as never), /^TypeError: unknown swarm option: colour$/);
+  });
+
+  it('puts the scenario path on a bare URL and keeps a given one', () => {
+    const o = (input: Record<string, unknown>) => validateSwarmOptions(input);
+    assert.equal(scenarioUrl(o({ url: 'ws://h:1' })), 'ws://h:1/echo?rounds=3');
+    assert.equal(scenarioUrl(o({ url: 'ws://h:1', scenario: 'broadcast' })), 'ws://h:1/pubsub');
+    assert.equal(scenarioUrl(o({ url: 'ws://h:1/my/echo?rounds=5', rounds: 2 })), 'ws://h:1/my/echo?rounds=5');
+  });
+});
+
+describe('the swarm and bench commands', () => {
+  it('swarm --help explains every flag', () => {
+    const help = spawnSync(process.execPath, [SWARM, '--help'], { encoding: 'utf8' });
+    assert.equal(help.status, 0);
+    for (const flag of [...Object.values(SWARM_FLAGS), '--out', '--name', '--label']) assert.ok(help.stdout.includes(flag), `--help shows ${flag}`);
+  });
+
+  for (const [args, message] of [
+    [['--clients', 'many'], /--clients must be an integer from 1 to 1000000 \(got "many"\)/],
+    [['--scenario', 'flood'], /scenario/],
+    [['--colour', 'red'], /Unknown argument: colour/],
+  ] as const) {
+    it(`swarm ${args.join(' ')} exits 2 naming the flag`, () => {
+      const run = spawnSync(process.execPath, [SWARM, ...args], { encoding: 'utf8' });
+      assert.equal(run.status, 2);
+      assert.match(run.stderr, message);
+    });
+  }
+
+  it('every bench has --help and refuses a bad flag by name', () => {
+    for (const bench of BENCHES) {
+      const help = spawnSync(process.execPath, [bench, '--help'], { encoding: 'utf8' });
+      assert.equal(help.status, 0, `${bench} --help`);
+      assert.match(help.stdout, /--out/);
+      const bad = spawnSync(process.execPath, [bench, '--bogus', '1'], { encoding: 'utf8' });
+      assert.equal(bad.status, 2, `${bench} with a bad flag`);
+      assert.match(bad.stderr, /Unknown argument: bogus/);
+    }
+    const levels = spawnSync(process.execPath, [BENCHES[2], '--servers', 'ours,nginx'], { encoding: 'utf8' });
+    assert.equal(levels.status, 2);
+    assert.match(levels.stderr, /--servers: unknown server nginx/);
+  });
+
+  it('swarm runs against a URL, prints the peak and summary, and writes the CSVs', async () => {
+    const server = await startServer();
+    const dir = mkdtempSync(join(tmpdir(), 'swarm-cli-'));
+    try {
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        [SWARM, '--url', server.ws, '--clients', '50', '--ramp', '0.2', '--delay', '0.5', '--rounds', '2', '--out', dir, '--name', 'cli'],
+        { encoding: 'utf8', timeout: 30_000 },
+      );
+      assert.match(stdout, /^50 clients are connected!$/m);
+      assert.match(stdout, /completed 50\/50 {3}errors 0/);
+      assert.deepEqual(readdirSync(dir).sort(), ['cli-summary.csv', 'cli-timeline.csv', 'history.csv']);
+      assert.match(readFileSync(join(dir, 'cli-summary.csv'), 'utf8'), /^run,server,scenario,url,clients,workers/);
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -1,0 +1,93 @@
+/**
+ * The swarm measures truly: against servers that do a known thing (delay every echo by 20 ms, drop
+ * chosen echoes or deliveries, break the contract), the reported percentiles, losses and error kinds
+ * match what the server did.
+ */
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { after, describe, it } from 'node:test';
+import { Swarm } from '../clients/engine.js';
+import { totalErrors } from '../clients/metrics.js';
+import { echoServer, lossyBroadcastServer, rudeServer, type FakeServer } from './helpers/fake-servers.js';
+import { startServer } from './helpers/server.js';
+
+const servers: FakeServer[] = [];
+after(async () => {
+  await Promise.all(servers.map((s) => s.close()));
+});
+async function fake(started: Promise<FakeServer>): Promise<FakeServer> {
+  const server = await started;
+  servers.push(server);
+  return server;
+}
+
+describe('the swarm measures truly', () => {
+  it('reports the 20 ms that a server adds to every echo', async () => {
+    const server = await fake(echoServer({ delayMs: 20, rounds: 3 }));
+    const summary = await new Swarm({ url: `${server.url}/echo`, clients: 50, ramp: 0.2, delay: 0.05, rounds: 3, workers: 1 }).run();
+    assert.equal(summary.counters.completed, 50);
+    const rtt = summary.rtt!;
+    assert.equal(rtt.count, 150);
+    // Node's timers run on the loop's millisecond clock, so the server's 20 ms can be up to 1 ms short.
+    assert.ok(rtt.min >= 19, `no echo can come back before the server's 20 ms timer, min ${rtt.min}`);
+    assert.ok(rtt.p50 >= 20 && rtt.p50 < 25, `p50 ${rtt.p50} ms is the 20 ms delay plus loopback`);
+    assert.ok(rtt.p99 < 40, `p99 ${rtt.p99} ms`);
+  });
+
+  it('counts exactly the echoes a server drops, as timeouts', async () => {
+    const server = await fake(echoServer({ delayMs: 0, rounds: 3, dropEvery: 4 }));
+    const summary = await new Swarm({ url: `${server.url}/echo`, clients: 40, ramp: 0.2, delay: 0.05, rounds: 3, replyTimeout: 300, workers: 2 }).run();
+    assert.equal(server.counts.dropped, 10);
+    assert.equal(summary.counters.errors.timeout, 10);
+    assert.equal(totalErrors(summary.counters), 10);
+    assert.equal(summary.counters.completed, 30);
+    assert.equal(summary.rtt?.count, 30 * 3 + 10 * 1, 'the dropped clients timed only their first round');
+  });
+
+  it('reports as lost exactly the broadcast deliveries a server skips', async () => {
+    const server = await fake(lossyBroadcastServer(7));
+    const summary = await new Swarm({ url: `${server.url}/pubsub`, scenario: 'broadcast', clients: 10, ramp: 0.1, rate: 50, duration: 1, drain: 0.5, workers: 2 }).run();
+    assert.ok(server.counts.skipped > 0);
+    assert.equal(summary.lostDeliveries, server.counts.skipped);
+    assert.equal(summary.counters.ownLost, server.counts.skippedOwn ?? 0);
+    assert.equal(summary.counters.delivered, summary.counters.published * 10 - server.counts.skipped);
+  });
+
+  it('sorts failures by kind: refused, rejected, protocol mismatch, unexpected close', async () => {
+    const closedPort = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as { port: number };
+        probe.close(() => resolve(port));
+      });
+    });
+    const refused = await new Swarm({ url: `ws://127.0.0.1:${closedPort}`, clients: 5, ramp: 0, workers: 1 }).run();
+    assert.equal(refused.counters.errors.refused, 5);
+    assert.equal(refused.counters.failed, 5);
+
+    const ours = await startServer();
+    try {
+      const rejected = await new Swarm({ url: `${ours.ws}/nowhere`, clients: 3, ramp: 0, workers: 1 }).run();
+      assert.equal(rejected.counters.errors.rejected, 3, 'a 404 on the upgrade');
+    } finally {
+      await ours.close();
+    }
+
+    const liar = await fake(rudeServer({ firstFrame: '{"event":"hello"}' }));
+    const mismatch = await new Swarm({ url: `${liar.url}/echo`, clients: 4, ramp: 0, workers: 1 }).run();
+    assert.equal(mismatch.counters.errors.protocol_mismatch, 4);
+
+    const closer = await fake(rudeServer({ closeCode: 1011 }));
+    const closed = await new Swarm({ url: `${closer.url}/echo`, clients: 4, ramp: 0, delay: 1, workers: 1 }).run();
+    assert.equal(closed.counters.errors.unexpected_close, 4);
+  });
+
+  it('stops by itself at --timeout and counts the unfinished clients as deadline', async () => {
+    const server = await fake(echoServer({ delayMs: 0, rounds: 3 }));
+    const started = Date.now();
+    const summary = await new Swarm({ url: `${server.url}/echo`, clients: 20, ramp: 0, delay: 30, rounds: 3, timeout: 1, workers: 2 }).run();
+    assert.ok(Date.now() - started < 5000, 'the run ended soon after its timeout');
+    assert.equal(summary.counters.errors.deadline, 20);
+    assert.equal(summary.counters.completed, 0);
+    assert.equal(summary.counters.connected, 0, 'every socket was closed');
+  });
+});

@@ -15,7 +15,8 @@ import { totalErrors } from '../clients/metrics.js';
 import { numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { assertNative, startServerProcess, type ServerKind } from './lib/servers.js';
 
-const list = (value: unknown): unknown => (typeof value === 'string' ? value.split(',').map((v) => v.trim()).filter(Boolean) : value);
+/** A comma-separated flag as a list; yargs hands over a number for `--clients 1000` and an array when repeated. */
+const list = (value: unknown): string[] => [value].flat().flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter(Boolean);
 
 const args = await yargs(hideBin(process.argv))
   .scriptName('bench-broadcast')

@@ -51,7 +51,9 @@ export const broadcast: Scenario = async (ctx) => {
       counters.published++;
       ownSent++;
     }
-    await ctx.sleep(options.drain * 1000);
+    // Listen until everyone has published and the drain is over, not just past this client's own last
+    // send: at a low rate most clients publish once or never, yet must receive every message.
+    await ctx.sleep(Math.max(0, (end - nowMicros()) / 1000) + options.drain * 1000);
     counters.ownLost += ownSent - ownBack;
     if (serverError) throw new SwarmError('protocol_mismatch', `server sent ${serverError}`);
     if (conn.isClosed) throw new SwarmError('unexpected_close', 'the server closed the socket during the broadcast');

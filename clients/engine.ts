@@ -148,6 +148,7 @@ export class Swarm extends EventEmitter {
     const finished = new Promise<void>((resolve) => this.once('all-final', resolve));
     for (let worker = 0; worker < options.workers; worker++) this.spawn(worker, startedAt + 300);
 
+    let lastSecond = 0;
     let lastTick = { at: startedAt, received: 0, server: serverRest, engineCpu: cpuMicros() };
     const tick = (): void => {
       const now = Date.now();
@@ -184,7 +185,8 @@ export class Swarm extends EventEmitter {
       this.clientCpuMax = Math.max(this.clientCpuMax, clientCpuMax);
       this.machineCpuMax = Math.max(this.machineCpuMax, clientCpuPct + (server?.cpuPct ?? 0));
       const event: TickEvent = {
-        second: Math.round((now - startedAt) / 1000),
+        // The last tick comes early (when the run ends); it still gets its own second.
+        second: (lastSecond = Math.max(lastSecond + 1, Math.round((now - startedAt) / 1000))),
         counters,
         receivedPerSecond: ((counters.received - lastTick.received) * 1e6) / elapsed,
         rtt: summarize(this.tickHistograms.rtt),

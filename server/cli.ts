@@ -34,6 +34,8 @@ async function parseServerArgs(argv: string[]): Promise<Partial<ServerOptions>> 
     .option('slow-io-url', { type: 'string', describe: `server of the redis/postgres slow backend (default ${DEFAULT_SLOW_IO_URLS.redis} or ${DEFAULT_SLOW_IO_URLS.postgres})` })
     .option('slow-io-pool', { coerce: numeric, requiresArg: true, default: d.slowIoPool, describe: 'connections of the redis/postgres slow backend: its concurrency bound (keep it under PostgreSQL max_connections)' })
     .option('shutdown-timeout', { coerce: numeric, requiresArg: true, default: d.shutdownTimeout, describe: 'ms that shutdown waits for clients to close after goodbye' })
+    .option('redis', { type: 'string', describe: 'bridge instances through this Redis (redis://host:port/db); without it everything stays in this process' })
+    .option('prefix', { type: 'string', default: d.prefix, describe: 'namespace of every Redis channel and cache key (<prefix>:broadcast:news); needs --redis' })
     .option('allow-fallback', { type: 'boolean', default: d.allowFallback, describe: 'run on the slow ws fallback if the native uWS binary does not load (--no-allow-fallback refuses)' })
     .strict()
     .help()
@@ -61,6 +63,8 @@ async function parseServerArgs(argv: string[]): Promise<Partial<ServerOptions>> 
     slowIoPool: args.slowIoPool as number,
     shutdownTimeout: args.shutdownTimeout as number,
     allowFallback: args.allowFallback,
+    redis: args.redis ?? null,
+    prefix: args.prefix,
   };
 }
 
@@ -84,6 +88,7 @@ async function main(): Promise<void> {
   const host = address.host === '0.0.0.0' ? '127.0.0.1' : address.host;
   const base = `${host}:${address.port}`;
   console.log(`slow io: ${address.slowIo}`);
+  console.log(`broker: ${server.options.redis ? `redis ${server.options.redis}${server.options.prefix ? ` prefix ${server.options.prefix}` : ''}` : 'local (in memory)'}`);
   console.log(`listening: ws://${base}/pubsub  ws://${base}/echo  http://${base}/health  /stats  /metrics  /publish`);
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {

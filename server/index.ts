@@ -70,7 +70,7 @@ export function createServer(input: Partial<ServerOptions> = {}): PubSubServer {
   async function listen(): Promise<ListenInfo> {
     if (ctx) throw new Error('listen() was already called');
     const slowIo = await createSlowIo(options.slowIo, options.slowIoUrl, options.slowIoPool);
-    const broker = createBroker({ expire: options.expire });
+    const broker = createBroker({ expire: options.expire, redis: options.redis, prefix: options.prefix });
     const app = uws.App();
     ctx = { uws, app, options, stats, broker, slowIo, shuttingDown: false };
     pubsub = new PubSubEndpoint(ctx);
@@ -80,7 +80,7 @@ export function createServer(input: Partial<ServerOptions> = {}): PubSubServer {
     const endpoint = pubsub;
     const statsContext = () => ({
       engine,
-      broker: { kind: broker.kind, state: broker.state() },
+      broker: { kind: broker.kind, state: broker.state(), counters: broker.counters() },
       slowIo: slowIo.description,
     });
     registerHttp(ctx, statsContext, (channel, json) => endpoint.publishFromServer(channel, json));

@@ -40,6 +40,10 @@ export interface ServerOptions {
   shutdownTimeout: number;
   /** Whether to run on the ws fallback when the native uWS binary does not load. Default true. */
   allowFallback: boolean;
+  /** Redis to bridge instances through (`redis://host:port/db`); null keeps everything in this process. */
+  redis: string | null;
+  /** Namespace of every Redis name (`<prefix>:broadcast:news`); empty for none. Needs `redis`. */
+  prefix: string;
 }
 
 /** The defaults of every option. */
@@ -59,6 +63,8 @@ export const DEFAULT_OPTIONS: Readonly<ServerOptions> = Object.freeze({
   slowIoPool: 10,
   shutdownTimeout: 5000,
   allowFallback: true,
+  redis: null,
+  prefix: '',
 });
 
 /** Default URL of each real-IO slow backend. */
@@ -84,6 +90,8 @@ export const FLAGS: Readonly<Record<keyof ServerOptions, string>> = {
   slowIoPool: '--slow-io-pool',
   shutdownTimeout: '--shutdown-timeout',
   allowFallback: '--allow-fallback',
+  redis: '--redis',
+  prefix: '--prefix',
 };
 
 const INTEGER_RANGES: Partial<Record<keyof ServerOptions, [number, number]>> = {
@@ -122,6 +130,14 @@ export function validateOptions(input: Partial<ServerOptions> = {}): ServerOptio
   if (!SLOW_IO_BACKENDS.includes(options.slowIo)) {
     throw new RangeError(`${FLAGS.slowIo} must be one of ${SLOW_IO_BACKENDS.join(', ')} (got ${show(options.slowIo)})`);
   }
+  checkString('redis', options.redis, true);
+  if (options.redis !== null && !/^rediss?:\/\/[^\s]+$/.test(options.redis)) {
+    throw new RangeError(`${FLAGS.redis} must be a redis:// or rediss:// URL (got ${show(options.redis)})`);
+  }
+  if (typeof options.prefix !== 'string' || !/^[A-Za-z0-9_.:@-]{0,100}$/.test(options.prefix)) {
+    throw new RangeError(`${FLAGS.prefix} must be up to 100 characters of A-Z a-z 0-9 _ - . : @ (got ${show(options.prefix)})`);
+  }
+  if (options.prefix !== '' && options.redis === null) throw new RangeError(`${FLAGS.prefix} needs ${FLAGS.redis}`);
   if (options.slowIoUrl !== null && options.slowIo === 'timer') {
     throw new RangeError(`${FLAGS.slowIoUrl} needs ${FLAGS.slowIo} redis or postgres`);
   }

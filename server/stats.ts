@@ -46,7 +46,7 @@ export class Stats {
 /** What `/stats` and `/metrics` need besides the counters. */
 export interface StatsContext {
   engine: { name: string; version: string; description: string };
-  broker: { kind: string; state: string };
+  broker: { kind: string; state: string; counters: Record<string, number> };
   slowIo: string;
 }
 
@@ -70,7 +70,7 @@ export function statsJson(stats: Stats, context: StatsContext): Record<string, u
     http_requests: stats.httpRequests,
     engine: context.engine,
     redis: context.broker.kind === 'redis' ? context.broker.state : 'not configured',
-    broker: context.broker,
+    broker: { kind: context.broker.kind, state: context.broker.state, ...context.broker.counters },
     uptime_s: Math.round((Date.now() - stats.startedAt) / 1000),
     memory: { rss: memory.rss, heap_used: memory.heapUsed, external: memory.external },
     pid: process.pid,
@@ -114,6 +114,9 @@ export function statsPrometheus(stats: Stats, context: StatsContext): string {
   metric('broker_up', 'gauge', '1 when the broker can deliver across instances.', [
     [`{broker="${context.broker.kind}"}`, context.broker.state === 'ready' ? 1 : 0],
   ]);
+  for (const [name, value] of Object.entries(context.broker.counters)) {
+    metric(`broker_${name}`, name === 'channels_subscribed' ? 'gauge' : 'counter', `Broker (${context.broker.kind}): ${name.replace(/_/g, ' ')}.`, [['', value]]);
+  }
   metric('uptime_seconds', 'gauge', 'Seconds since start.', [['', Math.round((Date.now() - stats.startedAt) / 1000)]]);
   metric('resident_memory_bytes', 'gauge', 'Resident set size.', [['', memory.rss]]);
   return lines.join('\n') + '\n';

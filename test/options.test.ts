@@ -33,6 +33,10 @@ describe('validateOptions', () => {
     [{ allowFallback: 1 }, /^--allow-fallback must be true or false/, TypeError],
     [{ slowIo: 'mysql' }, /^--slow-io must be one of timer, redis, postgres \(got "mysql"\)$/, RangeError],
     [{ slowIoUrl: 'redis://x' }, /^--slow-io-url needs --slow-io redis or postgres$/, RangeError],
+    [{ redis: 'http://x' }, /^--redis must be a redis:\/\/ or rediss:\/\/ URL \(got "http:\/\/x"\)$/, RangeError],
+    [{ redis: '' }, /^--redis must be a non-empty string/, TypeError],
+    [{ redis: 'redis://127.0.0.1:6379', prefix: 'a b' }, /^--prefix must be up to 100 characters of A-Z a-z 0-9 _ - . : @ \(got "a b"\)$/, RangeError],
+    [{ prefix: 'app' }, /^--prefix needs --redis$/, RangeError],
     [{ colour: 'blue' }, /^unknown option "colour"$/, TypeError],
   ];
   for (const [input, message, type] of bad) {

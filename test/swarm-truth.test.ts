@@ -81,6 +81,14 @@ describe('the swarm measures truly', () => {
     assert.equal(closed.counters.errors.unexpected_close, 4);
   });
 
+  it('spreads clients over the source addresses it is given', async () => {
+    const server = await fake(echoServer({ delayMs: 0, rounds: 1 }));
+    const sourceAddresses = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
+    const summary = await new Swarm({ url: `${server.url}/echo`, clients: 30, ramp: 0.1, delay: 0, rounds: 1, sourceAddresses, workers: 2 }).run();
+    assert.equal(summary.counters.completed, 30);
+    assert.deepEqual(server.counts, { 'from 127.0.0.2': 10, 'from 127.0.0.3': 10, 'from 127.0.0.4': 10 });
+  });
+
   it('stops by itself at --timeout and counts the unfinished clients as deadline', async () => {
     const server = await fake(echoServer({ delayMs: 0, rounds: 3 }));
     const started = Date.now();

@@ -1,15 +1,24 @@
-/** Picks the broker for a server's options. */
+/** Picks the broker for a server's options: in memory by default, Redis with `--redis`. */
 import { LocalBroker } from './local.js';
+import { RedisBroker } from './redis.js';
 import type { Broker } from './types.js';
 
 export type { Broker, DeliverHandler } from './types.js';
 
 /** What the factory needs to choose and configure a broker. */
 export interface BrokerOptions {
+  /** Seconds the last message of a channel is kept; 0 keeps nothing. */
   expire: number;
+  /** Redis URL; null for the in-memory broker. */
+  redis: string | null;
+  /** Namespace of Redis names; empty for none. */
+  prefix: string;
 }
 
-/** Creates the broker: in memory (the default). */
+/** Creates the broker. A Redis broker starts connecting at once but does not wait: Redis may come later. */
 export function createBroker(options: BrokerOptions): Broker {
-  return new LocalBroker({ expire: options.expire });
+  if (options.redis === null) return new LocalBroker({ expire: options.expire });
+  const broker = new RedisBroker({ url: options.redis, prefix: options.prefix, expire: options.expire });
+  broker.connect();
+  return broker;
 }

@@ -52,6 +52,10 @@ export class LocalBroker implements Broker {
     return 'ready';
   }
 
+  counters(): Record<string, number> {
+    return {};
+  }
+
   close(): Promise<void> {
     if (this.sweep) clearInterval(this.sweep);
     this.cache.clear();

@@ -35,6 +35,8 @@ export interface Broker {
   lastMessage(channel: string): Promise<string | undefined>;
   /** `ready`, or a word saying why delivery across instances is degraded. */
   state(): string;
+  /** The broker's own counters for /stats and /metrics (snake_case names); empty when it keeps none. */
+  counters(): Record<string, number>;
   /** Releases timers and connections. */
   close(): Promise<void>;
 }

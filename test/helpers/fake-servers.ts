@@ -14,11 +14,11 @@ export interface FakeServer {
   close(): Promise<void>;
 }
 
-async function listen(onConnection: (ws: WebSocket, path: string, counts: Record<string, number>) => void): Promise<FakeServer> {
+async function listen(onConnection: (ws: WebSocket, path: string, counts: Record<string, number>, from: string) => void): Promise<FakeServer> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
   await new Promise((resolve) => wss.once('listening', resolve));
   const counts: Record<string, number> = {};
-  wss.on('connection', (ws, req) => onConnection(ws, new URL(req.url ?? '/', 'http://x').pathname, counts));
+  wss.on('connection', (ws, req) => onConnection(ws, new URL(req.url ?? '/', 'http://x').pathname, counts, req.socket.remoteAddress ?? ''));
   return {
     url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`,
     counts,
@@ -34,12 +34,14 @@ const bump = (counts: Record<string, number>, key: string): void => void (counts
 
 /**
  * The /echo sequence with every echo sent `delayMs` late. With `dropEvery`, connection n (counted from 1)
- * where n % dropEvery === 0 never gets its second echo (counted as `dropped`).
+ * where n % dropEvery === 0 never gets its second echo (counted as `dropped`). Counts connections by
+ * source address as `from <address>`.
  */
 export function echoServer(options: { delayMs: number; rounds: number; dropEvery?: number }): Promise<FakeServer> {
   let connections = 0;
-  return listen((ws, _path, counts) => {
+  return listen((ws, _path, counts, from) => {
     const n = ++connections;
+    bump(counts, `from ${from}`);
     let echoed = 0;
     ws.send('{"event":"welcome"}');
     ws.on('message', (data) => {

@@ -1,0 +1,141 @@
+/**
+ * The Redis broker (ioredis): bridges every server instance through Redis pub/sub, in the layout of
+ * websocket-redis (docs/protocol.md): `news` travels on `broadcast:news`, `user:john:chat` and
+ * `session:abc:chat` on their own names, all under `<prefix>:` when a prefix is set. The payload is the
+ * message's JSON text, so `redis-cli PUBLISH broadcast:news '{"x":1}'` reaches every subscriber.
+ *
+ * Exactly once: a publish goes only to Redis, never straight to local subscribers; each instance
+ * subscribes once per channel it has local interest in (retain/release), and delivers what Redis sends
+ * it once. While Redis is unreachable the broker delivers locally (no connection is dropped, this
+ * instance keeps working) and counts each such message as lost to the other instances; ioredis
+ * reconnects by itself and resubscribes every retained channel.
+ */
+import { Redis } from 'ioredis';
+import { parseChannel, redisName } from '../protocol/index.js';
+import type { Broker, DeliverHandler } from './types.js';
+
+/** Options of {@link RedisBroker}. */
+export interface RedisBrokerOptions {
+  /** `redis://host:port/db`. */
+  url: string;
+  /** Namespace before every Redis name (`<prefix>:broadcast:news`); empty for none. */
+  prefix: string;
+  /** Seconds the last message of a channel is kept in Redis (`SET key value EX S`); 0 keeps nothing. */
+  expire: number;
+}
+
+export class RedisBroker implements Broker {
+  readonly kind = 'redis';
+  /** Messages published while Redis was unreachable: delivered here only, lost to the other instances. */
+  private lostInOutage = 0;
+  /** Times the connection to Redis was lost. */
+  private outages = 0;
+  private deliver: DeliverHandler = () => {};
+  private readonly pub: Redis;
+  private readonly sub: Redis;
+  /** Redis name -> our channel, for every channel with local interest. */
+  private readonly retained = new Map<string, string>();
+  private wasReady = false;
+
+  constructor(private readonly options: RedisBrokerOptions) {
+    const common = {
+      // Fail fast while Redis is away: a publish must not wait in a queue; it is delivered locally instead.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: (times: number) => Math.min(100 * times, 2000),
+      lazyConnect: true,
+    };
+    this.pub = new Redis(options.url, { ...common, connectionName: 'pubsub-server:pub' });
+    // The subscriber queues its SUBSCRIBEs until it is connected, and ioredis replays them on reconnect.
+    this.sub = new Redis(options.url, { ...common, enableOfflineQueue: true, connectionName: 'pubsub-server:sub' });
+    for (const client of [this.pub, this.sub]) client.on('error', () => undefined); // state() reports it
+    this.sub.on('messageBuffer', (name: Buffer, payload: Buffer) => this.onMessage(name.toString(), payload.toString()));
+    this.pub.on('ready', () => (this.wasReady = true));
+    this.pub.on('close', () => {
+      if (this.wasReady) this.outages++;
+      this.wasReady = false;
+    });
+  }
+
+  /** Starts connecting; resolves at once, since the server must start even while Redis is down. */
+  connect(): void {
+    void this.pub.connect().catch(() => undefined);
+    void this.sub.connect().catch(() => undefined);
+  }
+
+  onDeliver(handler: DeliverHandler): void {
+    this.deliver = handler;
+  }
+
+  async publish(channel: string, messageJson: string): Promise<void> {
+    const name = this.name(channel);
+    if (this.pub.status === 'ready') {
+      try {
+        // One connection and a MULTI keep the cache write and the publish in order with every other publish.
+        const tx = this.pub.multi();
+        if (this.options.expire > 0) tx.set(name, messageJson, 'EX', this.options.expire);
+        tx.publish(name, messageJson);
+        await tx.exec();
+        return;
+      } catch {
+        // Redis went away between the check and the write: fall through to local delivery.
+      }
+    }
+    this.lostInOutage++;
+    this.deliver(channel, messageJson);
+  }
+
+  retain(channel: string): void {
+    const name = this.name(channel);
+    this.retained.set(name, channel);
+    void this.sub.subscribe(name).catch(() => undefined);
+  }
+
+  release(channel: string): void {
+    const name = this.name(channel);
+    this.retained.delete(name);
+    void this.sub.unsubscribe(name).catch(() => undefined);
+  }
+
+  async lastMessage(channel: string): Promise<string | undefined> {
+    if (this.options.expire <= 0 || this.pub.status !== 'ready') return undefined;
+    try {
+      return (await this.pub.get(this.name(channel))) ?? undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  state(): string {
+    if (this.pub.status === 'ready' && this.sub.status === 'ready') return 'ready';
+    return this.pub.status === 'ready' ? `subscriber ${this.sub.status}` : this.pub.status;
+  }
+
+  counters(): Record<string, number> {
+    return { lost_in_outage: this.lostInOutage, outages: this.outages, channels_subscribed: this.retained.size };
+  }
+
+  async close(): Promise<void> {
+    this.pub.disconnect();
+    this.sub.disconnect();
+  }
+
+  private name(channel: string): string {
+    const facility = parseChannel(channel);
+    if (!facility) throw new RangeError(`not a channel name: ${channel}`);
+    return redisName(channel, facility, this.options.prefix);
+  }
+
+  /** A payload that is not JSON (from another program) arrives as a JSON string. */
+  private onMessage(name: string, payload: string): void {
+    const channel = this.retained.get(name);
+    if (channel === undefined) return;
+    let json = payload;
+    try {
+      JSON.parse(payload);
+    } catch {
+      json = JSON.stringify(payload);
+    }
+    this.deliver(channel, json);
+  }
+}

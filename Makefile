@@ -3,11 +3,14 @@ PORT ?= 9000
 ARGS ?=
 # QUICK=1: the short form of bench-c10k (about a minute) and bench-broadcast.
 QUICK ?=
+# make cluster: WORKERS server processes on PORT, bridged by REDIS.
+WORKERS ?= 2
+REDIS ?= redis://127.0.0.1:6379
 QUICK_FLAG = $(if $(QUICK),--quick,)
 NODE ?= node
 TEST_FLAGS ?= --test-force-exit --test-timeout=60000
 
-.PHONY: install build server baseline swarm test bench-micro bench-c10k bench-slow bench-broadcast bench-http clean
+.PHONY: install build server cluster baseline swarm test bench-micro bench-c10k bench-slow bench-broadcast bench-http clean
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -20,6 +23,9 @@ build: install
 
 server: build
 	$(NODE) dist/server/cli.js --port $(PORT) $(ARGS)
+
+cluster: build
+	$(NODE) dist/server/cli.js --port $(PORT) --workers $(WORKERS) --redis $(REDIS) $(ARGS)
 
 baseline: build
 	$(NODE) dist/server/baseline/cli.js --port $(PORT) $(ARGS)

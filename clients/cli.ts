@@ -20,7 +20,7 @@ const numeric = (value: unknown): unknown => {
 const args = await yargs(hideBin(process.argv))
   .scriptName('swarm')
   .usage('$0 [flags]\n\nOpens many WebSocket clients against a server that speaks the pub/sub contract and measures it.\nExample: $0 --url ws://127.0.0.1:9000 --clients 10000 --ramp 2 --delay 5')
-  .option('url', { type: 'string', default: d.url, describe: 'server; a bare ws://host:port gets /echo (echo) or /pubsub (others), a URL with a path is used as is' })
+  .option('url', { type: 'string', default: d.url, describe: 'server; a bare ws://host:port gets /echo (echo) or /pubsub (others), a URL with a path is used as is; several, comma-separated, share the clients (e.g. --workers on consecutive ports)' })
   .option('scenario', { type: 'string', choices: SCENARIOS, default: d.scenario, describe: 'echo: the C10k sequence; slow: concurrent slow requests; broadcast: fixed-rate fan-out; pubsub: publish/ack round trips' })
   .option('clients', { coerce: numeric, requiresArg: true, default: d.clients, describe: 'connections to open' })
   .option('ramp', { coerce: numeric, requiresArg: true, default: d.ramp, describe: 'seconds over which the connects are spread; 0 = all at once' })

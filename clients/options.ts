@@ -11,7 +11,8 @@ export const SCENARIOS: readonly ScenarioName[] = ['echo', 'slow', 'broadcast', 
 export interface SwarmOptions {
   /**
    * Server to load. A bare `ws://host:port` gets the scenario's path (`/echo` for echo, `/pubsub` for the
-   * others); a URL with a path is used as given. Default `ws://127.0.0.1:9000`.
+   * others); a URL with a path is used as given. Several URLs, comma-separated, spread the clients over
+   * them (client i to URL i mod n), e.g. server processes on consecutive ports. Default `ws://127.0.0.1:9000`.
    */
   url: string;
   /** Scenario each client runs. Default `echo`. */
@@ -133,13 +134,16 @@ export function validateSwarmOptions(input: Partial<SwarmOptions>): SwarmOptions
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > max) fail(key, `must be seconds from 0 to ${max}`);
   };
 
-  let url: URL | null = null;
-  try {
-    url = new URL(o.url);
-  } catch {
-    fail('url', 'must be a ws:// or wss:// URL');
+  if (typeof o.url !== 'string') fail('url', 'must be a ws:// or wss:// URL');
+  for (const each of o.url.split(',')) {
+    let url: URL | null = null;
+    try {
+      url = new URL(each.trim());
+    } catch {
+      fail('url', 'must be a ws:// or wss:// URL (or several, comma-separated)');
+    }
+    if (url && url.protocol !== 'ws:' && url.protocol !== 'wss:') fail('url', 'must be a ws:// or wss:// URL (or several, comma-separated)');
   }
-  if (url && url.protocol !== 'ws:' && url.protocol !== 'wss:') fail('url', 'must be a ws:// or wss:// URL');
   if (!SCENARIOS.includes(o.scenario)) fail('scenario', `must be one of ${SCENARIOS.join(', ')}`);
   integer('clients', 1, 1_000_000);
   seconds('ramp', 3600);
@@ -190,9 +194,20 @@ function isIp(address: string): boolean {
   return /^\d{1,3}(\.\d{1,3}){3}$/.test(address) || address.includes(':');
 }
 
-/** The URL a scenario connects to: the given one, or the scenario's path on a bare host. */
+/** The URLs a scenario connects to, client i to the (i mod n)-th. */
+export function scenarioUrls(options: SwarmOptions): string[] {
+  return options.url.split(',').map((url) => withScenarioPath(url.trim(), options));
+}
+
+/** The URL a scenario connects to (the first, when there are several), for display. */
 export function scenarioUrl(options: SwarmOptions): string {
-  const url = new URL(options.url);
+  const urls = scenarioUrls(options);
+  return urls.length === 1 ? urls[0] : `${urls[0]} (+${urls.length - 1} more)`;
+}
+
+/** The given URL, or the scenario's path on a bare host. */
+function withScenarioPath(given: string, options: SwarmOptions): string {
+  const url = new URL(given);
   if (url.pathname === '/' || url.pathname === '') url.pathname = options.scenario === 'echo' ? '/echo' : '/pubsub';
   if (options.scenario === 'echo' && !url.searchParams.has('rounds')) url.searchParams.set('rounds', String(options.rounds));
   return url.toString();

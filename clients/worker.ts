@@ -10,7 +10,7 @@ import {
   SwarmError, emptyCounters, encodeHistograms, newHistogramSet, nowMicros, record, resetHistograms,
   type Counters, type HistogramSet,
 } from './metrics.js';
-import { scenarioUrl } from './options.js';
+import { scenarioUrls } from './options.js';
 import { SCENARIO_RUNNERS, type ClientContext, type SlowSample } from './scenarios/index.js';
 
 const MAX_ERROR_SAMPLES = 5;
@@ -22,7 +22,7 @@ class Worker {
   readonly errorSamples: string[] = [];
   private readonly connections = new Set<Connection>();
   private readonly sleepers = new Set<{ timer: NodeJS.Timeout; reject: (err: Error) => void }>();
-  private readonly url: string;
+  private readonly urls: string[];
   private readonly ownClients: number;
   /** Milliseconds between consecutive clients' connects (all workers together). */
   private readonly spacing: number;
@@ -40,7 +40,7 @@ class Worker {
   private lastConnectedAt = 0;
 
   constructor(private readonly plan: StartMessage) {
-    this.url = scenarioUrl(plan.options);
+    this.urls = scenarioUrls(plan.options);
     const { clients, workers } = plan.options;
     this.ownClients = Math.floor(clients / workers) + (plan.worker < clients % workers ? 1 : 0);
     this.release = new Promise((resolve) => (this.releaseResolve = resolve));
@@ -135,7 +135,7 @@ class Worker {
       index,
       slot: this.plan.startAt + index * this.spacing,
       options,
-      url: this.url,
+      url: this.urls[index % this.urls.length],
       counters: this.counters,
       histograms: this.histograms,
       samples: this.samples,
@@ -146,7 +146,7 @@ class Worker {
         this.firstConnectAt ||= Date.now();
         const addresses = options.sourceAddresses;
         const localAddress = addresses.length > 0 ? addresses[index % addresses.length] : undefined;
-        const conn = await Connection.open(this.url, this.counters, { localAddress, timeoutMs: options.connectTimeout });
+        const conn = await Connection.open(this.urls[index % this.urls.length], this.counters, { localAddress, timeoutMs: options.connectTimeout });
         record(this.histograms.connect, nowMicros() - begun);
         this.lastConnectedAt = Date.now();
         this.connections.add(conn);

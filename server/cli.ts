@@ -4,18 +4,26 @@
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { createServer, DEFAULT_OPTIONS, type ServerOptions } from './index.js';
+import { createServer, DEFAULT_OPTIONS, validateOptions, type ServerOptions } from './index.js';
+import { runSupervisor, SUPERVISED_ENV, type WorkerPorts } from './supervisor.js';
 import { MAX_SLOW_MS } from './protocol/index.js';
 import { DEFAULT_SLOW_IO_URLS, SLOW_IO_BACKENDS } from './options.js';
 
 /** Keeps a non-numeric flag value as text, so the validator can quote what was given. */
 const numeric = (value: unknown): unknown => {
-  if (Array.isArray(value)) return value.at(-1);
+  if (Array.isArray(value)) return numeric(value.at(-1));
   return typeof value === 'string' && value.trim() !== '' && !Number.isNaN(Number(value)) ? Number(value) : value;
 };
 
+/** What the command line asks for: one server's options, and how many such processes to supervise. */
+interface ParsedArgs {
+  options: Partial<ServerOptions>;
+  workers: number;
+  workerPorts: WorkerPorts;
+}
+
 /** Parses argv into server options; exits 2 with a message naming the flag on bad input. */
-async function parseServerArgs(argv: string[]): Promise<Partial<ServerOptions>> {
+async function parseServerArgs(argv: string[]): Promise<ParsedArgs> {
   const d = DEFAULT_OPTIONS;
   const args = await yargs(argv)
     .scriptName('pubsub-server')
@@ -36,6 +44,9 @@ async function parseServerArgs(argv: string[]): Promise<Partial<ServerOptions>> 
     .option('shutdown-timeout', { coerce: numeric, requiresArg: true, default: d.shutdownTimeout, describe: 'ms that shutdown waits for clients to close after goodbye' })
     .option('redis', { type: 'string', describe: 'bridge instances through this Redis (redis://host:port/db); without it everything stays in this process' })
     .option('prefix', { type: 'string', default: d.prefix, describe: 'namespace of every Redis channel and cache key (<prefix>:broadcast:news); needs --redis' })
+    .option('reuse-port', { type: 'boolean', default: d.reusePort, describe: 'listen with SO_REUSEPORT so several processes share the port (set by --workers; off: a taken port is an error)' })
+    .option('workers', { coerce: numeric, requiresArg: true, default: 1, describe: 'server processes run by one supervisor that restarts any that die; above 1 needs --redis' })
+    .option('worker-ports', { type: 'string', choices: ['shared', 'consecutive'], default: 'shared', describe: 'with --workers: all on --port (SO_REUSEPORT), or on --port, --port+1, ...' })
     .option('allow-fallback', { type: 'boolean', default: d.allowFallback, describe: 'run on the slow ws fallback if the native uWS binary does not load (--no-allow-fallback refuses)' })
     .strict()
     .help()
@@ -47,7 +58,7 @@ async function parseServerArgs(argv: string[]): Promise<Partial<ServerOptions>> 
       process.exit(2);
     })
     .parseAsync();
-  return {
+  const options = {
     port: args.port as number,
     host: args.host,
     maxPayload: args.maxPayload as number,
@@ -65,11 +76,37 @@ async function parseServerArgs(argv: string[]): Promise<Partial<ServerOptions>> 
     allowFallback: args.allowFallback,
     redis: args.redis ?? null,
     prefix: args.prefix,
+    reusePort: args.reusePort,
   };
+  return { options, workers: args.workers as number, workerPorts: args.workerPorts as WorkerPorts };
+}
+
+/** Exits 2 with the message, as for any bad flag. */
+function usageError(message: string): never {
+  console.error(`pubsub-server: ${message}\nRun with --help for the flags.`);
+  process.exit(2);
 }
 
 async function main(): Promise<void> {
-  const options = await parseServerArgs(hideBin(process.argv));
+  const argv = hideBin(process.argv);
+  const parsed = await parseServerArgs(argv);
+  const { options, workerPorts } = parsed;
+  // A worker of a supervisor never supervises, whatever flags it inherited.
+  const workers = process.env[SUPERVISED_ENV] ? 1 : parsed.workers;
+  if (typeof workers !== 'number' || !Number.isInteger(workers) || workers < 1 || workers > 64) {
+    usageError(`--workers must be an integer from 1 to 64 (got ${JSON.stringify(workers)})`);
+  }
+  if (workers > 1) {
+    let checked: ServerOptions;
+    try {
+      checked = validateOptions(options);
+    } catch (err) {
+      usageError((err as Error).message);
+    }
+    if (checked.redis === null) usageError('--workers above 1 needs --redis: without it each process would have channels of its own');
+    await runSupervisor({ workers, ports: workerPorts, port: checked.port, host: checked.host, shutdownTimeout: checked.shutdownTimeout, argv });
+    process.exit(0);
+  }
   let server;
   try {
     server = createServer(options);

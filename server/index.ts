@@ -87,13 +87,14 @@ export function createServer(input: Partial<ServerOptions> = {}): PubSubServer {
     listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
       // uWS sets SO_REUSEPORT unless told otherwise, so a second server on a taken port would start
       // silently and the kernel would split clients between the two; the exclusive flag refuses that.
+      // --reuse-port (the --workers supervisor) asks for the sharing on purpose.
       const listenExclusive = app.listen as unknown as (
         host: string,
         port: number,
         flags: number,
         cb: (socket: us_listen_socket | false) => void,
       ) => void;
-      listenExclusive.call(app, options.host, options.port, LISTEN_EXCLUSIVE_PORT, (socket) => {
+      listenExclusive.call(app, options.host, options.port, options.reusePort ? 0 : LISTEN_EXCLUSIVE_PORT, (socket) => {
         if (socket) resolve(socket);
         else reject(new Error(`cannot listen on ${options.host}:${options.port} (--host, --port): in use or not allowed`));
       });

@@ -44,6 +44,11 @@ export interface ServerOptions {
   redis: string | null;
   /** Namespace of every Redis name (`<prefix>:broadcast:news`); empty for none. Needs `redis`. */
   prefix: string;
+  /**
+   * Listen with SO_REUSEPORT, so several processes share one port and the kernel spreads connections
+   * over them (`--workers`). Off by default: a second server on a taken port must fail, not share it.
+   */
+  reusePort: boolean;
 }
 
 /** The defaults of every option. */
@@ -65,6 +70,7 @@ export const DEFAULT_OPTIONS: Readonly<ServerOptions> = Object.freeze({
   allowFallback: true,
   redis: null,
   prefix: '',
+  reusePort: false,
 });
 
 /** Default URL of each real-IO slow backend. */
@@ -92,6 +98,7 @@ export const FLAGS: Readonly<Record<keyof ServerOptions, string>> = {
   allowFallback: '--allow-fallback',
   redis: '--redis',
   prefix: '--prefix',
+  reusePort: '--reuse-port',
 };
 
 const INTEGER_RANGES: Partial<Record<keyof ServerOptions, [number, number]>> = {
@@ -127,6 +134,7 @@ export function validateOptions(input: Partial<ServerOptions> = {}): ServerOptio
   checkString('slowIoUrl', options.slowIoUrl, true);
   checkBoolean('clientPublish', options.clientPublish);
   checkBoolean('allowFallback', options.allowFallback);
+  checkBoolean('reusePort', options.reusePort);
   if (!SLOW_IO_BACKENDS.includes(options.slowIo)) {
     throw new RangeError(`${FLAGS.slowIo} must be one of ${SLOW_IO_BACKENDS.join(', ')} (got ${show(options.slowIo)})`);
   }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { DEFAULT_SWARM_OPTIONS, SWARM_FLAGS, scenarioUrl, validateSwarmOptions } from '../clients/options.js';
+import { DEFAULT_SWARM_OPTIONS, SWARM_FLAGS, scenarioUrl, scenarioUrls, validateSwarmOptions } from '../clients/options.js';
 import { startServer } from './helpers/server.js';
 
 const script = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
@@ -24,8 +24,9 @@ describe('validateSwarmOptions', () => {
   });
 
   const bad: [Record<string, unknown>, RegExp][] = [
-    [{ url: 'http://x' }, /^--url must be a ws:\/\/ or wss:\/\/ URL \(got "http:\/\/x"\)$/],
+    [{ url: 'http://x' }, /^--url must be a ws:\/\/ or wss:\/\/ URL \(or several, comma-separated\) \(got "http:\/\/x"\)$/],
     [{ url: 'nonsense' }, /^--url must be a ws:\/\/ or wss:\/\/ URL/],
+    [{ url: 'ws://a:1,http://b:2' }, /^--url must be a ws:\/\/ or wss:\/\/ URL \(or several, comma-separated\)/],
     [{ scenario: 'flood' }, /^--scenario must be one of echo, slow, broadcast, pubsub \(got "flood"\)$/],
     [{ clients: 0 }, /^--clients must be an integer from 1 to 1000000 \(got 0\)$/],
     [{ ramp: -1 }, /^--ramp must be seconds from 0 to 3600 \(got -1\)$/],
@@ -63,6 +64,7 @@ describe('validateSwarmOptions', () => {
     assert.equal(scenarioUrl(o({ url: 'ws://h:1' })), 'ws://h:1/echo?rounds=3');
     assert.equal(scenarioUrl(o({ url: 'ws://h:1', scenario: 'broadcast' })), 'ws://h:1/pubsub');
     assert.equal(scenarioUrl(o({ url: 'ws://h:1/my/echo?rounds=5', rounds: 2 })), 'ws://h:1/my/echo?rounds=5');
+    assert.deepEqual(scenarioUrls(o({ url: 'ws://h:1, ws://h:2', scenario: 'pubsub' })), ['ws://h:1/pubsub', 'ws://h:2/pubsub']);
   });
 });
 

@@ -1,0 +1,116 @@
+/**
+ * `--workers N`: one supervisor process runs N server processes, bridged by Redis, either all on one
+ * port (SO_REUSEPORT: the kernel spreads connections over them) or on consecutive ports. It restarts a
+ * worker that dies, with a growing pause, and on SIGINT/SIGTERM stops them all (each says goodbye to its
+ * clients) before it exits.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+/** How the workers listen. */
+export type WorkerPorts = 'shared' | 'consecutive';
+
+export interface SupervisorOptions {
+  workers: number;
+  ports: WorkerPorts;
+  /** The port asked for; 0 picks a free one (shared) or a free first port (consecutive). */
+  port: number;
+  host: string;
+  /** Milliseconds each worker may take to say goodbye before it is killed. */
+  shutdownTimeout: number;
+  /** The command-line flags every worker gets (the supervisor appends --port and --reuse-port). */
+  argv: string[];
+}
+
+const CLI = fileURLToPath(new URL('./cli.js', import.meta.url));
+
+/** Set in every worker's environment: the worker runs a server, never another supervisor. */
+export const SUPERVISED_ENV = 'PUBSUB_SUPERVISED';
+
+interface Worker {
+  index: number;
+  port: number;
+  child: ChildProcess | null;
+  restarts: number;
+}
+
+/** Runs the workers until a signal stops them; never resolves before that. */
+export async function runSupervisor(options: SupervisorOptions): Promise<void> {
+  const base = options.port || (await freePort(options.host));
+  const workers: Worker[] = Array.from({ length: options.workers }, (_, index) => ({
+    index,
+    port: options.ports === 'shared' ? base : base + index,
+    child: null,
+    restarts: 0,
+  }));
+  let stopping = false;
+  let up = 0;
+  const shown = options.host === '0.0.0.0' ? '127.0.0.1' : options.host;
+  console.log(`supervisor: ${options.workers} workers, ${options.ports === 'shared' ? `all on port ${base} (SO_REUSEPORT)` : `ports ${base}-${base + options.workers - 1}`}`);
+
+  const start = (worker: Worker): void => {
+    const child = fork(CLI, [...options.argv, '--port', String(worker.port), ...(options.ports === 'shared' ? ['--reuse-port'] : [])], {
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      env: { ...process.env, [SUPERVISED_ENV]: String(worker.index + 1) },
+    });
+    worker.child = child;
+    const tag = `[worker ${worker.index + 1} pid ${child.pid}]`;
+    let listening = false;
+    for (const stream of [child.stdout!, child.stderr!]) {
+      createInterface({ input: stream }).on('line', (line) => {
+        console.log(`${tag} ${line}`);
+        if (!listening && line.startsWith('listening: ')) {
+          listening = true;
+          if (++up === options.workers) {
+            console.log(`listening: ws://${shown}:${base}/pubsub  ws://${shown}:${base}/echo  (${options.workers} workers${options.ports === 'consecutive' ? `, ports ${base}-${base + options.workers - 1}` : ''})`);
+          }
+        }
+      });
+    }
+    child.once('exit', (code, signal) => {
+      worker.child = null;
+      if (stopping) return;
+      const pause = Math.min(10_000, 250 * 2 ** Math.min(worker.restarts, 6));
+      worker.restarts++;
+      console.error(`${tag} exited (${signal ?? `code ${code}`}); restarting in ${pause} ms (restart ${worker.restarts})`);
+      setTimeout(() => {
+        if (!stopping) start(worker);
+      }, pause);
+    });
+  };
+  for (const worker of workers) start(worker);
+
+  await new Promise<void>((resolve) => {
+    const stop = async (signal: string): Promise<void> => {
+      if (stopping) process.exit(1);
+      stopping = true;
+      console.log(`${signal}: stopping ${workers.filter((w) => w.child).length} workers`);
+      await Promise.all(workers.map((w) => stopChild(w.child, options.shutdownTimeout + 2000)));
+      console.log('stopped');
+      resolve();
+    };
+    process.on('SIGINT', () => void stop('SIGINT'));
+    process.on('SIGTERM', () => void stop('SIGTERM'));
+  });
+}
+
+async function stopChild(child: ChildProcess | null, killAfterMs: number): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer().listen(0, host, () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+    probe.once('error', reject);
+  });
+}

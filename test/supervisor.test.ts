@@ -1,0 +1,120 @@
+/**
+ * `--workers`: one supervisor, several server processes bridged by the real Redis, on one shared port or on
+ * consecutive ports; a killed worker is restarted, a signal stops them all.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import { createInterface } from 'node:readline';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { Swarm } from '../clients/engine.js';
+import { TestClient } from './helpers/client.js';
+import { freePort } from './helpers/redis-process.js';
+import { Redis } from 'ioredis';
+import { eventually } from './helpers/server.js';
+import { REDIS_URL, requireRedis } from './helpers/services.js';
+
+const CLI = fileURLToPath(new URL('../server/cli.js', import.meta.url));
+
+async function supervisor(args: string[]): Promise<{ child: ChildProcess; port: number; exited: Promise<number | null> }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [CLI, '--host', '127.0.0.1', '--port', String(port), '--shutdown-timeout', '500', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the workers did not all listen within 10 s')), 10_000);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (line.startsWith('listening: ')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  return { child, port, exited };
+}
+
+/** The pid that answers GET /stats on a new TCP connection (fetch would reuse one, and so one worker). */
+const pidOf = (port: number): Promise<number> =>
+  new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: '/stats', agent: false }, (res) => {
+        let body = '';
+        res.on('data', (chunk) => (body += chunk));
+        res.on('end', () => resolve((JSON.parse(body) as { pid: number }).pid));
+      })
+      .on('error', reject);
+  });
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('--workers', () => {
+  it('refuses more than one worker without --redis, naming the flags', () => {
+    const run = spawnSync(process.execPath, [CLI, '--workers', '2'], { encoding: 'utf8' });
+    assert.equal(run.status, 2);
+    assert.match(run.stderr, /--workers above 1 needs --redis/);
+    const bad = spawnSync(process.execPath, [CLI, '--workers', '0'], { encoding: 'utf8' });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--workers must be an integer from 1 to 64 \(got 0\)/);
+  });
+
+  it('shares one port: the kernel spreads connections over the workers', async () => {
+    await requireRedis();
+    const { child, port, exited } = await supervisor(['--workers', '2', '--redis', REDIS_URL, '--prefix', `w${randomBytes(3).toString('hex')}`]);
+    const pids = new Set<number>();
+    for (let i = 0; i < 20; i++) pids.add(await pidOf(port));
+    assert.equal(pids.size, 2, 'both workers answered');
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    for (const pid of pids) await eventually(() => !alive(pid));
+  });
+
+  it('on consecutive ports: one channel space across workers; a killed worker comes back', async () => {
+    await requireRedis();
+    const prefix = `w${randomBytes(3).toString('hex')}`;
+    const { child, port, exited } = await supervisor(['--workers', '2', '--worker-ports', 'consecutive', '--redis', REDIS_URL, '--prefix', prefix]);
+    const subs: TestClient[] = [];
+    for (const p of [port, port + 1]) {
+      const { client } = await TestClient.pubsub(`ws://127.0.0.1:${p}`);
+      assert.equal((await client.request({ action: 'subscribe', payload: { channel: 'news' }, id: 1 })).event, 'subscribed');
+      subs.push(client);
+    }
+    // The SUBSCRIBE reaches Redis a moment after the ack: wait until both workers listen there.
+    const redis = new Redis(REDIS_URL);
+    await eventually(async () => Number(((await redis.pubsub('NUMSUB', `${prefix}:broadcast:news`)) as [string, number])[1]) === 2);
+    redis.disconnect();
+    const { client: publisher } = await TestClient.pubsub(`ws://127.0.0.1:${port}`);
+    publisher.send({ action: 'publish', payload: { channel: 'news', message: { n: 1 } } });
+    for (const sub of subs) {
+      assert.deepEqual((await sub.next()).message, { n: 1 });
+      assert.ok(await sub.silentFor(200), 'exactly once');
+    }
+    for (const client of [...subs, publisher]) await client.close();
+
+    const swarm = await new Swarm({ url: `ws://127.0.0.1:${port},ws://127.0.0.1:${port + 1}`, clients: 20, ramp: 0.2, delay: 0.2, rounds: 1, workers: 1 }).run();
+    assert.equal(swarm.counters.completed, 20);
+    for (const p of [port, port + 1]) {
+      const stats = (await (await fetch(`http://127.0.0.1:${p}/stats`)).json()) as { connections_total: number };
+      assert.ok(stats.connections_total >= 10, `the swarm spread its clients: ${stats.connections_total} on port ${p}`);
+    }
+
+    const first = await pidOf(port + 1);
+    process.kill(first, 'SIGKILL');
+    await eventually(async () => {
+      try {
+        return (await pidOf(port + 1)) !== first;
+      } catch {
+        return false;
+      }
+    }, 10_000);
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+  });
+});

@@ -1,8 +1,9 @@
 /**
  * `make bench-broadcast`: the sockjs-bench saturation method. For each server (ours, the ws baseline, the
  * bare-uWS reference) and each number of clients, all clients subscribe to one channel and publish in turn
- * at a fixed total rate; the rate doubles step by step until the mean round trip passes --rtt-limit or a
- * message is lost. The last rate that passed is the server's saturation point at that many clients.
+ * at a fixed total rate; the rate grows by --factor step by step until the mean round trip passes
+ * --rtt-limit or a message is lost. The last rate that passed is the server's saturation point at that
+ * many clients. If the first rate already fails, the rate falls by the same factor until one passes.
  * Writes results/broadcast-<stamp>-steps.csv (a row per server, clients, rate) and -saturation.csv.
  */
 import { mkdirSync } from 'node:fs';
@@ -94,8 +95,13 @@ for (const kind of kinds) {
         console.log(
           `${kind} ${clients} clients @ ${rate.toFixed(1)} msg/s: ${Math.round(deliveries)} deliveries/s, rtt mean ${mean.toFixed(1)} p99 ${summary.rtt?.p99.toFixed(1) ?? '-'} ms, lost ${summary.lostDeliveries}, errors ${totalErrors(c)}, cpu server ${Math.round(summary.server?.cpuMaxPct ?? NaN)}% swarm ${Math.round(summary.clientCpuMaxPct)}% -> ${ok ? 'ok' : `saturated (${summary.saturated} cpu)`}`,
         );
-        if (!ok) break;
-        best.set(`${kind}/${clients}`, { rate, deliveries });
+        if (ok) {
+          best.set(`${kind}/${clients}`, { rate, deliveries });
+          continue;
+        }
+        // Past saturation. When not even the first rate passed, walk down instead, to find one that does.
+        if (best.has(`${kind}/${clients}`) || rate / (args.factor as number) ** 2 * clients < 100) break;
+        rate /= (args.factor as number) ** 2;
       }
     }
   } finally {

@@ -126,7 +126,7 @@ async function main(): Promise<void> {
   const base = `${host}:${address.port}`;
   console.log(`slow io: ${address.slowIo}`);
   console.log(`broker: ${server.options.redis ? `redis ${server.options.redis}${server.options.prefix ? ` prefix ${server.options.prefix}` : ''}` : 'local (in memory)'}`);
-  console.log(`listening: ws://${base}/pubsub  ws://${base}/echo  http://${base}/health  /stats  /metrics  /publish`);
+  // The handlers go in before the listening line: whoever reads that line may signal at once.
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) process.exit(1);
@@ -138,6 +138,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+  console.log(`listening: ws://${base}/pubsub  ws://${base}/echo  http://${base}/health  /stats  /metrics  /publish`);
 }
 
 void main();

@@ -44,13 +44,14 @@ async function main(): Promise<void> {
   });
   const host = args.host === '0.0.0.0' ? '127.0.0.1' : args.host;
   console.log(`engine: ${wsHelpers().description}${args.serial ? ', serial slow requests' : ''}`);
-  console.log(`listening: ws://${host}:${port}/pubsub  ws://${host}:${port}/echo  http://${host}:${port}/stats`);
+  // The handlers go in before the listening line: whoever reads that line may signal at once.
   const stop = async () => {
     await server.close();
     process.exit(0);
   };
   process.on('SIGINT', () => void stop());
   process.on('SIGTERM', () => void stop());
+  console.log(`listening: ws://${host}:${port}/pubsub  ws://${host}:${port}/echo  http://${host}:${port}/stats`);
 }
 
 void main();

@@ -62,6 +62,8 @@ describe('graceful shutdown', () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     it(`on ${signal}: stops accepting, says goodbye to everyone, closes 1001, exits 0`, async () => {
       const child = spawn(process.execPath, [CLI, '--host', '127.0.0.1', '--port', '0', '--shutdown-timeout', '2000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      // Listen for the exit now: the server may be gone before the test gets to awaiting it.
+      const exited = once(child, 'exit');
       let out = '';
       child.stdout.on('data', (chunk) => (out += chunk));
       while (!/listening: ws:\/\/127\.0\.0\.1:(\d+)/.test(out)) await once(child.stdout, 'data');
@@ -79,7 +81,7 @@ describe('graceful shutdown', () => {
       }
       assert.deepEqual(await echo.next(), { event: 'goodbye', reason: 'shutdown' });
       assert.equal((await echo.closed).code, 1001);
-      const [code] = await once(child, 'exit');
+      const [code] = await exited;
       assert.equal(code, 0);
       assert.ok(Date.now() - started < 3000, 'exited within the shutdown bound');
       await assert.rejects(TestClient.open(`${base}/pubsub`));

@@ -10,7 +10,7 @@ QUICK_FLAG = $(if $(QUICK),--quick,)
 NODE ?= node
 TEST_FLAGS ?= --test-force-exit --test-timeout=60000
 
-.PHONY: install build server cluster baseline swarm test bench-micro bench-c10k bench-slow bench-broadcast bench-http clean
+.PHONY: install build server cluster baseline swarm test bench-micro bench-c10k bench-slow bench-broadcast bench-http bench-redis clean
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -50,6 +50,9 @@ bench-broadcast: build
 
 bench-http: build
 	$(NODE) dist/bench/http.js $(ARGS)
+
+bench-redis: build
+	$(NODE) dist/bench/redis.js $(ARGS)
 
 clean:
 	rm -rf dist

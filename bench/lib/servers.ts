@@ -6,8 +6,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-/** `ours`: the uWS pub/sub server; `baseline`: the ws server; `bare`: the bare-uWS reference. */
-export type ServerKind = 'ours' | 'baseline' | 'bare';
+/**
+ * `ours`: the uWS pub/sub server; `baseline`: the ws server; `bare`: the bare-uWS reference; `cluster`:
+ * ours under the --workers supervisor (give it --workers and --redis in `args`).
+ */
+export type ServerKind = 'ours' | 'baseline' | 'bare' | 'cluster';
 
 export interface ServerProcess {
   kind: ServerKind;
@@ -23,6 +26,7 @@ export interface ServerProcess {
 
 const SCRIPTS: Record<ServerKind, string> = {
   ours: '../../server/cli.js',
+  cluster: '../../server/cli.js',
   baseline: '../../server/baseline/cli.js',
   bare: '../bare-uws.js',
 };
@@ -58,7 +62,9 @@ export async function startServerProcess(kind: ServerKind, args: string[] = []):
     const lines = createInterface({ input: child.stdout! });
     const timer = setTimeout(() => reject(new Error(`${kind} server did not start within 10 s`)), 10_000);
     lines.on('line', (line) => {
-      if (line.startsWith('engine: ')) engine = line.slice(8);
+      // The supervisor's workers prefix their lines with "[worker n pid p] ".
+      const engineLine = /^(?:\[worker [^\]]*\] )?engine: (.*)$/.exec(line);
+      if (engineLine) engine = engineLine[1];
       const match = /^listening: ws:\/\/[\d.]+:(\d+)/.exec(line);
       if (match) {
         clearTimeout(timer);

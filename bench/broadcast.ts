@@ -8,20 +8,16 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
 import { appendHistory, stamp, summaryRow, writeCsv, type Row } from '../clients/output/csv.js';
 import { targetLines, type Target } from '../clients/output/summary.js';
 import { totalErrors } from '../clients/metrics.js';
-import { numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
+import { benchCli, numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { assertNative, startServerProcess, type ServerKind } from './lib/servers.js';
 
 /** A comma-separated flag as a list; yargs hands over a number for `--clients 1000` and an array when repeated. */
 const list = (value: unknown): string[] => [value].flat().flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter(Boolean);
 
-const args = await yargs(hideBin(process.argv))
-  .scriptName('bench-broadcast')
-  .usage('$0 [flags]\n\nFan-out saturation of ours vs the ws baseline vs bare uWS, at several numbers of clients.')
+const args = await benchCli('bench-broadcast', '$0 [flags]\n\nFan-out saturation of ours vs the ws baseline vs bare uWS, at several numbers of clients.')
   .option('quick', { type: 'boolean', default: false, describe: 'short form: clients 100,1000 and 2-second steps' })
   .option('clients', { coerce: list, default: '25,100,500,1000,2000', describe: 'comma-separated numbers of clients' })
   .option('servers', { coerce: list, default: 'ours,baseline,bare', describe: 'comma-separated servers: ours, baseline, bare' })
@@ -43,14 +39,6 @@ const args = await yargs(hideBin(process.argv))
     }
     if ((a.factor as number) <= 1) throw new Error(`--factor must be above 1, got ${String(a.factor)}`);
     return true;
-  })
-  .strict()
-  .help()
-  .alias('help', 'h')
-  .version(false)
-  .fail((message, err) => {
-    console.error(`bench-broadcast: ${err?.message ?? message}\nRun with --help for the flags.`);
-    process.exit(2);
   })
   .parseAsync();
 

@@ -4,16 +4,13 @@
  * appends the summary to results/history.csv, prints the targets beside the measured figures, and exits 1
  * when any sequence did not complete.
  */
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
+import { validateSwarmOptions } from '../clients/options.js';
 import { stamp } from '../clients/output/csv.js';
 import { targetLines, type Target } from '../clients/output/summary.js';
-import { numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
+import { benchCli, numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { assertNative, startServerProcess, type ServerKind } from './lib/servers.js';
 
-const args = await yargs(hideBin(process.argv))
-  .scriptName('bench-c10k')
-  .usage('$0 [flags]\n\nThe C10k echo sequence against a fresh server: 10,000 clients connect over --ramp seconds, then each\nwaits --delay seconds, sends, reads the echo, --rounds times. Default run about 5 minutes; --quick about 1.')
+const args = await benchCli('bench-c10k', '$0 [flags]\n\nThe C10k echo sequence against a fresh server: 10,000 clients connect over --ramp seconds, then each\nwaits --delay seconds, sends, reads the echo, --rounds times. Default run about 5 minutes; --quick about 1.')
   .option('quick', { type: 'boolean', default: false, describe: 'short form: ramp 2 s (5,000 connects/s offered), delay 15 s, same 10,000 clients' })
   .option('clients', { coerce: numeric, requiresArg: true, default: 10_000, describe: 'connections' })
   .option('ramp', { coerce: numeric, requiresArg: true, describe: 'seconds over which clients connect (default 120; quick 2)' })
@@ -23,14 +20,6 @@ const args = await yargs(hideBin(process.argv))
   .option('source-addresses', { type: 'string', default: '', describe: 'comma-separated local addresses the clients connect from; default: the kernel picks' })
   .option('server', { type: 'string', choices: ['ours', 'baseline'], default: 'ours', describe: 'which server to start: ours (uWS) or the ws baseline' })
   .option('out', { type: 'string', default: RESULTS_DIR, describe: 'directory for the CSVs and history.csv' })
-  .strict()
-  .help()
-  .alias('help', 'h')
-  .version(false)
-  .fail((message, err) => {
-    console.error(`bench-c10k: ${err?.message ?? message}\nRun with --help for the flags.`);
-    process.exit(2);
-  })
   .parseAsync();
 
 const ramp = (args.ramp as number | undefined) ?? (args.quick ? 2 : 120);
@@ -38,6 +27,21 @@ const delay = (args.delay as number | undefined) ?? (args.quick ? 15 : 60);
 const kind = args.server as ServerKind;
 // The server must not close idle clients during the delay: its idle timeout is set above it.
 const idle = Math.min(960, Math.max(120, Math.ceil((delay * 2) / 8) * 8));
+const swarmOptions = {
+  scenario: 'echo' as const,
+  clients: args.clients as number,
+  ramp,
+  delay,
+  rounds: args.rounds as number,
+  workers: args.workers as number,
+  sourceAddresses: args.sourceAddresses.split(',').map((a) => a.trim()).filter(Boolean),
+};
+try {
+  validateSwarmOptions(swarmOptions); // a bad flag exits 2 before any server starts
+} catch (err) {
+  console.error(`bench-c10k: ${(err as Error).message}\nRun with --help for the flags.`);
+  process.exit(2);
+}
 const server = await startServerProcess(kind, kind === 'ours' ? ['--idle-timeout', String(idle), '--no-allow-fallback'] : []);
 let failed = true;
 try {
@@ -46,17 +50,7 @@ try {
   const name = `c10k-${stamp()}`;
   const { summary, files } = await runSwarm(
     kind,
-    {
-      url: server.url,
-      scenario: 'echo',
-      clients: args.clients as number,
-      ramp,
-      delay,
-      rounds: args.rounds as number,
-      workers: args.workers as number,
-      sourceAddresses: args.sourceAddresses.split(',').map((a) => a.trim()).filter(Boolean),
-      serverPid: server.pid,
-    },
+    { ...swarmOptions, url: server.url, serverPid: server.pid },
     { dir: args.out, name },
   );
   const c = summary.counters;

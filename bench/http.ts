@@ -7,17 +7,13 @@ import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import autocannon from 'autocannon';
 import WebSocket from 'ws';
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
 import { SATURATED_CPU_PCT } from '../clients/engine.js';
 import { stamp, writeCsv, type Row } from '../clients/output/csv.js';
 import { sampleProcess } from '../clients/proc.js';
-import { numeric, RESULTS_DIR } from './lib/run.js';
+import { benchCli, numeric, RESULTS_DIR } from './lib/run.js';
 import { assertNative, startServerProcess } from './lib/servers.js';
 
-const args = await yargs(hideBin(process.argv))
-  .scriptName('bench-http')
-  .usage('$0 [flags]\n\nHTTP throughput of POST /publish and GET /stats, measured with autocannon.')
+const args = await benchCli('bench-http', '$0 [flags]\n\nHTTP throughput of POST /publish and GET /stats, measured with autocannon.')
   .option('connections', { coerce: numeric, requiresArg: true, default: 50, describe: 'concurrent HTTP connections' })
   .option('duration', { coerce: numeric, requiresArg: true, default: 10, describe: 'seconds per endpoint' })
   .option('subscribers', { coerce: numeric, requiresArg: true, default: 10, describe: '/pubsub clients subscribed to the published channel' })
@@ -28,14 +24,6 @@ const args = await yargs(hideBin(process.argv))
     }
     if (!Number.isInteger(a.subscribers) || (a.subscribers as number) < 0) throw new Error(`--subscribers must be an integer of 0 or more, got ${String(a.subscribers)}`);
     return true;
-  })
-  .strict()
-  .help()
-  .alias('help', 'h')
-  .version(false)
-  .fail((message, err) => {
-    console.error(`bench-http: ${err?.message ?? message}\nRun with --help for the flags.`);
-    process.exit(2);
   })
   .parseAsync();
 

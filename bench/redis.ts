@@ -8,19 +8,15 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
 import { totalErrors } from '../clients/metrics.js';
 import { appendHistory, stamp, summaryRow, writeCsv, type Row } from '../clients/output/csv.js';
 import { targetLines, type Target } from '../clients/output/summary.js';
-import { numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
+import { benchCli, numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { assertNative, startServerProcess, type ServerProcess } from './lib/servers.js';
 
 const list = (value: unknown): number[] => [value].flat().flatMap((v) => String(v).split(',')).map(Number);
 
-const args = await yargs(hideBin(process.argv))
-  .scriptName('bench-redis')
-  .usage('$0 [flags]\n\nMessages per second through the Redis bridge (3 server processes) vs one process without Redis.')
+const args = await benchCli('bench-redis', '$0 [flags]\n\nMessages per second through the Redis bridge (3 server processes) vs one process without Redis.')
   .option('redis', { type: 'string', default: 'redis://127.0.0.1:6379', describe: 'Redis to bridge through (a unique --prefix keeps the run apart)' })
   .option('instances', { coerce: numeric, requiresArg: true, default: 3, describe: 'server processes behind the bridge, on consecutive ports' })
   .option('clients', { coerce: numeric, requiresArg: true, default: 6, describe: 'subscribers (and publishers), spread over the instances' })
@@ -33,14 +29,6 @@ const args = await yargs(hideBin(process.argv))
     }
     if ((a.rates as number[]).some((r) => !Number.isFinite(r) || r <= 0)) throw new Error(`--rates must be positive numbers, got ${String(a.rates)}`);
     return true;
-  })
-  .strict()
-  .help()
-  .alias('help', 'h')
-  .version(false)
-  .fail((message, err) => {
-    console.error(`bench-redis: ${err?.message ?? message}\nRun with --help for the flags.`);
-    process.exit(2);
   })
   .parseAsync();
 

@@ -96,6 +96,10 @@ describe('the swarm and bench commands', () => {
       assert.equal(bad.status, 2, `${bench} with a bad flag`);
       assert.match(bad.stderr, /Unknown argument: bogus/);
     }
+    const clients = spawnSync(process.execPath, [BENCHES[0], '--clients', 'x'], { encoding: 'utf8' });
+    assert.equal(clients.status, 2, 'a bad swarm value stops bench-c10k before it starts a server');
+    assert.match(clients.stderr, /^bench-c10k: --clients must be an integer from 1 to 1000000 \(got "x"\)/);
+    assert.doesNotMatch(clients.stdout, /server pid/);
     const levels = spawnSync(process.execPath, [BENCHES[2], '--servers', 'ours,nginx'], { encoding: 'utf8' });
     assert.equal(levels.status, 2);
     assert.match(levels.stderr, /--servers: unknown server nginx/);

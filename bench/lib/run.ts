@@ -1,4 +1,6 @@
-/** What every load benchmark does around a swarm run: progress, CSVs, the printed summary. */
+/** What every load benchmark does around a swarm run: its command line, progress, CSVs, the printed summary. */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
 import { Swarm, type RunSummary } from '../../clients/engine.js';
 import type { SwarmOptions } from '../../clients/options.js';
 import { attachCsv } from '../../clients/output/csv.js';
@@ -35,3 +37,22 @@ export const numeric = (value: unknown): unknown => {
 
 /** Where results go by default: the repository's results/ folder. */
 export const RESULTS_DIR = new URL('../../../results/', import.meta.url).pathname;
+
+/**
+ * The command line every benchmark shares: strict flags, `--help`, and a bad flag exiting 2 with a
+ * message that names it. Each benchmark adds its own options.
+ */
+export function benchCli(name: string, usage: string) {
+  return yargs(hideBin(process.argv))
+    .scriptName(name)
+    .usage(usage)
+    .strict()
+    .help()
+    .alias('help', 'h')
+    .version(false)
+    .wrap(Math.min(110, process.stdout.columns || 110))
+    .fail((message, err) => {
+      console.error(`${name}: ${err?.message ?? message}\nRun with --help for the flags.`);
+      process.exit(2);
+    });
+}

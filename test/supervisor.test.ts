@@ -7,7 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { createInterface } from 'node:readline';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Swarm } from '../clients/engine.js';
 import { TestClient } from './helpers/client.js';
@@ -22,6 +22,13 @@ async function supervisor(args: string[]): Promise<{ child: ChildProcess; port: 
   const port = await freePort();
   const child = spawn(process.execPath, [CLI, '--host', '127.0.0.1', '--port', String(port), '--shutdown-timeout', '500', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // A failing assertion must not leave the supervisor and its workers running after the test.
+  after(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await exited;
+    }
+  });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the workers did not all listen within 10 s')), 10_000);
     createInterface({ input: child.stdout! }).on('line', (line) => {

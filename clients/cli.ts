@@ -3,23 +3,14 @@
  * the contract. Prints progress to stderr, the summary to stdout, and with `--out` writes CSVs. Exits 0 when
  * every client completed, 1 when some did not, 2 on a bad flag.
  */
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
+import { commandLine, numeric } from '../server/command-line.js';
 import { Swarm } from './engine.js';
 import { DEFAULT_SWARM_OPTIONS as d, SCENARIOS, type SwarmOptions } from './options.js';
 import { attachCsv, stamp } from './output/csv.js';
 import { attachProgress } from './output/progress.js';
 import { summaryLines } from './output/summary.js';
 
-/** Keeps a non-numeric value as text, so the validator can quote what was given. */
-const numeric = (value: unknown): unknown => {
-  if (Array.isArray(value)) return value.at(-1);
-  return typeof value === 'string' && value.trim() !== '' && !Number.isNaN(Number(value)) ? Number(value) : value;
-};
-
-const args = await yargs(hideBin(process.argv))
-  .scriptName('swarm')
-  .usage('$0 [flags]\n\nOpens many WebSocket clients against a server that speaks the pub/sub contract and measures it.\nExample: $0 --url ws://127.0.0.1:9000 --clients 10000 --ramp 2 --delay 5')
+const args = await commandLine('swarm', '$0 [flags]\n\nOpens many WebSocket clients against a server that speaks the pub/sub contract and measures it.\nExample: $0 --url ws://127.0.0.1:9000 --clients 10000 --ramp 2 --delay 5')
   .option('url', { type: 'string', default: d.url, describe: 'server; a bare ws://host:port gets /echo (echo) or /pubsub (others), a URL with a path is used as is; several, comma-separated, share the clients (e.g. --workers on consecutive ports)' })
   .option('scenario', { type: 'string', choices: SCENARIOS, default: d.scenario, describe: 'echo: the C10k sequence; slow: concurrent slow requests; broadcast: fixed-rate fan-out; pubsub: publish/ack round trips' })
   .option('clients', { coerce: numeric, requiresArg: true, default: d.clients, describe: 'connections to open' })
@@ -43,15 +34,6 @@ const args = await yargs(hideBin(process.argv))
   .option('out', { type: 'string', describe: 'directory for CSVs (<name>-timeline.csv, <name>-summary.csv, history.csv); none without it' })
   .option('name', { type: 'string', describe: 'file name prefix of the CSVs (default swarm-<scenario>-<stamp>)' })
   .option('label', { type: 'string', default: 'server', describe: 'what the summary calls the server under test' })
-  .strict()
-  .help()
-  .alias('help', 'h')
-  .version(false)
-  .wrap(Math.min(110, process.stdout.columns || 110))
-  .fail((message, err) => {
-    console.error(`swarm: ${err?.message ?? message}\nRun with --help for the flags.`);
-    process.exit(2);
-  })
   .parseAsync();
 
 const options: Partial<SwarmOptions> = {

@@ -77,7 +77,6 @@ export class Connection {
         ws.removeAllListeners();
         counters.opening--;
         counters.connected++;
-        if (counters.connected > counters.peakConnected) counters.peakConnected = counters.connected;
         resolve(new Connection(ws, counters));
       });
     });

@@ -250,8 +250,7 @@ export class Swarm extends EventEmitter {
     }
     state.last = { cpuMicros: report.cpuMicros, at: report.at };
     state.loopDelayMaxMs = Math.max(state.loopDelayMaxMs, report.loopDelayMaxMs);
-    mergeEncoded(this.tickHistograms, report.histograms);
-    mergeEncoded(this.totalHistograms, report.histograms);
+    mergeEncoded([this.tickHistograms, this.totalHistograms], report.histograms);
     this.samples.push(...report.samples);
     if (report.firstConnectAt && (!this.firstConnectAt || report.firstConnectAt < this.firstConnectAt)) this.firstConnectAt = report.firstConnectAt;
     this.lastConnectedAt = Math.max(this.lastConnectedAt, report.lastConnectedAt);

@@ -61,8 +61,6 @@ export interface Counters {
   delivered: number;
   /** Own messages that did not come back (broadcast, pubsub). */
   ownLost: number;
-  /** Most connections open at once in this worker. */
-  peakConnected: number;
   errors: Record<ErrorKind, number>;
 }
 
@@ -70,11 +68,11 @@ export function emptyCounters(): Counters {
   const errors = Object.fromEntries(ERROR_KINDS.map((kind) => [kind, 0])) as Record<ErrorKind, number>;
   return {
     connected: 0, opening: 0, failed: 0, closed: 0, completed: 0, sent: 0, received: 0,
-    subscribed: 0, published: 0, delivered: 0, ownLost: 0, peakConnected: 0, errors,
+    subscribed: 0, published: 0, delivered: 0, ownLost: 0, errors,
   };
 }
 
-/** Adds `from` into `into` (peakConnected too: a sum of per-worker peaks, an upper bound). */
+/** Adds `from` into `into`. */
 export function addCounters(into: Counters, from: Counters): Counters {
   for (const key of Object.keys(from) as (keyof Counters)[]) {
     if (key === 'errors') continue;
@@ -112,12 +110,12 @@ export function encodeHistograms(set: HistogramSet): Record<HistogramName, strin
   return out;
 }
 
-/** Adds encoded histograms from a worker into `into`. */
-export function mergeEncoded(into: HistogramSet, encoded: Record<HistogramName, string>): void {
+/** Adds encoded histograms from a worker into each of `sets`, decoding each one once. */
+export function mergeEncoded(sets: HistogramSet[], encoded: Record<HistogramName, string>): void {
   for (const name of HISTOGRAMS) {
     if (!encoded[name]) continue;
     const decoded = hdr.decodeFromCompressedBase64(encoded[name]);
-    into[name].add(decoded);
+    for (const into of sets) into[name].add(decoded);
     decoded.destroy();
   }
 }

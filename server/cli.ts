@@ -2,18 +2,12 @@
  * `node dist/server/cli.js [flags]`: flags -> options -> createServer. Prints the engine and URLs,
  * shuts down gracefully on SIGINT/SIGTERM (a second signal exits at once).
  */
-import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { commandLine, numeric } from './command-line.js';
 import { createServer, DEFAULT_OPTIONS, validateOptions, type ServerOptions } from './index.js';
 import { runSupervisor, SUPERVISED_ENV, type WorkerPorts } from './supervisor.js';
 import { MAX_SLOW_MS } from './protocol/index.js';
 import { DEFAULT_SLOW_IO_URLS, SLOW_IO_BACKENDS } from './options.js';
-
-/** Keeps a non-numeric flag value as text, so the validator can quote what was given. */
-const numeric = (value: unknown): unknown => {
-  if (Array.isArray(value)) return numeric(value.at(-1));
-  return typeof value === 'string' && value.trim() !== '' && !Number.isNaN(Number(value)) ? Number(value) : value;
-};
 
 /** What the command line asks for: one server's options, and how many such processes to supervise. */
 interface ParsedArgs {
@@ -25,9 +19,7 @@ interface ParsedArgs {
 /** Parses argv into server options; exits 2 with a message naming the flag on bad input. */
 async function parseServerArgs(argv: string[]): Promise<ParsedArgs> {
   const d = DEFAULT_OPTIONS;
-  const args = await yargs(argv)
-    .scriptName('pubsub-server')
-    .usage('$0 [flags]\n\nThe uWebSockets.js pub/sub server: /pubsub, /echo, /health, /stats, /metrics, /publish.')
+  const args = await commandLine('pubsub-server', '$0 [flags]\n\nThe uWebSockets.js pub/sub server: /pubsub, /echo, /health, /stats, /metrics, /publish.', argv)
     .option('port', { coerce: numeric, requiresArg: true, default: d.port, describe: 'TCP port; 0 picks a free one' })
     .option('host', { type: 'string', default: d.host, describe: 'address to listen on' })
     .option('max-payload', { coerce: numeric, requiresArg: true, default: d.maxPayload, describe: 'largest frame and POST /publish body, bytes; a larger frame closes with 1009, a larger body gets 413' })
@@ -48,15 +40,6 @@ async function parseServerArgs(argv: string[]): Promise<ParsedArgs> {
     .option('workers', { coerce: numeric, requiresArg: true, default: 1, describe: 'server processes run by one supervisor that restarts any that die; above 1 needs --redis' })
     .option('worker-ports', { type: 'string', choices: ['shared', 'consecutive'], default: 'shared', describe: 'with --workers: all on --port (SO_REUSEPORT), or on --port, --port+1, ...' })
     .option('allow-fallback', { type: 'boolean', default: d.allowFallback, describe: 'run on the slow ws fallback if the native uWS binary does not load (--no-allow-fallback refuses)' })
-    .strict()
-    .help()
-    .alias('help', 'h')
-    .version(false)
-    .wrap(Math.min(110, process.stdout.columns || 110))
-    .fail((message, err) => {
-      console.error(`pubsub-server: ${err?.message ?? message}\nRun with --help for the flags.`);
-      process.exit(2);
-    })
     .parseAsync();
   const options = {
     port: args.port as number,

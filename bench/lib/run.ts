@@ -1,6 +1,5 @@
 /** What every load benchmark does around a swarm run: its command line, progress, CSVs, the printed summary. */
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
+import { commandLine } from '../../server/command-line.js';
 import { Swarm, type RunSummary } from '../../clients/engine.js';
 import type { SwarmOptions } from '../../clients/options.js';
 import { attachCsv } from '../../clients/output/csv.js';
@@ -29,30 +28,13 @@ export async function runSwarm(
   return { summary, files };
 }
 
-/** Numeric yargs flags keep a bad value as text, so the message can quote it. */
-export const numeric = (value: unknown): unknown => {
-  if (Array.isArray(value)) return value.at(-1);
-  return typeof value === 'string' && value.trim() !== '' && !Number.isNaN(Number(value)) ? Number(value) : value;
-};
+/** Numeric flags keep a bad value as text, so the message can quote it. */
+export { numeric } from '../../server/command-line.js';
 
 /** Where results go by default: the repository's results/ folder. */
 export const RESULTS_DIR = new URL('../../../results/', import.meta.url).pathname;
 
-/**
- * The command line every benchmark shares: strict flags, `--help`, and a bad flag exiting 2 with a
- * message that names it. Each benchmark adds its own options.
- */
+/** The command line every benchmark shares (see server/command-line.ts); each adds its own options. */
 export function benchCli(name: string, usage: string) {
-  return yargs(hideBin(process.argv))
-    .scriptName(name)
-    .usage(usage)
-    .strict()
-    .help()
-    .alias('help', 'h')
-    .version(false)
-    .wrap(Math.min(110, process.stdout.columns || 110))
-    .fail((message, err) => {
-      console.error(`${name}: ${err?.message ?? message}\nRun with --help for the flags.`);
-      process.exit(2);
-    });
+  return commandLine(name, usage);
 }

@@ -12,7 +12,7 @@ export function expectEvent(frame: Record<string, unknown>, name: string): void 
 export async function awaitReply(
   next: () => Promise<Record<string, unknown>>,
   name: string,
-  id: number,
+  id: number | string,
   other: (frame: Record<string, unknown>) => void = () => undefined,
 ): Promise<Record<string, unknown>> {
   for (;;) {

@@ -42,12 +42,7 @@ export const pubsub: Scenario = async (ctx) => {
       }
     }
     conn.send(JSON.stringify({ action: 'unsubscribe', payload: { channel }, id: 'bye' }));
-    for (;;) {
-      const frame = await next('unsubscribed')();
-      if (frame.event === 'unsubscribed' && frame.id === 'bye') break;
-      if (frame.event !== 'message') throw new SwarmError('protocol_mismatch', `expected unsubscribed, got ${JSON.stringify(frame).slice(0, 120)}`);
-      counters.delivered++;
-    }
+    await awaitReply(next('unsubscribed'), 'unsubscribed', 'bye', countDelivery);
     await conn.close(options.replyTimeout);
   } finally {
     conn.terminate();

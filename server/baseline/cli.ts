@@ -1,14 +1,11 @@
 /** `node dist/server/baseline/cli.js [flags]`: the ws comparison server. */
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
+import { commandLine } from '../command-line.js';
 import { wsHelpers } from '../engine.js';
 import { createBaselineServer, DEFAULT_BASELINE_OPTIONS } from './index.js';
 
 async function main(): Promise<void> {
   const d = DEFAULT_BASELINE_OPTIONS;
-  const args = await yargs(hideBin(process.argv))
-    .scriptName('baseline-server')
-    .usage('$0 [flags]\n\nThe ws-based comparison server: /pubsub (subscribe, unsubscribe, publish, ping, slow) and /echo.')
+  const args = await commandLine('baseline-server', '$0 [flags]\n\nThe ws-based comparison server: /pubsub (subscribe, unsubscribe, publish, ping, slow) and /echo.')
     .option('port', { type: 'number', default: d.port, describe: 'TCP port; 0 picks a free one' })
     .option('host', { type: 'string', default: d.host, describe: 'address to listen on' })
     .option('serial', { type: 'boolean', default: d.serial, describe: "answer a connection's slow requests one after another (the seeds' blocking server)" })
@@ -22,13 +19,6 @@ async function main(): Promise<void> {
         }
       }
       return true;
-    })
-    .strict()
-    .help()
-    .version(false)
-    .fail((message, err) => {
-      console.error(`baseline-server: ${err?.message ?? message}\nRun with --help for the flags.`);
-      process.exit(2);
     })
     .parseAsync();
   const server = createBaselineServer({

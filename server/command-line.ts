@@ -1,0 +1,31 @@
+/**
+ * What every command of the project (server, baseline, swarm, benchmarks) does with its flags: strict
+ * parsing, `--help`/`-h`, and a bad flag exiting 2 with a message that names it.
+ */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+
+/** A yargs parser for `name`, set up as every command here is; add the command's own options to it. */
+export function commandLine(name: string, usage: string, argv: string[] = hideBin(process.argv)) {
+  return yargs(argv)
+    .scriptName(name)
+    .usage(usage)
+    .strict()
+    .help()
+    .alias('help', 'h')
+    .version(false)
+    .wrap(Math.min(110, process.stdout.columns || 110))
+    .fail((message, err) => {
+      console.error(`${name}: ${err?.message ?? message}\nRun with --help for the flags.`);
+      process.exit(2);
+    });
+}
+
+/**
+ * A `coerce` for numeric flags: a number stays a number, anything else stays as text so the validator can
+ * quote what was given; a flag given twice counts with its last value.
+ */
+export const numeric = (value: unknown): unknown => {
+  if (Array.isArray(value)) return numeric(value.at(-1));
+  return typeof value === 'string' && value.trim() !== '' && !Number.isNaN(Number(value)) ? Number(value) : value;
+};

@@ -1,7 +1,7 @@
 # Every target installs and builds what it needs first.
 PORT ?= 9000
 ARGS ?=
-# QUICK=1: the short form of bench-c10k (about a minute) and bench-broadcast.
+# QUICK=1: the short form of bench-c10k (about a minute), bench-c100k (20,000 clients) and bench-broadcast.
 QUICK ?=
 # make cluster: WORKERS server processes on PORT, bridged by REDIS.
 WORKERS ?= 2
@@ -10,7 +10,7 @@ QUICK_FLAG = $(if $(QUICK),--quick,)
 NODE ?= node
 TEST_FLAGS ?= --test-force-exit --test-timeout=60000
 
-.PHONY: install build server cluster baseline swarm test bench-micro bench-c10k bench-slow bench-broadcast bench-http bench-redis clean
+.PHONY: install build server cluster baseline swarm test bench-micro bench-c10k bench-c100k bench-slow bench-broadcast bench-http bench-redis clean
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -41,6 +41,9 @@ bench-micro: build
 
 bench-c10k: build
 	$(NODE) dist/bench/c10k.js $(QUICK_FLAG) $(ARGS)
+
+bench-c100k: build
+	$(NODE) dist/bench/c100k.js $(QUICK_FLAG) $(ARGS)
 
 bench-slow: build
 	$(NODE) dist/bench/slow.js $(ARGS)

@@ -12,21 +12,22 @@ import { summaryLines } from './output/summary.js';
 
 const args = await commandLine('swarm', '$0 [flags]\n\nOpens many WebSocket clients against a server that speaks the pub/sub contract and measures it.\nExample: $0 --url ws://127.0.0.1:9000 --clients 10000 --ramp 2 --delay 5')
   .option('url', { type: 'string', default: d.url, describe: 'server; a bare ws://host:port gets /echo (echo) or /pubsub (others), a URL with a path is used as is; several, comma-separated, share the clients (e.g. --workers on consecutive ports)' })
-  .option('scenario', { type: 'string', choices: SCENARIOS, default: d.scenario, describe: 'echo: the C10k sequence; slow: concurrent slow requests; broadcast: fixed-rate fan-out; pubsub: publish/ack round trips' })
+  .option('scenario', { type: 'string', choices: SCENARIOS, default: d.scenario, describe: 'echo: the C10k sequence; slow: concurrent slow requests; broadcast: fixed-rate fan-out; pubsub: publish/ack round trips; crowd: all connected at once, echo by ping plus broadcasts that must reach everyone (the C100k sequence)' })
   .option('clients', { coerce: numeric, requiresArg: true, default: d.clients, describe: 'connections to open' })
   .option('ramp', { coerce: numeric, requiresArg: true, default: d.ramp, describe: 'seconds over which the connects are spread; 0 = all at once' })
-  .option('delay', { coerce: numeric, requiresArg: true, default: d.delay, describe: 'seconds each echo/pubsub client waits before each round' })
-  .option('rounds', { coerce: numeric, requiresArg: true, default: d.rounds, describe: 'echo/pubsub rounds per client' })
+  .option('delay', { coerce: numeric, requiresArg: true, default: d.delay, describe: 'seconds each echo/pubsub/crowd client waits before each round' })
+  .option('rounds', { coerce: numeric, requiresArg: true, default: d.rounds, describe: 'echo/pubsub/crowd rounds per client' })
   .option('payload', { coerce: numeric, requiresArg: true, default: d.payload, describe: 'bytes of padding in each echo/publish frame' })
   .option('slow-ms', { coerce: numeric, requiresArg: true, default: d.slowMs, describe: 'ms each slow request asks for (slow)' })
   .option('requests', { coerce: numeric, requiresArg: true, default: d.requests, describe: 'slow requests each client sends at once (slow)' })
   .option('rate', { coerce: numeric, requiresArg: true, default: d.rate, describe: 'publishes per second, all clients together (broadcast)' })
   .option('duration', { coerce: numeric, requiresArg: true, default: d.duration, describe: 'seconds of publishing (broadcast)' })
-  .option('drain', { coerce: numeric, requiresArg: true, default: d.drain, describe: 'seconds to keep listening after publishing; later messages count as lost (broadcast)' })
+  .option('drain', { coerce: numeric, requiresArg: true, default: d.drain, describe: 'seconds to keep listening after publishing; later messages count as lost (broadcast, crowd)' })
+  .option('broadcast-every', { coerce: numeric, requiresArg: true, default: d.broadcastEvery, describe: 'seconds between the broadcasts client 0 publishes during the rounds (crowd)' })
   .option('channels', { coerce: numeric, requiresArg: true, default: d.channels, describe: 'channels the pubsub clients are spread over' })
-  .option('channel', { type: 'string', default: d.channel, describe: 'channel (broadcast) or channel prefix (pubsub)' })
+  .option('channel', { type: 'string', default: d.channel, describe: 'channel (broadcast, crowd) or channel prefix (pubsub)' })
   .option('workers', { coerce: numeric, requiresArg: true, default: d.workers, describe: 'worker processes; 0 = one per 5000 clients (at most 18000 each: 20,000 open files per process)' })
-  .option('source-addresses', { type: 'string', default: '', describe: 'comma-separated local addresses to connect from (127.0.0.1,127.0.0.2,...), about 28,000 ports each; default: the kernel picks (binding makes connects slower, so use it only past 28,000 clients)' })
+  .option('source-addresses', { type: 'string', default: '', describe: 'comma-separated local addresses to connect from (127.0.0.1,127.0.0.2,...), about 28,000 ports each; each client binds a port the swarm names (from 32768 up); default: the kernel picks address and port' })
   .option('connect-timeout', { coerce: numeric, requiresArg: true, default: d.connectTimeout, describe: 'ms a connect may take' })
   .option('reply-timeout', { coerce: numeric, requiresArg: true, default: d.replyTimeout, describe: 'ms a reply may take (slow requests get --slow-ms more)' })
   .option('timeout', { coerce: numeric, requiresArg: true, default: d.timeout, describe: 'seconds after which the run stops and closes every socket; 0 = what the scenario needs plus a margin' })
@@ -49,6 +50,7 @@ const options: Partial<SwarmOptions> = {
   rate: args.rate as number,
   duration: args.duration as number,
   drain: args.drain as number,
+  broadcastEvery: args.broadcastEvery as number,
   channels: args.channels as number,
   channel: args.channel,
   workers: args.workers as number,

@@ -50,13 +50,17 @@ export class Connection {
     ws.on('error', () => undefined);
   }
 
-  /** Opens a socket; counts it as opening, then connected or failed. */
-  static open(url: string, counters: Counters, options: { localAddress?: string; timeoutMs: number }): Promise<Connection> {
+  /**
+   * Opens a socket; counts it as opening, then connected or failed. With `localPort` the socket binds
+   * that port of `localAddress`; if something else holds it, the kernel picks one instead.
+   */
+  static open(url: string, counters: Counters, options: { localAddress?: string; localPort?: number; timeoutMs: number }): Promise<Connection> {
     counters.opening++;
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url, {
         perMessageDeflate: false,
         localAddress: options.localAddress,
+        localPort: options.localPort,
         handshakeTimeout: options.timeoutMs,
         maxPayload: 64 * 1024 * 1024,
         // Every frame the scenarios read goes through JSON.parse or an exact comparison, which catch bad
@@ -72,7 +76,16 @@ export class Connection {
         reject(err);
       };
       ws.once('unexpected-response', (_req, res) => fail(new SwarmError('rejected', `upgrade answered with HTTP ${res.statusCode}`)));
-      ws.once('error', (err) => fail(classifyConnectError(err)));
+      ws.once('error', (err: Error & { code?: string }) => {
+        if (err.code === 'EADDRINUSE' && options.localPort !== undefined) {
+          counters.opening--;
+          ws.removeAllListeners();
+          ws.on('error', () => undefined);
+          Connection.open(url, counters, { ...options, localPort: undefined }).then(resolve, reject);
+        } else {
+          fail(classifyConnectError(err));
+        }
+      });
       ws.once('open', () => {
         ws.removeAllListeners();
         counters.opening--;

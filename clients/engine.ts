@@ -14,7 +14,7 @@ import {
   type Counters, type HistogramSet, type LatencySummary,
 } from './metrics.js';
 import { scenarioUrl, validateSwarmOptions, type SwarmOptions } from './options.js';
-import { sampleProcess, type ProcessSample } from './proc.js';
+import { busiestPct, sampleTree, type TreeSample } from './proc.js';
 import type { SlowSample } from './scenarios/index.js';
 
 /** A process at or above this share of one core counts as saturated. */
@@ -48,8 +48,11 @@ export interface TickEvent {
   clientCpuMaxPct: number;
   /** Longest event-loop delay of any worker, ms. */
   loopDelayMaxMs: number;
-  /** The server's CPU (% of one core) and RSS, when its pid is known and it runs. */
-  server: { cpuPct: number; rssBytes: number } | null;
+  /**
+   * The server's CPU (% of one core) and RSS, when its pid is known and it runs; a supervisor's workers
+   * are summed in, and `busiestPct` is the busiest single process.
+   */
+  server: { cpuPct: number; busiestPct: number; rssBytes: number } | null;
 }
 
 /** What a run did, as the summary CSV and the printed summary show it. */
@@ -64,13 +67,15 @@ export interface RunSummary {
   connect: LatencySummary | null;
   rtt: LatencySummary | null;
   slow: LatencySummary | null;
+  /** From a crowd broadcast's due moment to its arrival, over every client's copy. */
+  fanout: LatencySummary | null;
   /** Connections opened per second, from the first connect started to the last one open. */
   connectRate: number;
   /** Connections per second the ramp asked for. */
   offeredConnectRate: number;
-  /** Deliveries expected in broadcast/pubsub (published x subscribers on the channel); null elsewhere. */
+  /** Deliveries expected in broadcast/crowd (published x subscribers on the channel); null elsewhere. */
   expectedDeliveries: number | null;
-  /** Expected minus delivered (broadcast); null elsewhere. */
+  /** Expected minus delivered (broadcast, crowd); null elsewhere. */
   lostDeliveries: number | null;
   server: {
     rssRestBytes: number;
@@ -84,6 +89,7 @@ export interface RunSummary {
     bytesPerConnection: number | null;
     /** Seconds (ticks) the slope was fitted over. */
     memoryPoints: number;
+    /** The highest CPU share of one server process in any second, % of one core (what saturates). */
     cpuMaxPct: number;
   } | null;
   clientCpuMaxPct: number;
@@ -143,7 +149,7 @@ export class Swarm extends EventEmitter {
   async run(): Promise<RunSummary> {
     const { options } = this;
     const startedAt = Date.now();
-    const serverRest = options.serverPid ? sampleProcess(options.serverPid) : null;
+    const serverRest = options.serverPid ? sampleTree(options.serverPid) : null;
     this.emit('start', { options, url: this.url, startedAt, helpers: wsHelpers().description } satisfies StartEvent);
     const finished = new Promise<void>((resolve) => this.once('all-final', resolve));
     for (let worker = 0; worker < options.workers; worker++) this.spawn(worker, startedAt + 300);
@@ -169,14 +175,18 @@ export class Swarm extends EventEmitter {
         w.loopDelayMaxMs = 0;
       }
       this.loopDelayMax = Math.max(this.loopDelayMax, loopDelayMaxMs);
-      const serverNow = options.serverPid ? sampleProcess(options.serverPid) : null;
+      const serverNow = options.serverPid ? sampleTree(options.serverPid) : null;
       const server = serverNow && lastTick.server
-        ? { cpuPct: ((serverNow.cpuMicros - lastTick.server.cpuMicros) / elapsed) * 100, rssBytes: serverNow.rssBytes }
+        ? {
+            cpuPct: ((serverNow.cpuMicros - lastTick.server.cpuMicros) / elapsed) * 100,
+            busiestPct: busiestPct(lastTick.server, serverNow, elapsed),
+            rssBytes: serverNow.rssBytes,
+          }
         : null;
       if (server && counters.connected > this.lastConnected) this.growth.push([counters.connected, server.rssBytes]);
       this.lastConnected = counters.connected;
       if (server) {
-        this.serverCpuMax = Math.max(this.serverCpuMax, server.cpuPct);
+        this.serverCpuMax = Math.max(this.serverCpuMax, server.busiestPct);
         // Memory per idle connection: the lowest RSS seen while the most clients were connected, so the
         // garbage of the connect burst, freed by the server's next GC, is not counted as connection state.
         if (counters.connected > this.serverPeak.connected) this.serverPeak = { connected: counters.connected, rssBytes: server.rssBytes };
@@ -306,12 +316,12 @@ export class Swarm extends EventEmitter {
     for (const w of this.workers) if (!w.done) w.child.kill('SIGKILL');
   }
 
-  private summarize(startedAt: number, serverRest: ProcessSample | null): RunSummary {
+  private summarize(startedAt: number, serverRest: TreeSample | null): RunSummary {
     const { options } = this;
     const counters = this.sum();
     const opened = counters.connected + counters.closed;
     const connectSpan = (this.lastConnectedAt - this.firstConnectAt) / 1000;
-    const perChannel = options.scenario === 'broadcast' ? counters.subscribed : null;
+    const perChannel = options.scenario === 'broadcast' || options.scenario === 'crowd' ? counters.subscribed : null;
     const expectedDeliveries = perChannel === null ? null : counters.published * perChannel;
     const serverCpuKnown = options.serverPid > 0 && serverRest !== null;
     const serverHot = serverCpuKnown && this.serverCpuMax >= SATURATED_CPU_PCT;
@@ -331,6 +341,7 @@ export class Swarm extends EventEmitter {
       connect: summarize(this.totalHistograms.connect),
       rtt: summarize(this.totalHistograms.rtt),
       slow: summarize(this.totalHistograms.slow),
+      fanout: summarize(this.totalHistograms.fanout),
       connectRate: connectSpan > 0 ? opened / connectSpan : opened,
       offeredConnectRate: options.ramp > 0 ? options.clients / options.ramp : Infinity,
       expectedDeliveries,

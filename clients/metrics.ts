@@ -86,8 +86,11 @@ export function totalErrors(counters: Counters): number {
   return ERROR_KINDS.reduce((sum, kind) => sum + counters.errors[kind], 0);
 }
 
-/** The histograms every run keeps: connect time, echo/message round trip, slow-reply time. */
-export const HISTOGRAMS = ['connect', 'rtt', 'slow'] as const;
+/**
+ * The histograms every run keeps: connect time, echo/message round trip, slow-reply time, and the time
+ * from a crowd broadcast's due moment to its arrival at each client (fanout).
+ */
+export const HISTOGRAMS = ['connect', 'rtt', 'slow', 'fanout'] as const;
 export type HistogramName = (typeof HISTOGRAMS)[number];
 export type Histogram = hdr.Histogram;
 
@@ -100,7 +103,7 @@ export function newHistogram(): Histogram {
 export type HistogramSet = Record<HistogramName, Histogram>;
 
 export function newHistogramSet(): HistogramSet {
-  return { connect: newHistogram(), rtt: newHistogram(), slow: newHistogram() };
+  return { connect: newHistogram(), rtt: newHistogram(), slow: newHistogram(), fanout: newHistogram() };
 }
 
 /** Encodes each histogram (empty ones as ''), for the trip from a worker to the engine. */
@@ -154,6 +157,14 @@ export function summarize(histogram: Histogram): LatencySummary | null {
 /** Microseconds since an arbitrary origin, for latency arithmetic inside one process. */
 export function nowMicros(): number {
   return performance.now() * 1000;
+}
+
+/**
+ * Microseconds since the epoch with sub-millisecond steps, to time something sent by one process and
+ * received by another on this machine (each process's time origin is read from the same clock).
+ */
+export function epochMicros(): number {
+  return (performance.timeOrigin + performance.now()) * 1000;
 }
 
 /** Records a latency in µs, clamped to the histogram's range. */

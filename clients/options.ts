@@ -4,8 +4,8 @@
  * per-request limits), as each name says.
  */
 
-export type ScenarioName = 'echo' | 'slow' | 'broadcast' | 'pubsub';
-export const SCENARIOS: readonly ScenarioName[] = ['echo', 'slow', 'broadcast', 'pubsub'];
+export type ScenarioName = 'echo' | 'slow' | 'broadcast' | 'pubsub' | 'crowd';
+export const SCENARIOS: readonly ScenarioName[] = ['echo', 'slow', 'broadcast', 'pubsub', 'crowd'];
 
 /** Everything `runSwarm` accepts. */
 export interface SwarmOptions {
@@ -21,9 +21,9 @@ export interface SwarmOptions {
   clients: number;
   /** Seconds over which connects are spread evenly; 0 opens them all at once. Default 120. */
   ramp: number;
-  /** Seconds each echo/pubsub client waits before each round. Default 60. */
+  /** Seconds each echo/pubsub/crowd client waits before each round. Default 60. */
   delay: number;
-  /** Echo/pubsub rounds per client. Default 3. */
+  /** Echo/pubsub/crowd rounds per client. Default 3. */
   rounds: number;
   /** Bytes of padding in each echo/publish payload. Default 0. */
   payload: number;
@@ -37,6 +37,8 @@ export interface SwarmOptions {
   duration: number;
   /** Seconds a broadcast client keeps listening after publishing ends; later messages count as lost. Default 2. */
   drain: number;
+  /** Seconds between the broadcasts that must reach every client (crowd). Default 5. */
+  broadcastEvery: number;
   /** Channels the clients are spread over (pubsub); broadcast always uses one. Default 1. */
   channels: number;
   /** Channel name (broadcast) or prefix (pubsub). Default `bench`. */
@@ -44,10 +46,9 @@ export interface SwarmOptions {
   /** Worker processes; 0 picks one per 5000 clients. Default 0. */
   workers: number;
   /**
-   * Local addresses the connects come from, client i from address i mod n. Default none: the kernel
-   * picks (127.0.0.1 towards loopback). Binding costs: a bind() before connect() has to find a port free
-   * towards every destination, which gets slower as ports fill up, so bind only when one address's
-   * 28,000 ports are not enough.
+   * Local addresses the connects come from, client i from address i mod n, on a port the swarm names
+   * (FIRST_SOURCE_PORT + i div n; the kernel's choice when that one is taken). Default none: the kernel
+   * picks address and port (127.0.0.1 towards loopback), good for up to 28,000 clients per server port.
    */
   sourceAddresses: string[];
   /** Milliseconds a connect may take. Default 10000. */
@@ -73,6 +74,7 @@ export const DEFAULT_SWARM_OPTIONS: Readonly<SwarmOptions> = Object.freeze({
   rate: 100,
   duration: 10,
   drain: 2,
+  broadcastEvery: 5,
   channels: 1,
   channel: 'bench',
   workers: 0,
@@ -97,6 +99,7 @@ export const SWARM_FLAGS: Readonly<Record<keyof SwarmOptions, string>> = {
   rate: '--rate',
   duration: '--duration',
   drain: '--drain',
+  broadcastEvery: '--broadcast-every',
   channels: '--channels',
   channel: '--channel',
   workers: '--workers',
@@ -111,6 +114,11 @@ export const SWARM_FLAGS: Readonly<Record<keyof SwarmOptions, string>> = {
 export const MAX_CLIENTS_PER_WORKER = 18_000;
 /** Ephemeral ports per (source address, destination): 32768-60999, less a margin. */
 export const MAX_CLIENTS_PER_SOURCE = 27_000;
+/**
+ * With source addresses, client i binds port FIRST_SOURCE_PORT + floor(i / addresses) of its address:
+ * at most MAX_CLIENTS_PER_SOURCE ports from the start of the ephemeral range.
+ */
+export const FIRST_SOURCE_PORT = 32_768;
 
 const CHANNEL = /^[A-Za-z0-9_.:@-]{1,160}$/;
 
@@ -155,6 +163,10 @@ export function validateSwarmOptions(input: Partial<SwarmOptions>): SwarmOptions
   if (typeof o.rate !== 'number' || !Number.isFinite(o.rate) || o.rate <= 0 || o.rate > 10_000_000) fail('rate', 'must be publishes per second, above 0');
   seconds('duration', 3600);
   seconds('drain', 600);
+  if (typeof o.broadcastEvery !== 'number' || !Number.isFinite(o.broadcastEvery) || o.broadcastEvery <= 0 || o.broadcastEvery > 3600) {
+    fail('broadcastEvery', 'must be seconds above 0, at most 3600');
+  }
+  if (o.scenario === 'crowd' && broadcastCount(o) < 1) fail('broadcastEvery', `must fit at least once into --rounds x --delay (${o.rounds * o.delay} s)`);
   integer('channels', 1, 1_000_000);
   if (typeof o.channel !== 'string' || !CHANNEL.test(o.channel)) fail('channel', 'must be 1 to 160 characters of A-Z a-z 0-9 _ - . : @');
   integer('workers', 0, 64);
@@ -183,11 +195,21 @@ function defaultTimeout(o: SwarmOptions): number {
     case 'echo':
     case 'pubsub':
       return Math.ceil(o.ramp + o.rounds * o.delay + margin);
+    case 'crowd':
+      return Math.ceil(o.ramp + o.rounds * o.delay + o.drain + margin);
     case 'slow':
       return Math.ceil(o.ramp + o.slowMs / 1000 + margin);
     case 'broadcast':
       return Math.ceil(o.ramp + o.duration + o.drain + margin);
   }
+}
+
+/**
+ * Broadcasts in a crowd run: one every `broadcastEvery` seconds while the echo rounds run, the k-th due
+ * (k - 1/2) x broadcastEvery after the barrier, so all fall inside the rounds.
+ */
+export function broadcastCount(o: Pick<SwarmOptions, 'rounds' | 'delay' | 'broadcastEvery'>): number {
+  return Math.floor((o.rounds * o.delay) / o.broadcastEvery);
 }
 
 function isIp(address: string): boolean {

@@ -26,3 +26,42 @@ export function sampleProcess(pid: number): ProcessSample | null {
     return null;
   }
 }
+
+/** A server and the processes it started (a `--workers` supervisor and its workers), summed. */
+export interface TreeSample extends ProcessSample {
+  /** CPU µs of each process in the tree, to find the busiest one. */
+  perProcess: Map<number, number>;
+}
+
+/** Samples `pid` and its children (one level: a supervisor's workers); null when `pid` is gone. */
+export function sampleTree(pid: number): TreeSample | null {
+  const root = sampleProcess(pid);
+  if (!root) return null;
+  const sample: TreeSample = { ...root, perProcess: new Map([[pid, root.cpuMicros]]) };
+  for (const child of childPids(pid)) {
+    const each = sampleProcess(child);
+    if (!each) continue;
+    sample.cpuMicros += each.cpuMicros;
+    sample.rssBytes += each.rssBytes;
+    sample.perProcess.set(child, each.cpuMicros);
+  }
+  return sample;
+}
+
+/** The highest CPU share (%) of one process of the tree between two samples `elapsedMicros` apart. */
+export function busiestPct(before: TreeSample, now: TreeSample, elapsedMicros: number): number {
+  let busiest = 0;
+  for (const [pid, cpu] of now.perProcess) {
+    const earlier = before.perProcess.get(pid);
+    if (earlier !== undefined) busiest = Math.max(busiest, cpu - earlier);
+  }
+  return (busiest / elapsedMicros) * 100;
+}
+
+function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}

@@ -10,7 +10,7 @@ import {
   SwarmError, emptyCounters, encodeHistograms, newHistogramSet, nowMicros, record, resetHistograms,
   type Counters, type HistogramSet,
 } from './metrics.js';
-import { scenarioUrls } from './options.js';
+import { FIRST_SOURCE_PORT, scenarioUrls } from './options.js';
 import { SCENARIO_RUNNERS, type ClientContext, type SlowSample } from './scenarios/index.js';
 
 const MAX_ERROR_SAMPLES = 5;
@@ -29,8 +29,9 @@ class Worker {
   private launched = 0;
   private ended = 0;
   private atBarrier = 0;
-  private readonly release: Promise<void>;
-  private releaseResolve!: () => void;
+  /** Resolves with the epoch ms at which every client passes the barrier. */
+  private readonly release: Promise<number>;
+  private releaseResolve!: (at: number) => void;
   private stopped = false;
   private finished = false;
   private reportTimer: NodeJS.Timeout | null = null;
@@ -67,7 +68,7 @@ class Worker {
   }
 
   go(at: number): void {
-    setTimeout(() => this.releaseResolve(), Math.max(0, at - Date.now()));
+    setTimeout(() => this.releaseResolve(at), Math.max(0, at - Date.now()));
   }
 
   /** The deadline: every client still running fails as `deadline`, and so does every one not yet launched. */
@@ -80,7 +81,7 @@ class Worker {
     }
     this.sleepers.clear();
     for (const conn of this.connections) conn.terminate();
-    this.releaseResolve();
+    this.releaseResolve(Date.now());
     this.counters.errors.deadline += this.ownClients - this.launched;
     this.finishIfDone();
     // A connect still in flight ends within its own timeout; do not wait for more than a moment.
@@ -90,11 +91,12 @@ class Worker {
   private async runClient(index: number): Promise<void> {
     this.launched++;
     let reachedBarrier = false;
-    const barrier = async (): Promise<void> => {
+    const barrier = async (): Promise<number> => {
       reachedBarrier = true;
       this.arrive();
-      await this.release;
+      const at = await this.release;
       if (this.stopped) throw deadline();
+      return at;
     };
     try {
       await SCENARIO_RUNNERS[this.plan.options.scenario](this.context(index, barrier));
@@ -117,7 +119,7 @@ class Worker {
     if (this.atBarrier === this.ownClients) send({ type: 'ready', worker: this.plan.worker });
   }
 
-  private context(index: number, barrier: () => Promise<void>): ClientContext {
+  private context(index: number, barrier: () => Promise<number>): ClientContext {
     const { options } = this.plan;
     const sleep = (ms: number): Promise<void> =>
       new Promise<void>((resolve, reject) => {
@@ -146,7 +148,11 @@ class Worker {
         this.firstConnectAt ||= Date.now();
         const addresses = options.sourceAddresses;
         const localAddress = addresses.length > 0 ? addresses[index % addresses.length] : undefined;
-        const conn = await Connection.open(this.urls[index % this.urls.length], this.counters, { localAddress, timeoutMs: options.connectTimeout });
+        // A bound client names its port too: bind() with port 0 searches the range for a free port, and on
+        // this kernel (bhash2) each probe walks bucket chains, so past about 70,000 sockets connects stall
+        // with the swarm's CPU all in the kernel. A named port costs one lookup.
+        const localPort = localAddress === undefined ? undefined : FIRST_SOURCE_PORT + Math.floor(index / addresses.length);
+        const conn = await Connection.open(this.urls[index % this.urls.length], this.counters, { localAddress, localPort, timeoutMs: options.connectTimeout });
         record(this.histograms.connect, nowMicros() - begun);
         this.lastConnectedAt = Date.now();
         this.connections.add(conn);

@@ -35,9 +35,10 @@ async function parseServerArgs(argv: string[]): Promise<ParsedArgs> {
     .option('slow-io-pool', { coerce: numeric, requiresArg: true, default: d.slowIoPool, describe: 'connections of the redis/postgres slow backend: its concurrency bound (keep it under PostgreSQL max_connections)' })
     .option('shutdown-timeout', { coerce: numeric, requiresArg: true, default: d.shutdownTimeout, describe: 'ms that shutdown waits for clients to close after goodbye' })
     .option('redis', { type: 'string', describe: 'bridge instances through this Redis (redis://host:port/db); without it everything stays in this process' })
-    .option('prefix', { type: 'string', default: d.prefix, describe: 'namespace of every Redis channel and cache key (<prefix>:broadcast:news); needs --redis' })
+    .option('redis-cluster', { type: 'string', describe: 'bridge instances through a Redis Cluster with sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7): host:port of one or more of its nodes, comma-separated; instead of --redis' })
+    .option('prefix', { type: 'string', default: d.prefix, describe: 'namespace of every Redis channel and cache key (<prefix>:broadcast:news); needs --redis or --redis-cluster' })
     .option('reuse-port', { type: 'boolean', default: d.reusePort, describe: 'listen with SO_REUSEPORT so several processes share the port (set by --workers; off: a taken port is an error)' })
-    .option('workers', { coerce: numeric, requiresArg: true, default: 1, describe: 'server processes run by one supervisor that restarts any that die; above 1 needs --redis' })
+    .option('workers', { coerce: numeric, requiresArg: true, default: 1, describe: 'server processes run by one supervisor that restarts any that die; above 1 needs --redis or --redis-cluster' })
     .option('worker-ports', { type: 'string', choices: ['shared', 'consecutive'], default: 'shared', describe: 'with --workers: all on --port (SO_REUSEPORT), or on --port, --port+1, ...' })
     .option('allow-fallback', { type: 'boolean', default: d.allowFallback, describe: 'run on the slow ws fallback if the native uWS binary does not load (--no-allow-fallback refuses)' })
     .parseAsync();
@@ -58,6 +59,7 @@ async function parseServerArgs(argv: string[]): Promise<ParsedArgs> {
     shutdownTimeout: args.shutdownTimeout as number,
     allowFallback: args.allowFallback,
     redis: args.redis ?? null,
+    redisCluster: args.redisCluster ?? null,
     prefix: args.prefix,
     reusePort: args.reusePort,
   };
@@ -86,7 +88,9 @@ async function main(): Promise<void> {
     } catch (err) {
       usageError((err as Error).message);
     }
-    if (checked.redis === null) usageError('--workers above 1 needs --redis: without it each process would have channels of its own');
+    if (checked.redis === null && checked.redisCluster === null) {
+      usageError('--workers above 1 needs --redis or --redis-cluster: without it each process would have channels of its own');
+    }
     await runSupervisor({ workers, ports: workerPorts, port: checked.port, host: checked.host, shutdownTimeout: checked.shutdownTimeout, argv });
     process.exit(0);
   }
@@ -108,7 +112,9 @@ async function main(): Promise<void> {
   const host = address.host === '0.0.0.0' ? '127.0.0.1' : address.host;
   const base = `${host}:${address.port}`;
   console.log(`slow io: ${address.slowIo}`);
-  console.log(`broker: ${server.options.redis ? `redis ${server.options.redis}${server.options.prefix ? ` prefix ${server.options.prefix}` : ''}` : 'local (in memory)'}`);
+  const { redis, redisCluster, prefix } = server.options;
+  const bridge = redis ? `redis ${redis}` : redisCluster ? `redis cluster ${redisCluster} (sharded pub/sub)` : null;
+  console.log(`broker: ${bridge ? `${bridge}${prefix ? ` prefix ${prefix}` : ''}` : 'local (in memory)'}`);
   // The handlers go in before the listening line: whoever reads that line may signal at once.
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {

@@ -70,7 +70,7 @@ export function createServer(input: Partial<ServerOptions> = {}): PubSubServer {
   async function listen(): Promise<ListenInfo> {
     if (ctx) throw new Error('listen() was already called');
     const slowIo = await createSlowIo(options.slowIo, options.slowIoUrl, options.slowIoPool);
-    const broker = createBroker({ expire: options.expire, redis: options.redis, prefix: options.prefix });
+    const broker = createBroker({ expire: options.expire, redis: options.redis, redisCluster: options.redisCluster, prefix: options.prefix });
     const app = uws.App();
     ctx = { uws, app, options, stats, broker, slowIo, shuttingDown: false };
     pubsub = new PubSubEndpoint(ctx);

@@ -42,7 +42,12 @@ export interface ServerOptions {
   allowFallback: boolean;
   /** Redis to bridge instances through (`redis://host:port/db`); null keeps everything in this process. */
   redis: string | null;
-  /** Namespace of every Redis name (`<prefix>:broadcast:news`); empty for none. Needs `redis`. */
+  /**
+   * Redis Cluster seed nodes (`host:port,host:port`) to bridge through with sharded pub/sub
+   * (SPUBLISH/SSUBSCRIBE); null for none. Instead of `redis`, not with it.
+   */
+  redisCluster: string | null;
+  /** Namespace of every Redis name (`<prefix>:broadcast:news`); empty for none. Needs `redis` or `redisCluster`. */
   prefix: string;
   /**
    * Listen with SO_REUSEPORT, so several processes share one port and the kernel spreads connections
@@ -69,6 +74,7 @@ export const DEFAULT_OPTIONS: Readonly<ServerOptions> = Object.freeze({
   shutdownTimeout: 5000,
   allowFallback: true,
   redis: null,
+  redisCluster: null,
   prefix: '',
   reusePort: false,
 });
@@ -97,6 +103,7 @@ export const FLAGS: Readonly<Record<keyof ServerOptions, string>> = {
   shutdownTimeout: '--shutdown-timeout',
   allowFallback: '--allow-fallback',
   redis: '--redis',
+  redisCluster: '--redis-cluster',
   prefix: '--prefix',
   reusePort: '--reuse-port',
 };
@@ -145,7 +152,16 @@ export function validateOptions(input: Partial<ServerOptions> = {}): ServerOptio
   if (typeof options.prefix !== 'string' || !/^[A-Za-z0-9_.:@-]{0,100}$/.test(options.prefix)) {
     throw new RangeError(`${FLAGS.prefix} must be up to 100 characters of A-Z a-z 0-9 _ - . : @ (got ${show(options.prefix)})`);
   }
-  if (options.prefix !== '' && options.redis === null) throw new RangeError(`${FLAGS.prefix} needs ${FLAGS.redis}`);
+  checkString('redisCluster', options.redisCluster, true);
+  if (options.redisCluster !== null) {
+    if (!/^[^\s,:]+:\d{1,5}(,[^\s,:]+:\d{1,5})*$/.test(options.redisCluster)) {
+      throw new RangeError(`${FLAGS.redisCluster} must be host:port of one or more cluster nodes, comma-separated (got ${show(options.redisCluster)})`);
+    }
+    if (options.redis !== null) throw new RangeError(`${FLAGS.redisCluster} and ${FLAGS.redis} exclude each other: bridge through one Redis or one cluster`);
+  }
+  if (options.prefix !== '' && options.redis === null && options.redisCluster === null) {
+    throw new RangeError(`${FLAGS.prefix} needs ${FLAGS.redis} or ${FLAGS.redisCluster}`);
+  }
   if (options.slowIoUrl !== null && options.slowIo === 'timer') {
     throw new RangeError(`${FLAGS.slowIoUrl} needs ${FLAGS.slowIo} redis or postgres`);
   }

@@ -3,6 +3,7 @@
  * its CPU and RSS from /proc and nothing it does shares the swarm's event loop.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -49,16 +50,16 @@ function installHandlers(): void {
   }
 }
 
-/** Starts a server and waits for its `listening:` line; `args` are its own flags. */
-export async function startServerProcess(kind: ServerKind, args: string[] = []): Promise<ServerProcess> {
+/** Starts a server and waits for its `listening:` line; `args` are its own flags; `port` 0 = any free one. */
+export async function startServerProcess(kind: ServerKind, args: string[] = [], port = 0): Promise<ServerProcess> {
   const script = fileURLToPath(new URL(SCRIPTS[kind], import.meta.url));
-  const portArgs = kind === 'bare' ? ['0'] : ['--port', '0', '--host', '127.0.0.1'];
+  const portArgs = kind === 'bare' ? [String(port)] : ['--port', String(port), '--host', '127.0.0.1'];
   const child = spawn(process.execPath, [script, ...portArgs, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   installHandlers();
   running.add(child);
   const exited = new Promise<void>((resolve) => child.once('exit', () => (running.delete(child), resolve())));
   let engine = '';
-  const port = await new Promise<number>((resolve, reject) => {
+  const listening = await new Promise<number>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
     const timer = setTimeout(() => reject(new Error(`${kind} server did not start within 10 s`)), 10_000);
     lines.on('line', (line) => {
@@ -79,8 +80,8 @@ export async function startServerProcess(kind: ServerKind, args: string[] = []):
   return {
     kind,
     pid: child.pid!,
-    port,
-    url: `ws://127.0.0.1:${port}`,
+    port: listening,
+    url: `ws://127.0.0.1:${listening}`,
     engine,
     stop: () => stop(child, exited),
   };
@@ -92,6 +93,28 @@ async function stop(child: ChildProcess, exited: Promise<void>): Promise<void> {
   const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
   await exited;
   clearTimeout(timer);
+}
+
+/**
+ * The first of `count` consecutive free ports on 127.0.0.1 at or above `from`, below the ephemeral range
+ * (32768-60999). A server on an ephemeral port shares that range with the clients' own ports, and every
+ * client bind() that lands on the server's port has to be checked against each of its accepted sockets.
+ */
+export async function freePortRun(count: number, from = 20_000): Promise<number> {
+  let base = from;
+  for (let port = from; port < 32_768; port++) {
+    if (!(await canListen(port))) base = port + 1;
+    else if (port - base + 1 === count) return base;
+  }
+  throw new Error(`no ${count} consecutive free ports between ${from} and 32767`);
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
 }
 
 /** Refuses to benchmark a uWS server that runs on the ws fallback shim. */

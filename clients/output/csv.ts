@@ -97,6 +97,7 @@ export function summaryRow(s: RunSummary, label: string, run: string): Row {
     offered_connect_rate_per_s: Number.isFinite(s.offeredConnectRate) ? Math.round(s.offeredConnectRate) : null,
     ...latency('rtt', s.rtt, ['p50', 'p90', 'p99', 'p999', 'max']),
     ...latency('slow', s.slow, ['p50', 'p99', 'max']),
+    ...latency('fanout', s.fanout, ['p50', 'p99', 'max']),
     sent: c.sent,
     received: c.received,
     published: c.published,

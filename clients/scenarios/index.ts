@@ -1,6 +1,7 @@
 /** The scenarios by name. */
 import type { ScenarioName } from '../options.js';
 import { broadcast } from './broadcast.js';
+import { crowd } from './crowd.js';
 import { echo } from './echo.js';
 import { pubsub } from './pubsub.js';
 import { slow } from './slow.js';
@@ -8,4 +9,4 @@ import type { Scenario } from './types.js';
 
 export type { ClientContext, Scenario, SlowSample } from './types.js';
 
-export const SCENARIO_RUNNERS: Readonly<Record<ScenarioName, Scenario>> = { echo, slow, broadcast, pubsub };
+export const SCENARIO_RUNNERS: Readonly<Record<ScenarioName, Scenario>> = { echo, slow, broadcast, pubsub, crowd };

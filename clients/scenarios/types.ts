@@ -26,8 +26,11 @@ export interface ClientContext {
   readonly samples: SlowSample[];
   /** Opens this client's socket from its source address; records the connect time. */
   connect(): Promise<Connection>;
-  /** Resolves when every client of every worker has reached it (or failed); all resume at the same instant. */
-  barrier(): Promise<void>;
+  /**
+   * Resolves when every client of every worker has reached it (or failed); all resume at the same
+   * instant, and get it as epoch ms, so they can time what follows from one common origin.
+   */
+  barrier(): Promise<number>;
   /** Waits; rejects with a `deadline` error if the run stops meanwhile. */
   sleep(ms: number): Promise<void>;
   /** Waits until epoch ms `at` (at once if it has passed); rejects like `sleep`. */

@@ -1,4 +1,4 @@
-/** Picks the broker for a server's options: in memory by default, Redis with `--redis`. */
+/** Picks the broker for a server's options: in memory by default, Redis with `--redis`, Redis Cluster with `--redis-cluster`. */
 import { LocalBroker } from './local.js';
 import { RedisBroker } from './redis.js';
 import type { Broker } from './types.js';
@@ -9,16 +9,19 @@ export type { Broker, DeliverHandler } from './types.js';
 export interface BrokerOptions {
   /** Seconds the last message of a channel is kept; 0 keeps nothing. */
   expire: number;
-  /** Redis URL; null for the in-memory broker. */
+  /** Redis URL; null for the in-memory broker (or a cluster). */
   redis: string | null;
+  /** Redis Cluster seed nodes, `host:port,...`; null for none. */
+  redisCluster?: string | null;
   /** Namespace of Redis names; empty for none. */
   prefix: string;
 }
 
 /** Creates the broker. A Redis broker starts connecting at once but does not wait: Redis may come later. */
 export function createBroker(options: BrokerOptions): Broker {
-  if (options.redis === null) return new LocalBroker({ expire: options.expire });
-  const broker = new RedisBroker({ url: options.redis, prefix: options.prefix, expire: options.expire });
+  const nodes = options.redisCluster ? options.redisCluster.split(',') : null;
+  if (options.redis === null && nodes === null) return new LocalBroker({ expire: options.expire });
+  const broker = new RedisBroker({ url: options.redis, nodes: nodes ?? undefined, prefix: options.prefix, expire: options.expire });
   broker.connect();
   return broker;
 }

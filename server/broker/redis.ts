@@ -9,15 +9,23 @@
  * it once. While Redis is unreachable the broker delivers locally (no connection is dropped, this
  * instance keeps working) and counts each such message as lost to the other instances; ioredis
  * reconnects by itself and the broker subscribes every retained channel again.
+ *
+ * Redis Cluster (`nodes` instead of `url`): the same names travel as shard channels (`SPUBLISH` and
+ * `SSUBSCRIBE`, Redis 7), so a message is handled only by the shard that owns its channel's hash slot
+ * instead of by every node, and the cache key lives on that same shard (the key and the channel have one
+ * name, hence one slot). ioredis's `Cluster` keeps one subscriber connection per shard
+ * (`shardedSubscribers`) and routes each `SSUBSCRIBE` to the shard of its slot.
  */
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { parseChannel, redisName } from '../protocol/index.js';
 import type { Broker, DeliverHandler } from './types.js';
 
 /** Options of {@link RedisBroker}. */
 export interface RedisBrokerOptions {
-  /** `redis://host:port/db`. */
-  url: string;
+  /** `redis://host:port/db` of one Redis; or null with `nodes`. */
+  url: string | null;
+  /** Redis Cluster seed nodes (`host:port`); the rest of the cluster is discovered from them. */
+  nodes?: string[];
   /** Namespace before every Redis name (`<prefix>:broadcast:news`); empty for none. */
   prefix: string;
   /** Seconds the last message of a channel is kept in Redis (`SET key value EX S`); 0 keeps nothing. */
@@ -25,14 +33,17 @@ export interface RedisBrokerOptions {
 }
 
 export class RedisBroker implements Broker {
-  readonly kind = 'redis';
+  readonly kind: 'redis' | 'redis-cluster';
   /** Messages published while Redis was unreachable: delivered here only, lost to the other instances. */
   private lostInOutage = 0;
   /** Times the connection to Redis was lost. */
   private outages = 0;
   private deliver: DeliverHandler = () => {};
-  private readonly pub: Redis;
-  private readonly sub: Redis;
+  /** Publishes, reads the cache; in cluster mode it also subscribes (through its per-shard subscribers). */
+  private readonly pub: Redis | Cluster;
+  private readonly sub: Redis | Cluster;
+  /** Redis Cluster: shard channels (SPUBLISH/SSUBSCRIBE). */
+  private readonly sharded: boolean;
   /** Redis name -> our channel, for every channel with local interest. */
   private readonly retained = new Map<string, string>();
   private wasReady = false;
@@ -45,16 +56,34 @@ export class RedisBroker implements Broker {
       retryStrategy: (times: number) => Math.min(100 * times, 2000),
       lazyConnect: true,
     };
-    // Auto-pipelining sends the publishes of one event-loop turn in one write (order is kept).
-    this.pub = new Redis(options.url, { ...common, enableAutoPipelining: true, connectionName: 'pubsub-server:pub' });
-    // The subscriber's channels are (re)subscribed by this class on every 'ready': SUBSCRIBEs queued by
-    // ioredis while it was still connecting were lost now and then (2 of 15 fresh starts in a test).
-    this.sub = new Redis(options.url, { ...common, autoResubscribe: false, connectionName: 'pubsub-server:sub' });
+    this.sharded = options.url === null;
+    this.kind = this.sharded ? 'redis-cluster' : 'redis';
+    if (options.url === null) {
+      const nodes = (options.nodes ?? []).map((node) => {
+        const [host, port] = node.split(/:(?=\d+$)/);
+        return { host, port: Number(port) };
+      });
+      this.pub = this.sub = new Cluster(nodes, {
+        shardedSubscribers: true,
+        enableOfflineQueue: false,
+        enableAutoPipelining: true,
+        lazyConnect: true,
+        clusterRetryStrategy: common.retryStrategy,
+        redisOptions: { maxRetriesPerRequest: 0, connectionName: 'pubsub-server' },
+      });
+      this.sub.on('smessageBuffer', (name: Buffer, payload: Buffer) => this.onMessage(name.toString(), payload.toString()));
+    } else {
+      // Auto-pipelining sends the publishes of one event-loop turn in one write (order is kept).
+      this.pub = new Redis(options.url, { ...common, enableAutoPipelining: true, connectionName: 'pubsub-server:pub' });
+      // The subscriber's channels are (re)subscribed by this class on every 'ready': SUBSCRIBEs queued by
+      // ioredis while it was still connecting were lost now and then (2 of 15 fresh starts in a test).
+      this.sub = new Redis(options.url, { ...common, autoResubscribe: false, connectionName: 'pubsub-server:sub' });
+      this.sub.on('messageBuffer', (name: Buffer, payload: Buffer) => this.onMessage(name.toString(), payload.toString()));
+    }
     this.sub.on('ready', () => {
-      if (this.retained.size > 0) void this.sub.subscribe(...this.retained.keys()).catch(() => undefined);
+      for (const names of this.subscribeBatches([...this.retained.keys()])) void this.subscribe(names);
     });
-    for (const client of [this.pub, this.sub]) client.on('error', () => undefined); // state() reports it
-    this.sub.on('messageBuffer', (name: Buffer, payload: Buffer) => this.onMessage(name.toString(), payload.toString()));
+    for (const client of new Set([this.pub, this.sub])) client.on('error', () => undefined); // state() reports it
     this.pub.on('ready', () => (this.wasReady = true));
     this.pub.on('close', () => {
       if (this.wasReady) this.outages++;
@@ -64,8 +93,7 @@ export class RedisBroker implements Broker {
 
   /** Starts connecting; resolves at once, since the server must start even while Redis is down. */
   connect(): void {
-    void this.pub.connect().catch(() => undefined);
-    void this.sub.connect().catch(() => undefined);
+    for (const client of new Set([this.pub, this.sub])) void client.connect().catch(() => undefined);
   }
 
   onDeliver(handler: DeliverHandler): void {
@@ -78,9 +106,10 @@ export class RedisBroker implements Broker {
       try {
         // One connection keeps every publish in order; with a cache, MULTI keeps the SET with its PUBLISH.
         if (this.options.expire > 0) {
-          await this.pub.multi().set(name, messageJson, 'EX', this.options.expire).publish(name, messageJson).exec();
+          const multi = this.pub.multi().set(name, messageJson, 'EX', this.options.expire);
+          await (this.sharded ? multi.spublish(name, messageJson) : multi.publish(name, messageJson)).exec();
         } else {
-          await this.pub.publish(name, messageJson);
+          await (this.sharded ? this.pub.spublish(name, messageJson) : this.pub.publish(name, messageJson));
         }
         return;
       } catch {
@@ -94,13 +123,13 @@ export class RedisBroker implements Broker {
   retain(channel: string): void {
     const name = this.name(channel);
     this.retained.set(name, channel);
-    if (this.sub.status === 'ready') void this.sub.subscribe(name).catch(() => undefined);
+    if (this.sub.status === 'ready') void this.subscribe([name]);
   }
 
   release(channel: string): void {
     const name = this.name(channel);
     this.retained.delete(name);
-    if (this.sub.status === 'ready') void this.sub.unsubscribe(name).catch(() => undefined);
+    if (this.sub.status === 'ready') void (this.sharded ? this.sub.sunsubscribe(name) : this.sub.unsubscribe(name)).catch(() => undefined);
   }
 
   async lastMessage(channel: string): Promise<string | undefined> {
@@ -122,8 +151,17 @@ export class RedisBroker implements Broker {
   }
 
   async close(): Promise<void> {
-    this.pub.disconnect();
-    this.sub.disconnect();
+    for (const client of new Set([this.pub, this.sub])) client.disconnect();
+  }
+
+  private async subscribe(names: string[]): Promise<void> {
+    await (this.sharded ? this.sub.ssubscribe(...names) : this.sub.subscribe(...names)).catch(() => undefined);
+  }
+
+  /** One SUBSCRIBE may name every channel; one SSUBSCRIBE only channels of one hash slot, so one each. */
+  private subscribeBatches(names: string[]): string[][] {
+    if (names.length === 0) return [];
+    return this.sharded ? names.map((name) => [name]) : [names];
   }
 
   private name(channel: string): string {

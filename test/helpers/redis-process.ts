@@ -1,9 +1,13 @@
 /**
- * A redis-server of the test's own, on a free port, that the test may kill and restart; the shared
- * Redis of the machine is never stopped.
+ * A redis-server (or a Redis Cluster) of the test's own, on free ports, that the test may kill and
+ * restart; the shared Redis of the machine is never stopped.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 
 export interface RedisProcess {
@@ -49,5 +53,67 @@ export async function redisProcess(): Promise<RedisProcess> {
       running.kill('SIGKILL');
       await exited;
     },
+  };
+}
+
+export interface RedisClusterProcess {
+  ports: number[];
+  /** Seed nodes as `--redis-cluster` takes them: `127.0.0.1:port,...`. */
+  nodes: string;
+  /** Runs redis-cli in cluster mode (-c, following redirects) against the first node. */
+  cli(...args: string[]): Promise<string>;
+  /** Kills every node and removes their files. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A Redis Cluster of `size` masters (no replicas) on free ports, in a temporary folder, created with
+ * `redis-cli --cluster create`; resolves once every node reports `cluster_state:ok`.
+ */
+export async function redisCluster(size = 3): Promise<RedisClusterProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'redis-cluster-'));
+  const ports: number[] = [];
+  while (ports.length < size) {
+    const port = await freePort();
+    // A node also listens on port + 10000 (the cluster bus), which must be free too.
+    if (port + 10_000 <= 65_535 && !ports.includes(port)) ports.push(port);
+  }
+  const children = ports.map((port) =>
+    spawn('redis-server', [
+      '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+      '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir,
+    ], { stdio: 'ignore' }),
+  );
+  const run = promisify(execFile);
+  const cli = async (port: number, ...args: string[]): Promise<string> => (await run('redis-cli', ['-p', String(port), ...args])).stdout.trim();
+  const stop = async (): Promise<void> => {
+    await Promise.all(children.map((child) => child.exitCode === null && new Promise((resolve) => (child.once('exit', resolve), child.kill('SIGKILL')))));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    for (const port of ports) {
+      const deadline = Date.now() + 10_000;
+      while ((await cli(port, 'PING').catch(() => '')) !== 'PONG') {
+        if (Date.now() > deadline) throw new Error(`redis-server on ${port} (cluster node) did not answer within 10 s (apt-get install redis-server)`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+    await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes']);
+    const deadline = Date.now() + 20_000;
+    for (const port of ports) {
+      while (!(await cli(port, 'CLUSTER', 'INFO')).includes('cluster_state:ok')) {
+        if (Date.now() > deadline) throw new Error(`the cluster did not reach cluster_state:ok within 20 s (node ${port})`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    ports,
+    nodes: ports.map((p) => `127.0.0.1:${p}`).join(','),
+    cli: (...args) => cli(ports[0], '-c', ...args),
+    stop,
   };
 }

@@ -1,0 +1,128 @@
+/**
+ * `make bench-c100k` (`QUICK=1` for a 20,000-client rehearsal): 100,000 WebSocket connections at once on
+ * this machine. One process may hold 20,000 open files, so the server runs as `--server-workers`
+ * processes on consecutive ports, bridged by Redis (`--workers N --worker-ports consecutive --redis`),
+ * and the swarm as `--workers` processes connecting from several loopback addresses (each address has
+ * 28,000 ephemeral ports). Every client runs the crowd sequence (clients/scenarios/crowd.ts): subscribe,
+ * wait until all are subscribed, then the echo rounds, while client 0 publishes a broadcast every
+ * --broadcast-every seconds that must reach all of them. Writes results/c100k-<stamp>-{timeline,summary}.csv,
+ * appends the summary to results/history.csv, prints the targets and exits 1 when one is missed.
+ */
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { MAX_CLIENTS_PER_WORKER, broadcastCount, validateSwarmOptions } from '../clients/options.js';
+import { stamp } from '../clients/output/csv.js';
+import { targetLines, type Target } from '../clients/output/summary.js';
+import { benchCli, numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
+import { assertNative, freePortRun, startServerProcess } from './lib/servers.js';
+
+const args = await benchCli('bench-c100k', '$0 [flags]\n\n100,000 connections at once: several server processes bridged by Redis, several swarm processes,\nseveral source addresses; echo rounds plus broadcasts that must reach every client. About 4 minutes;\n--quick: 20,000 clients in about 1. Needs Redis (--redis).')
+  .option('quick', { type: 'boolean', default: false, describe: 'rehearsal: 20,000 clients, 2 server and 2 swarm processes, 2 source addresses, ramp 10 s, delay 5 s' })
+  .option('clients', { coerce: numeric, requiresArg: true, describe: 'connections, all open at the same time (default 100000; quick 20000)' })
+  .option('server-workers', { coerce: numeric, requiresArg: true, describe: `server processes on consecutive ports, at most ${MAX_CLIENTS_PER_WORKER} clients each (default 7; quick 2)` })
+  .option('workers', { coerce: numeric, requiresArg: true, describe: `swarm processes, at most ${MAX_CLIENTS_PER_WORKER} clients each (default 8; quick 2)` })
+  .option('source-addresses', { type: 'string', describe: 'comma-separated local addresses the clients connect from, at most 27,000 clients each (default 127.0.0.2 to 127.0.0.11; quick 127.0.0.2,127.0.0.3)' })
+  .option('ramp', { coerce: numeric, requiresArg: true, describe: 'seconds over which the clients connect (default 100; quick 10)' })
+  .option('delay', { coerce: numeric, requiresArg: true, describe: 'seconds of each echo round, once all are connected (default 20; quick 5)' })
+  .option('rounds', { coerce: numeric, requiresArg: true, default: 3, describe: 'echo rounds per client' })
+  .option('broadcast-every', { coerce: numeric, requiresArg: true, describe: 'seconds between broadcasts during the rounds (default 5; quick 2.5)' })
+  .option('redis', { type: 'string', default: 'redis://127.0.0.1:6379', describe: 'Redis that bridges the server processes (a unique --prefix keeps the run apart)' })
+  .option('out', { type: 'string', default: RESULTS_DIR, describe: 'directory for the CSVs and history.csv' })
+  .parseAsync();
+
+const quick = args.quick as boolean;
+const pick = <T>(given: T | undefined, full: T, short: T): T => given ?? (quick ? short : full);
+const clients = pick(args.clients as number | undefined, 100_000, 20_000);
+const serverWorkers = pick(args.serverWorkers as number | undefined, 7, 2);
+const ramp = pick(args.ramp as number | undefined, 100, 10);
+const delay = pick(args.delay as number | undefined, 20, 5);
+const addresses = pick(
+  args.sourceAddresses as string | undefined,
+  Array.from({ length: 10 }, (_, i) => `127.0.0.${i + 2}`).join(','),
+  '127.0.0.2,127.0.0.3',
+);
+const swarmOptions = {
+  scenario: 'crowd' as const,
+  clients,
+  ramp,
+  delay,
+  rounds: args.rounds as number,
+  broadcastEvery: pick(args.broadcastEvery as number | undefined, 5, 2.5),
+  drain: 3,
+  channel: 'c100k',
+  workers: pick(args.workers as number | undefined, 8, 2),
+  sourceAddresses: addresses.split(',').map((a) => a.trim()).filter(Boolean),
+  // 100,000 connects queue up behind each other on two cores; a slow one is not a failure.
+  connectTimeout: 30_000,
+  replyTimeout: 30_000,
+};
+try {
+  validateSwarmOptions(swarmOptions); // a bad flag exits 2 before any server starts
+  if (!Number.isInteger(serverWorkers) || serverWorkers < 1 || serverWorkers > 64) {
+    throw new RangeError(`--server-workers must be an integer from 1 to 64 (got ${JSON.stringify(serverWorkers)})`);
+  }
+  if (Math.ceil(clients / serverWorkers) > MAX_CLIENTS_PER_WORKER) {
+    throw new RangeError(`--server-workers must give each server process at most ${MAX_CLIENTS_PER_WORKER} clients (one process may hold 20,000 open files); ${clients} clients need ${Math.ceil(clients / MAX_CLIENTS_PER_WORKER)} or more`);
+  }
+} catch (err) {
+  console.error(`bench-c100k: ${(err as Error).message}\nRun with --help for the flags.`);
+  process.exit(2);
+}
+await requireRedis(args.redis);
+
+// No client may be closed for silence: the longest is the wait for the others to connect plus a round.
+const idle = Math.min(960, Math.max(120, Math.ceil((ramp + 2 * delay + 30) / 8) * 8));
+// The server ports stay out of the ephemeral range that the 100,000 client ports fill (see freePortRun).
+const server = await startServerProcess('cluster', [
+  '--no-allow-fallback', '--idle-timeout', String(idle),
+  '--workers', String(serverWorkers), '--worker-ports', 'consecutive',
+  '--redis', args.redis, '--prefix', `c100k${randomBytes(3).toString('hex')}`,
+], await freePortRun(serverWorkers));
+let failed = true;
+try {
+  assertNative(server);
+  const urls = Array.from({ length: serverWorkers }, (_, i) => `ws://127.0.0.1:${server.port + i}`);
+  console.log(`bench-c100k: ${serverWorkers} server processes (supervisor pid ${server.pid}) on ports ${server.port}-${server.port + serverWorkers - 1}, bridged by ${args.redis}; engine ${server.engine}`);
+  const { summary, files } = await runSwarm(
+    `${serverWorkers} server processes via Redis`,
+    { ...swarmOptions, url: urls.join(','), serverPid: server.pid },
+    { dir: args.out, name: `c100k-${stamp()}` },
+  );
+  const c = summary.counters;
+  const broadcasts = broadcastCount(summary.options);
+  const targets: Target[] = [
+    { name: `${clients} connected at once`, measured: `peak ${summary.peakConnected}`, pass: summary.peakConnected === clients },
+    { name: 'every echo sequence completed', measured: `${c.completed} of ${clients}, ${clients - c.completed} not`, pass: c.completed === clients },
+    {
+      name: 'every broadcast reached every client',
+      measured: `${broadcasts} broadcasts, ${c.published} published, ${c.delivered} of ${c.published * c.subscribed} copies delivered (lost ${summary.lostDeliveries})`,
+      pass: c.published === broadcasts && c.subscribed === clients && summary.lostDeliveries === 0,
+    },
+  ];
+  for (const line of targetLines(targets)) console.log(line);
+  const perConnection = summary.server?.bytesPerConnection != null ? `, ${Math.round(summary.server.bytesPerConnection)} B per connection` : '';
+  const rss = summary.server ? `${(summary.server.rssPeakBytes / 2 ** 20).toFixed(0)} MiB RSS at the peak, all server processes together${perConnection}` : 'server not sampled';
+  console.log(`server: ${rss}; busiest server process ${Math.round(summary.server?.cpuMaxPct ?? NaN)}%, busiest swarm process ${Math.round(summary.clientCpuMaxPct)}%; saturated: ${summary.saturated}`);
+  console.log(`csv: ${files.join(', ')}`);
+  failed = targets.some((t) => t.pass === false);
+} catch (err) {
+  console.error(`bench-c100k: ${(err as Error).message}`);
+} finally {
+  await server.stop();
+}
+process.exit(failed ? 1 : 0);
+
+/** Exits 2 with a message naming the URL when Redis does not answer: the bridge is not optional here. */
+async function requireRedis(url: string): Promise<void> {
+  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (err) {
+    console.error(`bench-c100k: Redis at ${url} (--redis) does not answer: ${(err as Error).message}. The server processes need it to share broadcasts; start one (Debian: apt-get install redis-server) or pass --redis URL.`);
+    process.exit(2);
+  } finally {
+    redis.disconnect();
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * The C100k sequence: every client is connected at the same time, runs the echo sequence, and receives
+ * every broadcast. Each client opens `/pubsub`, reads welcome, subscribes to `channel`, and waits at the
+ * barrier until every client of every worker is subscribed. From that common instant:
+ *
+ * - echo: `rounds` times a `ping` whose id carries the client, the round and the padding, answered by a
+ *   `pong` with the same id; round r of client i is due at (i / clients + r - 1) x delay, so the pings
+ *   are spread evenly (clients / delay per second). `/echo` would fit the sequence better, but an
+ *   `/echo` socket cannot subscribe, and every socket must receive the broadcasts.
+ * - broadcast: client 0 publishes message k (`{"b":k,"t":due}`) at (k - 1/2) x broadcastEvery, for
+ *   every k that falls inside the rounds; the server carries it to every subscriber (through Redis when
+ *   there are several server processes). Each client counts each k once, and times its arrival from its
+ *   due moment (fanout). A duplicate is a protocol mismatch; a missing one shows as a lost delivery
+ *   (published x subscribed - delivered).
+ *
+ * Every client listens until the rounds and `drain` are over, so all are still connected for the last
+ * broadcast, then closes.
+ */
+import { SwarmError, epochMicros, nowMicros, record } from '../metrics.js';
+import { broadcastCount } from '../options.js';
+import { awaitReply, expectEvent } from './frames.js';
+import type { Scenario } from './types.js';
+
+export const crowd: Scenario = async (ctx) => {
+  const { options, counters, histograms, index } = ctx;
+  const conn = await ctx.connect();
+  try {
+    expectEvent(await conn.nextJson(options.replyTimeout, 'welcome'), 'welcome');
+    conn.send(JSON.stringify({ action: 'subscribe', payload: { channel: options.channel }, id: 0 }));
+    await awaitReply(() => conn.nextJson(options.replyTimeout, 'subscribed'), 'subscribed', 0);
+    counters.subscribed++;
+    const released = await ctx.barrier();
+
+    const seen = new Set<number>();
+    let trouble: string | null = null;
+    let pending: { id: string; done: (err?: SwarmError) => void } | null = null;
+    conn.stream((frame) => {
+      if (frame.startsWith('{"event":"message"')) {
+        const message = (JSON.parse(frame) as { message: { b?: unknown; t?: unknown } }).message;
+        if (typeof message?.b !== 'number' || typeof message.t !== 'number') {
+          trouble ??= `unexpected message ${frame.slice(0, 120)}`;
+        } else if (seen.has(message.b)) {
+          trouble ??= `broadcast ${message.b} arrived twice`;
+        } else {
+          seen.add(message.b);
+          counters.delivered++;
+          record(histograms.fanout, epochMicros() - message.t);
+        }
+      } else if (frame.startsWith('{"event":"pong"')) {
+        const { id } = JSON.parse(frame) as { id: unknown };
+        if (pending && id === pending.id) pending.done();
+        else trouble ??= `pong with id ${JSON.stringify(id).slice(0, 60)} while waiting for ${pending?.id ?? 'none'}`;
+      } else if (!frame.startsWith('{"event":"published"')) {
+        trouble ??= `server sent ${frame.slice(0, 160)}`;
+      }
+    });
+    conn.onClose(() => pending?.done(new SwarmError('unexpected_close', 'the server closed the socket during the echo rounds')));
+    const echo = (id: string): Promise<void> =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => pending?.done(new SwarmError('timeout', `no pong for ${id.slice(0, 40)} within ${options.replyTimeout} ms`)), options.replyTimeout);
+        pending = {
+          id,
+          done: (err) => {
+            clearTimeout(timer);
+            pending = null;
+            if (err) reject(err);
+            else resolve();
+          },
+        };
+        conn.send(JSON.stringify({ action: 'ping', id }));
+      });
+
+    const publishBroadcasts = async (): Promise<void> => {
+      for (let k = 1; k <= broadcastCount(options); k++) {
+        const due = released + (k - 0.5) * options.broadcastEvery * 1000;
+        await ctx.sleepUntil(due);
+        conn.send(JSON.stringify({ action: 'publish', payload: { channel: options.channel, message: { b: k, t: due * 1000 } } }));
+        counters.published++;
+      }
+    };
+    const delay = options.delay * 1000;
+    const broadcasting = index === 0 ? publishBroadcasts() : Promise.resolve();
+    broadcasting.catch(() => undefined); // awaited below; a deadline must not count as unhandled meanwhile
+    const pad = options.payload > 0 ? `.${'x'.repeat(options.payload)}` : '';
+    for (let round = 1; round <= options.rounds; round++) {
+      await ctx.sleepUntil(released + (index / options.clients + round - 1) * delay);
+      if (conn.isClosed) throw new SwarmError('unexpected_close', `the server closed the socket before round ${round}`);
+      const sentAt = nowMicros();
+      await echo(`${index}.${round}${pad}`);
+      record(histograms.rtt, nowMicros() - sentAt);
+    }
+    await broadcasting;
+    await ctx.sleepUntil(released + options.rounds * delay + options.drain * 1000);
+    if (trouble) throw new SwarmError('protocol_mismatch', trouble);
+    if (conn.isClosed) throw new SwarmError('unexpected_close', 'the server closed the socket while the broadcasts ran');
+    await conn.close(options.replyTimeout);
+  } finally {
+    conn.terminate();
+  }
+};

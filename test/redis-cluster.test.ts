@@ -1,0 +1,121 @@
+/**
+ * The broker on Redis Cluster with sharded pub/sub (SPUBLISH/SSUBSCRIBE): a three-node cluster that the
+ * test starts on free ports, three server instances each given a different seed node. Channels land on
+ * different shards; every message reaches every subscriber on every instance exactly once, in order;
+ * redis-cli SPUBLISH reaches them too; the cache lives on the channel's shard.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { TestClient } from './helpers/client.js';
+import { redisCluster, type RedisClusterProcess } from './helpers/redis-process.js';
+import { eventually, startServer, type RunningServer } from './helpers/server.js';
+
+async function subscriber(server: RunningServer, channels: string[]): Promise<TestClient> {
+  const { client } = await TestClient.pubsub(server.ws);
+  for (const channel of channels) {
+    const ack = await client.request({ action: 'subscribe', payload: { channel }, id: channel });
+    assert.equal(ack.event, 'subscribed');
+  }
+  return client;
+}
+
+describe('Redis Cluster broker (sharded pub/sub, own three-node cluster)', () => {
+  const prefix = `t${randomBytes(4).toString('hex')}`;
+  const channels = ['news', 'prices', 'sport', 'weather', 'tv', 'radio'];
+  const redisNames = channels.map((c) => `${prefix}:broadcast:${c}`);
+  const servers: RunningServer[] = [];
+  let cluster: RedisClusterProcess;
+
+  before(async () => {
+    cluster = await redisCluster(3);
+    const seeds = cluster.nodes.split(',');
+    for (let i = 0; i < 3; i++) servers.push(await startServer({ redisCluster: seeds[i], prefix, expire: 30, publishKey: 'k' }));
+    await eventually(async () => (await Promise.all(servers.map((s) => fetch(`${s.http}/health`)))).every((r) => r.status === 200), 10_000);
+  });
+  after(async () => {
+    await Promise.all(servers.map((s) => s.close()));
+    await cluster?.stop();
+  });
+
+  /** Shard channels with subscribers, per node (PUBSUB SHARDCHANNELS answers for its own node only). */
+  async function shardChannels(): Promise<string[][]> {
+    return Promise.all(
+      cluster.ports.map(async (port) => {
+        const { stdout } = await promisify(execFile)('redis-cli', ['-p', String(port), 'PUBSUB', 'SHARDCHANNELS', `${prefix}:*`]);
+        return stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+      }),
+    );
+  }
+
+  it('spreads the channels over the shards and delivers exactly once, in order, on every instance', async () => {
+    const [a, b, c] = servers;
+    const subs = [await subscriber(a, channels), await subscriber(b, channels), await subscriber(c, channels)];
+    // Each instance subscribes each channel once, on the shard that owns the channel's slot.
+    await eventually(async () => (await shardChannels()).flat().length === channels.length, 5000);
+    const perNode = await shardChannels();
+    assert.deepEqual(perNode.flat().sort(), [...redisNames].sort());
+    assert.ok(perNode.filter((names) => names.length > 0).length >= 2, `channels on more than one shard: ${JSON.stringify(perNode)}`);
+    for (const name of redisNames) assert.equal(await cluster.cli('PUBSUB', 'SHARDNUMSUB', name).then((out) => out.split('\n')[1]), '3', `${name}: one subscription per instance`);
+
+    const { client: publisher } = await TestClient.pubsub(a.ws);
+    for (let n = 1; n <= 20; n++) {
+      for (const channel of channels) publisher.send({ action: 'publish', payload: { channel, message: { n } } });
+    }
+    for (const sub of subs) {
+      const got = new Map<string, number[]>(channels.map((ch) => [ch, []]));
+      for (let i = 0; i < 20 * channels.length; i++) {
+        const frame = await sub.next();
+        assert.equal(frame.event, 'message');
+        got.get(frame.channel)!.push(frame.message.n);
+      }
+      for (const channel of channels) assert.deepEqual(got.get(channel), Array.from({ length: 20 }, (_, i) => i + 1), `${channel} in order, each once`);
+      assert.ok(await sub.silentFor(200), 'nothing twice');
+    }
+    for (const client of [...subs, publisher]) await client.close();
+  });
+
+  it('delivers redis-cli SPUBLISH (JSON or not) and POST /publish to every instance', async () => {
+    const [a, b, c] = servers;
+    const subs = [await subscriber(a, ['sport']), await subscriber(c, ['sport'])];
+    const name = `${prefix}:broadcast:sport`;
+    await eventually(async () => (await cluster.cli('PUBSUB', 'SHARDNUMSUB', name)).split('\n')[1] === '3', 5000);
+    assert.equal(await cluster.cli('SPUBLISH', name, '{"goal":1}'), '3');
+    await cluster.cli('SPUBLISH', name, 'plain text');
+    const res = await fetch(`${b.http}/publish`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer k', 'content-type': 'application/json' },
+      body: JSON.stringify({ channel: 'sport', message: { goal: 2 } }),
+    });
+    assert.equal(res.status, 202);
+    for (const sub of subs) {
+      assert.deepEqual((await sub.next()).message, { goal: 1 });
+      assert.equal((await sub.next()).message, 'plain text');
+      assert.deepEqual((await sub.next()).message, { goal: 2 });
+    }
+    for (const client of subs) await client.close();
+  });
+
+  it('keeps the last message in the cluster with its TTL, and gives it to a subscriber on another instance', async () => {
+    const [a, , c] = servers;
+    const { client: publisher } = await TestClient.pubsub(a.ws);
+    const ack = await publisher.request({ action: 'publish', payload: { channel: 'weather', message: { rain: true } }, id: 'p' });
+    assert.equal(ack.event, 'published');
+    const name = `${prefix}:broadcast:weather`;
+    await eventually(async () => (await cluster.cli('GET', name)) === '{"rain":true}');
+    const ttl = Number(await cluster.cli('TTL', name));
+    assert.ok(ttl > 0 && ttl <= 30, `TTL ${ttl}`);
+    const { client: late } = await TestClient.pubsub(c.ws);
+    await late.request({ action: 'subscribe', payload: { channel: 'weather' }, id: 1 });
+    const cached = await late.next();
+    assert.equal(cached.cached, true);
+    assert.deepEqual(cached.message, { rain: true });
+    const stats = (await (await fetch(`${c.http}/stats`)).json()) as { broker: { kind: string; state: string } };
+    assert.equal(stats.broker.kind, 'redis-cluster');
+    assert.equal(stats.broker.state, 'ready');
+    await publisher.close();
+    await late.close();
+  });
+});

@@ -36,7 +36,9 @@ describe('validateOptions', () => {
     [{ redis: 'http://x' }, /^--redis must be a redis:\/\/ or rediss:\/\/ URL \(got "http:\/\/x"\)$/, RangeError],
     [{ redis: '' }, /^--redis must be a non-empty string/, TypeError],
     [{ redis: 'redis://127.0.0.1:6379', prefix: 'a b' }, /^--prefix must be up to 100 characters of A-Z a-z 0-9 _ - . : @ \(got "a b"\)$/, RangeError],
-    [{ prefix: 'app' }, /^--prefix needs --redis$/, RangeError],
+    [{ prefix: 'app' }, /^--prefix needs --redis or --redis-cluster$/, RangeError],
+    [{ redisCluster: '127.0.0.1' }, /^--redis-cluster must be host:port of one or more cluster nodes, comma-separated \(got "127.0.0.1"\)$/, RangeError],
+    [{ redisCluster: '127.0.0.1:7000', redis: 'redis://127.0.0.1:6379' }, /^--redis-cluster and --redis exclude each other/, RangeError],
     [{ colour: 'blue' }, /^unknown option "colour"$/, TypeError],
   ];
   for (const [input, message, type] of bad) {

@@ -92,6 +92,25 @@ describe('swarm scenarios against the server', () => {
     await assertNoLeftovers();
   });
 
+  it('crowd: all connected at once, every echo answered, every broadcast delivered to every client once', async () => {
+    const clients = 60;
+    const summary = await new Swarm({
+      url: server.ws, scenario: 'crowd', clients, ramp: 0.3, delay: 0.4, rounds: 3, broadcastEvery: 0.3, drain: 0.5,
+      workers: 2, sourceAddresses: ['127.0.0.2', '127.0.0.3'],
+    }).run();
+    const c = summary.counters;
+    assert.equal(totalErrors(c), 0);
+    assert.equal(c.completed, clients);
+    assert.equal(summary.peakConnected, clients);
+    assert.equal(c.subscribed, clients);
+    assert.equal(c.published, 4, 'client 0 published floor(3 x 0.4 / 0.3) broadcasts');
+    assert.equal(c.delivered, 4 * clients);
+    assert.equal(summary.lostDeliveries, 0);
+    assert.equal(summary.rtt?.count, clients * 3, 'one ping round trip per client and round');
+    assert.equal(summary.fanout?.count, 4 * clients, 'each copy timed from its due moment');
+    await assertNoLeftovers();
+  });
+
   it('pubsub: publish/ack round trips on several channels', async () => {
     const summary = await new Swarm({ url: server.ws, scenario: 'pubsub', clients: 50, channels: 5, ramp: 0.2, delay: 0.1, rounds: 2, workers: 1 }).run();
     assert.equal(summary.counters.completed, 50);

@@ -39,8 +39,9 @@ export class RedisBroker implements Broker {
   /** Times the connection to Redis was lost. */
   private outages = 0;
   private deliver: DeliverHandler = () => {};
-  /** Publishes, reads the cache; in cluster mode it also subscribes (through its per-shard subscribers). */
+  /** Publishes and reads the cache. */
   private readonly pub: Redis | Cluster;
+  /** Subscribes; a Cluster one keeps a subscriber connection per shard. */
   private readonly sub: Redis | Cluster;
   /** Redis Cluster: shard channels (SPUBLISH/SSUBSCRIBE). */
   private readonly sharded: boolean;
@@ -63,14 +64,16 @@ export class RedisBroker implements Broker {
         const [host, port] = node.split(/:(?=\d+$)/);
         return { host, port: Number(port) };
       });
-      this.pub = this.sub = new Cluster(nodes, {
-        shardedSubscribers: true,
+      const cluster = {
         enableOfflineQueue: false,
-        enableAutoPipelining: true,
         lazyConnect: true,
         clusterRetryStrategy: common.retryStrategy,
         redisOptions: { maxRetriesPerRequest: 0, connectionName: 'pubsub-server' },
-      });
+      };
+      // Two clients, as with one Redis: auto-pipelining would also batch SSUBSCRIBE (ioredis does not
+      // exempt it) onto a node's command connection instead of the shard's subscriber connection.
+      this.pub = new Cluster(nodes, { ...cluster, enableAutoPipelining: true });
+      this.sub = new Cluster(nodes, { ...cluster, shardedSubscribers: true });
       this.sub.on('smessageBuffer', (name: Buffer, payload: Buffer) => this.onMessage(name.toString(), payload.toString()));
     } else {
       // Auto-pipelining sends the publishes of one event-loop turn in one write (order is kept).

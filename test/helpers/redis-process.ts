@@ -68,7 +68,7 @@ export interface RedisClusterProcess {
 
 /**
  * A Redis Cluster of `size` masters (no replicas) on free ports, in a temporary folder, created with
- * `redis-cli --cluster create`; resolves once every node reports `cluster_state:ok`.
+ * `redis-cli --cluster create`; resolves once every node reports `cluster_state:ok` and all agree on the slots.
  */
 export async function redisCluster(size = 3): Promise<RedisClusterProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'redis-cluster-'));
@@ -100,9 +100,16 @@ export async function redisCluster(size = 3): Promise<RedisClusterProcess> {
     }
     await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes']);
     const deadline = Date.now() + 20_000;
+    // cluster_state:ok comes before every node has learnt every other node's slots; a client that reads
+    // the slot map from a node in between routes some channels to the wrong shard.
+    const agreed = async (port: number): Promise<boolean> => {
+      if (!(await cli(port, 'CLUSTER', 'INFO')).includes('cluster_state:ok')) return false;
+      const check = await run('redis-cli', ['--cluster', 'check', `127.0.0.1:${port}`]).then((r) => r.stdout, () => '');
+      return check.includes('All nodes agree about slots configuration') && check.includes('All 16384 slots covered');
+    };
     for (const port of ports) {
-      while (!(await cli(port, 'CLUSTER', 'INFO')).includes('cluster_state:ok')) {
-        if (Date.now() > deadline) throw new Error(`the cluster did not reach cluster_state:ok within 20 s (node ${port})`);
+      while (!(await agreed(port))) {
+        if (Date.now() > deadline) throw new Error(`the cluster did not agree on its slots within 20 s (node ${port})`);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }

@@ -3,7 +3,7 @@ PORT ?= 9000
 ARGS ?=
 # QUICK=1: the short form of bench-c10k (about a minute), bench-c100k (20,000 clients) and bench-broadcast.
 QUICK ?=
-# make cluster: WORKERS server processes on PORT, bridged by REDIS.
+# make cluster: WORKERS server processes on PORT, bridged by REDIS (REDIS= and ARGS="--redis-cluster h:p" for a cluster).
 WORKERS ?= 2
 REDIS ?= redis://127.0.0.1:6379
 QUICK_FLAG = $(if $(QUICK),--quick,)
@@ -25,7 +25,7 @@ server: build
 	$(NODE) dist/server/cli.js --port $(PORT) $(ARGS)
 
 cluster: build
-	$(NODE) dist/server/cli.js --port $(PORT) --workers $(WORKERS) --redis $(REDIS) $(ARGS)
+	$(NODE) dist/server/cli.js --port $(PORT) --workers $(WORKERS) $(if $(REDIS),--redis $(REDIS),) $(ARGS)
 
 baseline: build
 	$(NODE) dist/server/baseline/cli.js --port $(PORT) $(ARGS)

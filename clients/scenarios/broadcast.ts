@@ -9,17 +9,14 @@
  * of silently lowering the rate.
  */
 import { SwarmError, nowMicros, record } from '../metrics.js';
-import { awaitReply, expectEvent } from './frames.js';
+import { subscribeToRunChannel } from './frames.js';
 import type { Scenario } from './types.js';
 
 export const broadcast: Scenario = async (ctx) => {
   const { options, counters, histograms, index } = ctx;
   const conn = await ctx.connect();
   try {
-    expectEvent(await conn.nextJson(options.replyTimeout, 'welcome'), 'welcome');
-    conn.send(JSON.stringify({ action: 'subscribe', payload: { channel: options.channel }, id: 1 }));
-    await awaitReply(() => conn.nextJson(options.replyTimeout, 'subscribed'), 'subscribed', 1);
-    counters.subscribed++;
+    await subscribeToRunChannel(ctx, conn);
     await ctx.barrier();
 
     const mine = `"c":${index},`;

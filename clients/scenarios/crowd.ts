@@ -18,17 +18,14 @@
  */
 import { SwarmError, epochMicros, nowMicros, record } from '../metrics.js';
 import { broadcastCount } from '../options.js';
-import { awaitReply, expectEvent } from './frames.js';
+import { subscribeToRunChannel } from './frames.js';
 import type { Scenario } from './types.js';
 
 export const crowd: Scenario = async (ctx) => {
   const { options, counters, histograms, index } = ctx;
   const conn = await ctx.connect();
   try {
-    expectEvent(await conn.nextJson(options.replyTimeout, 'welcome'), 'welcome');
-    conn.send(JSON.stringify({ action: 'subscribe', payload: { channel: options.channel }, id: 0 }));
-    await awaitReply(() => conn.nextJson(options.replyTimeout, 'subscribed'), 'subscribed', 0);
-    counters.subscribed++;
+    await subscribeToRunChannel(ctx, conn);
     const released = await ctx.barrier();
 
     const seen = new Set<number>();

@@ -86,7 +86,7 @@ export class RedisBroker implements Broker {
     this.sub.on('ready', () => {
       for (const names of this.subscribeBatches([...this.retained.keys()])) void this.subscribe(names);
     });
-    for (const client of new Set([this.pub, this.sub])) client.on('error', () => undefined); // state() reports it
+    for (const client of [this.pub, this.sub]) client.on('error', () => undefined); // state() reports it
     this.pub.on('ready', () => (this.wasReady = true));
     this.pub.on('close', () => {
       if (this.wasReady) this.outages++;
@@ -96,7 +96,7 @@ export class RedisBroker implements Broker {
 
   /** Starts connecting; resolves at once, since the server must start even while Redis is down. */
   connect(): void {
-    for (const client of new Set([this.pub, this.sub])) void client.connect().catch(() => undefined);
+    for (const client of [this.pub, this.sub]) void client.connect().catch(() => undefined);
   }
 
   onDeliver(handler: DeliverHandler): void {
@@ -154,7 +154,7 @@ export class RedisBroker implements Broker {
   }
 
   async close(): Promise<void> {
-    for (const client of new Set([this.pub, this.sub])) client.disconnect();
+    for (const client of [this.pub, this.sub]) client.disconnect();
   }
 
   private async subscribe(names: string[]): Promise<void> {

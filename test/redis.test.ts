@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
@@ -67,6 +68,22 @@ describe('Redis broker (shared Redis)', () => {
       assert.ok(await sub.silentFor(200), 'nothing twice');
     }
     for (const client of [...subs, publisher]) await client.close();
+  });
+
+  it('keeps one publisher\'s order through a burst of several Redis script calls', async () => {
+    const [a, b] = servers;
+    const sub = await subscriber(b, 'burst');
+    await subscribedInRedis(redis, `${prefix}:broadcast:burst`, 1);
+    const { client: publisher } = await TestClient.pubsub(a.ws);
+    // 2,500 publishes in one TCP write: instance A reads them in one or a few event-loop turns, and each
+    // turn goes to Redis as script calls of at most 1,000 messages.
+    const socket = (publisher.ws as unknown as { _socket: Socket })._socket;
+    socket.cork();
+    for (let n = 1; n <= 2500; n++) publisher.send({ action: 'publish', payload: { channel: 'burst', message: n } });
+    socket.uncork();
+    for (let n = 1; n <= 2500; n++) assert.equal((await sub.next()).message, n);
+    assert.ok(await sub.silentFor(200), 'nothing twice');
+    for (const client of [sub, publisher]) await client.close();
   });
 
   it('delivers POST /publish and redis-cli PUBLISH (JSON or not) to every instance', async () => {

@@ -22,6 +22,8 @@ const args = await commandLine('swarm', '$0 [flags]\n\nOpens many WebSocket clie
   .option('requests', { coerce: numeric, requiresArg: true, default: d.requests, describe: 'slow requests each client sends at once (slow)' })
   .option('rate', { coerce: numeric, requiresArg: true, default: d.rate, describe: 'publishes per second, all clients together (broadcast)' })
   .option('duration', { coerce: numeric, requiresArg: true, default: d.duration, describe: 'seconds of publishing (broadcast)' })
+  .option('publishers', { coerce: numeric, requiresArg: true, default: d.publishers, describe: 'broadcast: 0 = every client publishes and subscribes; K = the first K clients only publish, the rest only subscribe, and every copy is timed (fanout)' })
+  .option('warmup', { coerce: numeric, requiresArg: true, default: d.warmup, describe: 'seconds at the start of publishing whose messages count but are not timed (broadcast)' })
   .option('drain', { coerce: numeric, requiresArg: true, default: d.drain, describe: 'seconds to keep listening after publishing; later messages count as lost (broadcast, crowd)' })
   .option('broadcast-every', { coerce: numeric, requiresArg: true, default: d.broadcastEvery, describe: 'seconds between the broadcasts client 0 publishes during the rounds (crowd)' })
   .option('channels', { coerce: numeric, requiresArg: true, default: d.channels, describe: 'channels the pubsub clients are spread over' })
@@ -49,6 +51,8 @@ const options: Partial<SwarmOptions> = {
   requests: args.requests as number,
   rate: args.rate as number,
   duration: args.duration as number,
+  publishers: args.publishers as number,
+  warmup: args.warmup as number,
   drain: args.drain as number,
   broadcastEvery: args.broadcastEvery as number,
   channels: args.channels as number,

@@ -42,6 +42,8 @@ export interface TickEvent {
   receivedPerSecond: number;
   rtt: LatencySummary | null;
   slow: LatencySummary | null;
+  /** Broadcast copies that arrived in this tick, timed from their due moment. */
+  fanout: LatencySummary | null;
   /** CPU of all swarm processes together, % of one core. */
   clientCpuPct: number;
   /** CPU of the busiest swarm process, % of one core. */
@@ -201,6 +203,7 @@ export class Swarm extends EventEmitter {
         receivedPerSecond: ((counters.received - lastTick.received) * 1e6) / elapsed,
         rtt: summarize(this.tickHistograms.rtt),
         slow: summarize(this.tickHistograms.slow),
+        fanout: summarize(this.tickHistograms.fanout),
         clientCpuPct,
         clientCpuMaxPct: clientCpuMax,
         loopDelayMaxMs,

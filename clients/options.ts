@@ -35,6 +35,15 @@ export interface SwarmOptions {
   rate: number;
   /** Seconds of publishing (broadcast). Default 10. */
   duration: number;
+  /**
+   * Broadcast: 0 = every client publishes its share of `rate` and subscribes (the sockjs-bench method);
+   * K > 0 = the first K clients only publish and the others only subscribe, and every copy is timed at
+   * its subscriber from the moment it was due (fanout), e.g. a publisher on one server process and its
+   * subscribers on the others. Default 0.
+   */
+  publishers: number;
+  /** Seconds at the start of publishing whose messages are delivered and counted but not timed (broadcast). Default 0. */
+  warmup: number;
   /** Seconds a broadcast client keeps listening after publishing ends; later messages count as lost. Default 2. */
   drain: number;
   /** Seconds between the broadcasts that must reach every client (crowd). Default 5. */
@@ -73,6 +82,8 @@ export const DEFAULT_SWARM_OPTIONS: Readonly<SwarmOptions> = Object.freeze({
   requests: 3,
   rate: 100,
   duration: 10,
+  publishers: 0,
+  warmup: 0,
   drain: 2,
   broadcastEvery: 5,
   channels: 1,
@@ -98,6 +109,8 @@ export const SWARM_FLAGS: Readonly<Record<keyof SwarmOptions, string>> = {
   requests: '--requests',
   rate: '--rate',
   duration: '--duration',
+  publishers: '--publishers',
+  warmup: '--warmup',
   drain: '--drain',
   broadcastEvery: '--broadcast-every',
   channels: '--channels',
@@ -163,6 +176,10 @@ export function validateSwarmOptions(input: Partial<SwarmOptions>): SwarmOptions
   if (typeof o.rate !== 'number' || !Number.isFinite(o.rate) || o.rate <= 0 || o.rate > 10_000_000) fail('rate', 'must be publishes per second, above 0');
   seconds('duration', 3600);
   seconds('drain', 600);
+  integer('publishers', 0, 1_000_000);
+  if (o.scenario === 'broadcast' && o.publishers >= o.clients) fail('publishers', `must leave at least one subscriber among the ${o.clients} clients`);
+  seconds('warmup', 3600);
+  if (o.warmup > 0 && o.warmup >= o.duration) fail('warmup', `must be shorter than --duration (${o.duration} s)`);
   if (typeof o.broadcastEvery !== 'number' || !Number.isFinite(o.broadcastEvery) || o.broadcastEvery <= 0 || o.broadcastEvery > 3600) {
     fail('broadcastEvery', 'must be seconds above 0, at most 3600');
   }

@@ -92,6 +92,22 @@ describe('swarm scenarios against the server', () => {
     await assertNoLeftovers();
   });
 
+  it('broadcast with --publishers: publishers only publish, subscribers time every copy after the warm-up', async () => {
+    const summary = await new Swarm({
+      url: server.ws, scenario: 'broadcast', clients: 12, publishers: 2, warmup: 0.5, ramp: 0.1, rate: 200, duration: 1, drain: 0.5, workers: 2,
+    }).run();
+    const c = summary.counters;
+    assert.equal(totalErrors(c), 0);
+    assert.equal(c.completed, 12);
+    assert.equal(c.subscribed, 10, 'the 2 publishers do not subscribe');
+    assert.equal(c.published, 200, 'one message due every 5 ms for 1 s, the 2 publishers in turn');
+    assert.equal(c.delivered, 200 * 10);
+    assert.equal(summary.lostDeliveries, 0);
+    assert.equal(summary.rtt, null, 'no publisher gets its own messages back');
+    assert.equal(summary.fanout?.count, 100 * 10, 'the 100 messages due in the first 0.5 s are delivered but not timed');
+    await assertNoLeftovers();
+  });
+
   it('crowd: all connected at once, every echo answered, every broadcast delivered to every client once', async () => {
     const clients = 60;
     const summary = await new Swarm({

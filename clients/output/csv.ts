@@ -62,6 +62,8 @@ export function timelineRow(tick: TickEvent): Row {
     rtt_p99_ms: tick.rtt?.p99 ?? null,
     slow_p50_ms: tick.slow?.p50 ?? null,
     slow_p99_ms: tick.slow?.p99 ?? null,
+    fanout_p50_ms: tick.fanout?.p50 ?? null,
+    fanout_p99_ms: tick.fanout?.p99 ?? null,
     errors: totalErrors(c),
     server_cpu_pct: tick.server ? Math.round(tick.server.cpuPct * 10) / 10 : null,
     server_rss_mib: tick.server ? Math.round((tick.server.rssBytes / 2 ** 20) * 10) / 10 : null,

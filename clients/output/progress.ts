@@ -50,7 +50,7 @@ export function attachProgress(swarm: Swarm, options: ProgressOptions = {}): voi
 /** `t=12s connected 5000/10000 opening 3 failed 0 ... ` */
 export function progressLine(tick: TickEvent, target: number): string {
   const c = tick.counters;
-  const latency = tick.rtt ?? tick.slow;
+  const latency = tick.rtt ?? tick.slow ?? tick.fanout;
   const parts = [
     `t=${tick.second}s`,
     `connected ${c.connected}/${target}`,

@@ -2,60 +2,96 @@
  * The sockjs-bench broadcast method: every client subscribes to one channel; once all are subscribed,
  * the clients publish in turn so that the total rate is `rate` per second (client i sends at
  * i/rate, then every clients/rate seconds); each message reaches every client, and each client times the
- * round trip of its own messages.
+ * round trip of its own messages (rtt).
  *
- * Coordinated omission: the round trip is measured from the moment the message was *due*, not from when
- * the client got round to sending it, so a client (or server) that falls behind shows as latency instead
- * of silently lowering the rate.
+ * With `publishers` K > 0 the roles split: the first K clients publish in turn at the total rate and do
+ * not subscribe, the others only subscribe, and each subscriber times every copy it gets from the moment
+ * it was due (fanout; the publisher's and the subscriber's clocks are the same machine's, as epoch µs).
+ * This is the cross-instance form: a publisher on one server process, its subscribers on others.
+ *
+ * Coordinated omission: latency is measured from the moment a message was *due*, not from when the
+ * client got round to sending it, so a client (or server) that falls behind shows as latency instead
+ * of silently lowering the rate. Messages due in the first `warmup` seconds are delivered and counted,
+ * but not timed.
  */
-import { SwarmError, nowMicros, record } from '../metrics.js';
+import { SwarmError, epochMicros, record } from '../metrics.js';
 import { subscribeToRunChannel } from './frames.js';
 import type { Scenario } from './types.js';
 
 export const broadcast: Scenario = async (ctx) => {
   const { options, counters, histograms, index } = ctx;
+  const split = options.publishers > 0;
+  const publishes = !split || index < options.publishers;
+  const subscribes = !split || index >= options.publishers;
   const conn = await ctx.connect();
   try {
-    await subscribeToRunChannel(ctx, conn);
-    await ctx.barrier();
+    if (subscribes) await subscribeToRunChannel(ctx, conn);
+    else await conn.nextJson(options.replyTimeout, 'welcome');
+    const released = await ctx.barrier();
+    const start = released * 1000;
+    // Messages carry their due moment rounded to whole µs; the warm-up's end is compared the same way.
+    const timedFrom = Math.round(start + options.warmup * 1e6);
 
-    const mine = `"c":${index},`;
+    const mine = `{"c":${index},`;
     let ownSent = 0;
     let ownBack = 0;
-    let serverError: string | null = null;
+    let trouble: string | null = null;
     conn.stream((frame) => {
       if (frame.startsWith('{"event":"message"')) {
         counters.delivered++;
-        if (!frame.includes(mine)) return;
-        const message = (JSON.parse(frame) as { message: { c: number; t: number } }).message;
-        if (message.c !== index) return;
-        ownBack++;
-        record(histograms.rtt, nowMicros() - message.t);
-      } else if (frame.startsWith('{"event":"error"') || frame.startsWith('{"event":"goodbye"')) {
-        serverError ??= frame.slice(0, 160);
+        if (split) {
+          const due = dueOf(frame);
+          if (Number.isNaN(due)) trouble ??= `unexpected message ${frame.slice(0, 120)}`;
+          else if (due >= timedFrom) record(histograms.fanout, epochMicros() - due);
+        } else if (frame.includes(mine)) {
+          ownBack++;
+          const due = dueOf(frame);
+          if (due >= timedFrom) record(histograms.rtt, epochMicros() - due);
+        }
+      } else if (!frame.startsWith('{"event":"published"')) {
+        trouble ??= `server sent ${frame.slice(0, 160)}`;
       }
     });
 
-    const start = nowMicros();
-    const interval = (options.clients / options.rate) * 1e6;
     const end = start + options.duration * 1e6;
-    const pad = 'x'.repeat(options.payload);
-    for (let due = start + (index / options.rate) * 1e6; due < end; due += interval) {
-      const wait = (due - nowMicros()) / 1000;
-      if (wait > 1) await ctx.sleep(wait);
-      if (conn.isClosed) break;
-      conn.send(`{"action":"publish","payload":{"channel":"${options.channel}","message":{"c":${index},"t":${due},"p":"${pad}"}}}`);
-      counters.published++;
-      ownSent++;
+    if (publishes) {
+      const senders = split ? options.publishers : options.clients;
+      const interval = (senders / options.rate) * 1e6;
+      const pad = 'x'.repeat(options.payload);
+      // Whatever is due when the client wakes goes out at once, in one write; the timer's granularity (about
+      // a millisecond) shows as latency, since each message is timed from its due moment.
+      let due = start + (index / options.rate) * 1e6;
+      while (due < end) {
+        const wait = (due - epochMicros()) / 1000;
+        if (wait > 0) await ctx.sleep(wait);
+        if (conn.isClosed) break;
+        conn.batch(() => {
+          const now = epochMicros();
+          while (due < end && due <= now) {
+            conn.send(`{"action":"publish","payload":{"channel":"${options.channel}","message":{"c":${index},"t":${Math.round(due)},"p":"${pad}"}}}`);
+            counters.published++;
+            ownSent++;
+            due += interval;
+          }
+        });
+      }
     }
     // Listen until everyone has published and the drain is over, not just past this client's own last
     // send: at a low rate most clients publish once or never, yet must receive every message.
-    await ctx.sleep(Math.max(0, (end - nowMicros()) / 1000) + options.drain * 1000);
-    counters.ownLost += ownSent - ownBack;
-    if (serverError) throw new SwarmError('protocol_mismatch', `server sent ${serverError}`);
+    await ctx.sleepUntil(end / 1000 + options.drain * 1000);
+    if (!split) counters.ownLost += ownSent - ownBack;
+    if (trouble) throw new SwarmError('protocol_mismatch', trouble);
     if (conn.isClosed) throw new SwarmError('unexpected_close', 'the server closed the socket during the broadcast');
     await conn.close(options.replyTimeout);
   } finally {
     conn.terminate();
   }
 };
+
+/** The due moment (epoch µs) a broadcast message carries as `"t":`, NaN if it has none; cheaper than JSON.parse per copy. */
+function dueOf(frame: string): number {
+  const at = frame.indexOf('"t":');
+  if (at < 0) return NaN;
+  const comma = frame.indexOf(',', at);
+  return comma < 0 ? NaN : Number(frame.slice(at + 4, comma));
+}

@@ -2,7 +2,9 @@
  * The bare-uWS reference for bench-broadcast: the least a uWebSockets.js server can do and still let the
  * swarm's broadcast scenario run. /pubsub sends welcome, answers subscribe with `subscribed`, and turns a
  * publish into one native `app.publish`: no validation, limits, stats, cache or backpressure policy. Its
- * throughput is the ceiling that our server's protocol work is measured against.
+ * throughput is the ceiling that our server's protocol work is measured against. Like our server, it
+ * makes a turn's publishes together from setImmediate, so uWS writes each subscriber's copies at once
+ * (an `app.publish` inside the message handler is sent right away, one send() per copy).
  *
  * `node dist/bench/bare-uws.js [port]` prints `listening: ws://127.0.0.1:<port>`.
  */
@@ -11,6 +13,13 @@ import { loadEngine } from '../server/engine.js';
 const { uws, info } = loadEngine();
 const decoder = new TextDecoder();
 const app = uws.App();
+/** Topic and frame, in turn, of this event-loop turn's publishes. */
+let outbox: string[] = [];
+const flush = (): void => {
+  const batch = outbox;
+  outbox = [];
+  for (let i = 0; i < batch.length; i += 2) app.publish(batch[i], batch[i + 1]);
+};
 
 app.ws('/pubsub', {
   maxPayloadLength: 64 * 1024,
@@ -24,7 +33,8 @@ app.ws('/pubsub', {
       ws.subscribe(channel);
       ws.send(`{"event":"subscribed","channel":${JSON.stringify(channel)},"id":${JSON.stringify(frame.id ?? null)}}`);
     } else if (frame.action === 'publish') {
-      app.publish(channel, `{"event":"message","channel":${JSON.stringify(channel)},"message":${JSON.stringify(frame.payload.message)}}`);
+      if (outbox.length === 0) setImmediate(flush);
+      outbox.push(channel, `{"event":"message","channel":${JSON.stringify(channel)},"message":${JSON.stringify(frame.payload.message)}}`);
     }
   },
 });

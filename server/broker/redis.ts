@@ -179,7 +179,7 @@ export class RedisBroker implements Broker {
    * and counted as lost to the other instances, as a publish during an outage is.
    */
   private async sendBatch(batch: Batch): Promise<void> {
-    if (this.batch === batch) this.batch = null;
+    this.batch = null; // it is this one: a batch is only replaced once it has been sent
     const pub = this.pub as ScriptedRedis;
     const calls: Promise<void>[] = [];
     for (let from = 0; from < batch.names.length; from += MAX_BATCH) {

@@ -7,11 +7,14 @@
  *
  * Every step starts fresh swarm processes; copies of the first `--warmup` seconds are delivered and
  * counted (a lost one fails the step) but not timed, so the latency is the steady state's, not the
- * start-up of a cold JIT. Writes results/redis-<stamp>-steps.csv and appends to results/history.csv.
+ * start-up of a cold JIT. `--repeat N` runs every step N times: on a shared 2-core machine one run's p99
+ * can be a neighbour's doing, so the 50,000 msg/s target is judged on every run, and the worst one is
+ * reported. Writes results/redis-<stamp>-steps.csv and appends to results/history.csv.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { totalErrors } from '../clients/metrics.js';
 import { appendHistory, stamp, summaryRow, writeCsv, type Row } from '../clients/output/csv.js';
 import { targetLines, type Target } from '../clients/output/summary.js';
@@ -28,11 +31,12 @@ const args = await benchCli(
   .option('instances', { coerce: numeric, requiresArg: true, default: 3, describe: 'server processes behind the bridge, on consecutive ports: A publishes, B..N hold the subscribers (at least 2)' })
   .option('subscribers', { coerce: numeric, requiresArg: true, default: 4, describe: 'subscriber clients, spread over instances B..N; deliveries per second = rate x subscribers' })
   .option('rates', { coerce: list, default: '5000,10000,20000,50000,100000', describe: 'comma-separated publish rates, messages per second' })
-  .option('step-seconds', { coerce: numeric, requiresArg: true, default: 10, describe: 'seconds of publishing per rate, warm-up included' })
-  .option('warmup', { coerce: numeric, requiresArg: true, default: 4, describe: 'seconds at the start of each step whose copies are counted but not timed' })
+  .option('step-seconds', { coerce: numeric, requiresArg: true, default: 15, describe: 'seconds of publishing per rate, warm-up included' })
+  .option('warmup', { coerce: numeric, requiresArg: true, default: 5, describe: 'seconds at the start of each step whose copies are counted but not timed' })
+  .option('repeat', { coerce: numeric, requiresArg: true, default: 1, describe: 'runs of every step, each with a fresh swarm; the 50,000 msg/s target must hold in all of them' })
   .option('out', { type: 'string', default: RESULTS_DIR, describe: 'directory for the CSV and history.csv' })
   .check((a) => {
-    for (const key of ['instances', 'subscribers', 'stepSeconds'] as const) {
+    for (const key of ['instances', 'subscribers', 'stepSeconds', 'repeat'] as const) {
       if (typeof a[key] !== 'number' || !Number.isInteger(a[key]) || !((a[key] as number) > 0)) {
         throw new Error(`--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} must be a whole number above 0, got ${String(a[key])}`);
       }
@@ -46,11 +50,28 @@ const args = await benchCli(
   })
   .parseAsync();
 
+/** Seconds of CPU Redis has used so far (INFO cpu), to tell whether Redis was the busy side of a step. */
+const redisInfo = new Redis(args.redis, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+let redisError = '';
+redisInfo.on('error', (err: Error) => (redisError ||= err.message));
+try {
+  await redisInfo.connect();
+} catch (err) {
+  console.error(`bench-redis: cannot reach Redis at ${args.redis} (--redis): ${redisError || (err as Error).message}`);
+  process.exit(1);
+}
+const redisCpuSeconds = async (): Promise<number> => {
+  const info = await redisInfo.info('cpu');
+  const seconds = (key: string): number => Number(new RegExp(`^${key}:([\\d.]+)`, 'm').exec(info)?.[1] ?? NaN);
+  return seconds('used_cpu_sys') + seconds('used_cpu_user');
+};
+
 const instances = args.instances as number;
 const subscribers = args.subscribers as number;
 const name = `redis-${stamp()}`;
 const steps: Row[] = [];
-type Step = { rate: number; deliveries: number; p99: number; ok: boolean };
+type Step = { rate: number; run: number; deliveries: number; p99: number; ok: boolean };
+const repeat = args.repeat as number;
 const results = new Map<string, Step[]>();
 mkdirSync(args.out, { recursive: true });
 
@@ -75,37 +96,42 @@ for (const [label, start, urls] of setups) {
   try {
     assertNative(server);
     console.log(`\n== ${label}: 1 publisher, ${subscribers} subscribers${label === bridged ? ` on instances 2 to ${instances}, the publisher on 1` : ''}`);
-    for (const rate of args.rates as number[]) {
-      const { summary } = await runSwarm(
-        label,
-        {
-          url: urls(server), scenario: 'broadcast', clients: 1 + subscribers, publishers: 1, rate,
-          duration: args.stepSeconds as number, warmup: args.warmup as number, drain: 1, ramp: 0.2, workers: 2, serverPid: server.pid,
-        },
-        undefined,
-        true,
-      );
-      if (!helpersShown) {
-        console.log(`swarm: ws helpers ${summary.helpers}`);
-        helpersShown = true;
+    steps: for (const rate of args.rates as number[]) {
+      for (let run = 1; run <= repeat; run++) {
+        const cpuBefore = await redisCpuSeconds();
+        const startedAt = performance.now();
+        const { summary } = await runSwarm(
+          label,
+          {
+            url: urls(server), scenario: 'broadcast', clients: 1 + subscribers, publishers: 1, rate,
+            duration: args.stepSeconds as number, warmup: args.warmup as number, drain: 1, ramp: 0.2, workers: 2, serverPid: server.pid,
+          },
+          undefined,
+          true,
+        );
+        if (!helpersShown) {
+          console.log(`swarm: ws helpers ${summary.helpers}`);
+          helpersShown = true;
+        }
+        const redisCpuPct = ((await redisCpuSeconds()) - cpuBefore) / ((performance.now() - startedAt) / 1000) * 100;
+        const c = summary.counters;
+        const deliveries = c.delivered / (args.stepSeconds as number);
+        const ok = totalErrors(c) === 0 && summary.lostDeliveries === 0;
+        const f = summary.fanout;
+        rows.push({ rate, run, deliveries, p99: f?.p99 ?? Infinity, ok });
+        steps.push({
+          setup: label, run, subscribers: c.subscribed, rate, deliveries_per_s: Math.round(deliveries),
+          fanout_p50_ms: f?.p50 ?? null, fanout_p99_ms: f?.p99 ?? null, fanout_p999_ms: f?.p999 ?? null, fanout_max_ms: f?.max ?? null, timed_copies: f?.count ?? 0,
+          published: c.published, lost_deliveries: summary.lostDeliveries, errors: totalErrors(c),
+          server_cpu_max_pct: Math.round(summary.server?.cpuMaxPct ?? NaN), client_cpu_max_pct: Math.round(summary.clientCpuMaxPct), redis_cpu_pct: Math.round(redisCpuPct), saturated: summary.saturated,
+        });
+        appendHistory(join(args.out, 'history.csv'), summaryRow(summary, label, name));
+        console.log(
+          `${label} @ ${rate} msg/s${repeat > 1 ? ` (run ${run} of ${repeat})` : ''}: ${Math.round(deliveries)} deliveries/s, fanout p50 ${f?.p50.toFixed(2) ?? '-'} p99 ${f?.p99.toFixed(2) ?? '-'} max ${f?.max.toFixed(2) ?? '-'} ms, ` +
+            `lost ${summary.lostDeliveries}, errors ${totalErrors(c)}, busiest server process ${Math.round(summary.server?.cpuMaxPct ?? NaN)}%, swarm ${Math.round(summary.clientCpuMaxPct)}%, Redis ${Math.round(redisCpuPct)}%, saturated: ${summary.saturated}`,
+        );
+        if (!ok) break steps;
       }
-      const c = summary.counters;
-      const deliveries = c.delivered / (args.stepSeconds as number);
-      const ok = totalErrors(c) === 0 && summary.lostDeliveries === 0;
-      const f = summary.fanout;
-      rows.push({ rate, deliveries, p99: f?.p99 ?? Infinity, ok });
-      steps.push({
-        setup: label, subscribers: c.subscribed, rate, deliveries_per_s: Math.round(deliveries),
-        fanout_p50_ms: f?.p50 ?? null, fanout_p99_ms: f?.p99 ?? null, fanout_p999_ms: f?.p999 ?? null, fanout_max_ms: f?.max ?? null, timed_copies: f?.count ?? 0,
-        published: c.published, lost_deliveries: summary.lostDeliveries, errors: totalErrors(c),
-        server_cpu_max_pct: Math.round(summary.server?.cpuMaxPct ?? NaN), client_cpu_max_pct: Math.round(summary.clientCpuMaxPct), saturated: summary.saturated,
-      });
-      appendHistory(join(args.out, 'history.csv'), summaryRow(summary, label, name));
-      console.log(
-        `${label} @ ${rate} msg/s: ${Math.round(deliveries)} deliveries/s, fanout p50 ${f?.p50.toFixed(2) ?? '-'} p99 ${f?.p99.toFixed(2) ?? '-'} max ${f?.max.toFixed(2) ?? '-'} ms, ` +
-          `lost ${summary.lostDeliveries}, errors ${totalErrors(c)}, busiest server process ${Math.round(summary.server?.cpuMaxPct ?? NaN)}%, swarm ${Math.round(summary.clientCpuMaxPct)}%, saturated: ${summary.saturated}`,
-      );
-      if (!ok) break;
     }
   } finally {
     await server.stop();
@@ -115,11 +141,19 @@ const file = join(args.out, `${name}-steps.csv`);
 writeCsv(file, steps);
 
 const through = results.get(bridged) ?? [];
-const at50k = through.find((r) => r.rate === 50_000);
+const at50k = through.filter((r) => r.rate === 50_000);
 const best = Math.max(0, ...through.filter((r) => r.ok).map((r) => r.deliveries));
+const within = at50k.filter((r) => r.ok && r.p99 <= 5);
+const worst = at50k.find((r) => !r.ok) ?? at50k.reduce<Step | null>((w, r) => (w === null || r.p99 > w.p99 ? r : w), null);
 const targets: Target[] = [
-  at50k
-    ? { name: 'through the bridge, p99 <= 5 ms at 50,000 msg/s', measured: `${at50k.p99.toFixed(2)} ms${at50k.ok ? '' : ' (messages lost)'}`, pass: at50k.ok && at50k.p99 <= 5 }
+  worst
+    ? {
+        name: 'through the bridge, p99 <= 5 ms at 50,000 msg/s',
+        measured:
+          `${worst.p99.toFixed(2)} ms${worst.ok ? '' : ' (messages lost)'}` +
+          (repeat > 1 ? ` in the worst of ${at50k.length} runs (${within.length} of ${repeat} within 5 ms: ${at50k.map((r) => r.p99.toFixed(2)).join(', ')})` : ''),
+        pass: within.length === repeat,
+      }
     : { name: 'through the bridge, p99 <= 5 ms at 50,000 msg/s', measured: 'not reached', pass: false },
   { name: 'through the bridge, >= 200,000 deliveries/s', measured: `${Math.round(best)}/s (last step without loss)`, pass: best >= 200_000 },
 ];
@@ -127,6 +161,7 @@ console.log('');
 for (const line of targetLines(targets)) console.log(line);
 console.log(
   `fanout is publish on instance 1 -> Redis -> instances 2 to ${instances} -> subscriber, from each message's due moment, after ${String(args.warmup)} s of warm-up per step; ` +
-    'server CPU is the busiest server process (Redis itself is not sampled); the swarm and all servers share this machine',
+    'server CPU is the busiest server process; Redis CPU is its own count (INFO cpu) over the whole step, start-up and drain included; the swarm, all servers and Redis share this machine',
 );
 console.log(`csv: ${file}`);
+redisInfo.disconnect();

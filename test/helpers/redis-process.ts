@@ -3,12 +3,11 @@
  * restart; the shared Redis of the machine is never stopped.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Redis } from 'ioredis';
 
 export interface RedisProcess {
   port: number;
@@ -19,13 +18,81 @@ export interface RedisProcess {
   kill(): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
+/** The kernel's range for outgoing connections' local ports (ip_local_port_range). */
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (low > 0 && high >= low) return [low, high];
+  } catch {
+    // not Linux: the IANA range
+  }
+  return [49152, 65535];
+}
+
+function canListen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
   });
+}
+
+/**
+ * A port on 127.0.0.1 that is free now and stays out of the way of outgoing connections: it lies below
+ * the ephemeral range, so no client socket of the tests is handed it between this check and the
+ * server's bind, or while a killed server is down. With `alsoFree`, port + alsoFree must be free and
+ * below that range too (a Redis Cluster node's bus listens on port + 10000).
+ */
+export async function freePort(alsoFree = 0): Promise<number> {
+  const [ephemeralLow] = ephemeralRange();
+  const low = 10_000;
+  const high = ephemeralLow - 1 - alsoFree;
+  if (high <= low) throw new Error(`the ephemeral ports start at ${ephemeralLow}: no room below them for a test server's port`);
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    if ((await canListen(port)) && (alsoFree === 0 || (await canListen(port + alsoFree)))) return port;
+  }
+  throw new Error(`no free port between ${low} and ${high} on 127.0.0.1 after 200 tries`);
+}
+
+/** A redis-server child whose output is kept, so a node that exits at start can say why. */
+interface RedisChild {
+  child: ChildProcess;
+  /** Why it is not running (exit code or spawn error, and its last output), or null while it runs. */
+  failure(): string | null;
+}
+
+function spawnRedis(args: string[]): RedisChild {
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  let spawnError: Error | null = null;
+  const keep = (chunk: Buffer): void => {
+    output = (output + chunk.toString()).slice(-2000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  child.once('error', (err) => (spawnError = err));
+  return {
+    child,
+    failure() {
+      if (spawnError) return `redis-server could not start (apt-get install redis-server): ${(spawnError as Error).message}`;
+      if (child.exitCode === null && child.signalCode === null) return null;
+      const last = output.trim().split('\n').slice(-3).join(' | ');
+      return `redis-server exited (${child.exitCode ?? child.signalCode}): ${last}`;
+    },
+  };
+}
+
+/** Waits until redis-server answers PING on `port`, failing early with its own words if it exits. */
+async function waitForPing(port: number, node: RedisChild, what: string): Promise<void> {
+  const run = promisify(execFile);
+  const deadline = Date.now() + 10_000;
+  while ((await run('redis-cli', ['-p', String(port), 'PING'], { timeout: 2000 }).then((r) => r.stdout.trim(), () => '')) !== 'PONG') {
+    const failure = node.failure();
+    if (failure) throw new Error(`${what} on ${port}: ${failure}`);
+    if (Date.now() > deadline) throw new Error(`${what} on ${port} did not answer PING within 10 s`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 export async function redisProcess(): Promise<RedisProcess> {
@@ -36,15 +103,9 @@ export async function redisProcess(): Promise<RedisProcess> {
     port,
     url,
     async start() {
-      child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-      child.once('error', (err) => {
-        throw new Error(`redis-server could not start (apt-get install redis-server): ${err.message}`);
-      });
-      const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null });
-      probe.on('error', () => undefined);
-      await probe.connect().catch(() => undefined);
-      await probe.ping();
-      probe.disconnect();
+      const node = spawnRedis(['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
+      child = node.child;
+      await waitForPing(port, node, 'redis-server');
     },
     async kill() {
       const running = child;
@@ -74,16 +135,17 @@ export async function redisCluster(size = 3): Promise<RedisClusterProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'redis-cluster-'));
   const ports: number[] = [];
   while (ports.length < size) {
-    const port = await freePort();
     // A node also listens on port + 10000 (the cluster bus), which must be free too.
-    if (port + 10_000 <= 65_535 && !ports.includes(port)) ports.push(port);
+    const port = await freePort(10_000);
+    if (!ports.includes(port)) ports.push(port);
   }
-  const children = ports.map((port) =>
-    spawn('redis-server', [
+  const nodes = ports.map((port) =>
+    spawnRedis([
       '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
       '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir,
-    ], { stdio: 'ignore' }),
+    ]),
   );
+  const children = nodes.map((node) => node.child);
   const run = promisify(execFile);
   const cli = async (port: number, ...args: string[]): Promise<string> => (await run('redis-cli', ['-p', String(port), ...args])).stdout.trim();
   const stop = async (): Promise<void> => {
@@ -91,13 +153,7 @@ export async function redisCluster(size = 3): Promise<RedisClusterProcess> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    for (const port of ports) {
-      const deadline = Date.now() + 10_000;
-      while ((await cli(port, 'PING').catch(() => '')) !== 'PONG') {
-        if (Date.now() > deadline) throw new Error(`redis-server on ${port} (cluster node) did not answer within 10 s (apt-get install redis-server)`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    }
+    for (const [i, port] of ports.entries()) await waitForPing(port, nodes[i], 'redis-server (cluster node)');
     await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes']);
     const deadline = Date.now() + 20_000;
     // cluster_state:ok comes before every node has learnt every other node's slots; a client that reads

@@ -69,7 +69,7 @@ export function statsJson(stats: Stats, context: StatsContext): Record<string, u
     slow: { pending: stats.slowPending, done: stats.slowDone, failed: stats.slowFailed, backend: context.slowIo },
     http_requests: stats.httpRequests,
     engine: context.engine,
-    redis: context.broker.kind === 'redis' ? context.broker.state : 'not configured',
+    redis: context.broker.kind === 'local' ? 'not configured' : context.broker.state,
     broker: { kind: context.broker.kind, state: context.broker.state, ...context.broker.counters },
     uptime_s: Math.round((Date.now() - stats.startedAt) / 1000),
     memory: { rss: memory.rss, heap_used: memory.heapUsed, external: memory.external },

@@ -125,7 +125,8 @@ describe('Redis Cluster broker (sharded pub/sub, own three-node cluster)', () =>
     const cached = await late.next();
     assert.equal(cached.cached, true);
     assert.deepEqual(cached.message, { rain: true });
-    const stats = (await (await fetch(`${c.http}/stats`)).json()) as { broker: { kind: string; state: string } };
+    const stats = (await (await fetch(`${c.http}/stats`)).json()) as { redis: string; broker: { kind: string; state: string } };
+    assert.equal(stats.redis, 'ready', 'the Redis state, not "not configured"');
     assert.equal(stats.broker.kind, 'redis-cluster');
     assert.equal(stats.broker.state, 'ready');
     await publisher.close();

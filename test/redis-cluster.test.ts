@@ -2,13 +2,16 @@
  * The broker on Redis Cluster with sharded pub/sub (SPUBLISH/SSUBSCRIBE): a three-node cluster that the
  * test starts on free ports, three server instances each given a different seed node. Channels land on
  * different shards; every message reaches every subscriber on every instance exactly once, in order;
- * redis-cli SPUBLISH reaches them too; the cache lives on the channel's shard.
+ * redis-cli SPUBLISH reaches them too; the cache lives on the channel's shard. A second cluster loses
+ * one master and gets it back: /health names the shard, its channels are delivered locally and counted,
+ * the other shards keep bridging, and everything recovers by itself.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import calculateSlot from 'cluster-key-slot';
 import { TestClient } from './helpers/client.js';
 import { redisCluster, type RedisClusterProcess } from './helpers/redis-process.js';
 import { eventually, startServer, type RunningServer } from './helpers/server.js';
@@ -133,3 +136,73 @@ describe('Redis Cluster broker (sharded pub/sub, own three-node cluster)', () =>
     await late.close();
   });
 });
+
+describe('Redis Cluster outage (one shard killed and restarted, own three-node cluster)', () => {
+  it('degrades /health naming the shard, delivers its channels locally and counts them, and recovers by itself', async () => {
+    const cluster = await redisCluster(3);
+    const seeds = cluster.nodes.split(',');
+    const a = await startServer({ redisCluster: seeds[0] });
+    const b = await startServer({ redisCluster: seeds[1] });
+    try {
+      await eventually(async () => (await Promise.all([a, b].map((s) => fetch(`${s.http}/health`)))).every((r) => r.status === 200), 10_000);
+      // One channel on the shard that will die, one on a shard that stays.
+      const lostPort = cluster.ports[2];
+      const ownsSlot = await slotsOwnedBy(lostPort);
+      const names = ['news', 'prices', 'sport', 'weather', 'tv', 'radio', 'films', 'books'];
+      const onLost = names.find((c) => ownsSlot(calculateSlot(`broadcast:${c}`)));
+      const onKept = names.find((c) => !ownsSlot(calculateSlot(`broadcast:${c}`)));
+      assert.ok(onLost && onKept, `channels on both sides of the outage among ${names.join(',')}`);
+      const subA = await subscriber(a, [onLost, onKept]);
+      const subB = await subscriber(b, [onLost, onKept]);
+      const { client: publisher } = await TestClient.pubsub(a.ws);
+      const send = (channel: string, message: unknown): void => publisher.send({ action: 'publish', payload: { channel, message } });
+      send(onLost, 'before');
+      for (const sub of [subA, subB]) assert.equal((await sub.next()).message, 'before');
+
+      await cluster.killNode(2);
+      await eventually(async () => (await fetch(`${a.http}/health`)).status === 503, 5000);
+      const health = (await (await fetch(`${a.http}/health`)).json()) as { state: string };
+      assert.equal(health.state, `shard 127.0.0.1:${lostPort} unreachable`);
+      send(onLost, 'during');
+      send(onKept, 'kept');
+      const gotA = [await subA.next(), await subA.next()].map((f) => [f.channel, f.message]).sort();
+      assert.deepEqual(gotA, [[onKept, 'kept'], [onLost, 'during']].sort(), 'local delivery goes on for the lost shard');
+      const gotB = await subB.next();
+      assert.deepEqual([gotB.channel, gotB.message], [onKept, 'kept'], 'the other shards still bridge');
+      assert.ok(await subB.silentFor(300), 'the lost shard cannot carry the message to B');
+      const during = (await a.stats()).broker;
+      assert.deepEqual([during.lost_in_outage, during.outages], [1, 1]);
+
+      await cluster.startNode(2);
+      await eventually(async () => (await Promise.all([a, b].map((s) => fetch(`${s.http}/health`)))).every((r) => r.status === 200), 10_000);
+      // B's shard subscriber comes back to the restarted node by itself; try until a message gets through.
+      let n = 0;
+      await eventually(async () => {
+        send(onLost, { after: ++n });
+        return (await subB.next(500).catch(() => null)) !== null;
+      }, 10_000);
+      send(onLost, 'final');
+      const seen = new Set<number>();
+      for (let frame = await subB.next(); frame.message !== 'final'; frame = await subB.next()) {
+        assert.equal(frame.channel, onLost);
+        assert.ok(!seen.has(frame.message.after), `each message once: ${JSON.stringify(frame)}`);
+        seen.add(frame.message.after);
+      }
+      assert.ok(await subB.silentFor(300), 'nothing after the last one');
+      assert.deepEqual([(await a.stats()).connections, (await b.stats()).connections], [2, 1], 'no client connection was dropped');
+      for (const client of [subA, subB, publisher]) await client.close();
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      await cluster.stop();
+    }
+  });
+});
+
+/** A predicate: whether the slot lies in one of the ranges the node on `port` owns (CLUSTER NODES, its `myself` line). */
+async function slotsOwnedBy(port: number): Promise<(slot: number) => boolean> {
+  const { stdout } = await promisify(execFile)('redis-cli', ['-p', String(port), 'CLUSTER', 'NODES']);
+  const myself = stdout.split('\n').find((line) => line.includes('myself'));
+  assert.ok(myself, `CLUSTER NODES of ${port} has a myself line`);
+  const ranges = myself.trim().split(' ').slice(8).map((r) => r.split('-').map(Number));
+  return (slot) => ranges.some(([from, to = from]) => slot >= from && slot <= to);
+}

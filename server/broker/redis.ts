@@ -20,8 +20,14 @@
  * `SSUBSCRIBE`, Redis 7), so a message is handled only by the shard that owns its channel's hash slot
  * instead of by every node, and the cache key lives on that same shard (the key and the channel have one
  * name, hence one slot). ioredis's `Cluster` keeps one subscriber connection per shard
- * (`shardedSubscribers`) and routes each `SSUBSCRIBE` to the shard of its slot.
+ * (`shardedSubscribers`) and routes each `SSUBSCRIBE` to the shard of its slot. A cluster can lose one
+ * shard and keep the others: the cluster client stays `ready`, so the broker pings every master of the
+ * slot map each second and reports the ones that do not answer (state, hence `/health`), and counts
+ * such a partial outage in `outages`; publishes to a lost shard's channels are delivered locally and
+ * counted in `lost_in_outage`, as with one Redis, at once once the probe has seen the shard go (ioredis
+ * itself takes 1-1.7 s of retries to give up on each such publish).
  */
+import calculateSlot from 'cluster-key-slot';
 import { Cluster, Redis } from 'ioredis';
 import { parseChannel, redisName } from '../protocol/index.js';
 import type { Broker, DeliverHandler } from './types.js';
@@ -40,6 +46,10 @@ return #KEYS`;
 
 /** Messages per script call; a longer turn is sent as several calls, back to back. */
 const MAX_BATCH = 1000;
+
+/** Redis Cluster: how often every master is pinged, and how long a PING may take before it counts as down. */
+const SHARD_PROBE_MS = 1000;
+const SHARD_PING_TIMEOUT_MS = 1000;
 
 /** What one event-loop turn published; `done` settles when Redis (or the local fallback) has it all. */
 interface Batch {
@@ -82,6 +92,9 @@ export class RedisBroker implements Broker {
   /** Publishes of the current event-loop turn (one Redis only), sent when it ends. */
   private batch: Batch | null = null;
   private wasReady = false;
+  /** Redis Cluster: masters (`host:port`) that did not answer the last probe, sorted. */
+  private unreachableShards: string[] = [];
+  private shardProbe: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: RedisBrokerOptions) {
     const common = {
@@ -133,6 +146,34 @@ export class RedisBroker implements Broker {
   /** Starts connecting; resolves at once, since the server must start even while Redis is down. */
   connect(): void {
     for (const client of [this.pub, this.sub]) void client.connect().catch(() => undefined);
+    if (this.sharded) this.shardProbe = setInterval(() => void this.probeShards(), SHARD_PROBE_MS).unref();
+  }
+
+  /**
+   * Pings every master named in the slot map. ioredis drops a lost node's connection from its pool and
+   * only looks for it again when told, so while a shard is missing the slot map is refreshed each
+   * probe; that brings the node's connection back once it answers again.
+   */
+  private async probeShards(): Promise<void> {
+    const cluster = this.pub as Cluster;
+    if (cluster.status !== 'ready') return;
+    const masters = new Set(cluster.slots.map((owners) => owners[0]).filter((key) => key !== undefined));
+    const pool = new Map(cluster.nodes('master').map((node) => [`${node.options.host}:${node.options.port}`, node]));
+    const answers = await Promise.all(
+      [...masters].map(async (key) => {
+        const node = pool.get(key);
+        if (!node) return key;
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), SHARD_PING_TIMEOUT_MS)));
+        const answered = await Promise.race([node.ping(), timeout]).then(() => true, () => false);
+        clearTimeout(timer);
+        return answered ? null : key;
+      }),
+    );
+    const down = answers.filter((key): key is string => key !== null).sort();
+    if (down.length > 0 && this.unreachableShards.length === 0) this.outages++;
+    this.unreachableShards = down;
+    if (down.length > 0) cluster.refreshSlotsCache();
   }
 
   onDeliver(handler: DeliverHandler): void {
@@ -141,7 +182,7 @@ export class RedisBroker implements Broker {
 
   async publish(channel: string, messageJson: string): Promise<void> {
     const name = this.name(channel);
-    if (this.pub.status === 'ready') {
+    if (this.pub.status === 'ready' && !this.onLostShard(name)) {
       if (!this.sharded) return this.addToBatch(channel, name, messageJson);
       try {
         // One connection per shard keeps every publish in order; with a cache, MULTI keeps the SET with its SPUBLISH.
@@ -157,6 +198,13 @@ export class RedisBroker implements Broker {
     }
     this.lostInOutage++;
     this.deliver(channel, messageJson);
+  }
+
+  /** Redis Cluster: whether the master that owns `name`'s slot did not answer the last probe. */
+  private onLostShard(name: string): boolean {
+    if (this.unreachableShards.length === 0) return false;
+    const owner = (this.pub as Cluster).slots[calculateSlot(name)]?.[0];
+    return owner !== undefined && this.unreachableShards.includes(owner);
   }
 
   private addToBatch(channel: string, name: string, messageJson: string): Promise<void> {
@@ -224,6 +272,7 @@ export class RedisBroker implements Broker {
   }
 
   state(): string {
+    if (this.pub.status === 'ready' && this.unreachableShards.length > 0) return `shard ${this.unreachableShards.join(',')} unreachable`;
     if (this.pub.status === 'ready' && this.sub.status === 'ready') return 'ready';
     return this.pub.status === 'ready' ? `subscriber ${this.sub.status}` : this.pub.status;
   }
@@ -233,6 +282,7 @@ export class RedisBroker implements Broker {
   }
 
   async close(): Promise<void> {
+    if (this.shardProbe) clearInterval(this.shardProbe);
     for (const client of [this.pub, this.sub]) client.disconnect();
   }
 

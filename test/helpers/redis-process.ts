@@ -123,6 +123,10 @@ export interface RedisClusterProcess {
   nodes: string;
   /** Runs redis-cli in cluster mode (-c, following redirects) against the first node. */
   cli(...args: string[]): Promise<string>;
+  /** Kills node `i` (SIGKILL); its slots are unreachable until {@link startNode} brings it back. */
+  killNode(i: number): Promise<void>;
+  /** Starts node `i` again on its port with its saved cluster config; resolves once it answers PING. */
+  startNode(i: number): Promise<void>;
   /** Kills every node and removes their files. */
   stop(): Promise<void>;
 }
@@ -139,17 +143,21 @@ export async function redisCluster(size = 3): Promise<RedisClusterProcess> {
     const port = await freePort(10_000);
     if (!ports.includes(port)) ports.push(port);
   }
-  const nodes = ports.map((port) =>
+  const spawnNode = (port: number): RedisChild =>
     spawnRedis([
       '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
       '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir,
-    ]),
-  );
-  const children = nodes.map((node) => node.child);
+    ]);
+  const nodes = ports.map(spawnNode);
   const run = promisify(execFile);
   const cli = async (port: number, ...args: string[]): Promise<string> => (await run('redis-cli', ['-p', String(port), ...args])).stdout.trim();
+  const killNode = async (i: number): Promise<void> => {
+    const { child } = nodes[i];
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise((resolve) => (child.once('exit', resolve), child.kill('SIGKILL')));
+  };
   const stop = async (): Promise<void> => {
-    await Promise.all(children.map((child) => child.exitCode === null && new Promise((resolve) => (child.once('exit', resolve), child.kill('SIGKILL')))));
+    await Promise.all(nodes.map((_, i) => killNode(i)));
     rmSync(dir, { recursive: true, force: true });
   };
   try {
@@ -177,6 +185,12 @@ export async function redisCluster(size = 3): Promise<RedisClusterProcess> {
     ports,
     nodes: ports.map((p) => `127.0.0.1:${p}`).join(','),
     cli: (...args) => cli(ports[0], '-c', ...args),
+    killNode,
+    async startNode(i) {
+      await killNode(i);
+      nodes[i] = spawnNode(ports[i]);
+      await waitForPing(ports[i], nodes[i], 'redis-server (cluster node)');
+    },
     stop,
   };
 }

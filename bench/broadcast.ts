@@ -8,7 +8,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { appendHistory, stamp, summaryRow, writeCsv, type Row } from '../clients/output/csv.js';
+import { appendHistory, hostColumns, stamp, summaryRow, writeCsv, type Row } from '../clients/output/csv.js';
 import { targetLines, type Target } from '../clients/output/summary.js';
 import { totalErrors } from '../clients/metrics.js';
 import { benchCli, numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
@@ -77,7 +77,7 @@ for (const kind of kinds) {
           rtt_mean_ms: summary.rtt?.mean ?? null, rtt_p50_ms: summary.rtt?.p50 ?? null, rtt_p99_ms: summary.rtt?.p99 ?? null, rtt_max_ms: summary.rtt?.max ?? null,
           published: c.published, delivered: c.delivered, lost_deliveries: summary.lostDeliveries, own_lost: c.ownLost, errors: totalErrors(c),
           server_cpu_max_pct: Math.round(summary.server?.cpuMaxPct ?? NaN), client_cpu_max_pct: Math.round(summary.clientCpuMaxPct),
-          saturated: summary.saturated, passed: ok ? 'yes' : 'no',
+          saturated: summary.saturated, passed: ok ? 'yes' : 'no', ...hostColumns(summary.host),
         });
         appendHistory(join(args.out, 'history.csv'), summaryRow(summary, kind, name));
         console.log(

@@ -16,7 +16,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { totalErrors } from '../clients/metrics.js';
-import { appendHistory, stamp, summaryRow, writeCsv, type Row } from '../clients/output/csv.js';
+import { appendHistory, hostColumns, stamp, summaryRow, writeCsv, type Row } from '../clients/output/csv.js';
 import { targetLines, type Target } from '../clients/output/summary.js';
 import { benchCli, numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { assertNative, startServerProcess, type ServerProcess } from './lib/servers.js';
@@ -124,11 +124,13 @@ for (const [label, start, urls] of setups) {
           fanout_p50_ms: f?.p50 ?? null, fanout_p99_ms: f?.p99 ?? null, fanout_p999_ms: f?.p999 ?? null, fanout_max_ms: f?.max ?? null, timed_copies: f?.count ?? 0,
           published: c.published, lost_deliveries: summary.lostDeliveries, errors: totalErrors(c),
           server_cpu_max_pct: Math.round(summary.server?.cpuMaxPct ?? NaN), client_cpu_max_pct: Math.round(summary.clientCpuMaxPct), redis_cpu_pct: Math.round(redisCpuPct), saturated: summary.saturated,
+          ...hostColumns(summary.host),
         });
         appendHistory(join(args.out, 'history.csv'), summaryRow(summary, label, name));
         console.log(
           `${label} @ ${rate} msg/s${repeat > 1 ? ` (run ${run} of ${repeat})` : ''}: ${Math.round(deliveries)} deliveries/s, fanout p50 ${f?.p50.toFixed(2) ?? '-'} p99 ${f?.p99.toFixed(2) ?? '-'} max ${f?.max.toFixed(2) ?? '-'} ms, ` +
-            `lost ${summary.lostDeliveries}, errors ${totalErrors(c)}, busiest server process ${Math.round(summary.server?.cpuMaxPct ?? NaN)}%, swarm ${Math.round(summary.clientCpuMaxPct)}%, Redis ${Math.round(redisCpuPct)}%, saturated: ${summary.saturated}`,
+            `lost ${summary.lostDeliveries}, errors ${totalErrors(c)}, busiest server process ${Math.round(summary.server?.cpuMaxPct ?? NaN)}%, swarm ${Math.round(summary.clientCpuMaxPct)}%, Redis ${Math.round(redisCpuPct)}%, saturated: ${summary.saturated}` +
+            (summary.host ? `; host before the step: stalled ${summary.host.stalledPct.toFixed(1)}%, reference work ${Math.round(summary.host.referenceMs)} ms` : ''),
         );
         if (!ok) break steps;
       }

@@ -34,6 +34,7 @@ const args = await commandLine('swarm', '$0 [flags]\n\nOpens many WebSocket clie
   .option('reply-timeout', { coerce: numeric, requiresArg: true, default: d.replyTimeout, describe: 'ms a reply may take (slow requests get --slow-ms more)' })
   .option('timeout', { coerce: numeric, requiresArg: true, default: d.timeout, describe: 'seconds after which the run stops and closes every socket; 0 = what the scenario needs plus a margin' })
   .option('server-pid', { coerce: numeric, requiresArg: true, default: d.serverPid, describe: 'pid of the server process, to report its CPU and RSS from /proc' })
+  .option('host-check', { coerce: numeric, requiresArg: true, default: d.hostCheck, describe: 'seconds, before the load, of one thread per core spinning to measure how much CPU the host withholds, then timing a fixed piece of work (columns host_*); 0 = skip' })
   .option('out', { type: 'string', describe: 'directory for CSVs (<name>-timeline.csv, <name>-summary.csv, history.csv); none without it' })
   .option('name', { type: 'string', describe: 'file name prefix of the CSVs (default swarm-<scenario>-<stamp>)' })
   .option('label', { type: 'string', default: 'server', describe: 'what the summary calls the server under test' })
@@ -63,6 +64,7 @@ const options: Partial<SwarmOptions> = {
   replyTimeout: args.replyTimeout as number,
   timeout: args.timeout as number,
   serverPid: args.serverPid as number,
+  hostCheck: args.hostCheck as number,
 };
 
 let swarm: Swarm;

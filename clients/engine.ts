@@ -8,6 +8,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { wsHelpers } from '../server/engine.js';
+import { checkHost, type HostCheck } from './host-check.js';
 import type { FromWorker, ReportMessage, ToWorker } from './ipc.js';
 import {
   addCounters, emptyCounters, mergeEncoded, newHistogramSet, resetHistograms, summarize,
@@ -105,6 +106,8 @@ export interface RunSummary {
   /** Every slow reply (slow scenario). */
   samples: SlowSample[];
   helpers: string;
+  /** What the host check saw just before the load (`hostCheck` seconds); null without one. */
+  host: HostCheck | null;
 }
 
 interface WorkerState {
@@ -150,6 +153,7 @@ export class Swarm extends EventEmitter {
   /** Runs to the end (every client done, or the timeout) and resolves with the summary, also emitted as `done`. */
   async run(): Promise<RunSummary> {
     const { options } = this;
+    const host = options.hostCheck > 0 ? await checkHost(options.hostCheck) : null;
     const startedAt = Date.now();
     const serverRest = options.serverPid ? sampleTree(options.serverPid) : null;
     this.emit('start', { options, url: this.url, startedAt, helpers: wsHelpers().description } satisfies StartEvent);
@@ -221,7 +225,7 @@ export class Swarm extends EventEmitter {
     clearTimeout(deadline);
     clearTimeout(killer);
     tick();
-    const summary = this.summarize(startedAt, serverRest);
+    const summary = this.summarize(startedAt, serverRest, host);
     this.emit('done', summary);
     return summary;
   }
@@ -319,7 +323,7 @@ export class Swarm extends EventEmitter {
     for (const w of this.workers) if (!w.done) w.child.kill('SIGKILL');
   }
 
-  private summarize(startedAt: number, serverRest: TreeSample | null): RunSummary {
+  private summarize(startedAt: number, serverRest: TreeSample | null, host: HostCheck | null): RunSummary {
     const { options } = this;
     const counters = this.sum();
     const opened = counters.connected + counters.closed;
@@ -363,6 +367,7 @@ export class Swarm extends EventEmitter {
       saturated,
       samples: this.samples,
       helpers: wsHelpers().description,
+      host,
     };
   }
 }

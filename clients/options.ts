@@ -68,6 +68,12 @@ export interface SwarmOptions {
   timeout: number;
   /** Process id of the server, to report its CPU and RSS from /proc; 0 = not known. Default 0. */
   serverPid: number;
+  /**
+   * Seconds of host check before the load starts (see host-check.ts): one thread per core spins and
+   * reports the time it did not get a core, then times a fixed piece of work. 0 = none. Default 0; every
+   * bench asks for 1.
+   */
+  hostCheck: number;
 }
 
 export const DEFAULT_SWARM_OPTIONS: Readonly<SwarmOptions> = Object.freeze({
@@ -94,6 +100,7 @@ export const DEFAULT_SWARM_OPTIONS: Readonly<SwarmOptions> = Object.freeze({
   replyTimeout: 10_000,
   timeout: 0,
   serverPid: 0,
+  hostCheck: 0,
 });
 
 /** The command-line flag of each option. */
@@ -121,6 +128,7 @@ export const SWARM_FLAGS: Readonly<Record<keyof SwarmOptions, string>> = {
   replyTimeout: '--reply-timeout',
   timeout: '--timeout',
   serverPid: '--server-pid',
+  hostCheck: '--host-check',
 };
 
 /** Open files one worker may use: the hard limit here is 20,000, and a worker needs a few for itself. */
@@ -194,6 +202,7 @@ export function validateSwarmOptions(input: Partial<SwarmOptions>): SwarmOptions
   integer('replyTimeout', 1, 600_000);
   seconds('timeout', 86_400);
   integer('serverPid', 0, 4_194_304);
+  seconds('hostCheck', 60);
 
   const workers = o.workers || Math.max(1, Math.ceil(o.clients / 5000));
   if (Math.ceil(o.clients / workers) > MAX_CLIENTS_PER_WORKER) {

@@ -51,6 +51,7 @@ describe('validateSwarmOptions', () => {
     [{ replyTimeout: 1.5 }, /^--reply-timeout must be an integer from 1/],
     [{ timeout: -1 }, /^--timeout must be seconds from 0/],
     [{ serverPid: -1 }, /^--server-pid must be an integer from 0/],
+    [{ hostCheck: -1 }, /^--host-check must be seconds from 0 to 60 \(got -1\)$/],
     [{ clients: 20_000, workers: 1 }, /^--workers must give each worker at most 18000 clients \(one process may hold 20,000 open files\)/],
     [{ clients: 30_000, workers: 2, sourceAddresses: ['127.0.0.1'] }, /^--source-addresses must give each address at most 27000 clients/],
   ];
@@ -116,13 +117,20 @@ describe('the swarm and bench commands', () => {
     try {
       const { stdout } = await promisify(execFile)(
         process.execPath,
-        [SWARM, '--url', server.ws, '--clients', '50', '--ramp', '0.2', '--delay', '0.5', '--rounds', '2', '--out', dir, '--name', 'cli'],
+        [SWARM, '--url', server.ws, '--clients', '50', '--ramp', '0.2', '--delay', '0.5', '--rounds', '2', '--host-check', '0.3', '--out', dir, '--name', 'cli'],
         { encoding: 'utf8', timeout: 30_000 },
       );
       assert.match(stdout, /^50 clients are connected!$/m);
       assert.match(stdout, /completed 50\/50 {3}errors 0/);
+      assert.match(stdout, /^host {5}stalled \d+\.\d% of 0\.3 s on \d+ spinning threads \(longest \d+\.\d ms\), reference work \d+ ms/m);
       assert.deepEqual(readdirSync(dir).sort(), ['cli-summary.csv', 'cli-timeline.csv', 'history.csv']);
-      assert.match(readFileSync(join(dir, 'cli-summary.csv'), 'utf8'), /^run,server,scenario,url,clients,workers/);
+      const [header, row] = readFileSync(join(dir, 'cli-summary.csv'), 'utf8').trim().split('\n');
+      assert.match(header, /^run,server,scenario,url,clients,workers/);
+      assert.match(header, /,host_stalled_pct,host_longest_stall_ms,host_reference_ms$/);
+      const [stalled, longest, reference] = row.split(',').slice(-3).map(Number);
+      assert.ok(stalled >= 0 && stalled <= 100, `host_stalled_pct ${stalled}`);
+      assert.ok(longest >= 0 && longest <= 300, `host_longest_stall_ms ${longest}`);
+      assert.ok(reference > 0, `host_reference_ms ${reference}`);
     } finally {
       await server.close();
     }

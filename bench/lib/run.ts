@@ -12,14 +12,17 @@ export interface BenchRun {
   files: string[];
 }
 
-/** Runs one swarm against `url`, printing progress and the summary; with `csv`, writes timeline and summary. */
+/**
+ * Runs one swarm against `url`, printing progress and the summary; with `csv`, writes timeline and summary.
+ * Every bench run starts with a 1 s host check (clients/host-check.ts) unless `options` says otherwise.
+ */
 export async function runSwarm(
   label: string,
   options: Partial<SwarmOptions>,
   csv?: { dir: string; name: string; history?: boolean },
   quiet = false,
 ): Promise<BenchRun> {
-  const swarm = new Swarm(options);
+  const swarm = new Swarm({ hostCheck: BENCH_HOST_CHECK_S, ...options });
   if (!quiet) attachProgress(swarm);
   const paths = csv ? attachCsv(swarm, { ...csv, label }) : null;
   const summary = await swarm.run();
@@ -27,6 +30,9 @@ export async function runSwarm(
   const files = paths ? [paths.timeline, paths.summary, ...(paths.history ? [paths.history] : [])] : [];
   return { summary, files };
 }
+
+/** Seconds of host check before each bench run: enough to catch a host that withholds a few % of its cores. */
+export const BENCH_HOST_CHECK_S = 1;
 
 /** Numeric flags keep a bad value as text, so the message can quote it. */
 export { numeric } from '../../server/command-line.js';

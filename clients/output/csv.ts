@@ -6,6 +6,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunSummary, Swarm, TickEvent } from '../engine.js';
+import type { HostCheck } from '../host-check.js';
 import { ERROR_KINDS, totalErrors, type LatencySummary } from '../metrics.js';
 
 export type Row = Record<string, string | number | null>;
@@ -116,6 +117,16 @@ export function summaryRow(s: RunSummary, label: string, run: string): Row {
     saturated: s.saturated,
     duration_s: Math.round(s.durationS * 10) / 10,
     ws_helpers: s.helpers,
+    ...hostColumns(s.host),
+  };
+}
+
+/** The host check's figures as CSV columns (empty without one). */
+export function hostColumns(host: HostCheck | null): Row {
+  return {
+    host_stalled_pct: host ? Math.round(host.stalledPct * 100) / 100 : null,
+    host_longest_stall_ms: host ? Math.round(host.longestStallMs * 100) / 100 : null,
+    host_reference_ms: host ? Math.round(host.referenceMs) : null,
   };
 }
 

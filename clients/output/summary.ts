@@ -1,5 +1,6 @@
 /** The printed summary of a run, and target checks that benchmarks print beside their figures. */
 import type { RunSummary } from '../engine.js';
+import { hostLine } from '../host-check.js';
 import { ERROR_KINDS, totalErrors, type LatencySummary } from '../metrics.js';
 
 const ms = (l: LatencySummary | null, keys: (keyof LatencySummary)[]): string =>
@@ -31,6 +32,7 @@ export function summaryLines(s: RunSummary, label: string): string[] {
           : ' (per connection: ramp too short to fit)'
       }`
     : 'server cpu/rss unknown (no --server-pid)';
+  if (s.host) lines.push(hostLine(s.host));
   lines.push(`${server};   swarm cpu max ${Math.round(s.clientCpuMaxPct)}% of a core per process, event-loop delay max ${Math.round(s.clientLoopDelayMaxMs)} ms;   saturated: ${s.saturated}`);
   return lines;
 }

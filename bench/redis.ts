@@ -33,6 +33,7 @@ const args = await benchCli(
   .option('rates', { coerce: list, default: '5000,10000,20000,50000,100000', describe: 'comma-separated publish rates, messages per second' })
   .option('step-seconds', { coerce: numeric, requiresArg: true, default: 15, describe: 'seconds of publishing per rate, warm-up included' })
   .option('warmup', { coerce: numeric, requiresArg: true, default: 5, describe: 'seconds at the start of each step whose copies are counted but not timed' })
+  .option('drain', { coerce: numeric, requiresArg: true, default: 1, describe: 'seconds after the last publish of a step that copies may still arrive; one not in by then fails the step. A late copy and a dropped one look the same; a longer drain tells them apart, but then late copies count in deliveries/s, so the targets mean the default' })
   .option('repeat', { coerce: numeric, requiresArg: true, default: 1, describe: 'runs of every step, each with a fresh swarm; the 50,000 msg/s target must hold in all of them' })
   .option('out', { type: 'string', default: RESULTS_DIR, describe: 'directory for the CSV and history.csv' })
   .check((a) => {
@@ -41,6 +42,7 @@ const args = await benchCli(
         throw new Error(`--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} must be a whole number above 0, got ${String(a[key])}`);
       }
     }
+    if (typeof a.drain !== 'number' || !(a.drain > 0) || a.drain > 600) throw new Error(`--drain must be seconds above 0, at most 600, got ${String(a.drain)}`);
     if ((a.instances as number) < 2) throw new Error(`--instances must be at least 2 (a publisher's and a subscribers' process), got ${String(a.instances)}`);
     if (typeof a.warmup !== 'number' || !(a.warmup >= 0) || a.warmup >= (a.stepSeconds as number)) {
       throw new Error(`--warmup must be seconds from 0 to below --step-seconds (${String(a.stepSeconds)}), got ${String(a.warmup)}`);
@@ -104,7 +106,7 @@ for (const [label, start, urls] of setups) {
           label,
           {
             url: urls(server), scenario: 'broadcast', clients: 1 + subscribers, publishers: 1, rate,
-            duration: args.stepSeconds as number, warmup: args.warmup as number, drain: 1, ramp: 0.2, workers: 2, serverPid: server.pid,
+            duration: args.stepSeconds as number, warmup: args.warmup as number, drain: args.drain as number, ramp: 0.2, workers: 2, serverPid: server.pid,
           },
           undefined,
           true,
@@ -129,7 +131,7 @@ for (const [label, start, urls] of setups) {
         appendHistory(join(args.out, 'history.csv'), summaryRow(summary, label, name));
         console.log(
           `${label} @ ${rate} msg/s${repeat > 1 ? ` (run ${run} of ${repeat})` : ''}: ${Math.round(deliveries)} deliveries/s, fanout p50 ${f?.p50.toFixed(2) ?? '-'} p99 ${f?.p99.toFixed(2) ?? '-'} max ${f?.max.toFixed(2) ?? '-'} ms, ` +
-            `lost ${summary.lostDeliveries}, errors ${totalErrors(c)}, busiest server process ${Math.round(summary.server?.cpuMaxPct ?? NaN)}%, swarm ${Math.round(summary.clientCpuMaxPct)}%, Redis ${Math.round(redisCpuPct)}%, saturated: ${summary.saturated}` +
+            `not in within the ${String(args.drain)} s drain ${summary.lostDeliveries}, errors ${totalErrors(c)}, busiest server process ${Math.round(summary.server?.cpuMaxPct ?? NaN)}%, swarm ${Math.round(summary.clientCpuMaxPct)}%, Redis ${Math.round(redisCpuPct)}%, saturated: ${summary.saturated}` +
             (summary.host ? `; host before the step: stalled ${summary.host.stalledPct.toFixed(1)}%, reference work ${Math.round(summary.host.referenceMs)} ms` : ''),
         );
         if (!ok) break steps;
@@ -152,12 +154,12 @@ const targets: Target[] = [
     ? {
         name: 'through the bridge, p99 <= 5 ms at 50,000 msg/s',
         measured:
-          `${worst.p99.toFixed(2)} ms${worst.ok ? '' : ' (messages lost)'}` +
+          `${worst.p99.toFixed(2)} ms${worst.ok ? '' : ' (copies missing at the end of the drain)'}` +
           (repeat > 1 ? ` in the worst of ${at50k.length} runs (${within.length} of ${repeat} within 5 ms: ${at50k.map((r) => r.p99.toFixed(2)).join(', ')})` : ''),
         pass: within.length === repeat,
       }
     : { name: 'through the bridge, p99 <= 5 ms at 50,000 msg/s', measured: 'not reached', pass: false },
-  { name: 'through the bridge, >= 200,000 deliveries/s', measured: `${Math.round(best)}/s (last step without loss)`, pass: best >= 200_000 },
+  { name: 'through the bridge, >= 200,000 deliveries/s', measured: `${Math.round(best)}/s (last step with every copy in by the end of the drain)`, pass: best >= 200_000 },
 ];
 console.log('');
 for (const line of targetLines(targets)) console.log(line);

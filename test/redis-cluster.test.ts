@@ -53,16 +53,7 @@ describe('Redis Cluster broker (sharded pub/sub, own three-node cluster)', () =>
     );
   }
 
-  /** Subscribers of a shard channel: SHARDNUMSUB answers for its own node only, so ask every node. */
-  async function shardNumSub(name: string): Promise<number> {
-    const counts = await Promise.all(
-      cluster.ports.map(async (port) => {
-        const { stdout } = await promisify(execFile)('redis-cli', ['-p', String(port), 'PUBSUB', 'SHARDNUMSUB', name]);
-        return Number(stdout.trim().split('\n')[1]);
-      }),
-    );
-    return counts.reduce((a, b) => a + b, 0);
-  }
+  const shardNumSub = (name: string): Promise<number> => shardSubscribers(cluster, name);
 
   it('spreads the channels over the shards and delivers exactly once, in order, on every instance', async () => {
     const [a, b, c] = servers;
@@ -198,6 +189,17 @@ describe('Redis Cluster outage (one shard killed and restarted, own three-node c
   });
 });
 
+/** Subscribers of a shard channel: SHARDNUMSUB answers for its own node only, so ask every node. */
+async function shardSubscribers(cluster: RedisClusterProcess, name: string): Promise<number> {
+  const counts = await Promise.all(
+    cluster.ports.map(async (port) => {
+      const { stdout } = await promisify(execFile)('redis-cli', ['-p', String(port), 'PUBSUB', 'SHARDNUMSUB', name]).catch(() => ({ stdout: '\n0' }));
+      return Number(stdout.trim().split('\n')[1] ?? 0);
+    }),
+  );
+  return counts.reduce((a, b) => a + b, 0);
+}
+
 /** A predicate: whether the slot lies in one of the ranges the node on `port` owns (CLUSTER NODES, its `myself` line). */
 async function slotsOwnedBy(port: number): Promise<(slot: number) => boolean> {
   const { stdout } = await promisify(execFile)('redis-cli', ['-p', String(port), 'CLUSTER', 'NODES']);
@@ -205,4 +207,182 @@ async function slotsOwnedBy(port: number): Promise<(slot: number) => boolean> {
   assert.ok(myself, `CLUSTER NODES of ${port} has a myself line`);
   const ranges = myself.trim().split(' ').slice(8).map((r) => r.split('-').map(Number));
   return (slot) => ranges.some(([from, to = from]) => slot >= from && slot <= to);
+}
+
+describe('Redis Cluster failover (a master killed, its replica takes over; own cluster of 3 masters and 3 replicas)', () => {
+  it('bridges the failed shard again through the promoted replica, without the old master, and loses no client', async () => {
+    const cluster = await redisCluster(3, { replicas: 1, nodeTimeoutMs: 1000 });
+    const seeds = cluster.nodes.split(',');
+    const a = await startServer({ redisCluster: seeds[0] });
+    const b = await startServer({ redisCluster: seeds[1] });
+    try {
+      await eventually(async () => (await Promise.all([a, b].map((s) => fetch(`${s.http}/health`)))).every((r) => r.status === 200), 10_000);
+      const before = await clusterNodes(cluster.ports[0]);
+      const channel = 'news';
+      const slot = calculateSlot(`broadcast:${channel}`);
+      const master = before.find((node) => node.master && node.owns(slot));
+      assert.ok(master, `a master owns slot ${slot}: ${JSON.stringify(before)}`);
+      const replica = before.find((node) => node.replicaOf === master.id);
+      assert.ok(replica, `master ${master.port} has a replica`);
+      const masterIndex = cluster.ports.indexOf(master.port);
+
+      const subA = await subscriber(a, [channel]);
+      const subB = await subscriber(b, [channel]);
+      await eventually(async () => (await shardSubscribers(cluster, `broadcast:${channel}`)) === 2, 5000); // A's and B's
+      const { client: publisher } = await TestClient.pubsub(a.ws);
+      const send = (message: unknown): void => publisher.send({ action: 'publish', payload: { channel, message } });
+      send('before');
+      for (const sub of [subA, subB]) assert.equal((await sub.next()).message, 'before');
+
+      // Publish every 20 ms from the kill until well after the failover, so messages meet each phase:
+      // the dead master, the probe's verdict, the promoted replica before and after B subscribes to it.
+      let n = 0;
+      const ticker = setInterval(() => send({ n: ++n }), 20);
+      let healthAfter = 0;
+      let firstAfter = 0;
+      const earlyB: number[] = [];
+      try {
+        await cluster.killNode(masterIndex);
+        // The replica is promoted after the node timeout (1 s) and an election; the old master stays dead.
+        await eventually(async () => {
+          const me = (await clusterNodes(replica.port)).find((node) => node.port === replica.port);
+          return me?.master === true && me.owns(slot);
+        }, 15_000);
+        await eventually(async () => (await Promise.all([a, b].map((s) => fetch(`${s.http}/health`)))).every((r) => r.status === 200), 10_000);
+        healthAfter = n;
+        // B's shard subscriber has moved to the new master once a message published now reaches it.
+        await eventually(async () => {
+          const frame = await subB.next(1000).catch(() => null);
+          if (frame !== null) earlyB.push(frame.message.n);
+          if (frame !== null && frame.message.n > healthAfter) firstAfter = frame.message.n;
+          return firstAfter > 0;
+        }, 15_000);
+      } finally {
+        clearInterval(ticker);
+      }
+      const last = n;
+      send('final');
+      const received = async (sub: TestClient): Promise<number[]> => {
+        const seen: number[] = [];
+        for (let frame = await sub.next(); frame.message !== 'final'; frame = await sub.next()) {
+          assert.equal(frame.channel, channel);
+          seen.push(frame.message.n);
+        }
+        assert.ok(await sub.silentFor(300), 'nothing after the last one');
+        return seen;
+      };
+      // A's own subscriber gets every message exactly once and in order: through the cluster, or locally
+      // (and counted) while the shard was gone.
+      assert.deepEqual(await received(subA), Array.from({ length: last }, (_, i) => i + 1), 'A: every message once, in order');
+      const gotB = [...earlyB, ...(await received(subB))];
+      assert.equal(new Set(gotB).size, gotB.length, `B: each message at most once: ${gotB.join(',')}`);
+      assert.deepEqual(gotB, [...gotB].sort((x, y) => x - y), 'B: in publish order');
+      const tail = gotB.filter((m) => m >= firstAfter);
+      assert.deepEqual(tail, Array.from({ length: last - firstAfter + 1 }, (_, i) => firstAfter + i), 'B: every message once its subscriber is on the new master');
+      const broker = (await a.stats()).broker;
+      assert.equal(broker.outages, 1, 'the lost master counted as one outage');
+      assert.equal(last - gotB.length, broker.lost_in_outage, `every message B missed is counted at A, none lost silently: ${JSON.stringify(broker)}`);
+      const ackAfter = await publisher.request({ action: 'publish', payload: { channel, message: 'acked' }, id: 'p' });
+      assert.equal(ackAfter.event, 'published');
+      for (const sub of [subA, subB]) assert.equal((await sub.next()).message, 'acked');
+      assert.deepEqual([(await a.stats()).connections, (await b.stats()).connections], [2, 1], 'no client connection was dropped');
+      for (const client of [subA, subB, publisher]) await client.close();
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      await cluster.stop();
+    }
+  });
+});
+
+describe('Redis Cluster hang (a master frozen, then let go; own three-node cluster)', () => {
+  it('goes on delivering locally while the shard hangs, and delivers each message once in all', async () => {
+    const cluster = await redisCluster(3);
+    const seeds = cluster.nodes.split(',');
+    const a = await startServer({ redisCluster: seeds[0] });
+    const b = await startServer({ redisCluster: seeds[1] });
+    const frozen = 2;
+    try {
+      await eventually(async () => (await Promise.all([a, b].map((s) => fetch(`${s.http}/health`)))).every((r) => r.status === 200), 10_000);
+      const ownsSlot = await slotsOwnedBy(cluster.ports[frozen]);
+      const channel = ['news', 'prices', 'sport', 'weather', 'tv', 'radio', 'films', 'books'].find((c) => ownsSlot(calculateSlot(`broadcast:${c}`)));
+      assert.ok(channel, 'a channel on the shard that will hang');
+      const subA = await subscriber(a, [channel]);
+      const subB = await subscriber(b, [channel]);
+      await eventually(async () => (await shardSubscribers(cluster, `broadcast:${channel}`)) === 2, 5000); // A's and B's
+      const { client: publisher } = await TestClient.pubsub(a.ws);
+      const send = (message: unknown): void => publisher.send({ action: 'publish', payload: { channel, message } });
+      send('before');
+      for (const sub of [subA, subB]) assert.equal((await sub.next()).message, 'before');
+
+      let n = 0;
+      const ticker = setInterval(() => send({ n: ++n }), 20);
+      const gotA: number[] = [];
+      try {
+        cluster.pauseNode(frozen);
+        await eventually(async () => (await fetch(`${a.http}/health`)).status === 503, 5000);
+        // Local delivery goes on: a message published now reaches A's subscriber within a few seconds,
+        // though earlier ones still wait on the frozen node.
+        const mark = n;
+        await eventually(async () => {
+          const frame = await subA.next(1000).catch(() => null);
+          if (frame !== null) gotA.push(frame.message.n);
+          return frame !== null && frame.message.n > mark;
+        }, 5000);
+        cluster.resumeNode(frozen);
+        await eventually(async () => (await Promise.all([a, b].map((s) => fetch(`${s.http}/health`)))).every((r) => r.status === 200), 10_000);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      } finally {
+        clearInterval(ticker);
+        cluster.resumeNode(frozen);
+      }
+      const last = n;
+      send('final');
+      const received = async (sub: TestClient, seen: number[]): Promise<number[]> => {
+        for (let frame = await sub.next(); frame.message !== 'final'; frame = await sub.next()) seen.push(frame.message.n);
+        assert.ok(await sub.silentFor(300), 'nothing after the last one');
+        return seen;
+      };
+      const allA = await received(subA, gotA);
+      assert.deepEqual([...allA].sort((x, y) => x - y), Array.from({ length: last }, (_, i) => i + 1), 'A: every message exactly once (the frozen ones late)');
+      const gotB = await received(subB, []);
+      assert.equal(new Set(gotB).size, gotB.length, `B: each message at most once: ${gotB.join(',')}`);
+      const broker = (await a.stats()).broker;
+      assert.ok(broker.lost_in_outage > 0, `messages published while the shard hung were delivered locally: ${JSON.stringify(broker)}`);
+      assert.equal(last - gotB.length, broker.lost_in_outage, `every message B missed is counted at A: ${JSON.stringify(broker)}`);
+      for (const client of [subA, subB, publisher]) await client.close();
+    } finally {
+      cluster.resumeNode(frozen);
+      await Promise.all([a.close(), b.close()]);
+      await cluster.stop();
+    }
+  });
+});
+
+interface ClusterNode {
+  id: string;
+  port: number;
+  master: boolean;
+  /** The master's id, for a replica. */
+  replicaOf: string | null;
+  owns(slot: number): boolean;
+}
+
+/** The cluster as the node on `port` sees it (CLUSTER NODES), failed nodes left out. */
+async function clusterNodes(port: number): Promise<ClusterNode[]> {
+  const { stdout } = await promisify(execFile)('redis-cli', ['-p', String(port), 'CLUSTER', 'NODES']);
+  return stdout
+    .trim()
+    .split('\n')
+    .map((line) => line.trim().split(' '))
+    .filter(([, , flags]) => !flags.includes('fail'))
+    .map(([id, address, flags, masterId, , , , , ...slots]) => {
+      const ranges = slots.filter((r) => !r.startsWith('[')).map((r) => r.split('-').map(Number));
+      return {
+        id,
+        port: Number(address.split('@')[0].split(':').pop()),
+        master: flags.split(',').includes('master'),
+        replicaOf: masterId === '-' ? null : masterId,
+        owns: (slot: number) => ranges.some(([from, to = from]) => slot >= from && slot <= to),
+      };
+    });
 }

@@ -51,6 +51,22 @@ const MAX_BATCH = 1000;
 const SHARD_PROBE_MS = 1000;
 const SHARD_PING_TIMEOUT_MS = 1000;
 
+/** Redis Cluster: one channel's publishes that are not done yet (see publishSharded). */
+interface ChannelOrder {
+  /** Sent to the shard, not answered yet. */
+  unanswered: number;
+  /** Waiting for their turn, in publish order. */
+  waiting: { channel: string; messageJson: string; toShard: boolean; since: number; resolve: () => void }[];
+  /** Wakes the first waiting message when it has waited ORDER_WAIT_MS. */
+  timer: NodeJS.Timeout | null;
+}
+
+/**
+ * Redis Cluster: how long a local delivery waits for earlier publishes of its channel to be answered.
+ * A node that hangs (rather than dies) never answers; past this, local delivery goes on out of order.
+ */
+const ORDER_WAIT_MS = 1000;
+
 /** What one event-loop turn published; `done` settles when Redis (or the local fallback) has it all. */
 interface Batch {
   channels: string[];
@@ -92,6 +108,8 @@ export class RedisBroker implements Broker {
   /** Publishes of the current event-loop turn (one Redis only), sent when it ends. */
   private batch: Batch | null = null;
   private wasReady = false;
+  /** Redis Cluster: per Redis name with publishes not yet answered, their order. */
+  private readonly order = new Map<string, ChannelOrder>();
   /** Redis Cluster: masters (`host:port`) that did not answer the last probe, sorted. */
   private unreachableShards: string[] = [];
   private shardProbe: NodeJS.Timeout | null = null;
@@ -114,6 +132,11 @@ export class RedisBroker implements Broker {
       const cluster = {
         enableOfflineQueue: false,
         lazyConnect: true,
+        // Fail fast here too: by default ioredis retries a command whose node is gone for up to 1.6 s
+        // (16 x 100 ms), and when a replica takes over in that time the retried publishes go through
+        // after later ones that were already delivered locally: out of order at this instance.
+        retryDelayOnFailover: 0,
+        retryDelayOnClusterDown: 0,
         clusterRetryStrategy: common.retryStrategy,
         redisOptions: { maxRetriesPerRequest: 0, connectionName: 'pubsub-server' },
       };
@@ -182,20 +205,83 @@ export class RedisBroker implements Broker {
 
   async publish(channel: string, messageJson: string): Promise<void> {
     const name = this.name(channel);
-    if (this.pub.status === 'ready' && !this.onLostShard(name)) {
-      if (!this.sharded) return this.addToBatch(channel, name, messageJson);
-      try {
-        // One connection per shard keeps every publish in order; with a cache, MULTI keeps the SET with its SPUBLISH.
-        if (this.options.expire > 0) {
-          await this.pub.multi().set(name, messageJson, 'EX', this.options.expire).spublish(name, messageJson).exec();
-        } else {
-          await this.pub.spublish(name, messageJson);
-        }
-        return;
-      } catch {
-        // Redis went away between the check and the write: fall through to local delivery.
+    if (this.sharded) return this.publishSharded(channel, name, messageJson);
+    if (this.pub.status === 'ready') return this.addToBatch(channel, name, messageJson);
+    this.deliverLocally(channel, messageJson);
+  }
+
+  /**
+   * Redis Cluster. The route (the channel's shard, or local delivery while the shard is lost) is chosen
+   * per message, so two messages of one channel may take different routes; the channel's order keeps
+   * them in publish order here. A message delivered locally waits until every earlier publish of its
+   * channel has been answered (one still waiting on a dying node may yet fail and fall back to local
+   * delivery itself), but at most ORDER_WAIT_MS; whatever comes after a waiting message waits behind it.
+   * With nothing waiting (the usual case) a publish is sent at once, pipelined with the others. Either
+   * way each message is delivered once: locally only when its shard refused it.
+   */
+  private publishSharded(channel: string, name: string, messageJson: string): Promise<void> {
+    const toShard = this.pub.status === 'ready' && !this.onLostShard(name);
+    const order = this.order.get(name);
+    if (!order || order.waiting.length === 0) {
+      if (toShard) return this.sendToShard(channel, name, messageJson);
+      if (!order || order.unanswered === 0) {
+        this.deliverLocally(channel, messageJson);
+        return Promise.resolve();
       }
     }
+    const o = order as ChannelOrder;
+    return new Promise<void>((resolve) => {
+      o.waiting.push({ channel, messageJson, toShard, since: performance.now(), resolve });
+      this.takeTurns(name, o);
+    });
+  }
+
+  private async sendToShard(channel: string, name: string, messageJson: string): Promise<void> {
+    let o = this.order.get(name);
+    if (!o) this.order.set(name, (o = { unanswered: 0, waiting: [], timer: null }));
+    o.unanswered++;
+    try {
+      // One connection per shard keeps every publish in order; with a cache, MULTI keeps the SET with its SPUBLISH.
+      if (this.options.expire > 0) {
+        await this.pub.multi().set(name, messageJson, 'EX', this.options.expire).spublish(name, messageJson).exec();
+      } else {
+        await this.pub.spublish(name, messageJson);
+      }
+    } catch {
+      this.deliverLocally(channel, messageJson); // the shard went away between the check and the answer
+    } finally {
+      o.unanswered--;
+      this.takeTurns(name, o);
+    }
+  }
+
+  /** Sends or delivers a channel's waiting messages, in order, as far as their turn has come. */
+  private takeTurns(name: string, o: ChannelOrder): void {
+    while (o.waiting.length > 0) {
+      const head = o.waiting[0];
+      const waited = performance.now() - head.since;
+      if (!head.toShard && o.unanswered > 0 && waited < ORDER_WAIT_MS) {
+        o.timer ??= setTimeout(() => {
+          o.timer = null;
+          this.takeTurns(name, o);
+        }, ORDER_WAIT_MS - waited);
+        return;
+      }
+      o.waiting.shift();
+      if (head.toShard) {
+        void this.sendToShard(head.channel, name, head.messageJson).then(head.resolve);
+      } else {
+        this.deliverLocally(head.channel, head.messageJson);
+        head.resolve();
+      }
+    }
+    if (o.timer) clearTimeout(o.timer);
+    o.timer = null;
+    if (o.unanswered === 0 && this.order.get(name) === o) this.order.delete(name);
+  }
+
+  /** A publish that Redis cannot carry: this instance's subscribers get it, the others lose it (counted). */
+  private deliverLocally(channel: string, messageJson: string): void {
     this.lostInOutage++;
     this.deliver(channel, messageJson);
   }
@@ -238,10 +324,7 @@ export class RedisBroker implements Broker {
         pub.publishBatch(names.length, ...names, ...payloads, this.options.expire).then(
           () => undefined,
           () => {
-            for (let i = from; i < to; i++) {
-              this.lostInOutage++;
-              this.deliver(batch.channels[i], batch.payloads[i]);
-            }
+            for (let i = from; i < to; i++) this.deliverLocally(batch.channels[i], batch.payloads[i]);
           },
         ),
       );

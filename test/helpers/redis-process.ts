@@ -125,20 +125,34 @@ export interface RedisClusterProcess {
   cli(...args: string[]): Promise<string>;
   /** Kills node `i` (SIGKILL); its slots are unreachable until {@link startNode} brings it back. */
   killNode(i: number): Promise<void>;
+  /** Freezes node `i` (SIGSTOP): it keeps its connections open but answers nothing, as a hung host would. */
+  pauseNode(i: number): void;
+  /** Lets a frozen node `i` go on (SIGCONT). */
+  resumeNode(i: number): void;
   /** Starts node `i` again on its port with its saved cluster config; resolves once it answers PING. */
   startNode(i: number): Promise<void>;
   /** Kills every node and removes their files. */
   stop(): Promise<void>;
 }
 
+/** Options of {@link redisCluster}. */
+export interface RedisClusterOptions {
+  /** Replicas per master (0: none). With replicas, the nodes give up on a silent peer after `nodeTimeoutMs`. */
+  replicas?: number;
+  /** cluster-node-timeout: how long a master may be silent before its replica takes over (Redis: 15 s). */
+  nodeTimeoutMs?: number;
+}
+
 /**
- * A Redis Cluster of `size` masters (no replicas) on free ports, in a temporary folder, created with
- * `redis-cli --cluster create`; resolves once every node reports `cluster_state:ok` and all agree on the slots.
+ * A Redis Cluster of `size` masters, each with `replicas` replicas, on free ports, in a temporary folder,
+ * created with `redis-cli --cluster create`; resolves once every node reports `cluster_state:ok` and all
+ * agree on the slots.
  */
-export async function redisCluster(size = 3): Promise<RedisClusterProcess> {
+export async function redisCluster(size = 3, options: RedisClusterOptions = {}): Promise<RedisClusterProcess> {
+  const replicas = options.replicas ?? 0;
   const dir = mkdtempSync(join(tmpdir(), 'redis-cluster-'));
   const ports: number[] = [];
-  while (ports.length < size) {
+  while (ports.length < size * (1 + replicas)) {
     // A node also listens on port + 10000 (the cluster bus), which must be free too.
     const port = await freePort(10_000);
     if (!ports.includes(port)) ports.push(port);
@@ -147,6 +161,9 @@ export async function redisCluster(size = 3): Promise<RedisClusterProcess> {
     spawnRedis([
       '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
       '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir,
+      ...(options.nodeTimeoutMs ? ['--cluster-node-timeout', String(options.nodeTimeoutMs)] : []),
+      // A replica's first sync starts at once instead of after 5 s (diskless sync waits for more replicas).
+      '--repl-diskless-sync-delay', '0',
     ]);
   const nodes = ports.map(spawnNode);
   const run = promisify(execFile);
@@ -162,7 +179,7 @@ export async function redisCluster(size = 3): Promise<RedisClusterProcess> {
   };
   try {
     for (const [i, port] of ports.entries()) await waitForPing(port, nodes[i], 'redis-server (cluster node)');
-    await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes']);
+    await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes']);
     const deadline = Date.now() + 20_000;
     // cluster_state:ok comes before every node has learnt every other node's slots; a client that reads
     // the slot map from a node in between routes some channels to the wrong shard.
@@ -171,9 +188,14 @@ export async function redisCluster(size = 3): Promise<RedisClusterProcess> {
       const check = await run('redis-cli', ['--cluster', 'check', `127.0.0.1:${port}`]).then((r) => r.stdout, () => '');
       return check.includes('All nodes agree about slots configuration') && check.includes('All 16384 slots covered');
     };
+    // A replica that has never synced with its master refuses to take over from it (its data is "too old").
+    const synced = async (port: number): Promise<boolean> => {
+      const info = await cli(port, 'INFO', 'replication');
+      return info.includes('role:master') || info.includes('master_link_status:up');
+    };
     for (const port of ports) {
-      while (!(await agreed(port))) {
-        if (Date.now() > deadline) throw new Error(`the cluster did not agree on its slots within 20 s (node ${port})`);
+      while (!(await agreed(port)) || !(await synced(port))) {
+        if (Date.now() > deadline) throw new Error(`the cluster did not agree on its slots, or a replica did not sync, within 20 s (node ${port})`);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }
@@ -186,6 +208,8 @@ export async function redisCluster(size = 3): Promise<RedisClusterProcess> {
     nodes: ports.map((p) => `127.0.0.1:${p}`).join(','),
     cli: (...args) => cli(ports[0], '-c', ...args),
     killNode,
+    pauseNode: (i) => void nodes[i].child.kill('SIGSTOP'),
+    resumeNode: (i) => void nodes[i].child.kill('SIGCONT'),
     async startNode(i) {
       await killNode(i);
       nodes[i] = spawnNode(ports[i]);

@@ -1,16 +1,20 @@
 /** `make bench-micro`: parse and encode per second for the pure codec (tinybench). */
 import { Bench } from 'tinybench';
-import { events, parseClientFrame } from '../server/protocol/index.js';
+import { events, isJsonText, parseClientFrame } from '../server/protocol/index.js';
 
 const publishFrame = JSON.stringify({ action: 'publish', payload: { channel: 'news', message: { text: 'hello world', n: 42 } }, id: 7 });
 const subscribeFrame = '{"action":"subscribe","payload":{"channel":"user:john:chat"},"id":1}';
 const messageJson = '{"text":"hello world","n":42}';
+/** What bench-redis publishes, as a subscribing instance gets it from Redis. */
+const bridged = '{"c":0,"t":1764034567123456,"p":""}';
 
 const bench = new Bench({ time: 1000, warmupTime: 200 });
 bench
   .add('parse publish', () => parseClientFrame(publishFrame))
   .add('parse subscribe (user channel)', () => parseClientFrame(subscribeFrame))
   .add('parse bad json', () => parseClientFrame('{nope'))
+  .add('check bridged payload: JSON.parse', () => JSON.parse(bridged))
+  .add('check bridged payload: isJsonText', () => isJsonText(bridged))
   .add('encode message', () => events.message('news', messageJson))
   .add('encode subscribed ack', () => events.subscribed('news', 1))
   .add('encode welcome', () => events.welcome('abc123', null, 'sess-xyz'));

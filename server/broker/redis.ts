@@ -29,7 +29,7 @@
  */
 import calculateSlot from 'cluster-key-slot';
 import { Cluster, Redis } from 'ioredis';
-import { parseChannel, redisName } from '../protocol/index.js';
+import { isJsonText, parseChannel, redisName } from '../protocol/index.js';
 import type { Broker, DeliverHandler } from './types.js';
 
 /**
@@ -389,12 +389,6 @@ export class RedisBroker implements Broker {
   private onMessage(name: string, payload: string): void {
     const channel = this.retained.get(name);
     if (channel === undefined) return;
-    let json = payload;
-    try {
-      JSON.parse(payload);
-    } catch {
-      json = JSON.stringify(payload);
-    }
-    this.deliver(channel, json);
+    this.deliver(channel, isJsonText(payload) ? payload : JSON.stringify(payload));
   }
 }

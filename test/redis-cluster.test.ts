@@ -200,6 +200,32 @@ async function shardSubscribers(cluster: RedisClusterProcess, name: string): Pro
   return counts.reduce((a, b) => a + b, 0);
 }
 
+/**
+ * A's and B's subscribers on `channel`, both seen by the channel's shard, and a publisher on A whose
+ * first message ('before') both have got.
+ */
+async function publishingPair(cluster: RedisClusterProcess, a: RunningServer, b: RunningServer, channel: string) {
+  const subA = await subscriber(a, [channel]);
+  const subB = await subscriber(b, [channel]);
+  await eventually(async () => (await shardSubscribers(cluster, `broadcast:${channel}`)) === 2, 5000);
+  const { client: publisher } = await TestClient.pubsub(a.ws);
+  const send = (message: unknown): void => publisher.send({ action: 'publish', payload: { channel, message } });
+  send('before');
+  for (const sub of [subA, subB]) assert.equal((await sub.next()).message, 'before');
+  return { subA, subB, publisher, send };
+}
+
+/** The `n` of every message up to the one that says 'final' (which must be the last). */
+async function untilFinal(sub: TestClient, channel: string): Promise<number[]> {
+  const seen: number[] = [];
+  for (let frame = await sub.next(); frame.message !== 'final'; frame = await sub.next()) {
+    assert.equal(frame.channel, channel);
+    seen.push(frame.message.n);
+  }
+  assert.ok(await sub.silentFor(300), 'nothing after the last one');
+  return seen;
+}
+
 /** A predicate: whether the slot lies in one of the ranges the node on `port` owns (CLUSTER NODES, its `myself` line). */
 async function slotsOwnedBy(port: number): Promise<(slot: number) => boolean> {
   const { stdout } = await promisify(execFile)('redis-cli', ['-p', String(port), 'CLUSTER', 'NODES']);
@@ -226,13 +252,7 @@ describe('Redis Cluster failover (a master killed, its replica takes over; own c
       assert.ok(replica, `master ${master.port} has a replica`);
       const masterIndex = cluster.ports.indexOf(master.port);
 
-      const subA = await subscriber(a, [channel]);
-      const subB = await subscriber(b, [channel]);
-      await eventually(async () => (await shardSubscribers(cluster, `broadcast:${channel}`)) === 2, 5000); // A's and B's
-      const { client: publisher } = await TestClient.pubsub(a.ws);
-      const send = (message: unknown): void => publisher.send({ action: 'publish', payload: { channel, message } });
-      send('before');
-      for (const sub of [subA, subB]) assert.equal((await sub.next()).message, 'before');
+      const { subA, subB, publisher, send } = await publishingPair(cluster, a, b, channel);
 
       // Publish every 20 ms from the kill until well after the failover, so messages meet each phase:
       // the dead master, the probe's verdict, the promoted replica before and after B subscribes to it.
@@ -262,19 +282,10 @@ describe('Redis Cluster failover (a master killed, its replica takes over; own c
       }
       const last = n;
       send('final');
-      const received = async (sub: TestClient): Promise<number[]> => {
-        const seen: number[] = [];
-        for (let frame = await sub.next(); frame.message !== 'final'; frame = await sub.next()) {
-          assert.equal(frame.channel, channel);
-          seen.push(frame.message.n);
-        }
-        assert.ok(await sub.silentFor(300), 'nothing after the last one');
-        return seen;
-      };
       // A's own subscriber gets every message exactly once and in order: through the cluster, or locally
       // (and counted) while the shard was gone.
-      assert.deepEqual(await received(subA), Array.from({ length: last }, (_, i) => i + 1), 'A: every message once, in order');
-      const gotB = [...earlyB, ...(await received(subB))];
+      assert.deepEqual(await untilFinal(subA, channel), Array.from({ length: last }, (_, i) => i + 1), 'A: every message once, in order');
+      const gotB = [...earlyB, ...(await untilFinal(subB, channel))];
       assert.equal(new Set(gotB).size, gotB.length, `B: each message at most once: ${gotB.join(',')}`);
       assert.deepEqual(gotB, [...gotB].sort((x, y) => x - y), 'B: in publish order');
       const tail = gotB.filter((m) => m >= firstAfter);
@@ -306,13 +317,7 @@ describe('Redis Cluster hang (a master frozen, then let go; own three-node clust
       const ownsSlot = await slotsOwnedBy(cluster.ports[frozen]);
       const channel = ['news', 'prices', 'sport', 'weather', 'tv', 'radio', 'films', 'books'].find((c) => ownsSlot(calculateSlot(`broadcast:${c}`)));
       assert.ok(channel, 'a channel on the shard that will hang');
-      const subA = await subscriber(a, [channel]);
-      const subB = await subscriber(b, [channel]);
-      await eventually(async () => (await shardSubscribers(cluster, `broadcast:${channel}`)) === 2, 5000); // A's and B's
-      const { client: publisher } = await TestClient.pubsub(a.ws);
-      const send = (message: unknown): void => publisher.send({ action: 'publish', payload: { channel, message } });
-      send('before');
-      for (const sub of [subA, subB]) assert.equal((await sub.next()).message, 'before');
+      const { subA, subB, publisher, send } = await publishingPair(cluster, a, b, channel);
 
       let n = 0;
       const ticker = setInterval(() => send({ n: ++n }), 20);
@@ -337,14 +342,9 @@ describe('Redis Cluster hang (a master frozen, then let go; own three-node clust
       }
       const last = n;
       send('final');
-      const received = async (sub: TestClient, seen: number[]): Promise<number[]> => {
-        for (let frame = await sub.next(); frame.message !== 'final'; frame = await sub.next()) seen.push(frame.message.n);
-        assert.ok(await sub.silentFor(300), 'nothing after the last one');
-        return seen;
-      };
-      const allA = await received(subA, gotA);
+      const allA = [...gotA, ...(await untilFinal(subA, channel))];
       assert.deepEqual([...allA].sort((x, y) => x - y), Array.from({ length: last }, (_, i) => i + 1), 'A: every message exactly once (the frozen ones late)');
-      const gotB = await received(subB, []);
+      const gotB = await untilFinal(subB, channel);
       assert.equal(new Set(gotB).size, gotB.length, `B: each message at most once: ${gotB.join(',')}`);
       const broker = (await a.stats()).broker;
       assert.ok(broker.lost_in_outage > 0, `messages published while the shard hung were delivered locally: ${JSON.stringify(broker)}`);

@@ -19,6 +19,9 @@ const valid = [
   '[]', '{}', '[ ]', '{ }', ' \t\r\n[1, 2 ,3 ] \n', '{"a":{"b":[{"c":[]},{}]}}', '{"a" : 1 , "a" : 2}',
   '[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]', '[null,true,false,"x",-1.0e0,{"k":"v"}]',
   `${'['.repeat(5000)}${']'.repeat(5000)}`,
+  // Long enough for the scanner's fast run over plain characters, with something to stop it every so often.
+  JSON.stringify('plain text, then "quotes", a \\ backslash, a \n newline, a \u0001 control, é and 😀; '.repeat(2)),
+  JSON.stringify({ text: 'x'.repeat(100_000), after: ['y'.repeat(40), 1] }),
 ];
 
 const invalid = [

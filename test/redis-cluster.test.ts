@@ -36,7 +36,7 @@ describe('Redis Cluster broker (sharded pub/sub, own three-node cluster)', () =>
     cluster = await redisCluster(3);
     const seeds = cluster.nodes.split(',');
     for (let i = 0; i < 3; i++) servers.push(await startServer({ redisCluster: seeds[i], prefix, expire: 30, publishKey: 'k' }));
-    await eventually(async () => (await Promise.all(servers.map((s) => fetch(`${s.http}/health`)))).every((r) => r.status === 200), 10_000);
+    await allHealthy(servers);
   });
   after(async () => {
     await Promise.all(servers.map((s) => s.close()));
@@ -135,7 +135,7 @@ describe('Redis Cluster outage (one shard killed and restarted, own three-node c
     const a = await startServer({ redisCluster: seeds[0] });
     const b = await startServer({ redisCluster: seeds[1] });
     try {
-      await eventually(async () => (await Promise.all([a, b].map((s) => fetch(`${s.http}/health`)))).every((r) => r.status === 200), 10_000);
+      await allHealthy([a, b]);
       // One channel on the shard that will die, one on a shard that stays.
       const lostPort = cluster.ports[2];
       const ownsSlot = await slotsOwnedBy(lostPort);
@@ -165,7 +165,7 @@ describe('Redis Cluster outage (one shard killed and restarted, own three-node c
       assert.deepEqual([during.lost_in_outage, during.outages], [1, 1]);
 
       await cluster.startNode(2);
-      await eventually(async () => (await Promise.all([a, b].map((s) => fetch(`${s.http}/health`)))).every((r) => r.status === 200), 10_000);
+      await allHealthy([a, b]);
       // B's shard subscriber comes back to the restarted node by itself; try until a message gets through.
       let n = 0;
       await eventually(async () => {
@@ -198,6 +198,11 @@ async function shardSubscribers(cluster: RedisClusterProcess, name: string): Pro
     }),
   );
   return counts.reduce((a, b) => a + b, 0);
+}
+
+/** Waits (10 s at most) until every server's /health answers 200. */
+async function allHealthy(servers: RunningServer[]): Promise<void> {
+  await eventually(async () => (await Promise.all(servers.map((s) => fetch(`${s.http}/health`)))).every((r) => r.status === 200), 10_000);
 }
 
 /**
@@ -242,7 +247,7 @@ describe('Redis Cluster failover (a master killed, its replica takes over; own c
     const a = await startServer({ redisCluster: seeds[0] });
     const b = await startServer({ redisCluster: seeds[1] });
     try {
-      await eventually(async () => (await Promise.all([a, b].map((s) => fetch(`${s.http}/health`)))).every((r) => r.status === 200), 10_000);
+      await allHealthy([a, b]);
       const before = await clusterNodes(cluster.ports[0]);
       const channel = 'news';
       const slot = calculateSlot(`broadcast:${channel}`);
@@ -268,7 +273,7 @@ describe('Redis Cluster failover (a master killed, its replica takes over; own c
           const me = (await clusterNodes(replica.port)).find((node) => node.port === replica.port);
           return me?.master === true && me.owns(slot);
         }, 15_000);
-        await eventually(async () => (await Promise.all([a, b].map((s) => fetch(`${s.http}/health`)))).every((r) => r.status === 200), 10_000);
+        await allHealthy([a, b]);
         healthAfter = n;
         // B's shard subscriber has moved to the new master once a message published now reaches it.
         await eventually(async () => {
@@ -313,7 +318,7 @@ describe('Redis Cluster hang (a master frozen, then let go; own three-node clust
     const b = await startServer({ redisCluster: seeds[1] });
     const frozen = 2;
     try {
-      await eventually(async () => (await Promise.all([a, b].map((s) => fetch(`${s.http}/health`)))).every((r) => r.status === 200), 10_000);
+      await allHealthy([a, b]);
       const ownsSlot = await slotsOwnedBy(cluster.ports[frozen]);
       const channel = ['news', 'prices', 'sport', 'weather', 'tv', 'radio', 'films', 'books'].find((c) => ownsSlot(calculateSlot(`broadcast:${c}`)));
       assert.ok(channel, 'a channel on the shard that will hang');
@@ -334,7 +339,7 @@ describe('Redis Cluster hang (a master frozen, then let go; own three-node clust
           return frame !== null && frame.message.n > mark;
         }, 5000);
         cluster.resumeNode(frozen);
-        await eventually(async () => (await Promise.all([a, b].map((s) => fetch(`${s.http}/health`)))).every((r) => r.status === 200), 10_000);
+        await allHealthy([a, b]);
         await new Promise((resolve) => setTimeout(resolve, 300));
       } finally {
         clearInterval(ticker);

@@ -14,6 +14,8 @@ import { FIRST_SOURCE_PORT, scenarioUrls } from './options.js';
 import { SCENARIO_RUNNERS, type ClientContext, type SlowSample } from './scenarios/index.js';
 
 const MAX_ERROR_SAMPLES = 5;
+/** How often the event-loop delay is sampled, ms. */
+const LOOP_DELAY_RESOLUTION_MS = 10;
 
 class Worker {
   readonly counters: Counters = emptyCounters();
@@ -35,7 +37,7 @@ class Worker {
   private stopped = false;
   private finished = false;
   private reportTimer: NodeJS.Timeout | null = null;
-  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
   private firstConnectAt = 0;
   private whenEmpty: (() => void) | null = null;
   private lastConnectedAt = 0;
@@ -181,7 +183,9 @@ class Worker {
       counters: this.counters,
       cpuMicros: cpu.user + cpu.system,
       at: Date.now(),
-      loopDelayMaxMs: this.loopDelay.max / 1e6,
+      // Node records the whole interval between two samples, the sampling period included, so an idle
+      // loop would read 10 ms; the delay is what lies beyond it.
+      loopDelayMaxMs: Math.max(0, this.loopDelay.max / 1e6 - LOOP_DELAY_RESOLUTION_MS),
       histograms: encodeHistograms(this.histograms),
       samples: this.samples.splice(0),
       firstConnectAt: this.firstConnectAt,

@@ -11,7 +11,7 @@ import { wsHelpers } from '../server/engine.js';
 import { checkHost, type HostCheck } from './host-check.js';
 import type { FromWorker, ReportMessage, ToWorker } from './ipc.js';
 import {
-  addCounters, emptyCounters, mergeEncoded, newHistogramSet, resetHistograms, summarize,
+  addCounters, emptyCounters, mergeEncoded, newHistogramSet, resetHistograms, summarize, warmUpHistogramCode,
   type Counters, type HistogramSet, type LatencySummary,
 } from './metrics.js';
 import { scenarioUrl, validateSwarmOptions, type SwarmOptions } from './options.js';
@@ -154,6 +154,9 @@ export class Swarm extends EventEmitter {
   async run(): Promise<RunSummary> {
     const { options } = this;
     const host = options.hostCheck > 0 ? await checkHost(options.hostCheck) : null;
+    // The engine decodes, merges and summarizes every worker's histograms each tick; unoptimized, the
+    // first ticks with timed values took CPU the servers under test needed (see warmUpHistogramCode).
+    warmUpHistogramCode();
     const startedAt = Date.now();
     const serverRest = options.serverPid ? sampleTree(options.serverPid) : null;
     this.emit('start', { options, url: this.url, startedAt, helpers: wsHelpers().description } satisfies StartEvent);

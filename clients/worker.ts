@@ -7,10 +7,11 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Connection } from './connection.js';
 import type { FromWorker, StartMessage, ToWorker } from './ipc.js';
 import {
-  SwarmError, emptyCounters, encodeHistograms, newHistogramSet, nowMicros, record, resetHistograms,
+  SwarmError, emptyCounters, encodeHistograms, newHistogramSet, nowMicros, record, resetHistograms, warmUpHistogramCode,
   type Counters, type HistogramSet,
 } from './metrics.js';
 import { FIRST_SOURCE_PORT, scenarioUrls } from './options.js';
+import { Pacer } from './pacer.js';
 import { SCENARIO_RUNNERS, type ClientContext, type SlowSample } from './scenarios/index.js';
 
 const MAX_ERROR_SAMPLES = 5;
@@ -23,6 +24,7 @@ class Worker {
   readonly samples: SlowSample[] = [];
   readonly errorSamples: string[] = [];
   private readonly connections = new Set<Connection>();
+  private readonly pacer = new Pacer();
   private readonly sleepers = new Set<{ timer: NodeJS.Timeout; reject: (err: Error) => void }>();
   private readonly urls: string[];
   private readonly ownClients: number;
@@ -52,6 +54,7 @@ class Worker {
 
   start(): void {
     const { options, worker, startAt, reportMs } = this.plan;
+    warmUpHistogramCode();
     this.reportTimer = setInterval(() => this.report(false), reportMs);
     this.loopDelay.enable();
     if (this.ownClients === 0) return void this.finish();
@@ -82,6 +85,7 @@ class Worker {
       sleeper.reject(deadline());
     }
     this.sleepers.clear();
+    this.pacer.stop(deadline());
     for (const conn of this.connections) conn.terminate();
     this.releaseResolve(Date.now());
     this.counters.errors.deadline += this.ownClients - this.launched;
@@ -171,6 +175,7 @@ class Worker {
       },
       sleep,
       sleepUntil: (at) => sleep(Math.max(0, at - Date.now())),
+      pace: (at) => this.pacer.until(at),
     };
   }
 

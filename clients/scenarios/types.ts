@@ -35,6 +35,11 @@ export interface ClientContext {
   sleep(ms: number): Promise<void>;
   /** Waits until epoch ms `at` (at once if it has passed); rejects like `sleep`. */
   sleepUntil(at: number): Promise<void>;
+  /**
+   * Waits until epoch µs `at`, to within about 0.2 ms rather than a timer's millisecond (see pacer.ts),
+   * for clients that send on a schedule; rejects like `sleep`.
+   */
+  pace(at: number): Promise<void>;
 }
 
 /** A scenario runs one client from connect to close; it resolves when the client completed its part. */

@@ -124,13 +124,14 @@ for (const [label, start, urls] of setups) {
         steps.push({
           setup: label, run, subscribers: c.subscribed, rate, deliveries_per_s: Math.round(deliveries),
           fanout_p50_ms: f?.p50 ?? null, fanout_p99_ms: f?.p99 ?? null, fanout_p999_ms: f?.p999 ?? null, fanout_max_ms: f?.max ?? null, timed_copies: f?.count ?? 0,
+          publisher_lag_p99_ms: summary.lag?.p99 ?? null, publisher_lag_max_ms: summary.lag?.max ?? null,
           published: c.published, lost_deliveries: summary.lostDeliveries, errors: totalErrors(c),
           server_cpu_max_pct: Math.round(summary.server?.cpuMaxPct ?? NaN), client_cpu_max_pct: Math.round(summary.clientCpuMaxPct), redis_cpu_pct: Math.round(redisCpuPct), saturated: summary.saturated,
           ...hostColumns(summary.host),
         });
         appendHistory(join(args.out, 'history.csv'), summaryRow(summary, label, name));
         console.log(
-          `${label} @ ${rate} msg/s${repeat > 1 ? ` (run ${run} of ${repeat})` : ''}: ${Math.round(deliveries)} deliveries/s, fanout p50 ${f?.p50.toFixed(2) ?? '-'} p99 ${f?.p99.toFixed(2) ?? '-'} max ${f?.max.toFixed(2) ?? '-'} ms, ` +
+          `${label} @ ${rate} msg/s${repeat > 1 ? ` (run ${run} of ${repeat})` : ''}: ${Math.round(deliveries)} deliveries/s, fanout p50 ${f?.p50.toFixed(2) ?? '-'} p99 ${f?.p99.toFixed(2) ?? '-'} max ${f?.max.toFixed(2) ?? '-'} ms (publisher late p99 ${summary.lag?.p99.toFixed(2) ?? '-'} ms), ` +
             `not in within the ${String(args.drain)} s drain ${summary.lostDeliveries}, errors ${totalErrors(c)}, busiest server process ${Math.round(summary.server?.cpuMaxPct ?? NaN)}%, swarm ${Math.round(summary.clientCpuMaxPct)}%, Redis ${Math.round(redisCpuPct)}%, saturated: ${summary.saturated}` +
             (summary.host ? `; host before the step: stalled ${summary.host.stalledPct.toFixed(1)}%, reference work ${Math.round(summary.host.referenceMs)} ms` : ''),
         );
@@ -164,7 +165,7 @@ const targets: Target[] = [
 console.log('');
 for (const line of targetLines(targets)) console.log(line);
 console.log(
-  `fanout is publish on instance 1 -> Redis -> instances 2 to ${instances} -> subscriber, from each message's due moment, after ${String(args.warmup)} s of warm-up per step; ` +
+  `fanout is publish on instance 1 -> Redis -> instances 2 to ${instances} -> subscriber, from each message's due moment, after ${String(args.warmup)} s of warm-up per step; publisher late is how far behind its due moment the swarm sent a message, already inside fanout; ` +
     'server CPU is the busiest server process; Redis CPU is its own count (INFO cpu) over the whole step, start-up and drain included; the swarm, all servers and Redis share this machine',
 );
 console.log(`csv: ${file}`);

@@ -72,6 +72,8 @@ export interface RunSummary {
   slow: LatencySummary | null;
   /** From a crowd broadcast's due moment to its arrival, over every client's copy. */
   fanout: LatencySummary | null;
+  /** Broadcast: from each timed message's due moment to the moment its publisher sent it. */
+  lag: LatencySummary | null;
   /** Connections opened per second, from the first connect started to the last one open. */
   connectRate: number;
   /** Connections per second the ramp asked for. */
@@ -352,6 +354,7 @@ export class Swarm extends EventEmitter {
       rtt: summarize(this.totalHistograms.rtt),
       slow: summarize(this.totalHistograms.slow),
       fanout: summarize(this.totalHistograms.fanout),
+      lag: summarize(this.totalHistograms.lag),
       connectRate: connectSpan > 0 ? opened / connectSpan : opened,
       offeredConnectRate: options.ramp > 0 ? options.clients / options.ramp : Infinity,
       expectedDeliveries,

@@ -87,10 +87,12 @@ export function totalErrors(counters: Counters): number {
 }
 
 /**
- * The histograms every run keeps: connect time, echo/message round trip, slow-reply time, and the time
- * from a crowd broadcast's due moment to its arrival at each client (fanout).
+ * The histograms every run keeps: connect time, echo/message round trip, slow-reply time, the time
+ * from a crowd broadcast's due moment to its arrival at each client (fanout), and how late a broadcast
+ * publisher sent each message against its due moment (lag: the load generator's own part of rtt and
+ * fanout; if it grows, the swarm is not keeping its schedule).
  */
-export const HISTOGRAMS = ['connect', 'rtt', 'slow', 'fanout'] as const;
+export const HISTOGRAMS = ['connect', 'rtt', 'slow', 'fanout', 'lag'] as const;
 export type HistogramName = (typeof HISTOGRAMS)[number];
 export type Histogram = hdr.Histogram;
 
@@ -103,7 +105,7 @@ export function newHistogram(): Histogram {
 export type HistogramSet = Record<HistogramName, Histogram>;
 
 export function newHistogramSet(): HistogramSet {
-  return { connect: newHistogram(), rtt: newHistogram(), slow: newHistogram(), fanout: newHistogram() };
+  return { connect: newHistogram(), rtt: newHistogram(), slow: newHistogram(), fanout: newHistogram(), lag: newHistogram() };
 }
 
 /** Encodes each histogram (empty ones as ''), for the trip from a worker to the engine. */

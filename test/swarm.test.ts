@@ -105,6 +105,8 @@ describe('swarm scenarios against the server', () => {
     assert.equal(summary.lostDeliveries, 0);
     assert.equal(summary.rtt, null, 'no publisher gets its own messages back');
     assert.equal(summary.fanout?.count, 100 * 10, 'the 100 messages due in the first 0.5 s are delivered but not timed');
+    assert.equal(summary.lag?.count, 100, 'each timed message\'s send is timed once, by its publisher');
+    assert.ok(summary.lag!.p50 <= summary.fanout!.p50, 'every copy arrives after its message was sent, so fanout dominates lag');
     await assertNoLeftovers();
   });
 

@@ -22,6 +22,7 @@ export function summaryLines(s: RunSummary, label: string): string[] {
   if (s.rtt) lines.push(`rtt      ${ms(s.rtt, ['p50', 'p90', 'p99', 'p999', 'max'])}   (${s.rtt.count} round trips)`);
   if (s.slow) lines.push(`slow     ${ms(s.slow, ['min', 'p50', 'p99', 'max'])}   (${s.slow.count} replies)`);
   if (s.fanout) lines.push(`fanout   ${ms(s.fanout, ['min', 'p50', 'p99', 'max'])}   (${s.fanout.count} broadcast copies, from due to arrival)`);
+  if (s.lag) lines.push(`lag      ${ms(s.lag, ['p50', 'p99', 'p999', 'max'])}   (${s.lag.count} messages, from due to sent: the swarm's own part of the latency)`);
   if (s.expectedDeliveries !== null) {
     lines.push(`deliveries ${c.delivered}/${s.expectedDeliveries} (lost ${s.lostDeliveries}), published ${c.published}, own messages lost ${c.ownLost}`);
   }

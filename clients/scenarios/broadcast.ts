@@ -75,6 +75,7 @@ export const broadcast: Scenario = async (ctx) => {
         conn.batch(() => {
           const now = epochMicros();
           while (due < end && due <= now) {
+            record(due >= timedFrom ? histograms.lag : warmupHistogram, now - due);
             conn.send(`{"action":"publish","payload":{"channel":"${options.channel}","message":{"c":${index},"t":${Math.round(due)},"p":"${pad}"}}}`);
             counters.published++;
             ownSent++;

@@ -1,6 +1,7 @@
 /** Picks the broker for a server's options: in memory by default, Redis with `--redis`, Redis Cluster with `--redis-cluster`. */
 import { LocalBroker } from './local.js';
-import { RedisBroker } from './redis.js';
+import { RedisClusterBroker } from './redis/cluster.js';
+import { RedisBroker } from './redis/single.js';
 import type { Broker } from './types.js';
 
 export type { Broker, DeliverHandler } from './types.js';
@@ -19,9 +20,16 @@ export interface BrokerOptions {
 
 /** Creates the broker. A Redis broker starts connecting at once but does not wait: Redis may come later. */
 export function createBroker(options: BrokerOptions): Broker {
-  const nodes = options.redisCluster ? options.redisCluster.split(',') : null;
-  if (options.redis === null && nodes === null) return new LocalBroker({ expire: options.expire });
-  const broker = new RedisBroker({ url: options.redis, nodes: nodes ?? undefined, prefix: options.prefix, expire: options.expire });
-  broker.connect();
-  return broker;
+  const { expire, prefix } = options;
+  if (options.redisCluster) {
+    const broker = new RedisClusterBroker({ nodes: options.redisCluster.split(','), prefix, expire });
+    broker.connect();
+    return broker;
+  }
+  if (options.redis !== null) {
+    const broker = new RedisBroker({ url: options.redis, prefix, expire });
+    broker.connect();
+    return broker;
+  }
+  return new LocalBroker({ expire });
 }

@@ -34,6 +34,11 @@ export class LocalBroker implements Broker {
     return Promise.resolve();
   }
 
+  /** Delivery is synchronous, so everything published was delivered already. */
+  flush(): Promise<void> {
+    return Promise.resolve();
+  }
+
   retain(): void {}
 
   release(): void {}

@@ -24,9 +24,18 @@ export interface Broker {
   onDeliver(handler: DeliverHandler): void;
   /**
    * Publishes `messageJson` on `channel` to every instance, and caches it when a cache is configured.
-   * Resolves once the message was handed on; rejects when it could not be (e.g. backend down).
+   * Never rejects: resolves once the message is on its way to the subscribers of every instance the
+   * driver can reach, or, when it can reach none but this one, has been delivered here and counted
+   * as lost to the others (`lost_in_outage`).
    */
   publish(channel: string, messageJson: string): Promise<void>;
+  /**
+   * Resolves once every message whose `publish` was called before has been handed to the deliver
+   * handler of this instance (when this instance has local interest in its channel), and every
+   * message other instances had published by then too, as far as the driver can tell (its TSDoc says
+   * how far). Shutdown awaits it before goodbye, so an ack always means delivered here.
+   */
+  flush(): Promise<void>;
   /** The channel got its first local subscriber. */
   retain(channel: string): void;
   /** The channel lost its last local subscriber. */

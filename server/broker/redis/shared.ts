@@ -1,0 +1,192 @@
+/**
+ * What the two Redis drivers share: the websocket-redis name layout, interest (retain/release) turned
+ * into SUBSCRIBE/UNSUBSCRIBE that are retried until Redis takes them, the delivery of what Redis
+ * sends, and the counters. Each driver (single.ts, cluster.ts) adds how it publishes and what it
+ * guarantees.
+ *
+ * Layout (docs/protocol.md): `news` travels on `broadcast:news`, `user:john:chat` and
+ * `session:abc:chat` on their own names, all under `<prefix>:` when a prefix is set. The payload is the
+ * message's JSON text, so `redis-cli PUBLISH broadcast:news '{"x":1}'` reaches every subscriber; a
+ * payload that is not JSON (from another program) arrives as a JSON string.
+ *
+ * Every Redis error is counted, none is thrown at the endpoints: the broker keeps this instance working
+ * while Redis is away and says so in `state()` (hence `/health`) and `counters()` (hence `/stats`).
+ */
+import type { Cluster, Redis } from 'ioredis';
+import { isJsonText, parseChannel, redisName } from '../../protocol/index.js';
+import type { Broker, DeliverHandler } from '../types.js';
+
+/** Options of both Redis drivers. */
+export interface RedisBrokerOptions {
+  /** Namespace before every Redis name (`<prefix>:broadcast:news`); empty for none. */
+  prefix: string;
+  /** Seconds the last message of a channel is kept in Redis (`SET key value EX S`); 0 keeps nothing. */
+  expire: number;
+}
+
+/** Connection options both drivers use for every client. */
+export const FAIL_FAST = {
+  // Fail fast while Redis is away: a publish must not wait in a queue; it is delivered locally instead.
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 0,
+  retryStrategy: (times: number): number => Math.min(100 * times, 2000),
+  lazyConnect: true,
+} as const;
+
+/** How long a channel whose SUBSCRIBE failed waits before it is subscribed again. */
+export const RESUBSCRIBE_MS = 1000;
+
+/** The broker's own counters, each a line of `/stats` `broker` and of `/metrics`. */
+export interface RedisCounters {
+  /** Messages published while Redis could not carry them: delivered here only, lost to the other instances. */
+  lost_in_outage: number;
+  /** Times the connection to Redis (or a cluster shard) was lost. */
+  outages: number;
+  /** Error events of the Redis clients (connection refused, reset, ...). */
+  redis_errors: number;
+  /** SUBSCRIBE / SSUBSCRIBE calls Redis refused or that failed; each is retried. */
+  subscribe_errors: number;
+  /** UNSUBSCRIBE / SUNSUBSCRIBE calls that failed (the channel's messages are then ignored). */
+  unsubscribe_errors: number;
+  /** Cache reads (GET) that failed; the subscriber got no cached message. */
+  cache_errors: number;
+  /** Publish calls that failed after they were sent; their messages were delivered here only (in lost_in_outage). */
+  publish_errors: number;
+  /** Shutdown fences that failed: delivery of earlier publishes here could not be confirmed. */
+  flush_errors: number;
+}
+
+export abstract class RedisBrokerBase implements Broker {
+  abstract readonly kind: string;
+  protected readonly counts: RedisCounters = {
+    lost_in_outage: 0,
+    outages: 0,
+    redis_errors: 0,
+    subscribe_errors: 0,
+    unsubscribe_errors: 0,
+    cache_errors: 0,
+    publish_errors: 0,
+    flush_errors: 0,
+  };
+  protected deliver: DeliverHandler = () => {};
+  /** Redis name -> our channel, for every channel with local interest. */
+  protected readonly retained = new Map<string, string>();
+  /** Redis names whose subscription Redis confirmed (since the subscriber's last connect). */
+  protected readonly confirmed = new Set<string>();
+  private resubscribeTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(protected readonly options: RedisBrokerOptions) {}
+
+  /** The client that publishes and reads the cache. */
+  protected abstract readonly pub: Redis | Cluster;
+  /** The client that subscribes. */
+  protected abstract readonly sub: Redis | Cluster;
+
+  abstract publish(channel: string, messageJson: string): Promise<void>;
+  abstract flush(): Promise<void>;
+  /** Subscribes names in Redis (SUBSCRIBE or SSUBSCRIBE); rejects when Redis refuses. */
+  protected abstract subscribeInRedis(names: string[]): Promise<unknown>;
+  /** Unsubscribes a name in Redis. */
+  protected abstract unsubscribeInRedis(name: string): Promise<unknown>;
+  /** Names one SUBSCRIBE call may carry together. */
+  protected abstract subscribeBatches(names: string[]): string[][];
+
+  /** Wires the events both clients share; call once the clients exist. */
+  protected watchClients(): void {
+    for (const client of [this.pub, this.sub]) client.on('error', () => this.counts.redis_errors++);
+    this.sub.on('ready', () => this.subscribeRetained());
+    this.sub.on('close', () => this.confirmed.clear());
+  }
+
+  /** Starts connecting; returns at once, since the server must start even while Redis is down. */
+  connect(): void {
+    for (const client of [this.pub, this.sub]) void client.connect().catch(() => undefined);
+  }
+
+  onDeliver(handler: DeliverHandler): void {
+    this.deliver = handler;
+  }
+
+  retain(channel: string): void {
+    const name = this.name(channel);
+    this.retained.set(name, channel);
+    if (this.sub.status === 'ready') void this.subscribe([name]);
+  }
+
+  release(channel: string): void {
+    const name = this.name(channel);
+    this.retained.delete(name);
+    this.confirmed.delete(name);
+    if (this.sub.status === 'ready') void this.unsubscribeInRedis(name).catch(() => this.counts.unsubscribe_errors++);
+  }
+
+  async lastMessage(channel: string): Promise<string | undefined> {
+    if (this.options.expire <= 0 || this.pub.status !== 'ready') return undefined;
+    try {
+      return (await this.pub.get(this.name(channel))) ?? undefined;
+    } catch {
+      this.counts.cache_errors++;
+      return undefined;
+    }
+  }
+
+  counters(): Record<string, number> {
+    return {
+      ...this.counts,
+      channels_subscribed: this.retained.size,
+      channels_unconfirmed: [...this.retained.keys()].filter((name) => !this.confirmed.has(name)).length,
+    };
+  }
+
+  abstract state(): string;
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.resubscribeTimer) clearTimeout(this.resubscribeTimer);
+    for (const client of [this.pub, this.sub]) client.disconnect();
+  }
+
+  /** Subscribes every retained channel not confirmed yet (after a connect, or a failed SUBSCRIBE). */
+  private subscribeRetained(): void {
+    const names = [...this.retained.keys()].filter((name) => !this.confirmed.has(name));
+    for (const batch of this.subscribeBatches(names)) void this.subscribe(batch);
+  }
+
+  /**
+   * Subscribes names, and counts and retries a refusal: a channel must not stay retained without a
+   * Redis subscription (its messages from other instances would be lost without a trace).
+   */
+  private async subscribe(names: string[]): Promise<void> {
+    try {
+      await this.subscribeInRedis(names);
+      for (const name of names) if (this.retained.has(name)) this.confirmed.add(name);
+    } catch {
+      this.counts.subscribe_errors++;
+      if (this.closed || this.resubscribeTimer) return;
+      this.resubscribeTimer = setTimeout(() => {
+        this.resubscribeTimer = null;
+        if (this.sub.status === 'ready') this.subscribeRetained();
+      }, RESUBSCRIBE_MS).unref();
+    }
+  }
+
+  /** A publish that Redis cannot carry: this instance's subscribers get it, the others lose it (counted). */
+  protected deliverLocally(channel: string, messageJson: string): void {
+    this.counts.lost_in_outage++;
+    this.deliver(channel, messageJson);
+  }
+
+  protected name(channel: string): string {
+    const facility = parseChannel(channel);
+    if (!facility) throw new RangeError(`not a channel name: ${channel}`);
+    return redisName(channel, facility, this.options.prefix);
+  }
+
+  /** What Redis sent on a subscribed name: delivered to this instance's subscribers. */
+  protected onMessage(name: string, payload: string): void {
+    const channel = this.retained.get(name);
+    if (channel === undefined) return;
+    this.deliver(channel, isJsonText(payload) ? payload : JSON.stringify(payload));
+  }
+}

@@ -9,6 +9,7 @@
  */
 import type { us_listen_socket } from 'uWebSockets.js';
 import { createBroker } from './broker/index.js';
+import { Admission } from './endpoints/admission.js';
 import { CLOSE, type ServerContext } from './endpoints/context.js';
 import { EchoEndpoint } from './endpoints/echo.js';
 import { registerHttp } from './endpoints/http.js';
@@ -44,8 +45,11 @@ export interface PubSubServer {
    */
   listen(): Promise<ListenInfo>;
   /**
-   * Graceful shutdown: stops accepting, sends `goodbye` to every client and closes with 1001, waits up
-   * to `shutdownTimeout` ms for the sockets to go, then releases the broker and the slow-IO backend.
+   * Graceful shutdown, losing nothing accepted: stops accepting connections, refuses publishes from now
+   * on (`shutting_down`), delivers every publish accepted before to the subscribers connected here (see
+   * `Broker.flush`), then sends `goodbye` to every client and closes with 1001 in the same turn, waits
+   * up to `shutdownTimeout` ms in all for the sockets to go, then releases the broker and the slow-IO
+   * backend.
    */
   close(): Promise<void>;
 }
@@ -72,7 +76,8 @@ export function createServer(input: Partial<ServerOptions> = {}): PubSubServer {
     const slowIo = await createSlowIo(options.slowIo, options.slowIoUrl, options.slowIoPool);
     const broker = createBroker({ expire: options.expire, redis: options.redis, redisCluster: options.redisCluster, prefix: options.prefix });
     const app = uws.App();
-    ctx = { uws, app, options, stats, broker, slowIo, shuttingDown: false };
+    const admission = new Admission(options, stats);
+    ctx = { uws, app, options, stats, broker, slowIo, admission, shuttingDown: false };
     pubsub = new PubSubEndpoint(ctx);
     echo = new EchoEndpoint(ctx);
     app.ws('/pubsub', pubsub.behavior());
@@ -82,8 +87,9 @@ export function createServer(input: Partial<ServerOptions> = {}): PubSubServer {
       engine,
       broker: { kind: broker.kind, state: broker.state(), counters: broker.counters() },
       slowIo: slowIo.description,
+      maxConnections: admission.maxConnections,
     });
-    registerHttp(ctx, statsContext, (channel, json) => endpoint.publishFromServer(channel, json));
+    registerHttp(ctx, statsContext, endpoint);
     listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
       // uWS sets SO_REUSEPORT unless told otherwise, so a second server on a taken port would start
       // silently and the kernel would split clients between the two; the exclusive flag refuses that.
@@ -111,9 +117,20 @@ export function createServer(input: Partial<ServerOptions> = {}): PubSubServer {
     ctx.shuttingDown = true;
     if (listenSocket) uws.us_listen_socket_close(listenSocket);
     listenSocket = null;
-    pubsub?.goodbyeAll('shutdown', CLOSE.goingAway);
-    echo?.goodbyeAll('shutdown', CLOSE.goingAway);
-    await waitUntil(() => (pubsub?.sockets.size ?? 0) + (echo?.sockets.size ?? 0) === 0, options.shutdownTimeout);
+    const deadline = Date.now() + options.shutdownTimeout;
+    let timer: NodeJS.Timeout | undefined;
+    const drained = await Promise.race([
+      pubsub?.drain().then(() => true) ?? true,
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), options.shutdownTimeout))),
+    ]);
+    clearTimeout(timer);
+    if (!drained) console.error(`shutdown: the broker did not confirm delivery within ${options.shutdownTimeout} ms (--shutdown-timeout); saying goodbye anyway`);
+    // No await between the drain's last delivery and here: nothing can be delivered in between.
+    pubsub?.goodbyeAll('shutdown');
+    echo?.goodbyeAll('shutdown');
+    await waitUntil(() => (pubsub?.buffered() ?? 0) + (echo?.buffered() ?? 0) === 0, deadline - Date.now());
+    pubsub?.endAll(CLOSE.goingAway, 'shutdown');
+    echo?.endAll(CLOSE.goingAway, 'shutdown');
     pubsub?.stop();
     await Promise.all([ctx.broker.close(), ctx.slowIo.close()]);
   }

@@ -54,6 +54,18 @@ export interface ServerOptions {
    * over them (`--workers`). Off by default: a second server on a taken port must fail, not share it.
    */
   reusePort: boolean;
+  /**
+   * WebSocket connections this process accepts (both endpoints); past it an upgrade gets 503 at once.
+   * Null: derived at start from the open-file limit (see {@link defaultMaxConnections}), so that files
+   * stay free for HTTP requests, Redis and PostgreSQL, and the server never runs out of them.
+   */
+  maxConnections: number | null;
+  /** WebSocket connections one source address may hold; 0 = no limit (the default: benchmarks connect from one address). */
+  maxConnectionsPerIp: number;
+  /** Deepest nesting of arrays and objects in a frame or `/publish` body; deeper is `too_deep`. Default 64. */
+  maxJsonDepth: number;
+  /** Largest WebSocket upgrade request (request line and headers), bytes; larger gets 431. Default 8192. */
+  maxHeaderSize: number;
 }
 
 /** The defaults of every option. */
@@ -77,6 +89,10 @@ export const DEFAULT_OPTIONS: Readonly<ServerOptions> = Object.freeze({
   redisCluster: null,
   prefix: '',
   reusePort: false,
+  maxConnections: null,
+  maxConnectionsPerIp: 0,
+  maxJsonDepth: 64,
+  maxHeaderSize: 8192,
 });
 
 /** Default URL of each real-IO slow backend. */
@@ -106,6 +122,10 @@ export const FLAGS: Readonly<Record<keyof ServerOptions, string>> = {
   redisCluster: '--redis-cluster',
   prefix: '--prefix',
   reusePort: '--reuse-port',
+  maxConnections: '--max-connections',
+  maxConnectionsPerIp: '--max-connections-per-ip',
+  maxJsonDepth: '--max-json-depth',
+  maxHeaderSize: '--max-header-size',
 };
 
 const INTEGER_RANGES: Partial<Record<keyof ServerOptions, [number, number]>> = {
@@ -117,6 +137,9 @@ const INTEGER_RANGES: Partial<Record<keyof ServerOptions, [number, number]>> = {
   expire: [0, 31_536_000],
   slowIoPool: [1, 1000],
   shutdownTimeout: [0, 600_000],
+  maxConnectionsPerIp: [0, 10_000_000],
+  maxJsonDepth: [1, 1000],
+  maxHeaderSize: [1024, 1024 * 1024],
 };
 
 /**
@@ -136,6 +159,7 @@ export function validateOptions(input: Partial<ServerOptions> = {}): ServerOptio
   if (options.idleTimeout > 0 && options.idleTimeout < 8) {
     throw new RangeError(`${FLAGS.idleTimeout} must be 0 (off) or from 8 to 960 seconds (got ${options.idleTimeout})`);
   }
+  if (options.maxConnections !== null) checkInteger('maxConnections', options.maxConnections, 1, 10_000_000);
   checkString('host', options.host, false);
   checkString('publishKey', options.publishKey, true);
   checkString('slowIoUrl', options.slowIoUrl, true);
@@ -194,4 +218,19 @@ function checkBoolean(key: keyof ServerOptions, value: unknown): void {
 
 function show(value: unknown): string {
   return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}
+
+/** Files kept free below the open-file limit for what is not a WebSocket: HTTP requests, Redis, PostgreSQL, logs. */
+export function fileReserve(openFileLimit: number): number {
+  return Math.max(64, Math.min(1000, Math.floor(openFileLimit * 0.05)));
+}
+
+/**
+ * The default of `--max-connections`: the open-file limit less {@link fileReserve}. At the limit
+ * itself uSockets' accept fails with EMFILE and it retries at once, forever: new clients then get a
+ * TCP connection but no answer, and a core spins. Below it, an upgrade past the maximum still has a file
+ * to be answered 503 with.
+ */
+export function defaultMaxConnections(openFileLimit: number): number {
+  return Math.max(1, openFileLimit - fileReserve(openFileLimit));
 }

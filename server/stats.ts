@@ -2,6 +2,7 @@
  * Server counters, and their two renderings: JSON for `GET /stats`, Prometheus text for `GET /metrics`.
  * The endpoints write plain fields; nothing here touches a socket.
  */
+import { REFUSALS, type Refusal } from './endpoints/admission.js';
 import { ERROR_CODES, type ErrorCode } from './protocol/index.js';
 
 /** Every counter the server keeps. Monotonic counters only grow; gauges go up and down. */
@@ -41,6 +42,18 @@ export class Stats {
   slowPending = 0;
   /** Counter: HTTP requests served, all paths. */
   httpRequests = 0;
+  /** Counter: WebSocket upgrades refused, by reason (see endpoints/admission.ts). */
+  readonly refused: Record<Refusal, number> = Object.fromEntries(REFUSALS.map((r) => [r, 0])) as Record<Refusal, number>;
+  /** Counter: `POST /publish` bodies refused with 413. */
+  httpTooLarge = 0;
+  /**
+   * Counter: exceptions that escaped a handler (a bug, never a bad frame: those are error frames). The
+   * connection or request concerned was ended with 1011 or 500; the process went on.
+   */
+  handlerErrors = 0;
+  /** Counter: slow-consumer sweeps over every `/pubsub` socket, and the milliseconds they took in all. */
+  sweeps = 0;
+  sweepMs = 0;
 }
 
 /** What `/stats` and `/metrics` need besides the counters. */
@@ -48,6 +61,8 @@ export interface StatsContext {
   engine: { name: string; version: string; description: string };
   broker: { kind: string; state: string; counters: Record<string, number> };
   slowIo: string;
+  /** WebSocket connections allowed at once (`--max-connections`, or derived from the open-file limit). */
+  maxConnections: number;
 }
 
 /** The JSON body of `GET /stats`. */
@@ -68,6 +83,12 @@ export function statsJson(stats: Stats, context: StatsContext): Record<string, u
     too_large: stats.tooLarge,
     slow: { pending: stats.slowPending, done: stats.slowDone, failed: stats.slowFailed, backend: context.slowIo },
     http_requests: stats.httpRequests,
+    http_too_large: stats.httpTooLarge,
+    refused: { ...stats.refused },
+    handler_errors: stats.handlerErrors,
+    sweeps: stats.sweeps,
+    sweep_ms: Math.round(stats.sweepMs * 1000) / 1000,
+    max_connections: context.maxConnections,
     engine: context.engine,
     redis: context.broker.kind === 'local' ? 'not configured' : context.broker.state,
     broker: { kind: context.broker.kind, state: context.broker.state, ...context.broker.counters },
@@ -108,6 +129,17 @@ export function statsPrometheus(stats: Stats, context: StatsContext): string {
   metric('slow_done_total', 'counter', 'Slow requests answered.', [['', stats.slowDone]]);
   metric('slow_failed_total', 'counter', 'Slow requests whose IO failed.', [['', stats.slowFailed]]);
   metric('http_requests_total', 'counter', 'HTTP requests served.', [['', stats.httpRequests]]);
+  metric('http_too_large_total', 'counter', 'POST /publish bodies refused with 413.', [['', stats.httpTooLarge]]);
+  metric(
+    'refused_total',
+    'counter',
+    'WebSocket upgrades refused, by reason.',
+    REFUSALS.map((why) => [`{reason="${why}"}`, stats.refused[why]]),
+  );
+  metric('handler_errors_total', 'counter', 'Exceptions that escaped a handler; the connection or request was ended, the process went on.', [['', stats.handlerErrors]]);
+  metric('sweeps_total', 'counter', 'Slow-consumer sweeps over every socket.', [['', stats.sweeps]]);
+  metric('sweep_seconds_total', 'counter', 'Time spent in slow-consumer sweeps.', [['', stats.sweepMs / 1000]]);
+  metric('max_connections', 'gauge', 'WebSocket connections allowed at once.', [['', context.maxConnections]]);
   metric('engine_info', 'gauge', 'Engine serving the sockets.', [
     [`{engine="${context.engine.name}",version="${context.engine.version}"}`, 1],
   ]);

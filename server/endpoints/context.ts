@@ -5,6 +5,7 @@ import type { Uws } from '../engine.js';
 import type { ServerOptions } from '../options.js';
 import type { SlowIo } from '../slow-io/index.js';
 import type { Stats } from '../stats.js';
+import type { Admission } from './admission.js';
 
 export interface ServerContext {
   readonly uws: Uws;
@@ -13,6 +14,8 @@ export interface ServerContext {
   readonly stats: Stats;
   readonly broker: Broker;
   readonly slowIo: SlowIo;
+  /** The upgrade checks both WebSocket endpoints share (connection limits count both). */
+  readonly admission: Admission;
   /** Set when shutdown starts: upgrades are refused from then on. */
   shuttingDown: boolean;
 }
@@ -23,6 +26,7 @@ export const CLOSE = {
   goingAway: 1001,
   policy: 1008,
   tooBig: 1009,
+  serverError: 1011,
 } as const;
 
 /** uWS `send` results. */
@@ -37,4 +41,16 @@ export function acceptUpgrade<T>(res: HttpResponse, req: HttpRequest, context: u
     req.getHeader('sec-websocket-extensions'),
     context,
   );
+}
+
+/**
+ * Reports an exception that escaped a handler: counted in `/stats` (`handler_errors`) and written to
+ * stderr, the first 10 in full and then every 1000th, so a client that triggers one on purpose cannot
+ * flood the log. The caller ends only what the exception concerned (one connection, one request).
+ */
+export function reportHandlerError(stats: Stats, where: string, err: unknown): void {
+  const n = ++stats.handlerErrors;
+  if (n <= 10 || n % 1000 === 0) {
+    console.error(`handler error #${n} in ${where}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  }
 }

@@ -4,11 +4,12 @@
  */
 import type { HttpRequest, HttpResponse, us_socket_context_t, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { events, type GoodbyeReason } from '../protocol/index.js';
-import { acceptUpgrade, CLOSE, type ServerContext } from './context.js';
+import { acceptUpgrade, CLOSE, reportHandlerError, type ServerContext } from './context.js';
 
-/** Per-connection state: echoes still to send (Infinity for rounds=0). */
+/** Per-connection state: echoes still to send (Infinity for rounds=0), and the source address. */
 export interface EchoConnection {
   remaining: number;
+  readonly address: string;
 }
 
 type Socket = WebSocket<EchoConnection>;
@@ -52,17 +53,19 @@ export class EchoEndpoint {
   }
 
   private upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
-    if (this.ctx.shuttingDown) {
-      res.writeStatus('503 Service Unavailable').end('shutting down');
-      return;
+    try {
+      const rounds = parseRounds(req.getQuery('rounds'));
+      if (typeof rounds === 'string') {
+        res.writeStatus('400 Bad Request').end(rounds, true);
+        return;
+      }
+      const address = this.ctx.admission.admit(res, req, this.ctx.shuttingDown);
+      if (address === null) return;
+      acceptUpgrade(res, req, context, { remaining: rounds === 0 ? Infinity : rounds, address });
+    } catch (err) {
+      reportHandlerError(this.ctx.stats, 'echo upgrade', err);
+      res.writeStatus('500 Internal Server Error').end('internal error', true);
     }
-    const rounds = parseRounds(req.getQuery('rounds'));
-    if (typeof rounds === 'string') {
-      res.writeStatus('400 Bad Request').end(rounds);
-      return;
-    }
-    const connection: EchoConnection = { remaining: rounds === 0 ? Infinity : rounds };
-    acceptUpgrade(res, req, context, connection);
   }
 
   private open(ws: Socket): void {
@@ -73,7 +76,20 @@ export class EchoEndpoint {
     this.ctx.stats.messagesOut++;
   }
 
+  /** Echoing cannot throw but for a bug; the guard keeps such a bug to one connection (1011). */
   private message(ws: Socket, data: ArrayBuffer, isBinary: boolean): void {
+    try {
+      this.echo(ws, data, isBinary);
+    } catch (err) {
+      reportHandlerError(this.ctx.stats, 'echo message', err);
+      ws.cork(() => {
+        ws.send(events.goodbye('server_error'), false);
+        ws.end(CLOSE.serverError, 'server_error');
+      });
+    }
+  }
+
+  private echo(ws: Socket, data: ArrayBuffer, isBinary: boolean): void {
     const conn = ws.getUserData();
     const stats = this.ctx.stats;
     stats.messagesIn++;
@@ -90,15 +106,28 @@ export class EchoEndpoint {
   private close(ws: Socket): void {
     this.sockets.delete(ws);
     this.ctx.stats.echoConnections--;
+    this.ctx.admission.release(ws.getUserData().address);
   }
 
-  /** Sends goodbye and closes every socket (shutdown). */
-  goodbyeAll(reason: GoodbyeReason, code: number): void {
-    for (const ws of [...this.sockets]) {
-      ws.cork(() => {
-        ws.send(events.goodbye(reason), false);
-        ws.end(code, reason);
-      });
+  /** Shutdown: goodbye to every socket; {@link endAll} closes them once it has left (see PubSubEndpoint). */
+  goodbyeAll(reason: GoodbyeReason): void {
+    for (const ws of this.sockets) {
+      const conn = ws.getUserData();
+      if (conn.remaining === 0) continue;
+      conn.remaining = 0; // echoes nothing more
+      ws.send(events.goodbye(reason), false);
     }
+  }
+
+  /** Bytes still buffered in this process for the sockets, summed. */
+  buffered(): number {
+    let bytes = 0;
+    for (const ws of this.sockets) bytes += ws.getBufferedAmount();
+    return bytes;
+  }
+
+  /** Closes every socket with `code`. */
+  endAll(code: number, reason: GoodbyeReason): void {
+    for (const ws of [...this.sockets]) ws.end(code, reason);
   }
 }

@@ -1,46 +1,72 @@
 /**
  * The HTTP endpoints: `GET /health`, `GET /stats`, `GET /metrics`, `POST /publish`, and answers for
  * everything else (405 on a known path with another method, 426 for a plain GET on a WebSocket path,
- * 404 elsewhere).
+ * 404 elsewhere). Every route has a last guard: an exception that escapes it (a bug) is answered 500
+ * and counted in `handler_errors`; the process goes on.
  */
 import { timingSafeEqual } from 'node:crypto';
-import type { HttpResponse } from 'uWebSockets.js';
-import { parseChannel } from '../protocol/index.js';
+import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import { DEFAULT_MAX_JSON_DEPTH, nestsDeeperThan, parseChannel } from '../protocol/index.js';
 import { statsJson, statsPrometheus, type StatsContext } from '../stats.js';
-import type { ServerContext } from './context.js';
+import { reportHandlerError, type ServerContext } from './context.js';
 
-/** Publishes a message the way a WebSocket publish would (counted, through the broker). */
-export type Publish = (channel: string, messageJson: string) => Promise<void>;
+/** What `/publish` publishes through: the `/pubsub` endpoint, so that HTTP and WebSocket publishes are one path. */
+export interface Publisher {
+  /** Publishes the way a WebSocket publish would (counted, through the broker); never rejects. */
+  publish(channel: string, messageJson: string): Promise<void>;
+  /** True once shutdown has begun: publishes are refused from then on. */
+  readonly isDraining: boolean;
+}
+
+/**
+ * How much of a body over `--max-payload` is read and thrown away before the 413, at least. A client
+ * that sends its whole body before it reads (Python's urllib, most HTTP libraries) would otherwise
+ * write into a closed socket and see a broken pipe instead of the 413. Past this bound the connection
+ * is closed after the 413 without reading on.
+ */
+export function discardLimit(maxPayload: number): number {
+  return Math.max(16 * 1024 * 1024, 16 * maxPayload);
+}
 
 const ROUTES: Record<string, string> = { '/health': 'GET', '/stats': 'GET', '/metrics': 'GET', '/publish': 'POST' };
 const WEBSOCKET_PATHS = new Set(['/pubsub', '/echo']);
 
 /** Registers the HTTP routes on the app. */
-export function registerHttp(ctx: ServerContext, statsContext: () => StatsContext, publish: Publish): void {
+export function registerHttp(ctx: ServerContext, statsContext: () => StatsContext, publisher: Publisher): void {
   const { app, stats } = ctx;
-  app.get('/health', (res) => {
+  /** A route with its last guard. */
+  const route = (where: string, handler: (res: HttpResponse, req: HttpRequest) => void) => (res: HttpResponse, req: HttpRequest) => {
     stats.httpRequests++;
+    try {
+      handler(res, req);
+    } catch (err) {
+      internalError(ctx, res, where, err);
+    }
+  };
+  app.get('/health', route('GET /health', (res) => {
     const state = ctx.broker.state();
     if (state === 'ready') json(res, 200, { status: 'ok' });
     else json(res, 503, { status: 'degraded', broker: ctx.broker.kind, state });
-  });
-  app.get('/stats', (res) => {
-    stats.httpRequests++;
-    json(res, 200, statsJson(stats, statsContext()));
-  });
-  app.get('/metrics', (res) => {
-    stats.httpRequests++;
+  }));
+  app.get('/stats', route('GET /stats', (res) => json(res, 200, statsJson(stats, statsContext()))));
+  app.get('/metrics', route('GET /metrics', (res) => {
     res.writeHeader('Content-Type', 'text/plain; version=0.0.4').end(statsPrometheus(stats, statsContext()));
-  });
-  app.post('/publish', (res, req) => {
-    stats.httpRequests++;
+  }));
+  app.post('/publish', route('POST /publish', (res, req) => {
     // Everything needed from req is read now: it is invalid after this function returns.
-    const authorization = req.getHeader('authorization');
-    const contentLength = req.getHeader('content-length');
-    void handlePublish(ctx, res, authorization, contentLength, publish);
-  });
-  app.any('/*', (res, req) => {
-    stats.httpRequests++;
+    const request = {
+      authorization: req.getHeader('authorization'),
+      contentLength: req.getHeader('content-length'),
+      expectContinue: req.getHeader('expect').toLowerCase() === '100-continue',
+    };
+    let aborted = false;
+    res.onAborted(() => (aborted = true));
+    handlePublish(ctx, res, request, publisher, () => aborted).catch((err) => {
+      if (!aborted) res.cork(() => internalError(ctx, res, 'POST /publish', err));
+      else reportHandlerError(stats, 'POST /publish', err);
+    });
+  }));
+  app.any('/*', route('HTTP', (res, req) => {
     const url = req.getUrl();
     const allowed = ROUTES[url];
     if (allowed) {
@@ -50,53 +76,73 @@ export function registerHttp(ctx: ServerContext, statsContext: () => StatsContex
     } else {
       json(res, 404, { error: 'not_found', message: `no such path: ${url}` });
     }
-  });
+  }));
 }
 
+/** The last guard's answer: 500 when nothing was sent yet (uWS throws on a finished response). */
+function internalError(ctx: ServerContext, res: HttpResponse, where: string, err: unknown): void {
+  reportHandlerError(ctx.stats, where, err);
+  try {
+    json(res, 500, { error: 'internal_error', message: 'the server failed on this request' });
+  } catch {
+    // Already answered or gone.
+  }
+}
+
+interface PublishRequest {
+  authorization: string;
+  contentLength: string;
+  expectContinue: boolean;
+}
+
+/**
+ * `POST /publish`. The body is read before any answer (a bad key or a body over the limit included), so
+ * that the client is done writing when the answer comes; only a client that waits for
+ * `100 Continue` is answered 413 at once, from its `Content-Length`.
+ */
 async function handlePublish(
   ctx: ServerContext,
   res: HttpResponse,
-  authorization: string,
-  contentLength: string,
-  publish: Publish,
+  request: PublishRequest,
+  publisher: Publisher,
+  aborted: () => boolean,
 ): Promise<void> {
-  let aborted = false;
-  res.onAborted(() => {
-    aborted = true;
-  });
-  const reply = (status: number, body: unknown): void => {
-    if (!aborted) res.cork(() => json(res, status, body));
-  };
-  const key = ctx.options.publishKey;
-  if (key === null) {
-    return json(res, 403, { error: 'disabled', message: 'HTTP publishing is off: start the server with --publish-key' });
-  }
-  if (!bearerMatches(authorization, key)) {
-    return json(res, 401, { error: 'unauthorized', message: 'Authorization: Bearer <publish key> is missing or wrong' });
-  }
   const limit = ctx.options.maxPayload;
-  if (contentLength !== '' && Number(contentLength) > limit) return tooLarge(res, limit);
-  const body = await readBody(res, limit);
-  if (aborted) return;
-  if (body === null) {
-    res.cork(() => tooLarge(res, limit));
-    return;
+  if (request.expectContinue && request.contentLength !== '' && Number(request.contentLength) > limit) {
+    return tooLarge(ctx, res, limit);
   }
-  const parsed = parsePublishBody(body);
-  if ('error' in parsed) return reply(400, parsed);
-  try {
-    await publish(parsed.channel, parsed.messageJson);
-    reply(202, { ok: true });
-  } catch (err) {
-    reply(503, { error: 'publish_failed', message: (err as Error).message });
-  }
+  const body = await readBody(res, limit, discardLimit(limit));
+  if (aborted()) return;
+  res.cork(() => {
+    if (body === 'too_much') return tooLarge(ctx, res, limit);
+    const key = ctx.options.publishKey;
+    if (key === null) {
+      return json(res, 403, { error: 'disabled', message: 'HTTP publishing is off: start the server with --publish-key' });
+    }
+    if (!bearerMatches(request.authorization, key)) {
+      return json(res, 401, { error: 'unauthorized', message: 'Authorization: Bearer <publish key> is missing or wrong' });
+    }
+    if (body === 'over') return tooLarge(ctx, res, limit);
+    if (publisher.isDraining) return json(res, 503, { error: 'shutting_down', message: 'the server is shutting down: not published' });
+    const parsed = parsePublishBody(body, ctx.options.maxJsonDepth);
+    if ('error' in parsed) return json(res, 400, parsed);
+    // The broker never rejects; it has the message once publish resolves (local: at once).
+    void publisher.publish(parsed.channel, parsed.messageJson).then(() => {
+      if (!aborted()) res.cork(() => json(res, 202, { ok: true }));
+    });
+  });
 }
 
-/** Validates a `/publish` body: `{"channel": <name>, "message": <any JSON>}`. */
-export function parsePublishBody(body: Buffer): { channel: string; messageJson: string } | { error: string; message: string } {
+/** Validates a `/publish` body: `{"channel": <name>, "message": <any JSON>}`, nested at most `maxDepth` deep. */
+export function parsePublishBody(
+  body: Buffer,
+  maxDepth = DEFAULT_MAX_JSON_DEPTH,
+): { channel: string; messageJson: string } | { error: string; message: string } {
+  const text = body.toString('utf8');
+  if (nestsDeeperThan(text, maxDepth)) return { error: 'too_deep', message: `body nests arrays and objects more than ${maxDepth} deep (--max-json-depth)` };
   let parsed: unknown;
   try {
-    parsed = JSON.parse(body.toString('utf8'));
+    parsed = JSON.parse(text);
   } catch {
     return { error: 'bad_json', message: 'body is not valid JSON' };
   }
@@ -116,28 +162,36 @@ function bearerMatches(authorization: string, key: string): boolean {
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-/** Collects the body; resolves null as soon as it passes `limit` bytes. */
-function readBody(res: HttpResponse, limit: number): Promise<Buffer | null> {
+/**
+ * Collects the body. Past `limit` bytes it stops keeping and goes on reading to throw the rest away:
+ * resolves `'over'` at the body's end, or `'too_much'` as soon as `discard` bytes were read (the
+ * connection is then closed with the answer).
+ */
+function readBody(res: HttpResponse, limit: number, discard: number): Promise<Buffer | 'over' | 'too_much'> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    let over = false;
+    let done = false;
     res.onData((chunk, isLast) => {
-      if (over) return;
+      if (done) return;
       size += chunk.byteLength;
-      if (size > limit) {
-        over = true;
-        return resolve(null);
+      if (size > discard) {
+        done = true;
+        return resolve('too_much');
       }
-      // uWS reuses the chunk's memory after this callback: copy it.
-      chunks.push(Buffer.from(chunk.slice(0)));
-      if (isLast) resolve(Buffer.concat(chunks));
+      if (size <= limit) chunks.push(Buffer.from(chunk.slice(0))); // uWS reuses the chunk's memory after this callback
+      else chunks.length = 0;
+      if (isLast) {
+        done = true;
+        resolve(size > limit ? 'over' : Buffer.concat(chunks));
+      }
     });
   });
 }
 
-/** 413, and the connection is closed: the rest of the body is not worth reading. */
-function tooLarge(res: HttpResponse, limit: number): void {
+/** 413, and the connection is closed: whatever the client still sends is not read. */
+function tooLarge(ctx: ServerContext, res: HttpResponse, limit: number): void {
+  ctx.stats.httpTooLarge++;
   res.writeStatus('413 Payload Too Large').writeHeader('Content-Type', 'application/json');
   res.end(JSON.stringify({ error: 'too_large', message: `body over ${limit} bytes (--max-payload)` }), true);
 }
@@ -151,6 +205,7 @@ const STATUS_TEXT: Record<number, string> = {
   404: '404 Not Found',
   405: '405 Method Not Allowed',
   426: '426 Upgrade Required',
+  500: '500 Internal Server Error',
   503: '503 Service Unavailable',
 };
 

@@ -2,13 +2,19 @@
  * The `/pubsub` WebSocket endpoint: the uWS behaviour is a set of one-line delegates to
  * {@link PubSubEndpoint}, which turns parsed frames into broker calls and answers.
  *
- * Backpressure: uWS is given a hard cap of twice `--max-backpressure`; past the cap it skips a
- * socket's messages. Whenever a socket is found above `--max-backpressure` itself (after a direct send,
- * or by a sweep that runs while messages flow), it is a slow consumer: counted, sent `goodbye`, closed
- * with 1008. The gap between limit and cap leaves room for that goodbye and the close frame. The sweep
- * runs once per event-loop turn in which something was published, right after the turn's messages
- * went out (see `deliver`): a 100 ms interval let a fast publisher push a socket past the hard cap
- * between sweeps, and then the goodbye was dropped too.
+ * No frame can take the process down: the codec never throws (a bad frame is an error frame), and each
+ * handler has a last guard, so an exception that escapes one (a bug) ends that connection alone with
+ * goodbye `server_error` and 1011, counted in `handler_errors`.
+ *
+ * Backpressure: uWS is given no cap of its own (`maxBackpressure: 0`), because past its cap uWS drops
+ * every send, the goodbye and the close frame included, and the client sees 1006. This endpoint keeps
+ * the limit itself: a socket found above `--max-backpressure` is a slow consumer (counted, sent
+ * `goodbye`, closed with 1008). It is looked for after every direct send to that socket, and among all
+ * sockets by a sweep that runs whenever the messages published since the last sweep add up to
+ * SWEEP_BUDGET_SHARE of the limit (checked between messages as a turn's outbox goes out) and once a
+ * second. No socket receives more than every published byte, so none gets further than the limit plus
+ * that budget plus one frame before it is closed, at any publish rate; the sweep runs as often as the
+ * bytes flowing require and no more often.
  */
 import { randomBytes } from 'node:crypto';
 import type { HttpRequest, HttpResponse, us_socket_context_t, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
@@ -22,7 +28,7 @@ import {
   type GoodbyeReason,
   type RequestId,
 } from '../protocol/index.js';
-import { acceptUpgrade, CLOSE, SEND, type ServerContext } from './context.js';
+import { acceptUpgrade, CLOSE, reportHandlerError, SEND, type ServerContext } from './context.js';
 
 /** Per-connection state, kept by uWS as the socket's user data. */
 export interface PubSubConnection {
@@ -33,9 +39,13 @@ export interface PubSubConnection {
   channels: Set<string> | null;
   /** Set by the close handler; the socket must not be touched afterwards. */
   closed: boolean;
+  /** Set once shutdown said goodbye: nothing more is sent, and frames from the client are ignored. */
+  leaving: boolean;
   /** Rate limit: start (ms) and frame count of the current one-second window. */
   windowStart: number;
   windowCount: number;
+  /** Source address, for the per-address limit. */
+  readonly address: string;
 }
 
 type Socket = WebSocket<PubSubConnection>;
@@ -43,6 +53,11 @@ type Socket = WebSocket<PubSubConnection>;
 /** uWS reads frames up to this many times the payload limit and we refuse them with 1009; larger ones
  * uWS cuts off at once (1006), so no client can make the server buffer more. */
 const PAYLOAD_READ_FACTOR = 4;
+
+/** Published bytes, as a share of `--max-backpressure`, after which every socket is swept. */
+const SWEEP_BUDGET_SHARE = 0.25;
+/** The sweep also runs this often, for a socket over the limit while nothing is published. */
+const SWEEP_INTERVAL_MS = 1000;
 
 const connectionPrefix = randomBytes(4).toString('hex');
 let connectionCounter = 0;
@@ -56,10 +71,18 @@ export class PubSubEndpoint {
   private outbox: string[] = [];
   private flushScheduled = false;
   private stopped = false;
+  /** Set when shutdown begins: publishes and slow requests are refused from then on. */
+  private draining = false;
   private readonly flush = (): void => this.flushOutbox();
+  /** Characters published since the last sweep, and how many make the next sweep due. */
+  private unswept = 0;
+  private readonly sweepBudget: number;
+  private readonly sweepTimer: NodeJS.Timeout;
 
   constructor(private readonly ctx: ServerContext) {
     ctx.broker.onDeliver((channel, json) => this.deliver(channel, json));
+    this.sweepBudget = Math.max(1, Math.floor(ctx.options.maxBackpressure * SWEEP_BUDGET_SHARE));
+    this.sweepTimer = setInterval(() => this.sweepSlowConsumers(), SWEEP_INTERVAL_MS).unref();
   }
 
   /** The uWS behaviour of `/pubsub`. */
@@ -68,7 +91,7 @@ export class PubSubEndpoint {
     return {
       compression: uws.DISABLED,
       maxPayloadLength: options.maxPayload * PAYLOAD_READ_FACTOR,
-      maxBackpressure: options.maxBackpressure * 2,
+      maxBackpressure: 0,
       closeOnBackpressureLimit: 0,
       idleTimeout: options.idleTimeout,
       sendPingsAutomatically: options.idleTimeout > 0,
@@ -80,18 +103,26 @@ export class PubSubEndpoint {
   }
 
   private upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
-    if (this.ctx.shuttingDown) {
-      res.writeStatus('503 Service Unavailable').end('shutting down');
-      return;
+    try {
+      const address = this.ctx.admission.admit(res, req, this.ctx.shuttingDown);
+      if (address !== null) this.accept(res, req, context, address);
+    } catch (err) {
+      reportHandlerError(this.ctx.stats, 'pubsub upgrade', err);
+      res.writeStatus('500 Internal Server Error').end('internal error', true);
     }
+  }
+
+  private accept(res: HttpResponse, req: HttpRequest, context: us_socket_context_t, address: string): void {
     const connection: PubSubConnection = {
       id: connectionPrefix + (++connectionCounter).toString(36),
       user: null,
       session: randomBytes(12).toString('base64url'),
       channels: null,
       closed: false,
+      leaving: false,
       windowStart: 0,
       windowCount: 0,
+      address,
     };
     acceptUpgrade(res, req, context, connection);
   }
@@ -101,17 +132,48 @@ export class PubSubEndpoint {
     this.sockets.add(ws);
     this.ctx.stats.pubsubConnections++;
     this.ctx.stats.connectionsTotal++;
-    this.send(ws, events.welcome(conn.id, conn.user, conn.session));
+    try {
+      this.send(ws, events.welcome(conn.id, conn.user, conn.session));
+    } catch (err) {
+      this.crashed(ws, conn, 'pubsub open', err);
+    }
   }
 
   private message(ws: Socket, data: ArrayBuffer, isBinary: boolean): void {
+    const conn = ws.getUserData();
+    if (conn.closed || conn.leaving) return;
+    try {
+      this.handle(ws, conn, data, isBinary);
+    } catch (err) {
+      this.crashed(ws, conn, 'pubsub message', err);
+    }
+  }
+
+  /**
+   * The last guard's answer to an exception that escaped a handler: goodbye `server_error` and 1011
+   * for this connection only, counted; every other connection goes on.
+   */
+  private crashed(ws: Socket, conn: PubSubConnection, where: string, err: unknown): void {
+    reportHandlerError(this.ctx.stats, where, err);
+    if (conn.closed) return;
+    try {
+      this.goodbye(ws, 'server_error', CLOSE.serverError);
+    } catch {
+      // The socket is unusable: uWS ends it by its own timeouts.
+    }
+  }
+
+  private handle(ws: Socket, conn: PubSubConnection, data: ArrayBuffer, isBinary: boolean): void {
     const { stats, options } = this.ctx;
     stats.messagesIn++;
     if (data.byteLength > options.maxPayload) return this.closeTooBig(ws);
     if (isBinary) return this.fail(ws, 'binary_not_supported', 'binary frames are not part of the protocol', null);
-    const request = parseClientFrame(Buffer.from(data).toString('utf8'));
+    const request = parseClientFrame(Buffer.from(data).toString('utf8'), options.maxJsonDepth);
     if (request.action === 'error') return this.fail(ws, request.code, request.message, request.id);
-    if (options.rateLimit > 0 && this.overRate(ws.getUserData())) {
+    if (this.draining && (request.action === 'publish' || request.action === 'slow')) {
+      return this.fail(ws, 'shutting_down', `the server is shutting down: this ${request.action} was not taken`, request.id);
+    }
+    if (options.rateLimit > 0 && this.overRate(conn)) {
       return this.fail(ws, 'rate_limited', `more than ${options.rateLimit} frames per second`, request.id);
     }
     switch (request.action) {
@@ -120,7 +182,7 @@ export class PubSubEndpoint {
       case 'unsubscribe':
         return this.unsubscribe(ws, request.channel, request.id);
       case 'publish':
-        return this.publish(ws, request.channel, request.messageJson, request.id);
+        return this.clientPublish(ws, request.channel, request.messageJson, request.id);
       case 'ping':
         return this.send(ws, events.pong(request.id));
       case 'slow':
@@ -133,6 +195,15 @@ export class PubSubEndpoint {
     conn.closed = true;
     this.sockets.delete(ws);
     this.ctx.stats.pubsubConnections--;
+    this.ctx.admission.release(conn.address);
+    try {
+      this.forget(conn, code, reason);
+    } catch (err) {
+      reportHandlerError(this.ctx.stats, 'pubsub close', err);
+    }
+  }
+
+  private forget(conn: PubSubConnection, code: number, reason: ArrayBuffer): void {
     // uWS cuts off a frame past its read limit without a close frame; count it with the ones we refused.
     if (code === 1006 && Buffer.from(reason).toString() === 'Received too big message') this.ctx.stats.tooLarge++;
     if (conn.channels) for (const channel of conn.channels) this.dropInterest(channel);
@@ -161,9 +232,13 @@ export class PubSubEndpoint {
 
   private async sendCached(ws: Socket, channel: string): Promise<void> {
     const conn = ws.getUserData();
-    const cached = await this.ctx.broker.lastMessage(channel);
-    if (cached === undefined || !conn.channels?.has(channel)) return;
-    this.sendLater(ws, conn, events.message(channel, cached, true));
+    try {
+      const cached = await this.ctx.broker.lastMessage(channel);
+      if (cached === undefined || !conn.channels?.has(channel)) return;
+      this.sendLater(ws, conn, events.message(channel, cached, true));
+    } catch (err) {
+      this.crashed(ws, conn, 'pubsub cache', err);
+    }
   }
 
   private unsubscribe(ws: Socket, channel: ChannelRef, id: RequestId): void {
@@ -176,7 +251,8 @@ export class PubSubEndpoint {
     this.send(ws, events.unsubscribed(channel.name, id));
   }
 
-  private publish(ws: Socket, channel: ChannelRef, messageJson: string, id: RequestId): void {
+  /** A client's publish: checked, then published and acked. */
+  private clientPublish(ws: Socket, channel: ChannelRef, messageJson: string, id: RequestId): void {
     if (!mayClientPublish(channel.facility, this.ctx.options.clientPublish)) {
       const why = channel.facility.kind === 'broadcast' ? 'clients may not publish (--no-client-publish)' : `${channel.facility.kind} channels are published by the server side only`;
       return this.fail(ws, 'forbidden', why, id);
@@ -184,20 +260,29 @@ export class PubSubEndpoint {
     void this.publishAndAck(ws, channel.name, messageJson, id);
   }
 
+  /** The broker never rejects (broker/types.ts), so the ack follows once it has the message. */
   private async publishAndAck(ws: Socket, channel: string, messageJson: string, id: RequestId): Promise<void> {
     const conn = ws.getUserData();
     try {
-      await this.publishFromServer(channel, messageJson);
+      await this.publish(channel, messageJson);
       if (id !== null) this.sendLater(ws, conn, events.published(channel, id));
     } catch (err) {
-      this.failLater(ws, conn, 'publish_failed', `could not publish: ${(err as Error).message}`, id);
+      this.crashed(ws, conn, 'pubsub publish', err);
     }
   }
 
-  /** Publishes on behalf of a client or of HTTP `/publish`. */
-  publishFromServer(channel: string, messageJson: string): Promise<void> {
+  /**
+   * Publishes on behalf of a client or of HTTP `/publish`. Resolves once the broker has the message:
+   * it then reaches every subscriber connected now, also if shutdown begins meanwhile (see {@link drain}).
+   */
+  publish(channel: string, messageJson: string): Promise<void> {
     this.ctx.stats.published++;
     return this.ctx.broker.publish(channel, messageJson);
+  }
+
+  /** Whether shutdown has begun; HTTP `/publish` refuses from then on too. */
+  get isDraining(): boolean {
+    return this.draining;
   }
 
   private async slow(ws: Socket, ms: number, id: RequestId): Promise<void> {
@@ -210,7 +295,11 @@ export class PubSubEndpoint {
       this.sendLater(ws, conn, events.slowDone(ms, id));
     } catch (err) {
       stats.slowFailed++;
-      this.failLater(ws, conn, 'slow_io_failed', `slow IO failed: ${(err as Error).message}`, id);
+      try {
+        this.failLater(ws, conn, 'slow_io_failed', `slow IO failed: ${(err as Error).message}`, id);
+      } catch (sendErr) {
+        this.crashed(ws, conn, 'pubsub slow', sendErr);
+      }
     } finally {
       stats.slowPending--;
     }
@@ -225,33 +314,85 @@ export class PubSubEndpoint {
    * 75% to 31% (bare uWS, measured with perf stat). Order within a channel is kept.
    */
   private deliver(channel: string, messageJson: string): void {
-    const subscribers = this.ctx.app.numSubscribers(channel);
-    if (subscribers === 0) return;
-    this.ctx.stats.messagesOut += subscribers;
-    this.outbox.push(channel, events.message(channel, messageJson));
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(this.flush);
+    try {
+      const subscribers = this.ctx.app.numSubscribers(channel);
+      if (subscribers === 0) return;
+      this.ctx.stats.messagesOut += subscribers;
+      this.outbox.push(channel, events.message(channel, messageJson));
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(this.flush);
+      }
+    } catch (err) {
+      reportHandlerError(this.ctx.stats, 'pubsub deliver', err);
     }
   }
 
-  /** Publishes what this turn delivered, then looks for slow consumers among the receivers. */
+  /**
+   * Publishes what this turn delivered, sweeping for slow consumers whenever the bytes sent since the
+   * last sweep reach the budget, so that no socket passes the limit by more than that between looks.
+   */
   private flushOutbox(): void {
     this.flushScheduled = false;
     const outbox = this.outbox;
     this.outbox = [];
-    for (let i = 0; i < outbox.length; i += 2) this.ctx.app.publish(outbox[i], outbox[i + 1], false);
-    if (!this.stopped) this.sweepSlowConsumers();
+    const app = this.ctx.app;
+    try {
+      for (let i = 0; i < outbox.length; i += 2) {
+        const frame = outbox[i + 1];
+        app.publish(outbox[i], frame, false);
+        this.unswept += frame.length;
+        if (this.unswept >= this.sweepBudget) this.sweepSlowConsumers();
+      }
+    } catch (err) {
+      reportHandlerError(this.ctx.stats, 'pubsub flush', err);
+    }
+  }
+
+  /**
+   * Shutdown, first half: publishes and slow requests are refused (`shutting_down`) from now on, and
+   * everything the broker accepted before (acked, or about to be) is delivered to the subscribers here.
+   * The caller says goodbye right after, in the same turn, so nothing is delivered in between.
+   */
+  async drain(): Promise<void> {
+    this.draining = true;
+    await this.ctx.broker.flush();
+    this.flushOutbox();
   }
 
   /** Sends `goodbye` and closes every socket (shutdown). */
-  goodbyeAll(reason: GoodbyeReason, code: number): void {
-    for (const ws of [...this.sockets]) this.goodbye(ws, reason, code);
+  /**
+   * Shutdown, second half: sends `goodbye` to every socket and takes it off every channel, so goodbye
+   * is the last frame it gets. The sockets are closed by {@link endAll} once what they were sent has
+   * left this process: uWS ends a socket with its buffered frames still in memory, and a process
+   * that exits then takes them along (the client sees 1006 and loses messages it was acked).
+   */
+  goodbyeAll(reason: GoodbyeReason): void {
+    for (const ws of this.sockets) {
+      const conn = ws.getUserData();
+      if (conn.leaving) continue;
+      conn.leaving = true;
+      ws.cork(() => ws.send(events.goodbye(reason), false));
+      for (const channel of conn.channels ?? []) ws.unsubscribe(channel);
+    }
+  }
+
+  /** Bytes still buffered in this process for the sockets, summed. */
+  buffered(): number {
+    let bytes = 0;
+    for (const ws of this.sockets) bytes += ws.getBufferedAmount();
+    return bytes;
+  }
+
+  /** Closes every socket with `code` (after {@link goodbyeAll}). */
+  endAll(code: number, reason: GoodbyeReason): void {
+    for (const ws of [...this.sockets]) ws.end(code, reason);
   }
 
   /** Stops the sweep. */
   stop(): void {
     this.stopped = true;
+    clearInterval(this.sweepTimer);
   }
 
   private goodbye(ws: Socket, reason: GoodbyeReason, code: number): void {
@@ -273,18 +414,20 @@ export class PubSubEndpoint {
   }
 
   private failLater(ws: Socket, conn: PubSubConnection, code: ErrorCode, text: string, id: RequestId): void {
-    if (conn.closed) return;
+    if (conn.closed || conn.leaving) return;
     ws.cork(() => this.fail(ws, code, text, id));
   }
 
-  /** Sends from inside a uWS handler. */
+  /**
+   * Sends from inside a uWS handler. A reply counts toward the limit like a published message: a client
+   * that sends requests but reads no replies is a slow consumer too.
+   */
   private send(ws: Socket, text: string): void {
     const result = ws.send(text, false);
     this.ctx.stats.messagesOut++;
-    if (result === SEND.dropped) this.ctx.stats.dropped++;
-    else if (result === SEND.backpressure && ws.getBufferedAmount() > this.ctx.options.maxBackpressure) {
-      this.slowConsumer(ws);
-    }
+    if (result === SEND.success) return;
+    if (result === SEND.dropped) this.ctx.stats.dropped++; // uWS has no cap here (see above): never expected
+    if (ws.getBufferedAmount() > this.ctx.options.maxBackpressure) this.slowConsumer(ws);
   }
 
   /**
@@ -292,7 +435,7 @@ export class PubSubEndpoint {
    * closed uWS socket throws on any access, so the caller passes the state it read before awaiting.
    */
   private sendLater(ws: Socket, conn: PubSubConnection, text: string): void {
-    if (conn.closed) return;
+    if (conn.closed || conn.leaving) return;
     ws.cork(() => this.send(ws, text));
   }
 
@@ -302,10 +445,15 @@ export class PubSubEndpoint {
   }
 
   private sweepSlowConsumers(): void {
+    if (this.stopped) return;
+    const started = performance.now();
+    this.unswept = 0;
     const limit = this.ctx.options.maxBackpressure;
     for (const ws of this.sockets) {
       if (ws.getBufferedAmount() > limit) this.slowConsumer(ws);
     }
+    this.ctx.stats.sweeps++;
+    this.ctx.stats.sweepMs += performance.now() - started;
   }
 
   private overRate(conn: PubSubConnection): boolean {

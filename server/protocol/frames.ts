@@ -2,16 +2,22 @@
  * Client frames on `/pubsub`: text in, a typed action or a coded error out. Pure: it never sends.
  */
 import { parseChannel, type Facility } from './channels.js';
+import { nestsDeeperThan } from './json-text.js';
 
 /** Longest `slow` request, in milliseconds. */
 export const MAX_SLOW_MS = 60_000;
 
+/** Deepest nesting of arrays and objects a frame may have, unless `--max-json-depth` says otherwise. */
+export const DEFAULT_MAX_JSON_DEPTH = 64;
+
 /**
- * The stable error codes of protocol.md, "Errors", plus two for failures on the server's side
- * (`publish_failed`: the broker could not take the message; `slow_io_failed`: the slow backend failed).
+ * The stable error codes of protocol.md, "Errors", plus the extensions of docs/protocol.md:
+ * `too_deep` (JSON nested past `--max-json-depth`), `shutting_down` (a publish or slow request that
+ * arrived after shutdown began: it was not taken) and `slow_io_failed` (the slow backend failed).
  */
 export type ErrorCode =
-  | 'publish_failed'
+  | 'too_deep'
+  | 'shutting_down'
   | 'slow_io_failed'
   | 'bad_json'
   | 'bad_request'
@@ -32,7 +38,8 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'too_many_subscriptions',
   'rate_limited',
   'binary_not_supported',
-  'publish_failed',
+  'too_deep',
+  'shutting_down',
   'slow_io_failed',
 ];
 
@@ -66,8 +73,12 @@ export function frameError(code: ErrorCode, message: string, id: RequestId = nul
   return { action: 'error', code, message, id };
 }
 
-/** Parses one text frame. Never throws: a bad frame becomes a {@link FrameError}. */
-export function parseClientFrame(text: string): ClientAction | FrameError {
+/**
+ * Parses one text frame. Never throws: a bad frame becomes a {@link FrameError}. A frame nested more
+ * than `maxDepth` deep is refused before it is parsed, so re-encoding the message stays within the stack.
+ */
+export function parseClientFrame(text: string, maxDepth = DEFAULT_MAX_JSON_DEPTH): ClientAction | FrameError {
+  if (nestsDeeperThan(text, maxDepth)) return frameError('too_deep', `frame nests arrays and objects more than ${maxDepth} deep`);
   let frame: unknown;
   try {
     frame = JSON.parse(text);

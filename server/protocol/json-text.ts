@@ -160,3 +160,30 @@ function isDigit(c: number): boolean {
 function isHex(c: number): boolean {
   return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
 }
+
+/**
+ * Whether JSON text nests arrays and objects more than `max` deep (brackets inside strings do not
+ * count). The codec asks this before it parses a frame: a value nested a few thousand deep parses
+ * fine but overflows the stack of the recursive JSON.stringify that re-encodes it, and an 8 KB frame
+ * can nest 4,000 deep. Linear in the text, no allocation. Pure.
+ */
+export function nestsDeeperThan(text: string, max: number): boolean {
+  const n = text.length;
+  let depth = 0;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d /* ] */ || c === 0x7d /* } */) {
+      depth--;
+    } else if (c === 0x22 /* " */) {
+      // Past the string: an escaped character is skipped with its backslash.
+      for (i++; i < n; i++) {
+        const s = text.charCodeAt(i);
+        if (s === 0x5c) i++;
+        else if (s === 0x22) break;
+      }
+    }
+  }
+  return false;
+}

@@ -1,0 +1,83 @@
+/** A server CLI as a child process, for tests that signal it, kill it or limit it. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../../server/cli.js', import.meta.url));
+
+export interface ServerChild {
+  child: ChildProcess;
+  pid: number;
+  port: number;
+  ws: string;
+  http: string;
+  /** Everything it printed so far, stdout and stderr. */
+  output(): string;
+  /** Resolves with its exit code (null when a signal ended it) once it has exited. */
+  exited: Promise<number | null>;
+  /** SIGKILL, for a test's cleanup; resolves once it has exited. */
+  kill(): Promise<void>;
+}
+
+/**
+ * Starts `node server/cli.js --host 127.0.0.1 <args>` and waits for its listening line. With
+ * `openFiles`, the process runs under `ulimit -n openFiles` (soft and hard).
+ */
+export async function spawnServer(args: string[], { openFiles }: { openFiles?: number } = {}): Promise<ServerChild> {
+  const command = [process.execPath, CLI, '--host', '127.0.0.1', ...(args.includes('--port') ? [] : ['--port', '0']), ...args];
+  const child = openFiles
+    ? spawn('/bin/bash', ['-c', `ulimit -n ${openFiles} && exec "$@"`, 'bash', ...command], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start within 10 s:\n${out}`)), 10_000);
+    child.stderr!.on('data', (chunk) => (out += chunk));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      out += `${line}\n`;
+      const match = /^listening: ws:\/\/[\d.]+:(\d+)/.exec(line);
+      if (match) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before listening:\n${out}`));
+    });
+  });
+  return {
+    child,
+    pid: child.pid!,
+    port,
+    ws: `ws://127.0.0.1:${port}`,
+    http: `http://127.0.0.1:${port}`,
+    output: () => out,
+    exited,
+    kill: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** CPU seconds (user + system) a process has used, from /proc. */
+export async function cpuSeconds(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100 Hz)
+}
+
+/** Resident set size of a process, in bytes, from /proc. */
+export async function rssBytes(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+}
+
+/** Open file descriptors of a process. */
+export async function openFiles(pid: number): Promise<number> {
+  const { readdir } = await import('node:fs/promises');
+  return (await readdir(`/proc/${pid}/fd`)).length;
+}

@@ -40,6 +40,10 @@ async function parseServerArgs(argv: string[]): Promise<ParsedArgs> {
     .option('reuse-port', { type: 'boolean', default: d.reusePort, describe: 'listen with SO_REUSEPORT so several processes share the port (set by --workers; off: a taken port is an error)' })
     .option('workers', { coerce: numeric, requiresArg: true, default: 1, describe: 'server processes run by one supervisor that restarts any that die; above 1 needs --redis or --redis-cluster' })
     .option('worker-ports', { type: 'string', choices: ['shared', 'consecutive'], default: 'shared', describe: 'with --workers: all on --port (SO_REUSEPORT), or on --port, --port+1, ...' })
+    .option('max-connections', { coerce: numeric, requiresArg: true, describe: 'WebSocket connections at once; past it an upgrade gets 503 (default: the open-file limit less a reserve of 5%, 64 to 1000, for HTTP, Redis and PostgreSQL)' })
+    .option('max-connections-per-ip', { coerce: numeric, requiresArg: true, default: d.maxConnectionsPerIp, describe: 'WebSocket connections one source address may hold; past it 429; 0 = no limit' })
+    .option('max-json-depth', { coerce: numeric, requiresArg: true, default: d.maxJsonDepth, describe: 'deepest nesting of arrays and objects in a frame or /publish body (the whole frame; a publish takes 2); deeper: too_deep' })
+    .option('max-header-size', { coerce: numeric, requiresArg: true, default: d.maxHeaderSize, describe: 'largest WebSocket upgrade request line and headers, bytes; larger: 431' })
     .option('allow-fallback', { type: 'boolean', default: d.allowFallback, describe: 'run on the slow ws fallback if the native uWS binary does not load (--no-allow-fallback refuses)' })
     .parseAsync();
   const options = {
@@ -62,6 +66,10 @@ async function parseServerArgs(argv: string[]): Promise<ParsedArgs> {
     redisCluster: args.redisCluster ?? null,
     prefix: args.prefix,
     reusePort: args.reusePort,
+    maxConnections: (args.maxConnections as number | undefined) ?? null,
+    maxConnectionsPerIp: args.maxConnectionsPerIp as number,
+    maxJsonDepth: args.maxJsonDepth as number,
+    maxHeaderSize: args.maxHeaderSize as number,
   };
   return { options, workers: args.workers as number, workerPorts: args.workerPorts as WorkerPorts };
 }

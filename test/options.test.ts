@@ -37,6 +37,10 @@ describe('validateOptions', () => {
     [{ redis: '' }, /^--redis must be a non-empty string/, TypeError],
     [{ redis: 'redis://127.0.0.1:6379', prefix: 'a b' }, /^--prefix must be up to 100 characters of A-Z a-z 0-9 _ - . : @ \(got "a b"\)$/, RangeError],
     [{ prefix: 'app' }, /^--prefix needs --redis or --redis-cluster$/, RangeError],
+    [{ maxConnections: 0 }, /^--max-connections must be an integer from 1 to 10000000 \(got 0\)$/, RangeError],
+    [{ maxConnectionsPerIp: -1 }, /^--max-connections-per-ip must be an integer from 0/, RangeError],
+    [{ maxJsonDepth: 0 }, /^--max-json-depth must be an integer from 1 to 1000 \(got 0\)$/, RangeError],
+    [{ maxHeaderSize: 100 }, /^--max-header-size must be an integer from 1024/, RangeError],
     [{ redisCluster: '127.0.0.1' }, /^--redis-cluster must be host:port of one or more cluster nodes, comma-separated \(got "127.0.0.1"\)$/, RangeError],
     [{ redisCluster: '127.0.0.1:7000', redis: 'redis://127.0.0.1:6379' }, /^--redis-cluster and --redis exclude each other/, RangeError],
     [{ colour: 'blue' }, /^unknown option "colour"$/, TypeError],
@@ -72,7 +76,7 @@ describe('server CLI', () => {
   it('explains every flag in --help', () => {
     const result = run('--help');
     assert.equal(result.status, 0);
-    for (const flag of ['--port', '--host', '--max-payload', '--max-subscriptions', '--rate-limit', '--max-backpressure', '--idle-timeout', '--expire', '--publish-key', '--client-publish', '--slow-io', '--slow-io-url', '--slow-io-pool', '--shutdown-timeout', '--allow-fallback']) {
+    for (const flag of ['--port', '--host', '--max-payload', '--max-subscriptions', '--rate-limit', '--max-backpressure', '--idle-timeout', '--expire', '--publish-key', '--client-publish', '--slow-io', '--slow-io-url', '--slow-io-pool', '--shutdown-timeout', '--allow-fallback', '--max-connections', '--max-connections-per-ip', '--max-json-depth', '--max-header-size']) {
       assert.match(result.stdout, new RegExp(`${flag}\\s+\\S`), flag);
     }
     assert.match(result.stdout, /at most --slow-io-pool wait at once/);

@@ -1,0 +1,137 @@
+/**
+ * Slow consumers always get goodbye: a client that stops reading is closed with goodbye
+ * `slow_consumer` and 1008 once the server holds more than --max-backpressure for it, whether what
+ * piles up is published messages (at 3,000 and 30,000 msg/s) or replies to its own requests, and the
+ * server's memory stays bounded by the limits.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { describe, it } from 'node:test';
+import WebSocket from 'ws';
+import { rssBytes, spawnServer, type ServerChild } from './helpers/process.js';
+import { RawSocket } from './helpers/raw.js';
+
+const MIB = 1024 * 1024;
+
+async function stats(server: ServerChild): Promise<Record<string, any>> {
+  return (await fetch(`${server.http}/stats`)).json() as Promise<Record<string, any>>;
+}
+
+/** Polls /stats until `check` holds; returns the largest server RSS seen meanwhile. */
+async function watch(server: ServerChild, check: (s: Record<string, any>) => boolean, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let peak = 0;
+  for (;;) {
+    peak = Math.max(peak, await rssBytes(server.pid));
+    const s = await stats(server);
+    if (check(s)) return peak;
+    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms; stats: ${JSON.stringify(s)}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Resumes reading and checks that the last frames are goodbye slow_consumer and close 1008. */
+async function assertGoodbye(socket: RawSocket, who: string): Promise<void> {
+  socket.resumeReading();
+  const { frames, closeCode } = await socket.readUntilClose(15_000);
+  const texts = frames.filter((f) => f.opcode === 0x1);
+  assert.equal(closeCode, 1008, `${who}: close code`);
+  assert.deepEqual(JSON.parse(texts.at(-1)!.payload.toString()), { event: 'goodbye', reason: 'slow_consumer' }, `${who}: last text frame`);
+  socket.destroy();
+}
+
+async function subscribeRaw(server: ServerChild, channel: string): Promise<RawSocket> {
+  const socket = await RawSocket.open(server.port, '/pubsub');
+  assert.equal((await socket.nextJson()).event, 'welcome');
+  socket.sendText(JSON.stringify({ action: 'subscribe', payload: { channel } }));
+  assert.equal((await socket.nextJson()).event, 'subscribed');
+  return socket;
+}
+
+for (const rate of [3000, 30_000]) {
+  describe(`8 slow consumers at ${rate} msg/s of 1 KB`, () => {
+    it('all get goodbye + 1008, healthy subscribers keep everything, RSS stays bounded', async (t) => {
+      const server = await spawnServer(['--max-backpressure', String(MIB)]);
+      try {
+        const slow = await Promise.all(Array.from({ length: 8 }, () => subscribeRaw(server, 'feed')));
+        const healthy = await Promise.all(
+          Array.from({ length: 2 }, async () => {
+            const ws = new WebSocket(`${server.ws}/pubsub`);
+            let count = 0;
+            // Listening before 'open': the welcome can come in the same read as the upgrade's answer.
+            ws.on('message', (data: Buffer) => {
+              if (data.includes('"event":"message"')) count++;
+              else if (data.includes('"event":"welcome"')) ws.send(JSON.stringify({ action: 'subscribe', payload: { channel: 'feed' }, id: 1 }));
+            });
+            await once(ws, 'open');
+            return { ws, received: () => count };
+          }),
+        );
+        await watch(server, (s) => s.subscriptions === 10, 5000);
+        for (const s of slow) s.pauseReading();
+        const rssBefore = await rssBytes(server.pid);
+        const publisher = new WebSocket(`${server.ws}/pubsub`);
+        await once(publisher, 'open');
+        const message = JSON.stringify({ action: 'publish', payload: { channel: 'feed', message: 'x'.repeat(1000) } });
+        let sent = 0;
+        const started = Date.now();
+        // Paced every 5 ms to the rate, for at most 30 s, until all 8 are closed.
+        const timer = setInterval(() => {
+          const due = Math.floor(((Date.now() - started) / 1000) * rate);
+          for (; sent < due; sent++) publisher.send(message);
+        }, 5);
+        let peak: number;
+        try {
+          peak = await watch(server, (s) => s.slow_consumers === 8, 30_000);
+        } finally {
+          clearInterval(timer);
+        }
+        const total = sent;
+        for (const [i, s] of slow.entries()) await assertGoodbye(s, `slow consumer ${i}`);
+        // Bounded: each slow consumer held at most its limit, a sweep budget (a quarter) and a frame;
+        // 16 MiB more is the stated margin for the JS heap of a busy publishing turn.
+        const bound = 8 * (MIB + MIB / 4 + 2048) + 16 * MIB;
+        t.diagnostic(`${total} messages in ${Date.now() - started} ms; server RSS ${(rssBefore / MIB).toFixed(1)} -> peak ${(peak / MIB).toFixed(1)} MiB (+${((peak - rssBefore) / MIB).toFixed(1)}, bound ${(bound / MIB).toFixed(1)})`);
+        assert.ok(peak - rssBefore < bound, `RSS grew ${((peak - rssBefore) / MIB).toFixed(1)} MiB, bound ${(bound / MIB).toFixed(1)} MiB`);
+        // The healthy subscribers got every message published.
+        const deadline = Date.now() + 10_000;
+        while (healthy.some((h) => h.received() < total) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        for (const h of healthy) assert.equal(h.received(), total, 'a healthy subscriber got every message');
+        const after = await stats(server);
+        assert.equal(after.slow_consumers, 8);
+        assert.equal(after.dropped, 0);
+        publisher.close();
+        for (const h of healthy) h.ws.close();
+      } finally {
+        await server.kill();
+      }
+    });
+  });
+}
+
+describe('a client that sends requests and reads no replies', () => {
+  it('is closed as a slow consumer (goodbye + 1008) instead of losing its replies silently', async () => {
+    const server = await spawnServer(['--max-backpressure', '1024']);
+    try {
+      const socket = await RawSocket.open(server.port, '/pubsub');
+      assert.equal((await socket.nextJson()).event, 'welcome');
+      socket.pauseReading();
+      // 60,000 subscribes to a 200-character channel: ~14 MB of acks, more than the kernel buffers hold.
+      const frame = Buffer.from(JSON.stringify({ action: 'subscribe', payload: { channel: 'c'.repeat(200) } }));
+      const { frame: encode } = await import('./helpers/raw.js');
+      const one = encode(0x1, frame);
+      for (let i = 0; i < 60; i++) {
+        if (socket.socket.destroyed) break;
+        const ok = socket.socket.write(Buffer.concat(Array.from({ length: 1000 }, () => one)));
+        if (!ok) await Promise.race([once(socket.socket, 'drain'), socket.gone]);
+      }
+      await watch(server, (s) => s.slow_consumers === 1, 20_000);
+      await assertGoodbye(socket, 'the client');
+      const after = await stats(server);
+      assert.equal(after.dropped, 0, 'no reply was dropped without closing');
+      assert.equal(after.connections, 0);
+    } finally {
+      await server.kill();
+    }
+  });
+});

@@ -51,9 +51,35 @@ export class Stats {
    * connection or request concerned was ended with 1011 or 500; the process went on.
    */
   handlerErrors = 0;
+  /**
+   * Counter: WebSocket connections the client ended, by how (both endpoints; closes the server started
+   * are counted where it started them). `invalid_utf8`: uWS cut the connection for a text frame that
+   * is not UTF-8. `abnormal`: the connection ended without a close handshake, a protocol error
+   * (reserved opcode or RSV bit, control frame over 125 bytes, bad fragment, bad close code) or a
+   * client that dropped it: uWS 20.30 reports both as 1006 and tells them apart in no way. `normal`:
+   * the client sent a close frame.
+   */
+  readonly closes = { normal: 0, abnormal: 0, invalid_utf8: 0 };
+  /** Counter: HTTP error answers by their `error` code (404 not_found, 400 bad_json, 401 unauthorized, ...). */
+  readonly httpErrors: Record<string, number> = {};
   /** Counter: slow-consumer sweeps over every `/pubsub` socket, and the milliseconds they took in all. */
   sweeps = 0;
   sweepMs = 0;
+}
+
+/**
+ * Counts a WebSocket close the client started (see {@link Stats.closes}); `tooLarge` counts uWS's own
+ * cut-off of a frame past its read limit, which arrives the same way.
+ */
+export function countClientClose(stats: Stats, code: number, reason: ArrayBuffer): void {
+  if (code !== 1006) {
+    stats.closes.normal++;
+    return;
+  }
+  const text = Buffer.from(reason).toString();
+  if (text === 'Received too big message') stats.tooLarge++;
+  else if (text === 'Received invalid UTF-8') stats.closes.invalid_utf8++;
+  else stats.closes.abnormal++;
 }
 
 /** What `/stats` and `/metrics` need besides the counters. */
@@ -84,6 +110,8 @@ export function statsJson(stats: Stats, context: StatsContext): Record<string, u
     slow: { pending: stats.slowPending, done: stats.slowDone, failed: stats.slowFailed, backend: context.slowIo },
     http_requests: stats.httpRequests,
     http_too_large: stats.httpTooLarge,
+    http_errors: { ...stats.httpErrors },
+    closes: { ...stats.closes },
     refused: { ...stats.refused },
     handler_errors: stats.handlerErrors,
     sweeps: stats.sweeps,
@@ -136,6 +164,8 @@ export function statsPrometheus(stats: Stats, context: StatsContext): string {
     'WebSocket upgrades refused, by reason.',
     REFUSALS.map((why) => [`{reason="${why}"}`, stats.refused[why]]),
   );
+  metric('http_errors_total', 'counter', 'HTTP error answers, by code.', Object.entries(stats.httpErrors).map(([code, n]) => [`{code="${code}"}`, n]));
+  metric('client_closes_total', 'counter', 'WebSocket connections the client ended, by how.', Object.entries(stats.closes).map(([how, n]) => [`{how="${how}"}`, n]));
   metric('handler_errors_total', 'counter', 'Exceptions that escaped a handler; the connection or request was ended, the process went on.', [['', stats.handlerErrors]]);
   metric('sweeps_total', 'counter', 'Slow-consumer sweeps over every socket.', [['', stats.sweeps]]);
   metric('sweep_seconds_total', 'counter', 'Time spent in slow-consumer sweeps.', [['', stats.sweepMs / 1000]]);

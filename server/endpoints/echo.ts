@@ -4,12 +4,15 @@
  */
 import type { HttpRequest, HttpResponse, us_socket_context_t, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { events, type GoodbyeReason } from '../protocol/index.js';
+import { countClientClose } from '../stats.js';
 import { acceptUpgrade, CLOSE, reportHandlerError, type ServerContext } from './context.js';
 
 /** Per-connection state: echoes still to send (Infinity for rounds=0), and the source address. */
 export interface EchoConnection {
   remaining: number;
   readonly address: string;
+  /** Set when the server ends the connection (its close is then not the client's). */
+  endedByServer: boolean;
 }
 
 type Socket = WebSocket<EchoConnection>;
@@ -48,7 +51,7 @@ export class EchoEndpoint {
       upgrade: (res, req, context) => this.upgrade(res, req, context),
       open: (ws) => this.open(ws),
       message: (ws, data, isBinary) => this.message(ws, data, isBinary),
-      close: (ws) => this.close(ws),
+      close: (ws, code, reason) => this.close(ws, code, reason),
     };
   }
 
@@ -61,7 +64,7 @@ export class EchoEndpoint {
       }
       const address = this.ctx.admission.admit(res, req, this.ctx.shuttingDown);
       if (address === null) return;
-      acceptUpgrade(res, req, context, { remaining: rounds === 0 ? Infinity : rounds, address });
+      acceptUpgrade(res, req, context, { remaining: rounds === 0 ? Infinity : rounds, address, endedByServer: false });
     } catch (err) {
       reportHandlerError(this.ctx.stats, 'echo upgrade', err);
       res.writeStatus('500 Internal Server Error').end('internal error', true);
@@ -82,6 +85,7 @@ export class EchoEndpoint {
       this.echo(ws, data, isBinary);
     } catch (err) {
       reportHandlerError(this.ctx.stats, 'echo message', err);
+      ws.getUserData().endedByServer = true;
       ws.cork(() => {
         ws.send(events.goodbye('server_error'), false);
         ws.end(CLOSE.serverError, 'server_error');
@@ -99,14 +103,17 @@ export class EchoEndpoint {
     if (--conn.remaining === 0) {
       ws.send(events.ECHO_GOODBYE, false);
       stats.messagesOut++;
+      conn.endedByServer = true;
       ws.end(CLOSE.normal);
     }
   }
 
-  private close(ws: Socket): void {
+  private close(ws: Socket, code: number, reason: ArrayBuffer): void {
     this.sockets.delete(ws);
     this.ctx.stats.echoConnections--;
-    this.ctx.admission.release(ws.getUserData().address);
+    const conn = ws.getUserData();
+    this.ctx.admission.release(conn.address);
+    if (!conn.endedByServer) countClientClose(this.ctx.stats, code, reason);
   }
 
   /** Shutdown: goodbye to every socket; {@link endAll} closes them once it has left (see PubSubEndpoint). */
@@ -128,6 +135,9 @@ export class EchoEndpoint {
 
   /** Closes every socket with `code`. */
   endAll(code: number, reason: GoodbyeReason): void {
-    for (const ws of [...this.sockets]) ws.end(code, reason);
+    for (const ws of [...this.sockets]) {
+      ws.getUserData().endedByServer = true;
+      ws.end(code, reason);
+    }
   }
 }

@@ -7,7 +7,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { DEFAULT_MAX_JSON_DEPTH, nestsDeeperThan, parseChannel } from '../protocol/index.js';
-import { statsJson, statsPrometheus, type StatsContext } from '../stats.js';
+import { statsJson, statsPrometheus, type Stats, type StatsContext } from '../stats.js';
 import { reportHandlerError, type ServerContext } from './context.js';
 
 /** What `/publish` publishes through: the `/pubsub` endpoint, so that HTTP and WebSocket publishes are one path. */
@@ -45,10 +45,10 @@ export function registerHttp(ctx: ServerContext, statsContext: () => StatsContex
   };
   app.get('/health', route('GET /health', (res) => {
     const state = ctx.broker.state();
-    if (state === 'ready') json(res, 200, { status: 'ok' });
-    else json(res, 503, { status: 'degraded', broker: ctx.broker.kind, state });
+    if (state === 'ready') json(ctx.stats, res, 200, { status: 'ok' });
+    else json(ctx.stats, res, 503, { status: 'degraded', broker: ctx.broker.kind, state });
   }));
-  app.get('/stats', route('GET /stats', (res) => json(res, 200, statsJson(stats, statsContext()))));
+  app.get('/stats', route('GET /stats', (res) => json(ctx.stats, res, 200, statsJson(stats, statsContext()))));
   app.get('/metrics', route('GET /metrics', (res) => {
     res.writeHeader('Content-Type', 'text/plain; version=0.0.4').end(statsPrometheus(stats, statsContext()));
   }));
@@ -70,11 +70,11 @@ export function registerHttp(ctx: ServerContext, statsContext: () => StatsContex
     const url = req.getUrl();
     const allowed = ROUTES[url];
     if (allowed) {
-      json(res, 405, { error: 'method_not_allowed', message: `${url} takes ${allowed}` }, { Allow: allowed });
+      json(ctx.stats, res, 405, { error: 'method_not_allowed', message: `${url} takes ${allowed}` }, { Allow: allowed });
     } else if (WEBSOCKET_PATHS.has(url)) {
-      json(res, 426, { error: 'upgrade_required', message: `${url} is a WebSocket endpoint` });
+      json(ctx.stats, res, 426, { error: 'upgrade_required', message: `${url} is a WebSocket endpoint` });
     } else {
-      json(res, 404, { error: 'not_found', message: `no such path: ${url}` });
+      json(ctx.stats, res, 404, { error: 'not_found', message: `no such path: ${url}` });
     }
   }));
 }
@@ -83,7 +83,7 @@ export function registerHttp(ctx: ServerContext, statsContext: () => StatsContex
 function internalError(ctx: ServerContext, res: HttpResponse, where: string, err: unknown): void {
   reportHandlerError(ctx.stats, where, err);
   try {
-    json(res, 500, { error: 'internal_error', message: 'the server failed on this request' });
+    json(ctx.stats, res, 500, { error: 'internal_error', message: 'the server failed on this request' });
   } catch {
     // Already answered or gone.
   }
@@ -117,18 +117,18 @@ async function handlePublish(
     if (body === 'too_much') return tooLarge(ctx, res, limit);
     const key = ctx.options.publishKey;
     if (key === null) {
-      return json(res, 403, { error: 'disabled', message: 'HTTP publishing is off: start the server with --publish-key' });
+      return json(ctx.stats, res, 403, { error: 'disabled', message: 'HTTP publishing is off: start the server with --publish-key' });
     }
     if (!bearerMatches(request.authorization, key)) {
-      return json(res, 401, { error: 'unauthorized', message: 'Authorization: Bearer <publish key> is missing or wrong' });
+      return json(ctx.stats, res, 401, { error: 'unauthorized', message: 'Authorization: Bearer <publish key> is missing or wrong' });
     }
     if (body === 'over') return tooLarge(ctx, res, limit);
-    if (publisher.isDraining) return json(res, 503, { error: 'shutting_down', message: 'the server is shutting down: not published' });
+    if (publisher.isDraining) return json(ctx.stats, res, 503, { error: 'shutting_down', message: 'the server is shutting down: not published' });
     const parsed = parsePublishBody(body, ctx.options.maxJsonDepth);
-    if ('error' in parsed) return json(res, 400, parsed);
+    if ('error' in parsed) return json(ctx.stats, res, 400, parsed);
     // The broker never rejects; it has the message once publish resolves (local: at once).
     void publisher.publish(parsed.channel, parsed.messageJson).then(() => {
-      if (!aborted()) res.cork(() => json(res, 202, { ok: true }));
+      if (!aborted()) res.cork(() => json(ctx.stats, res, 202, { ok: true }));
     });
   });
 }
@@ -192,6 +192,7 @@ function readBody(res: HttpResponse, limit: number, discard: number): Promise<Bu
 /** 413, and the connection is closed: whatever the client still sends is not read. */
 function tooLarge(ctx: ServerContext, res: HttpResponse, limit: number): void {
   ctx.stats.httpTooLarge++;
+  ctx.stats.httpErrors.too_large = (ctx.stats.httpErrors.too_large ?? 0) + 1;
   res.writeStatus('413 Payload Too Large').writeHeader('Content-Type', 'application/json');
   res.end(JSON.stringify({ error: 'too_large', message: `body over ${limit} bytes (--max-payload)` }), true);
 }
@@ -209,8 +210,12 @@ const STATUS_TEXT: Record<number, string> = {
   503: '503 Service Unavailable',
 };
 
-/** Writes a JSON response. */
-function json(res: HttpResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+/** Writes a JSON response; an error answer is counted by its code (`http_errors`). */
+function json(stats: Stats, res: HttpResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (status >= 400) {
+    const code = (body as { error?: string }).error ?? String(status);
+    stats.httpErrors[code] = (stats.httpErrors[code] ?? 0) + 1;
+  }
   res.writeStatus(STATUS_TEXT[status] ?? String(status));
   for (const [name, value] of Object.entries(headers)) res.writeHeader(name, value);
   res.writeHeader('Content-Type', 'application/json').end(JSON.stringify(body));

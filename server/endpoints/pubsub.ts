@@ -28,6 +28,7 @@ import {
   type GoodbyeReason,
   type RequestId,
 } from '../protocol/index.js';
+import { countClientClose } from '../stats.js';
 import { acceptUpgrade, CLOSE, reportHandlerError, SEND, type ServerContext } from './context.js';
 
 /** Per-connection state, kept by uWS as the socket's user data. */
@@ -41,6 +42,8 @@ export interface PubSubConnection {
   closed: boolean;
   /** Set once shutdown said goodbye: nothing more is sent, and frames from the client are ignored. */
   leaving: boolean;
+  /** Set when the server ends the connection (its close is then not the client's). */
+  endedByServer: boolean;
   /** Rate limit: start (ms) and frame count of the current one-second window. */
   windowStart: number;
   windowCount: number;
@@ -120,6 +123,7 @@ export class PubSubEndpoint {
       channels: null,
       closed: false,
       leaving: false,
+      endedByServer: false,
       windowStart: 0,
       windowCount: 0,
       address,
@@ -197,15 +201,15 @@ export class PubSubEndpoint {
     this.ctx.stats.pubsubConnections--;
     this.ctx.admission.release(conn.address);
     try {
-      this.forget(conn, code, reason);
+      if (!conn.endedByServer) countClientClose(this.ctx.stats, code, reason);
+      this.forget(conn);
     } catch (err) {
       reportHandlerError(this.ctx.stats, 'pubsub close', err);
     }
   }
 
-  private forget(conn: PubSubConnection, code: number, reason: ArrayBuffer): void {
-    // uWS cuts off a frame past its read limit without a close frame; count it with the ones we refused.
-    if (code === 1006 && Buffer.from(reason).toString() === 'Received too big message') this.ctx.stats.tooLarge++;
+  /** Drops the connection's subscriptions and the channels' interest. */
+  private forget(conn: PubSubConnection): void {
     if (conn.channels) for (const channel of conn.channels) this.dropInterest(channel);
     this.ctx.stats.subscriptions -= conn.channels?.size ?? 0;
     conn.channels = null;
@@ -386,7 +390,10 @@ export class PubSubEndpoint {
 
   /** Closes every socket with `code` (after {@link goodbyeAll}). */
   endAll(code: number, reason: GoodbyeReason): void {
-    for (const ws of [...this.sockets]) ws.end(code, reason);
+    for (const ws of [...this.sockets]) {
+      ws.getUserData().endedByServer = true;
+      ws.end(code, reason);
+    }
   }
 
   /** Stops the sweep. */
@@ -396,7 +403,9 @@ export class PubSubEndpoint {
   }
 
   private goodbye(ws: Socket, reason: GoodbyeReason, code: number): void {
-    if (ws.getUserData().closed) return;
+    const conn = ws.getUserData();
+    if (conn.closed) return;
+    conn.endedByServer = true;
     ws.cork(() => {
       ws.send(events.goodbye(reason));
       ws.end(code, reason);
@@ -405,6 +414,7 @@ export class PubSubEndpoint {
 
   private closeTooBig(ws: Socket): void {
     this.ctx.stats.tooLarge++;
+    ws.getUserData().endedByServer = true;
     ws.end(CLOSE.tooBig, `frame over ${this.ctx.options.maxPayload} bytes`);
   }
 

@@ -1,5 +1,5 @@
 /** Reads a process's CPU time and resident memory from /proc (Linux), to watch a server the swarm loads. */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** Clock ticks per second of /proc/<pid>/stat times; 100 on every Linux that Node supports here. */
 const CLOCK_TICKS = 100;
@@ -63,5 +63,14 @@ function childPids(pid: number): number[] {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
   } catch {
     return [];
+  }
+}
+
+/** Open file descriptors of `pid`; null when it is gone or /proc is not there. */
+export function openFileCount(pid: number): number | null {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return null;
   }
 }

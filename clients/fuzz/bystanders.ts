@@ -8,6 +8,8 @@ import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 
 export interface BystanderReport {
+  /** Connections the bystanders held (and closed cleanly at the end). */
+  connections: number;
   sent: number;
   acked: number;
   /** Acked messages some subscriber did not get, summed over subscribers. */
@@ -25,10 +27,10 @@ export interface Bystanders {
   stop(): Promise<BystanderReport>;
 }
 
-async function open(url: string, onText: (text: string) => void): Promise<WebSocket> {
+/** A socket whose frames go to `onText` from the first one on (the welcome may come with the upgrade's answer). */
+function open(url: string, onText: (ws: WebSocket, text: string) => void): WebSocket {
   const ws = new WebSocket(url);
-  ws.on('message', (data) => onText(String(data))); // before 'open': the welcome may come with it
-  await once(ws, 'open');
+  ws.on('message', (data) => onText(ws, String(data)));
   return ws;
 }
 
@@ -42,9 +44,9 @@ export async function startBystanders(base: string, { subscribers = 4, intervalM
     got.push(seen);
     let subscribed!: () => void;
     const ready = new Promise<void>((resolve) => (subscribed = resolve));
-    const ws = await open(`${base}/pubsub`, (text) => {
+    const ws = open(`${base}/pubsub`, (self, text) => {
       const frame = JSON.parse(text);
-      if (frame.event === 'welcome') ws.send(JSON.stringify({ action: 'subscribe', payload: { channel }, id: 1 }));
+      if (frame.event === 'welcome') self.send(JSON.stringify({ action: 'subscribe', payload: { channel }, id: 1 }));
       else if (frame.event === 'subscribed') subscribed();
       else if (frame.event === 'message') {
         seen.add(frame.message.n);
@@ -55,10 +57,11 @@ export async function startBystanders(base: string, { subscribers = 4, intervalM
     subs.push(ws);
   }
   const acked = new Set<number>();
-  const publisher = await open(`${base}/pubsub`, (text) => {
+  const publisher = open(`${base}/pubsub`, (_, text) => {
     const frame = JSON.parse(text);
     if (frame.event === 'published') acked.add(frame.id);
   });
+  await once(publisher, 'open');
   let n = 0;
   const timer = setInterval(() => {
     n++;
@@ -76,7 +79,7 @@ export async function startBystanders(base: string, { subscribers = 4, intervalM
       const at = (q: number): number => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] : NaN);
       let missing = 0;
       for (const seen of got) for (const k of acked) if (!seen.has(k)) missing++;
-      return { sent: n, acked: acked.size, missing, received: latencies.length, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: latencies.at(-1) ?? NaN };
+      return { connections: subs.length + 1, sent: n, acked: acked.size, missing, received: latencies.length, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: latencies.at(-1) ?? NaN };
     },
   };
 }

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { openFileCount, sampleProcess } from '../../clients/proc.js';
 
 const CLI = fileURLToPath(new URL('../../server/cli.js', import.meta.url));
 
@@ -61,23 +62,17 @@ export async function spawnServer(args: string[], { openFiles }: { openFiles?: n
   };
 }
 
-/** CPU seconds (user + system) a process has used, from /proc. */
-export async function cpuSeconds(pid: number): Promise<number> {
-  const { readFile } = await import('node:fs/promises');
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100 Hz)
+/** CPU seconds (user + system) a process has used. */
+export function cpuSeconds(pid: number): number {
+  return sampleProcess(pid)!.cpuMicros / 1e6;
 }
 
-/** Resident set size of a process, in bytes, from /proc. */
-export async function rssBytes(pid: number): Promise<number> {
-  const { readFile } = await import('node:fs/promises');
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+/** Resident set size of a process, in bytes. */
+export function rssBytes(pid: number): number {
+  return sampleProcess(pid)!.rssBytes;
 }
 
 /** Open file descriptors of a process. */
-export async function openFiles(pid: number): Promise<number> {
-  const { readdir } = await import('node:fs/promises');
-  return (await readdir(`/proc/${pid}/fd`)).length;
+export function openFiles(pid: number): number {
+  return openFileCount(pid)!;
 }

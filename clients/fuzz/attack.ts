@@ -1,0 +1,64 @@
+/**
+ * A whole fuzz session against one running server, as `make fuzz` and the test suite run it: the
+ * server's counters, memory and open files before; bystanders publishing and receiving meanwhile; the
+ * fuzzer; then, once the server has settled, whether it is alive and healthy, whether memory and
+ * files came back, and whether every counter grew by what the fuzzer sent of its kind.
+ */
+import { openFileCount, sampleProcess } from '../proc.js';
+import { startBystanders, type BystanderReport } from './bystanders.js';
+import { counterDifferences, runFuzz, type FuzzOptions, type FuzzReport } from './runner.js';
+
+/**
+ * Open files the checks themselves may hold on the server: the keep-alive connections of the fetches
+ * that read /stats and /health.
+ */
+export const CHECK_FILES = 2;
+
+export interface AttackResult {
+  fuzz: FuzzReport;
+  bystanders: BystanderReport;
+  /** Counters whose growth differs from what the fuzzer sent (empty: all agree). */
+  counterDifferences: string[];
+  healthStatus: number;
+  rssBefore: number;
+  rssAfter: number;
+  filesBefore: number;
+  filesAfter: number;
+  /** Whether the server process was still there at the end. */
+  alive: boolean;
+}
+
+async function stats(base: string): Promise<Record<string, any>> {
+  return (await fetch(`${base}/stats`)).json() as Promise<Record<string, any>>;
+}
+
+/** Runs the fuzzer against the server `pid` on `options.port`, with bystanders, and checks the aftermath. */
+export async function attack(pid: number, options: FuzzOptions, settleMs = 10_000): Promise<AttackResult> {
+  const http = `http://127.0.0.1:${options.port}`;
+  const before = await stats(http);
+  const rssBefore = sampleProcess(pid)?.rssBytes ?? NaN;
+  const filesBefore = openFileCount(pid) ?? NaN;
+  const bystanders = await startBystanders(`ws://127.0.0.1:${options.port}`);
+  const fuzz = await runFuzz(options);
+  const bystanderReport = await bystanders.stop();
+  // The bystanders' clean closes count too; closes the server sees late (a dropped socket) settle here.
+  const expected = { ...fuzz.expected, closes: { ...fuzz.expected.closes, normal: fuzz.expected.closes.normal + bystanderReport.connections } };
+  let differences = counterDifferences(before, await stats(http), expected);
+  const deadline = Date.now() + settleMs;
+  while ((differences.length > 0 || (openFileCount(pid) ?? 0) > filesBefore + CHECK_FILES) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    differences = counterDifferences(before, await stats(http), expected);
+  }
+  const health = await fetch(`${http}/health`);
+  return {
+    fuzz,
+    bystanders: bystanderReport,
+    counterDifferences: differences,
+    healthStatus: health.status,
+    rssBefore,
+    rssAfter: sampleProcess(pid)?.rssBytes ?? NaN,
+    filesBefore,
+    filesAfter: openFileCount(pid) ?? NaN,
+    alive: sampleProcess(pid) !== null,
+  };
+}

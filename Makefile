@@ -10,7 +10,7 @@ QUICK_FLAG = $(if $(QUICK),--quick,)
 NODE ?= node
 TEST_FLAGS ?= --test-force-exit --test-timeout=60000
 
-.PHONY: install build server cluster baseline swarm test bench-micro bench-c10k bench-c100k bench-slow bench-broadcast bench-http bench-redis clean
+.PHONY: install build server cluster baseline swarm test bench-micro bench-c10k bench-c100k bench-slow bench-broadcast bench-http bench-redis fuzz clean
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -56,6 +56,9 @@ bench-http: build
 
 bench-redis: build
 	$(NODE) dist/bench/redis.js $(ARGS)
+
+fuzz: build
+	$(NODE) dist/bench/fuzz.js $(ARGS)
 
 clean:
 	rm -rf dist

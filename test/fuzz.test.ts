@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { attack, CHECK_FILES } from '../clients/fuzz/attack.js';
+import { runFuzz } from '../clients/fuzz/runner.js';
 import { spawnServer } from './helpers/process.js';
 
 const MIB = 1024 * 1024;
@@ -18,13 +19,15 @@ describe('fuzz (short)', () => {
   it(`${inputs} seeded inputs (seed ${seed}) leave the server up, correct and unchanged for others`, async (t) => {
     const server = await spawnServer(['--publish-key', 'fuzz']);
     try {
-      const result = await attack(server.pid, {
-        port: server.port,
-        inputs,
-        seed,
-        limits: { maxPayload: 65_536, maxJsonDepth: 64, maxHeaderSize: 8192, publishKey: 'fuzz' },
-        sourceAddresses: ['127.0.0.2', '127.0.0.3', '127.0.0.4'],
-      });
+      const result = await attack(server.pid, server.port, () =>
+        runFuzz({
+          port: server.port,
+          inputs,
+          seed,
+          limits: { maxPayload: 65_536, maxJsonDepth: 64, maxHeaderSize: 8192, publishKey: 'fuzz' },
+          sourceAddresses: ['127.0.0.2', '127.0.0.3', '127.0.0.4'],
+        }),
+      );
       const { fuzz, bystanders } = result;
       t.diagnostic(`${fuzz.inputs} inputs in ${Math.round(fuzz.durationMs)} ms: ${JSON.stringify(fuzz.byLevel)}; bystanders p99 ${bystanders.p99Ms.toFixed(2)} ms`);
       t.diagnostic(`RSS ${(result.rssBefore / MIB).toFixed(1)} -> ${(result.rssAfter / MIB).toFixed(1)} MiB, open files ${result.filesBefore} -> ${result.filesAfter}`);

@@ -6,7 +6,7 @@
  */
 import { openFileCount, sampleProcess } from '../proc.js';
 import { startBystanders, type BystanderReport } from './bystanders.js';
-import { counterDifferences, runFuzz, type FuzzOptions, type FuzzReport } from './runner.js';
+import { counterDifferences, type FuzzReport } from './runner.js';
 
 /**
  * Open files the checks themselves may hold on the server: the keep-alive connections of the fetches
@@ -32,17 +32,21 @@ async function stats(base: string): Promise<Record<string, any>> {
   return (await fetch(`${base}/stats`)).json() as Promise<Record<string, any>>;
 }
 
-/** Runs the fuzzer against the server `pid` on `options.port`, with bystanders, and checks the aftermath. */
-export async function attack(pid: number, options: FuzzOptions, settleMs = 10_000): Promise<AttackResult> {
-  const http = `http://127.0.0.1:${options.port}`;
+/**
+ * Runs the fuzzer against the server `pid` on `port`, with bystanders, and checks the aftermath.
+ * `fuzz` runs the fuzzer: in this process (runFuzz) or in another, so that its work does not show in
+ * the bystanders' latency.
+ */
+export async function attack(pid: number, port: number, fuzz: () => Promise<FuzzReport>, settleMs = 10_000): Promise<AttackResult> {
+  const http = `http://127.0.0.1:${port}`;
   const before = await stats(http);
   const rssBefore = sampleProcess(pid)?.rssBytes ?? NaN;
   const filesBefore = openFileCount(pid) ?? NaN;
-  const bystanders = await startBystanders(`ws://127.0.0.1:${options.port}`);
-  const fuzz = await runFuzz(options);
+  const bystanders = await startBystanders(`ws://127.0.0.1:${port}`);
+  const report = await fuzz();
   const bystanderReport = await bystanders.stop();
   // The bystanders' clean closes count too; closes the server sees late (a dropped socket) settle here.
-  const expected = { ...fuzz.expected, closes: { ...fuzz.expected.closes, normal: fuzz.expected.closes.normal + bystanderReport.connections } };
+  const expected = { ...report.expected, closes: { ...report.expected.closes, normal: report.expected.closes.normal + bystanderReport.connections } };
   let differences = counterDifferences(before, await stats(http), expected);
   const deadline = Date.now() + settleMs;
   while ((differences.length > 0 || (openFileCount(pid) ?? 0) > filesBefore + CHECK_FILES) && Date.now() < deadline) {
@@ -51,7 +55,7 @@ export async function attack(pid: number, options: FuzzOptions, settleMs = 10_00
   }
   const health = await fetch(`${http}/health`);
   return {
-    fuzz,
+    fuzz: report,
     bystanders: bystanderReport,
     counterDifferences: differences,
     healthStatus: health.status,

@@ -1,0 +1,94 @@
+/**
+ * deploy/nginx.conf with Debian's nginx on loopback, in front of two server processes bridged by the
+ * local Redis: the echo sequence, a broadcast and POST /publish all go through it. The file is the
+ * shipped one; only its ports are changed (and its pid and log files moved to a temporary folder).
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { TestClient } from './helpers/client.js';
+import { spawnServer, type ServerChild } from './helpers/process.js';
+import { freePort } from './helpers/redis-process.js';
+import { eventually } from './helpers/server.js';
+import { REDIS_URL, requireRedis } from './helpers/services.js';
+
+const NGINX = '/usr/sbin/nginx';
+const CONF = fileURLToPath(new URL('../../deploy/nginx.conf', import.meta.url));
+
+describe('behind nginx (deploy/nginx.conf)', () => {
+  const servers: ServerChild[] = [];
+  let nginx: ChildProcess | null = null;
+  let dir = '';
+  let base = '';
+  before(async () => {
+    if (!existsSync(NGINX)) throw new Error(`nginx is required by this test and is not at ${NGINX}: apt-get install nginx (.ci/run does so when missing)`);
+    await requireRedis();
+    const prefix = `ngx${randomBytes(4).toString('hex')}`;
+    for (let i = 0; i < 2; i++) servers.push(await spawnServer(['--redis', REDIS_URL, '--prefix', prefix, '--publish-key', 'k']));
+    await eventually(async () => (await Promise.all(servers.map((s) => fetch(`${s.http}/health`)))).every((r) => r.status === 200), 10_000);
+    const port = await freePort();
+    dir = mkdtempSync(join(tmpdir(), 'nginx-'));
+    const conf = readFileSync(CONF, 'utf8')
+      .replace('listen 8080;', `listen 127.0.0.1:${port};`)
+      .replace('server 127.0.0.1:9000;', `server 127.0.0.1:${servers[0].port};`)
+      .replace('server 127.0.0.1:9001;', `server 127.0.0.1:${servers[1].port};`);
+    assert.ok(conf.includes(String(servers[1].port)), 'the shipped file still has the ports this test replaces');
+    const file = join(dir, 'nginx.conf');
+    writeFileSync(file, conf);
+    const user = process.getuid?.() === 0 ? 'user root; ' : '';
+    nginx = spawn(NGINX, ['-c', file, '-p', dir, '-g', `daemon off; master_process on; ${user}pid ${join(dir, 'nginx.pid')}; error_log ${join(dir, 'error.log')};`], { stdio: 'ignore' });
+    base = `127.0.0.1:${port}`;
+    await eventually(async () => (await fetch(`http://${base}/health`).catch(() => null))?.status === 200, 10_000);
+  });
+  after(async () => {
+    if (nginx && nginx.exitCode === null) {
+      const exited = new Promise((resolve) => nginx!.once('exit', resolve));
+      nginx.kill('SIGQUIT');
+      await exited;
+    }
+    await Promise.all(servers.map((s) => s.kill()));
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('runs the echo sequence through it', async () => {
+    for (let i = 0; i < 4; i++) {
+      const client = await TestClient.open(`ws://${base}/echo?rounds=3`);
+      assert.deepEqual(await client.next(), { event: 'welcome' });
+      for (let round = 0; round < 3; round++) {
+        client.send(`round ${round}`);
+        assert.equal(await client.nextRaw(), `round ${round}`);
+      }
+      assert.deepEqual(await client.next(), { event: 'goodbye' });
+      assert.equal((await client.closed).code, 1000);
+    }
+  });
+
+  it('broadcasts to subscribers on both servers through it, and POST /publish reaches them', async () => {
+    const subscribers = await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        const { client } = await TestClient.pubsub(`ws://${base}`);
+        assert.equal((await client.request({ action: 'subscribe', payload: { channel: 'news' }, id: 1 })).event, 'subscribed');
+        return client;
+      }),
+    );
+    // nginx spreads the clients over both servers; each server has some of them.
+    await eventually(async () => {
+      const counts = await Promise.all(servers.map(async (s) => ((await (await fetch(`${s.http}/stats`)).json()) as { connections: number }).connections));
+      return counts.every((n) => n > 0) && counts.reduce((a, b) => a + b) >= 8;
+    });
+    const { client: publisher } = await TestClient.pubsub(`ws://${base}`);
+    for (let n = 1; n <= 20; n++) publisher.send({ action: 'publish', payload: { channel: 'news', message: { n } }, id: n });
+    for (const sub of subscribers) {
+      for (let n = 1; n <= 20; n++) assert.deepEqual(await sub.next(), { event: 'message', channel: 'news', message: { n } });
+    }
+    const res = await fetch(`http://${base}/publish`, { method: 'POST', headers: { authorization: 'Bearer k' }, body: JSON.stringify({ channel: 'news', message: 'via http' }) });
+    assert.equal(res.status, 202);
+    for (const sub of subscribers) assert.deepEqual(await sub.next(), { event: 'message', channel: 'news', message: 'via http' });
+    await Promise.all([...subscribers, publisher].map((c) => c.close()));
+  });
+});

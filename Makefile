@@ -10,7 +10,7 @@ QUICK_FLAG = $(if $(QUICK),--quick,)
 NODE ?= node
 TEST_FLAGS ?= --test-force-exit --test-timeout=60000
 
-.PHONY: install build server cluster baseline swarm test bench-micro bench-c10k bench-c100k bench-slow bench-broadcast bench-http bench-redis fuzz clean
+.PHONY: install build server cluster baseline swarm test bench-micro bench-c10k bench-c100k bench-slow bench-broadcast bench-http bench-redis fuzz soak clean
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -59,6 +59,9 @@ bench-redis: build
 
 fuzz: build
 	$(NODE) dist/bench/fuzz.js $(ARGS)
+
+soak: build
+	$(NODE) dist/bench/soak.js $(ARGS)
 
 clean:
 	rm -rf dist

@@ -16,6 +16,7 @@ import { registerHttp } from './endpoints/http.js';
 import { PubSubEndpoint } from './endpoints/pubsub.js';
 import { loadEngine, type EngineInfo } from './engine.js';
 import { validateOptions, type ServerOptions } from './options.js';
+import { LoopDelayMonitor } from './loop-delay.js';
 import { createSlowIo } from './slow-io/index.js';
 import { Stats } from './stats.js';
 
@@ -70,6 +71,7 @@ export function createServer(input: Partial<ServerOptions> = {}): PubSubServer {
   let pubsub: PubSubEndpoint | null = null;
   let echo: EchoEndpoint | null = null;
   let ctx: ServerContext | null = null;
+  let loopMonitor: LoopDelayMonitor | null = null;
 
   async function listen(): Promise<ListenInfo> {
     if (ctx) throw new Error('listen() was already called');
@@ -83,11 +85,13 @@ export function createServer(input: Partial<ServerOptions> = {}): PubSubServer {
     app.ws('/pubsub', pubsub.behavior());
     app.ws('/echo', echo.behavior());
     const endpoint = pubsub;
+    const loopDelay = (loopMonitor = new LoopDelayMonitor());
     const statsContext = () => ({
       engine,
       broker: { kind: broker.kind, state: broker.state(), counters: broker.counters() },
       slowIo: slowIo.description,
       maxConnections: admission.maxConnections,
+      loopDelay: loopDelay.current(),
     });
     registerHttp(ctx, statsContext, endpoint);
     listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
@@ -107,6 +111,7 @@ export function createServer(input: Partial<ServerOptions> = {}): PubSubServer {
     }).catch(async (err: Error) => {
       await Promise.all([slowIo.close(), broker.close()]);
       pubsub?.stop();
+      loopMonitor?.stop();
       throw err;
     });
     return { port: uws.us_socket_local_port(listenSocket as never), host: options.host, slowIo: slowIo.description };
@@ -132,6 +137,7 @@ export function createServer(input: Partial<ServerOptions> = {}): PubSubServer {
     pubsub?.endAll(CLOSE.goingAway, 'shutdown');
     echo?.endAll(CLOSE.goingAway, 'shutdown');
     pubsub?.stop();
+    loopMonitor?.stop();
     await Promise.all([ctx.broker.close(), ctx.slowIo.close()]);
   }
 

@@ -3,6 +3,7 @@
  * The endpoints write plain fields; nothing here touches a socket.
  */
 import { REFUSALS, type Refusal } from './endpoints/admission.js';
+import type { LoopDelay } from './loop-delay.js';
 import { ERROR_CODES, type ErrorCode } from './protocol/index.js';
 
 /** Every counter the server keeps. Monotonic counters only grow; gauges go up and down. */
@@ -89,6 +90,8 @@ export interface StatsContext {
   slowIo: string;
   /** WebSocket connections allowed at once (`--max-connections`, or derived from the open-file limit). */
   maxConnections: number;
+  /** Event-loop delay over the last whole window. */
+  loopDelay: LoopDelay;
 }
 
 /** The JSON body of `GET /stats`. */
@@ -117,6 +120,7 @@ export function statsJson(stats: Stats, context: StatsContext): Record<string, u
     sweeps: stats.sweeps,
     sweep_ms: Math.round(stats.sweepMs * 1000) / 1000,
     max_connections: context.maxConnections,
+    event_loop_delay: context.loopDelay,
     engine: context.engine,
     redis: context.broker.kind === 'local' ? 'not configured' : context.broker.state,
     broker: { kind: context.broker.kind, state: context.broker.state, ...context.broker.counters },
@@ -169,6 +173,7 @@ export function statsPrometheus(stats: Stats, context: StatsContext): string {
   metric('handler_errors_total', 'counter', 'Exceptions that escaped a handler; the connection or request was ended, the process went on.', [['', stats.handlerErrors]]);
   metric('sweeps_total', 'counter', 'Slow-consumer sweeps over every socket.', [['', stats.sweeps]]);
   metric('sweep_seconds_total', 'counter', 'Time spent in slow-consumer sweeps.', [['', stats.sweepMs / 1000]]);
+  metric('event_loop_delay_p99_seconds', 'gauge', `Event-loop delay p99 over the last ${context.loopDelay.window_s} s.`, [['', context.loopDelay.p99_ms / 1000]]);
   metric('max_connections', 'gauge', 'WebSocket connections allowed at once.', [['', context.maxConnections]]);
   metric('engine_info', 'gauge', 'Engine serving the sockets.', [
     [`{engine="${context.engine.name}",version="${context.engine.version}"}`, 1],

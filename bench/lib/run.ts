@@ -13,7 +13,8 @@ export interface BenchRun {
 }
 
 /**
- * Runs one swarm against `url`, printing progress and the summary; with `csv`, writes timeline and summary.
+ * Runs one swarm against `url`, printing progress and the summary; with `csv`, writes timeline and summary;
+ * `listen` may subscribe to the swarm's events before it starts.
  * Every bench run starts with a 1 s host check (clients/host-check.ts) unless `options` says otherwise.
  */
 export async function runSwarm(
@@ -21,8 +22,10 @@ export async function runSwarm(
   options: Partial<SwarmOptions>,
   csv?: { dir: string; name: string; history?: boolean },
   quiet = false,
+  listen?: (swarm: Swarm) => void,
 ): Promise<BenchRun> {
   const swarm = new Swarm({ hostCheck: BENCH_HOST_CHECK_S, ...options });
+  listen?.(swarm);
   if (!quiet) attachProgress(swarm);
   const paths = csv ? attachCsv(swarm, { ...csv, label }) : null;
   const summary = await swarm.run();

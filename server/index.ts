@@ -134,8 +134,13 @@ export function createServer(input: Partial<ServerOptions> = {}): PubSubServer {
     pubsub?.goodbyeAll('shutdown');
     echo?.goodbyeAll('shutdown');
     await waitUntil(() => (pubsub?.buffered() ?? 0) + (echo?.buffered() ?? 0) === 0, deadline - Date.now());
+    const open = (pubsub?.sockets.size ?? 0) + (echo?.sockets.size ?? 0);
     pubsub?.endAll(CLOSE.goingAway, 'shutdown');
     echo?.endAll(CLOSE.goingAway, 'shutdown');
+    // Lingering close: uWS has sent the close frames and goes on reading until each client answers. A
+    // process that exits first leaves unread data (a client still sending) in a socket, the kernel then
+    // resets it, and a reset can discard the close frame before the client reads it (1006, not 1001).
+    if (open > 0) await new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(LINGER_MS, deadline - Date.now()))));
     pubsub?.stop();
     loopMonitor?.stop();
     await Promise.all([ctx.broker.close(), ctx.slowIo.close()]);
@@ -143,6 +148,9 @@ export function createServer(input: Partial<ServerOptions> = {}): PubSubServer {
 
   return { engine, stats, options, listen, close };
 }
+
+/** Milliseconds shutdown waits after the close frames (within --shutdown-timeout) for clients to answer. */
+const LINGER_MS = 250;
 
 /** uSockets' LIBUS_LISTEN_EXCLUSIVE_PORT. */
 const LISTEN_EXCLUSIVE_PORT = 1;

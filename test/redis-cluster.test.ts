@@ -330,17 +330,20 @@ describe('Redis Cluster hang (a master frozen, then let go; own three-node clust
       try {
         cluster.pauseNode(frozen);
         await eventually(async () => (await fetch(`${a.http}/health`)).status === 503, 5000);
+        /** Reads A's subscriber until a message published after `mark` has come, keeping what came. */
+        const receivedBeyond = (mark: number): Promise<void> =>
+          eventually(async () => {
+            const frame = await subA.next(1000).catch(() => null);
+            if (frame !== null) gotA.push(frame.message.n);
+            return frame !== null && frame.message.n > mark;
+          }, 5000);
         // Local delivery goes on: a message published now reaches A's subscriber within a few seconds,
         // though earlier ones still wait on the frozen node.
-        const mark = n;
-        await eventually(async () => {
-          const frame = await subA.next(1000).catch(() => null);
-          if (frame !== null) gotA.push(frame.message.n);
-          return frame !== null && frame.message.n > mark;
-        }, 5000);
+        await receivedBeyond(n);
         cluster.resumeNode(frozen);
         await allHealthy([a, b]);
-        await new Promise((resolve) => setTimeout(resolve, 300));
+        // And once the node is back, messages flow through it again.
+        await receivedBeyond(n);
       } finally {
         clearInterval(ticker);
         cluster.resumeNode(frozen);

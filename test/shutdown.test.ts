@@ -10,6 +10,7 @@ import { describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { spawnServer } from './helpers/process.js';
 import { freePort } from './helpers/redis-process.js';
+import { eventually } from './helpers/server.js';
 import { REDIS_URL, requireRedis } from './helpers/services.js';
 
 /** A subscriber that records the `n` of every message, and how its connection ended. */
@@ -74,15 +75,6 @@ async function publisher(base: string, channel: string, perTick = 3) {
   };
 }
 
-/** Resolves once `check` holds, polling every 10 ms, or rejects after `timeoutMs`. */
-async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 function assertGotEveryAck(sub: Subscriber, acked: number[], who: string): void {
   const got = new Set(sub.received);
   const missing = acked.filter((n) => !got.has(n));
@@ -97,7 +89,7 @@ describe('shutdown', () => {
       const subs: Subscriber[] = [];
       for (let i = 0; i < 1000; i += 100) subs.push(...(await Promise.all(Array.from({ length: 100 }, () => subscriber(server.ws, 'feed')))));
       const pub = await publisher(server.ws, 'feed');
-      await until(() => pub.acked.length >= 300, 10_000, 'acks before the signal');
+      await eventually(() => pub.acked.length >= 300, 10_000);
       const signalled = Date.now();
       server.child.kill('SIGTERM');
       const code = await server.exited;
@@ -129,7 +121,7 @@ describe('shutdown', () => {
       const onA = await Promise.all(Array.from({ length: 20 }, () => subscriber(a.ws, 'feed')));
       const onB = await Promise.all(Array.from({ length: 20 }, () => subscriber(b.ws, 'feed')));
       const fromA = await publisher(a.ws, 'feed', 1);
-      await until(() => fromA.acked.length >= 200, 10_000, 'acks through Redis');
+      await eventually(() => fromA.acked.length >= 200, 10_000);
       a.child.kill('SIGTERM');
       assert.equal(await a.exited, 0);
       fromA.stop();
@@ -143,9 +135,9 @@ describe('shutdown', () => {
       try {
         const late = await subscriber(again.ws, 'feed');
         const fromB = await publisher(b.ws, 'feed', 1);
-        await until(() => fromB.acked.length >= 50 && late.received.length >= 50, 10_000, 'delivery after the restart');
+        await eventually(() => fromB.acked.length >= 50 && late.received.length >= 50, 10_000);
         fromB.stop();
-        await until(() => onB.every((s) => s.received.length >= fromA.acked.length + 50), 10_000, 'B subscribers got B messages');
+        await eventually(() => onB.every((s) => s.received.length >= fromA.acked.length + 50), 10_000);
         assert.ok(onB.every((s) => s.ws.readyState === WebSocket.OPEN));
         fromB.close();
         late.ws.close();

@@ -1,5 +1,5 @@
 /** What every endpoint of one server shares. */
-import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
 import type { Broker } from '../broker/index.js';
 import type { Uws } from '../engine.js';
 import type { ServerOptions } from '../options.js';
@@ -52,5 +52,20 @@ export function reportHandlerError(stats: Stats, where: string, err: unknown): v
   const n = ++stats.handlerErrors;
   if (n <= 10 || n % 1000 === 0) {
     console.error(`handler error #${n} in ${where}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  }
+}
+
+/** Bytes uWS still holds in this process for `sockets`, summed (shutdown waits for 0). */
+export function bufferedBytes<T>(sockets: Iterable<WebSocket<T>>): number {
+  let bytes = 0;
+  for (const ws of sockets) bytes += ws.getBufferedAmount();
+  return bytes;
+}
+
+/** Ends every socket with `code`, marking each as ended by the server (its close is not the client's). */
+export function endAll<T extends { endedByServer: boolean }>(sockets: Set<WebSocket<T>>, code: number, reason: string): void {
+  for (const ws of [...sockets]) {
+    ws.getUserData().endedByServer = true;
+    ws.end(code, reason);
   }
 }

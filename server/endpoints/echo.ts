@@ -5,7 +5,7 @@
 import type { HttpRequest, HttpResponse, us_socket_context_t, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { events, type GoodbyeReason } from '../protocol/index.js';
 import { countClientClose } from '../stats.js';
-import { acceptUpgrade, CLOSE, reportHandlerError, type ServerContext } from './context.js';
+import { acceptUpgrade, bufferedBytes, CLOSE, endAll, reportHandlerError, type ServerContext } from './context.js';
 
 /** Per-connection state: echoes still to send (Infinity for rounds=0), and the source address. */
 export interface EchoConnection {
@@ -128,16 +128,11 @@ export class EchoEndpoint {
 
   /** Bytes still buffered in this process for the sockets, summed. */
   buffered(): number {
-    let bytes = 0;
-    for (const ws of this.sockets) bytes += ws.getBufferedAmount();
-    return bytes;
+    return bufferedBytes(this.sockets);
   }
 
   /** Closes every socket with `code`. */
   endAll(code: number, reason: GoodbyeReason): void {
-    for (const ws of [...this.sockets]) {
-      ws.getUserData().endedByServer = true;
-      ws.end(code, reason);
-    }
+    endAll(this.sockets, code, reason);
   }
 }

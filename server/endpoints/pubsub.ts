@@ -29,7 +29,7 @@ import {
   type RequestId,
 } from '../protocol/index.js';
 import { countClientClose } from '../stats.js';
-import { acceptUpgrade, CLOSE, reportHandlerError, SEND, type ServerContext } from './context.js';
+import { acceptUpgrade, bufferedBytes, CLOSE, endAll, reportHandlerError, SEND, type ServerContext } from './context.js';
 
 /** Per-connection state, kept by uWS as the socket's user data. */
 export interface PubSubConnection {
@@ -383,17 +383,12 @@ export class PubSubEndpoint {
 
   /** Bytes still buffered in this process for the sockets, summed. */
   buffered(): number {
-    let bytes = 0;
-    for (const ws of this.sockets) bytes += ws.getBufferedAmount();
-    return bytes;
+    return bufferedBytes(this.sockets);
   }
 
   /** Closes every socket with `code` (after {@link goodbyeAll}). */
   endAll(code: number, reason: GoodbyeReason): void {
-    for (const ws of [...this.sockets]) {
-      ws.getUserData().endedByServer = true;
-      ws.end(code, reason);
-    }
+    endAll(this.sockets, code, reason);
   }
 
   /** Stops the sweep. */

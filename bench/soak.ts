@@ -75,6 +75,9 @@ try {
       connected: last?.counters.connected ?? null,
       server_rss_mib: proc ? Math.round((proc.rssBytes / MIB) * 10) / 10 : null,
       server_open_files: openFileCount(server.pid),
+      // Where RSS goes: the JS heap, and memory outside it (uWS's buffers count in neither).
+      server_heap_used_mib: Math.round((s.memory.heap_used / MIB) * 10) / 10,
+      server_external_mib: Math.round((s.memory.external / MIB) * 10) / 10,
       server_loop_delay_p99_ms: s.event_loop_delay.p99_ms,
       server_loop_delay_max_ms: s.event_loop_delay.max_ms,
       rtt_p99_max_ms: max((t) => t.rtt?.p99),

@@ -8,7 +8,7 @@ WORKERS ?= 2
 REDIS ?= redis://127.0.0.1:6379
 QUICK_FLAG = $(if $(QUICK),--quick,)
 NODE ?= node
-TEST_FLAGS ?= --test-force-exit --test-timeout=60000
+TEST_FLAGS ?= --test-timeout=60000
 
 .PHONY: install build server cluster baseline swarm test bench-micro bench-c10k bench-c100k bench-slow bench-broadcast bench-http bench-redis fuzz soak clean
 

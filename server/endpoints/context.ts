@@ -69,3 +69,12 @@ export function endAll<T extends { endedByServer: boolean }>(sockets: Set<WebSoc
     ws.end(code, reason);
   }
 }
+
+/** The last guard's answer to an upgrade whose handler threw: 500, unless an answer already went out. */
+export function refuseWithServerError(res: HttpResponse): void {
+  try {
+    res.writeStatus('500 Internal Server Error').end('internal error', true);
+  } catch {
+    // Answered (or aborted) already: uWS throws on a finished response.
+  }
+}

@@ -5,7 +5,7 @@
 import type { HttpRequest, HttpResponse, us_socket_context_t, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { events, type GoodbyeReason } from '../protocol/index.js';
 import { countClientClose } from '../stats.js';
-import { acceptUpgrade, bufferedBytes, CLOSE, endAll, reportHandlerError, type ServerContext } from './context.js';
+import { acceptUpgrade, bufferedBytes, CLOSE, endAll, refuseWithServerError, reportHandlerError, type ServerContext } from './context.js';
 
 /** Per-connection state: echoes still to send (Infinity for rounds=0), and the source address. */
 export interface EchoConnection {
@@ -67,7 +67,7 @@ export class EchoEndpoint {
       acceptUpgrade(res, req, context, { remaining: rounds === 0 ? Infinity : rounds, address, endedByServer: false });
     } catch (err) {
       reportHandlerError(this.ctx.stats, 'echo upgrade', err);
-      res.writeStatus('500 Internal Server Error').end('internal error', true);
+      refuseWithServerError(res);
     }
   }
 

@@ -29,7 +29,7 @@ import {
   type RequestId,
 } from '../protocol/index.js';
 import { countClientClose } from '../stats.js';
-import { acceptUpgrade, bufferedBytes, CLOSE, endAll, reportHandlerError, SEND, type ServerContext } from './context.js';
+import { acceptUpgrade, bufferedBytes, CLOSE, endAll, refuseWithServerError, reportHandlerError, SEND, type ServerContext } from './context.js';
 
 /** Per-connection state, kept by uWS as the socket's user data. */
 export interface PubSubConnection {
@@ -111,7 +111,7 @@ export class PubSubEndpoint {
       if (address !== null) this.accept(res, req, context, address);
     } catch (err) {
       reportHandlerError(this.ctx.stats, 'pubsub upgrade', err);
-      res.writeStatus('500 Internal Server Error').end('internal error', true);
+      refuseWithServerError(res);
     }
   }
 

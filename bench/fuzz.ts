@@ -11,11 +11,12 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { attack, CHECK_FILES } from '../clients/fuzz/attack.js';
+import { attack } from '../clients/fuzz/attack.js';
 import { startBystanders } from '../clients/fuzz/bystanders.js';
 import type { FuzzReport } from '../clients/fuzz/runner.js';
 import { checkHost, hostLine } from '../clients/host-check.js';
-import { sampleProcess } from '../clients/proc.js';
+import { CHECK_FILES, sampleProcess } from '../clients/proc.js';
+import { requireIntegers } from '../server/command-line.js';
 import { appendHistory, hostColumns, stamp, writeCsv } from '../clients/output/csv.js';
 import { BENCH_HOST_CHECK_S, benchCli, numeric, RESULTS_DIR } from './lib/run.js';
 import { assertNative, startServerProcess } from './lib/servers.js';
@@ -30,12 +31,7 @@ const args = await benchCli('fuzz', '$0 [flags]\n\nThe long fuzz run: hostile in
   .option('quiet-seconds', { coerce: numeric, requiresArg: true, default: 20, describe: 'seconds the bystanders run alone first, for the quiet p99' })
   .option('out', { type: 'string', default: RESULTS_DIR, describe: 'directory for the CSVs' })
   .parseAsync();
-for (const [flag, value, min] of [['--inputs', args.inputs, 1], ['--concurrency', args.concurrency, 1], ['--quiet-seconds', args.quietSeconds, 1], ['--seed', args.seed, 0]] as const) {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    console.error(`fuzz: ${flag} must be an integer of at least ${min} (got ${JSON.stringify(value)})`);
-    process.exit(2);
-  }
-}
+requireIntegers('fuzz', [['--inputs', args.inputs, 1], ['--concurrency', args.concurrency, 1], ['--quiet-seconds', args.quietSeconds, 1], ['--seed', args.seed, 0]]);
 
 const key = 'fuzz';
 const host = await checkHost(BENCH_HOST_CHECK_S);

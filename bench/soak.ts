@@ -9,11 +9,10 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { CHECK_FILES } from '../clients/fuzz/attack.js';
 import type { TickEvent } from '../clients/engine.js';
 import { broadcastCount, validateSwarmOptions } from '../clients/options.js';
 import { appendHistory, hostColumns, stamp, writeCsv, type Row } from '../clients/output/csv.js';
-import { openFileCount, sampleProcess } from '../clients/proc.js';
+import { CHECK_FILES, openFileCount, sampleProcess } from '../clients/proc.js';
 import { benchCli, numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { assertNative, startServerProcess } from './lib/servers.js';
 

@@ -74,3 +74,9 @@ export function openFileCount(pid: number): number | null {
     return null;
   }
 }
+
+/**
+ * Open files a check may find above a server's count at rest: the keep-alive connections of the
+ * fetches that read its /stats and /health.
+ */
+export const CHECK_FILES = 2;

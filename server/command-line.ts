@@ -29,3 +29,16 @@ export const numeric = (value: unknown): unknown => {
   if (Array.isArray(value)) return numeric(value.at(-1));
   return typeof value === 'string' && value.trim() !== '' && !Number.isNaN(Number(value)) ? Number(value) : value;
 };
+
+/**
+ * Exits 2 with a message naming the flag unless each value is an integer of at least its minimum, as
+ * the commands without a validator of their own (the fuzzer, make fuzz) check their numeric flags.
+ */
+export function requireIntegers(name: string, checks: readonly (readonly [flag: string, value: unknown, min: number])[]): void {
+  for (const [flag, value, min] of checks) {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+      console.error(`${name}: ${flag} must be an integer of at least ${min} (got ${JSON.stringify(value)})\nRun with --help for the flags.`);
+      process.exit(2);
+    }
+  }
+}

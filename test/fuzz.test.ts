@@ -7,7 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { attack, CHECK_FILES } from '../clients/fuzz/attack.js';
+import { attack } from '../clients/fuzz/attack.js';
+import { CHECK_FILES } from '../clients/proc.js';
 import { runFuzz } from '../clients/fuzz/runner.js';
 import { spawnServer } from './helpers/process.js';
 

@@ -4,15 +4,9 @@
  * fuzzer; then, once the server has settled, whether it is alive and healthy, whether memory and
  * files came back, and whether every counter grew by what the fuzzer sent of its kind.
  */
-import { openFileCount, sampleProcess } from '../proc.js';
+import { CHECK_FILES, openFileCount, sampleProcess } from '../proc.js';
 import { startBystanders, type BystanderReport } from './bystanders.js';
 import { counterDifferences, type FuzzReport } from './runner.js';
-
-/**
- * Open files the checks themselves may hold on the server: the keep-alive connections of the fetches
- * that read /stats and /health.
- */
-export const CHECK_FILES = 2;
 
 export interface AttackResult {
   fuzz: FuzzReport;

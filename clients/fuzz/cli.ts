@@ -5,7 +5,7 @@
  * (docs/protocol.md): against another server, mismatches say where it differs.
  */
 import { hideBin } from 'yargs/helpers';
-import { commandLine, numeric } from '../../server/command-line.js';
+import { commandLine, numeric, requireIntegers } from '../../server/command-line.js';
 import { runFuzz } from './runner.js';
 
 const args = await commandLine('fuzz', '$0 --port P [flags]\n\nSeeded hostile input at the JSON, WebSocket-frame and HTTP levels; every answer checked.', hideBin(process.argv))
@@ -20,12 +20,7 @@ const args = await commandLine('fuzz', '$0 --port P [flags]\n\nSeeded hostile in
   .option('source-addresses', { type: 'string', default: '127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5', describe: 'local addresses for the raw connections, in turn (comma-separated; empty: the default one)' })
   .parseAsync();
 
-for (const [flag, value, min] of [['--inputs', args.inputs, 1], ['--concurrency', args.concurrency, 1], ['--port', args.port, 1]] as const) {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    console.error(`fuzz: ${flag} must be an integer of at least ${min} (got ${JSON.stringify(value)})`);
-    process.exit(2);
-  }
-}
+requireIntegers('fuzz', [['--inputs', args.inputs, 1], ['--concurrency', args.concurrency, 1], ['--port', args.port, 1]]);
 const report = await runFuzz({
   port: args.port as number,
   inputs: args.inputs as number,

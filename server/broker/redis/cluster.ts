@@ -45,6 +45,9 @@ interface ChannelOrder {
   waiting: { channel: string; messageJson: string; toShard: boolean; since: number; resolve: () => void }[];
   /** Wakes the first waiting message when it has waited ORDER_WAIT_MS. */
   timer: NodeJS.Timeout | null;
+  /** Settles when the channel has nothing in flight or waiting any more (its entry is dropped). */
+  idle: Promise<void>;
+  settle: () => void;
 }
 
 /** Options of {@link RedisClusterBroker}. */
@@ -126,9 +129,7 @@ export class RedisClusterBroker extends RedisBrokerBase {
   }
 
   async flush(): Promise<void> {
-    while (this.order.size > 0) {
-      await Promise.all([...this.order.keys()].map((name) => this.settled(name)));
-    }
+    while (this.order.size > 0) await Promise.all([...this.order.values()].map((o) => o.idle));
     const group = (this.sub as unknown as { shardedSubscribers?: ShardedSubscriberGroup }).shardedSubscribers;
     const subscribers = group?.shardedSubscribers;
     if (!subscribers) {
@@ -168,20 +169,13 @@ export class RedisClusterBroker extends RedisBrokerBase {
     return names.map((name) => [name]);
   }
 
-  /** Resolves when the channel has no publish in flight or waiting. */
-  private settled(name: string): Promise<void> {
-    return new Promise((resolve) => {
-      const check = (): void => {
-        if (!this.order.has(name)) resolve();
-        else setTimeout(check, 5);
-      };
-      check();
-    });
-  }
-
   private async sendToShard(channel: string, name: string, messageJson: string): Promise<void> {
     let o = this.order.get(name);
-    if (!o) this.order.set(name, (o = { unanswered: 0, waiting: [], timer: null }));
+    if (!o) {
+      let settle = (): void => undefined;
+      const idle = new Promise<void>((resolve) => (settle = resolve));
+      this.order.set(name, (o = { unanswered: 0, waiting: [], timer: null, idle, settle }));
+    }
     o.unanswered++;
     try {
       // One connection per shard keeps every publish in order; with a cache, MULTI keeps the SET with its SPUBLISH.
@@ -221,7 +215,10 @@ export class RedisClusterBroker extends RedisBrokerBase {
     }
     if (o.timer) clearTimeout(o.timer);
     o.timer = null;
-    if (o.unanswered === 0 && this.order.get(name) === o) this.order.delete(name);
+    if (o.unanswered === 0 && this.order.get(name) === o) {
+      this.order.delete(name);
+      o.settle();
+    }
   }
 
   /** Whether the master that owns `name`'s slot did not answer the last probe. */

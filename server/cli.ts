@@ -99,7 +99,12 @@ async function main(): Promise<void> {
     if (checked.redis === null && checked.redisCluster === null) {
       usageError('--workers above 1 needs --redis or --redis-cluster: without it each process would have channels of its own');
     }
-    await runSupervisor({ workers, ports: workerPorts, port: checked.port, host: checked.host, shutdownTimeout: checked.shutdownTimeout, argv });
+    try {
+      await runSupervisor({ workers, ports: workerPorts, port: checked.port, host: checked.host, shutdownTimeout: checked.shutdownTimeout, argv });
+    } catch (err) {
+      console.error(`pubsub-server: ${(err as Error).message}`);
+      process.exit(1);
+    }
     process.exit(0);
   }
   let server;

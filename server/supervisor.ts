@@ -1,8 +1,9 @@
 /**
  * `--workers N`: one supervisor process runs N server processes, bridged by Redis, either all on one
  * port (SO_REUSEPORT: the kernel spreads connections over them) or on consecutive ports. It restarts a
- * worker that dies, with a growing pause, and on SIGINT/SIGTERM stops them all (each says goodbye to its
- * clients) before it exits.
+ * worker that dies after it has listened, with a growing pause, and on SIGINT/SIGTERM stops them all (each
+ * says goodbye to its clients) before it exits. A worker that exits at start, before it ever listened
+ * (a port taken, a bad flag), is fatal: restarting it could only fail the same way, forever.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -34,9 +35,14 @@ interface Worker {
   port: number;
   child: ChildProcess | null;
   restarts: number;
+  /** Whether this worker has listened once since the supervisor started. */
+  listened: boolean;
 }
 
-/** Runs the workers until a signal stops them; never resolves before that. */
+/**
+ * Runs the workers until a signal stops them (then resolves), or until a worker exits before it ever
+ * listened (then stops the others and rejects with what that worker printed last).
+ */
 export async function runSupervisor(options: SupervisorOptions): Promise<void> {
   const base = options.port || (await freePort(options.host));
   const workers: Worker[] = Array.from({ length: options.workers }, (_, index) => ({
@@ -44,9 +50,11 @@ export async function runSupervisor(options: SupervisorOptions): Promise<void> {
     port: options.ports === 'shared' ? base : base + index,
     child: null,
     restarts: 0,
+    listened: false,
   }));
   let stopping = false;
   let up = 0;
+  let fail: (err: Error) => void = () => undefined;
   const shown = options.host === '0.0.0.0' ? '127.0.0.1' : options.host;
   console.log(`supervisor: ${options.workers} workers, ${options.ports === 'shared' ? `all on port ${base} (SO_REUSEPORT)` : `ports ${base}-${base + options.workers - 1}`}`);
 
@@ -58,11 +66,14 @@ export async function runSupervisor(options: SupervisorOptions): Promise<void> {
     worker.child = child;
     const tag = `[worker ${worker.index + 1} pid ${child.pid}]`;
     let listening = false;
+    let last = '';
     for (const stream of [child.stdout!, child.stderr!]) {
       createInterface({ input: stream }).on('line', (line) => {
         console.log(`${tag} ${line}`);
+        last = line;
         if (!listening && line.startsWith('listening: ')) {
           listening = true;
+          worker.listened = true;
           if (++up === options.workers) {
             console.log(`listening: ws://${shown}:${base}/pubsub  ws://${shown}:${base}/echo  (${options.workers} workers${options.ports === 'consecutive' ? `, ports ${base}-${base + options.workers - 1}` : ''})`);
           }
@@ -72,6 +83,10 @@ export async function runSupervisor(options: SupervisorOptions): Promise<void> {
     child.once('exit', (code, signal) => {
       worker.child = null;
       if (stopping) return;
+      if (!worker.listened) {
+        fail(new Error(`worker ${worker.index + 1} (port ${worker.port}) exited (${signal ?? `code ${code}`}) before it listened: ${last || 'it printed nothing'}`));
+        return;
+      }
       const pause = Math.min(10_000, 250 * 2 ** Math.min(worker.restarts, 6));
       worker.restarts++;
       console.error(`${tag} exited (${signal ?? `code ${code}`}); restarting in ${pause} ms (restart ${worker.restarts})`);
@@ -82,15 +97,20 @@ export async function runSupervisor(options: SupervisorOptions): Promise<void> {
   };
   for (const worker of workers) start(worker);
 
-  await new Promise<void>((resolve) => {
-    const stop = async (signal: string): Promise<void> => {
-      if (stopping) process.exit(1);
+  await new Promise<void>((resolve, reject) => {
+    const stop = async (why: string, err?: Error): Promise<void> => {
+      if (stopping) {
+        if (!err) process.exit(1); // a second signal: stop waiting
+        return;
+      }
       stopping = true;
-      console.log(`${signal}: stopping ${workers.filter((w) => w.child).length} workers`);
+      console.log(`${why}: stopping ${workers.filter((w) => w.child).length} workers`);
       await Promise.all(workers.map((w) => stopChild(w.child, options.shutdownTimeout + 2000)));
       console.log('stopped');
-      resolve();
+      if (err) reject(err);
+      else resolve();
     };
+    fail = (err) => void stop('a worker failed at start', err);
     process.on('SIGINT', () => void stop('SIGINT'));
     process.on('SIGTERM', () => void stop('SIGTERM'));
   });

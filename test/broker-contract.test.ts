@@ -66,7 +66,6 @@ const single: Driver = {
   bridges: true,
   async setup() {
     redis = await redisProcess();
-    await redis.start();
   },
   teardown: async () => redis?.kill(),
   make: (prefix) => createBroker({ expire: 0, redis: redis.url, prefix }),

@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { TestClient } from './helpers/client.js';
 import { spawnServer, type ServerChild } from './helpers/process.js';
-import { freePort } from './helpers/redis-process.js';
+import { onFreePort } from './helpers/ports.js';
 import { eventually } from './helpers/server.js';
 import { REDIS_URL, requireRedis } from './helpers/services.js';
 
@@ -31,19 +31,33 @@ describe('behind nginx (deploy/nginx.conf)', () => {
     const prefix = `ngx${randomBytes(4).toString('hex')}`;
     for (let i = 0; i < 2; i++) servers.push(await spawnServer(['--redis', REDIS_URL, '--prefix', prefix, '--publish-key', 'k']));
     await eventually(async () => (await Promise.all(servers.map((s) => fetch(`${s.http}/health`)))).every((r) => r.status === 200), 10_000);
-    const port = await freePort();
     dir = mkdtempSync(join(tmpdir(), 'nginx-'));
-    const conf = readFileSync(CONF, 'utf8')
-      .replace('listen 8080;', `listen 127.0.0.1:${port};`)
-      .replace('server 127.0.0.1:9000;', `server 127.0.0.1:${servers[0].port};`)
-      .replace('server 127.0.0.1:9001;', `server 127.0.0.1:${servers[1].port};`);
-    assert.ok(conf.includes(String(servers[1].port)), 'the shipped file still has the ports this test replaces');
-    const file = join(dir, 'nginx.conf');
-    writeFileSync(file, conf);
-    const user = process.getuid?.() === 0 ? 'user root; ' : '';
-    nginx = spawn(NGINX, ['-c', file, '-p', dir, '-g', `daemon off; master_process on; ${user}pid ${join(dir, 'nginx.pid')}; error_log ${join(dir, 'error.log')};`], { stdio: 'ignore' });
+    // nginx on a free port: a start that finds its port taken (it says so on stderr and exits) tries another.
+    const port = await onFreePort(async (candidate) => {
+      const conf = readFileSync(CONF, 'utf8')
+        .replace('listen 8080;', `listen 127.0.0.1:${candidate};`)
+        .replace('server 127.0.0.1:9000;', `server 127.0.0.1:${servers[0].port};`)
+        .replace('server 127.0.0.1:9001;', `server 127.0.0.1:${servers[1].port};`);
+      assert.ok(conf.includes(String(servers[1].port)), 'the shipped file still has the ports this test replaces');
+      const file = join(dir, 'nginx.conf');
+      writeFileSync(file, conf);
+      const user = process.getuid?.() === 0 ? 'user root; ' : '';
+      const child = spawn(NGINX, ['-c', file, '-p', dir, '-g', `daemon off; master_process on; ${user}pid ${join(dir, 'nginx.pid')}; error_log ${join(dir, 'error.log')};`], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (chunk) => (stderr += chunk));
+      let exited = false;
+      child.once('exit', () => (exited = true));
+      // nginx names itself in Server (it never passes the upstream's), so another test's server on the port cannot pass for it.
+      const throughNginx = async (): Promise<boolean> => {
+        const res = await fetch(`http://127.0.0.1:${candidate}/health`).catch(() => null);
+        return res?.status === 200 && (res.headers.get('server') ?? '').startsWith('nginx');
+      };
+      await eventually(async () => exited || (await throughNginx()), 10_000);
+      if (exited) throw new Error(`nginx exited at start: ${stderr}`);
+      nginx = child;
+      return candidate;
+    });
     base = `127.0.0.1:${port}`;
-    await eventually(async () => (await fetch(`http://${base}/health`).catch(() => null))?.status === 200, 10_000);
   });
   after(async () => {
     if (nginx && nginx.exitCode === null) {

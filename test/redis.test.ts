@@ -149,6 +149,7 @@ describe('Redis broker (shared Redis)', () => {
 describe('Redis outages (a redis-server of the test own)', () => {
   it('starts without Redis, degrades /health, and connects when Redis comes', async () => {
     const redis = await redisProcess();
+    await redis.kill(); // the server starts while nothing answers on the port
     const server = await startServer({ redis: redis.url });
     try {
       const down = await fetch(`${server.http}/health`);
@@ -167,7 +168,6 @@ describe('Redis outages (a redis-server of the test own)', () => {
 
   it('survives a kill: connections stay, local delivery goes on, losses are counted, subscriptions come back', async () => {
     const redis = await redisProcess();
-    await redis.start();
     const a = await startServer({ redis: redis.url });
     const b = await startServer({ redis: redis.url });
     const admin = new Redis(redis.url, { retryStrategy: () => 100, maxRetriesPerRequest: null });

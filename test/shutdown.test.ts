@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { spawnServer } from './helpers/process.js';
-import { freePort } from './helpers/redis-process.js';
+import { onFreePort } from './helpers/ports.js';
 import { eventually } from './helpers/server.js';
 import { REDIS_URL, requireRedis } from './helpers/services.js';
 
@@ -115,7 +115,7 @@ describe('shutdown', () => {
     const prefix = `roll${randomBytes(4).toString('hex')}`;
     const args = ['--redis', REDIS_URL, '--prefix', prefix, '--shutdown-timeout', '5000'];
     // A's port lies below the ephemeral range, so no client socket can take it while A is down.
-    const a = await spawnServer([...args, '--port', String(await freePort())]);
+    const a = await onFreePort((port) => spawnServer([...args, '--port', String(port)]));
     const b = await spawnServer(args);
     try {
       const onA = await Promise.all(Array.from({ length: 20 }, () => subscriber(a.ws, 'feed')));

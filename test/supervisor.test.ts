@@ -6,21 +6,28 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
+import net from 'node:net';
 import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Swarm } from '../clients/engine.js';
 import { TestClient } from './helpers/client.js';
-import { freePort } from './helpers/redis-process.js';
+import { onFreePort } from './helpers/ports.js';
 import { Redis } from 'ioredis';
 import { eventually } from './helpers/server.js';
 import { REDIS_URL, requireRedis } from './helpers/services.js';
 
 const CLI = fileURLToPath(new URL('../server/cli.js', import.meta.url));
 
-async function supervisor(args: string[]): Promise<{ child: ChildProcess; port: number; exited: Promise<number | null> }> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [CLI, '--host', '127.0.0.1', '--port', String(port), '--shutdown-timeout', '500', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+interface Supervisor {
+  child: ChildProcess;
+  port: number;
+  exited: Promise<number | null>;
+}
+
+/** Starts a supervisor on `port` and waits for its listening line; rejects with its output if it exits first. */
+function startSupervisor(port: number, args: string[]): Promise<Supervisor> {
+  const child = spawn(process.execPath, [CLI, '--host', '127.0.0.1', '--port', String(port), '--shutdown-timeout', '500', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   // A failing assertion must not leave the supervisor and its workers running after the test.
   after(async () => {
@@ -29,17 +36,26 @@ async function supervisor(args: string[]): Promise<{ child: ChildProcess; port: 
       await exited;
     }
   });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the workers did not all listen within 10 s')), 10_000);
+  let output = '';
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  return new Promise<Supervisor>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the workers did not all listen within 10 s:\n${output}`)), 10_000);
     createInterface({ input: child.stdout! }).on('line', (line) => {
+      output += `${line}\n`;
       if (line.startsWith('listening: ')) {
         clearTimeout(timer);
-        resolve();
+        resolve({ child, port, exited });
       }
     });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`the supervisor exited with ${code} before listening:\n${output}`));
+    });
   });
-  return { child, port, exited };
 }
+
+/** A supervisor on free ports (two consecutive ones at most are asked for here). */
+const supervisor = (args: string[]): Promise<Supervisor> => onFreePort((port) => startSupervisor(port, args), { span: 2 });
 
 /** The pid that answers GET /stats on a new TCP connection (fetch would reuse one, and so one worker). */
 const pidOf = (port: number): Promise<number> =>
@@ -70,6 +86,24 @@ describe('--workers', () => {
     const bad = spawnSync(process.execPath, [CLI, '--workers', '0'], { encoding: 'utf8' });
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /--workers must be an integer from 1 to 64 \(got 0\)/);
+  });
+
+  it('stops at once when a worker cannot listen at start, instead of restarting it forever', async () => {
+    await requireRedis();
+    const taken = net.createServer();
+    const port = await onFreePort((candidate) => new Promise<number>((resolve, reject) => {
+      taken.once('error', reject).listen(candidate, '127.0.0.1', () => resolve(candidate));
+    }));
+    try {
+      const started = Date.now();
+      const run = spawnSync(process.execPath, [CLI, '--host', '127.0.0.1', '--port', String(port), '--workers', '2', '--worker-ports', 'consecutive', '--redis', REDIS_URL], { encoding: 'utf8', timeout: 20_000 });
+      assert.equal(run.status, 1, `exit status (stdout:\n${run.stdout}\nstderr:\n${run.stderr})`);
+      assert.match(run.stderr, new RegExp(`worker 1 \\(port ${port}\\) exited \\(code 1\\) before it listened: .*cannot listen on 127\\.0\\.0\\.1:${port}`));
+      assert.doesNotMatch(run.stdout + run.stderr, /restarting in/, 'no worker was restarted');
+      assert.ok(Date.now() - started < 10_000, 'it gave up at once');
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
   });
 
   it('shares one port: the kernel spreads connections over the workers', async () => {

@@ -3,56 +3,22 @@
  * restart; the shared Redis of the machine is never stopped.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { onFreePort } from './ports.js';
 
 export interface RedisProcess {
   port: number;
   url: string;
-  /** Starts (or restarts) redis-server on `port` and waits until it answers PING. */
+  /**
+   * Restarts redis-server on `port` (after {@link kill}) and waits until it answers PING. The port lies
+   * below the ephemeral range, so while it is down only another test's own bind could take it.
+   */
   start(): Promise<void>;
   /** SIGKILLs it, as a crash would, and waits for it to be gone. */
   kill(): Promise<void>;
-}
-
-/** The kernel's range for outgoing connections' local ports (ip_local_port_range). */
-function ephemeralRange(): [number, number] {
-  try {
-    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-    if (low > 0 && high >= low) return [low, high];
-  } catch {
-    // not Linux: the IANA range
-  }
-  return [49152, 65535];
-}
-
-function canListen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = createServer();
-    probe.once('error', () => resolve(false));
-    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
-  });
-}
-
-/**
- * A port on 127.0.0.1 that is free now and stays out of the way of outgoing connections: it lies below
- * the ephemeral range, so no client socket of the tests is handed it between this check and the
- * server's bind, or while a killed server is down. With `alsoFree`, port + alsoFree must be free and
- * below that range too (a Redis Cluster node's bus listens on port + 10000).
- */
-export async function freePort(alsoFree = 0): Promise<number> {
-  const [ephemeralLow] = ephemeralRange();
-  const low = 10_000;
-  const high = ephemeralLow - 1 - alsoFree;
-  if (high <= low) throw new Error(`the ephemeral ports start at ${ephemeralLow}: no room below them for a test server's port`);
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const port = low + Math.floor(Math.random() * (high - low));
-    if ((await canListen(port)) && (alsoFree === 0 || (await canListen(port + alsoFree)))) return port;
-  }
-  throw new Error(`no free port between ${low} and ${high} on 127.0.0.1 after 200 tries`);
 }
 
 /** A redis-server child whose output is kept, so a node that exits at start can say why. */
@@ -95,26 +61,29 @@ async function waitForPing(port: number, node: RedisChild, what: string): Promis
   }
 }
 
+/** A redis-server of the test's own, started on a free port; resolves once it answers PING. */
 export async function redisProcess(): Promise<RedisProcess> {
-  const port = await freePort();
-  const url = `redis://127.0.0.1:${port}`;
   let child: ChildProcess | null = null;
-  return {
-    port,
-    url,
-    async start() {
-      const node = spawnRedis(['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
-      child = node.child;
-      await waitForPing(port, node, 'redis-server');
-    },
-    async kill() {
-      const running = child;
-      if (!running || running.exitCode !== null) return;
-      const exited = new Promise((resolve) => running.once('exit', resolve));
-      running.kill('SIGKILL');
-      await exited;
-    },
+  const launch = async (port: number): Promise<void> => {
+    const node = spawnRedis(['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
+    child = node.child;
+    await waitForPing(port, node, 'redis-server');
   };
+  const kill = async (): Promise<void> => {
+    const running = child;
+    if (!running || running.exitCode !== null || running.signalCode !== null) return;
+    const exited = new Promise((resolve) => running.once('exit', resolve));
+    running.kill('SIGKILL');
+    await exited;
+  };
+  const port = await onFreePort(async (candidate) => {
+    await launch(candidate).catch(async (err) => {
+      await kill();
+      throw err;
+    });
+    return candidate;
+  });
+  return { port, url: `redis://127.0.0.1:${port}`, start: () => launch(port), kill };
 }
 
 export interface RedisClusterProcess {
@@ -151,12 +120,6 @@ export interface RedisClusterOptions {
 export async function redisCluster(size = 3, options: RedisClusterOptions = {}): Promise<RedisClusterProcess> {
   const replicas = options.replicas ?? 0;
   const dir = mkdtempSync(join(tmpdir(), 'redis-cluster-'));
-  const ports: number[] = [];
-  while (ports.length < size * (1 + replicas)) {
-    // A node also listens on port + 10000 (the cluster bus), which must be free too.
-    const port = await freePort(10_000);
-    if (!ports.includes(port)) ports.push(port);
-  }
   const spawnNode = (port: number): RedisChild =>
     spawnRedis([
       '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
@@ -165,7 +128,8 @@ export async function redisCluster(size = 3, options: RedisClusterOptions = {}):
       // A replica's first sync starts at once instead of after 5 s (diskless sync waits for more replicas).
       '--repl-diskless-sync-delay', '0',
     ]);
-  const nodes = ports.map(spawnNode);
+  const ports: number[] = [];
+  const nodes: RedisChild[] = [];
   const run = promisify(execFile);
   const cli = async (port: number, ...args: string[]): Promise<string> => (await run('redis-cli', ['-p', String(port), ...args])).stdout.trim();
   const killNode = async (i: number): Promise<void> => {
@@ -178,7 +142,25 @@ export async function redisCluster(size = 3, options: RedisClusterOptions = {}):
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    for (const [i, port] of ports.entries()) await waitForPing(port, nodes[i], 'redis-server (cluster node)');
+    while (nodes.length < size * (1 + replicas)) {
+      // A node also listens on port + 10000 (the cluster bus): a start that finds either taken tries another.
+      await onFreePort(
+        async (port) => {
+          const node = spawnNode(port);
+          try {
+            await waitForPing(port, node, 'redis-server (cluster node)');
+          } catch (err) {
+            if (node.child.exitCode === null && node.child.signalCode === null) {
+              await new Promise((resolve) => (node.child.once('exit', resolve), node.child.kill('SIGKILL')));
+            }
+            throw err;
+          }
+          ports.push(port);
+          nodes.push(node);
+        },
+        { alsoFree: 10_000 },
+      );
+    }
     await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes']);
     const deadline = Date.now() + 20_000;
     // cluster_state:ok comes before every node has learnt every other node's slots; a client that reads

@@ -7,7 +7,7 @@
 import type { ErrorCode, RequestId } from './frames.js';
 
 /** Why the server ends a connection it closes itself. */
-export type GoodbyeReason = 'shutdown' | 'slow_consumer' | 'abuse' | 'server_error';
+export type GoodbyeReason = 'shutdown' | 'slow_consumer' | 'server_error';
 
 function withId(body: string, id: RequestId): string {
   return id === null ? `{${body}}` : `{${body},"id":${JSON.stringify(id)}}`;

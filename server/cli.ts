@@ -5,6 +5,7 @@
 import { hideBin } from 'yargs/helpers';
 import { commandLine, numeric } from './command-line.js';
 import { createServer, DEFAULT_OPTIONS, validateOptions, type ServerOptions } from './index.js';
+import { createLog, LOG_LEVELS, type LogLevel } from './log.js';
 import { runSupervisor, SUPERVISED_ENV, type WorkerPorts } from './supervisor.js';
 import { MAX_SLOW_MS } from './protocol/index.js';
 import { DEFAULT_SLOW_IO_URLS, SLOW_IO_BACKENDS } from './options.js';
@@ -44,6 +45,7 @@ async function parseServerArgs(argv: string[]): Promise<ParsedArgs> {
     .option('max-connections-per-ip', { coerce: numeric, requiresArg: true, default: d.maxConnectionsPerIp, describe: 'WebSocket connections one source address may hold; past it 429; 0 = no limit' })
     .option('max-json-depth', { coerce: numeric, requiresArg: true, default: d.maxJsonDepth, describe: 'deepest nesting of arrays and objects in a frame or /publish body (the whole frame; a publish takes 2); deeper: too_deep' })
     .option('max-header-size', { coerce: numeric, requiresArg: true, default: d.maxHeaderSize, describe: 'largest WebSocket upgrade request line and headers, bytes; larger: 431' })
+    .option('log-level', { type: 'string', choices: LOG_LEVELS, default: d.logLevel, describe: 'least severe level logged to stderr (JSON lines, or readable lines on a terminal): Redis outages, slow consumers cut, refused upgrades, handler errors, shutdown' })
     .option('allow-fallback', { type: 'boolean', default: d.allowFallback, describe: 'run on the slow ws fallback if the native uWS binary does not load (--no-allow-fallback refuses)' })
     .parseAsync();
   const options = {
@@ -62,6 +64,7 @@ async function parseServerArgs(argv: string[]): Promise<ParsedArgs> {
     slowIoPool: args.slowIoPool as number,
     shutdownTimeout: args.shutdownTimeout as number,
     allowFallback: args.allowFallback,
+    logLevel: args.logLevel as LogLevel,
     redis: args.redis ?? null,
     redisCluster: args.redisCluster ?? null,
     prefix: args.prefix,
@@ -89,13 +92,13 @@ async function main(): Promise<void> {
   if (typeof workers !== 'number' || !Number.isInteger(workers) || workers < 1 || workers > 64) {
     usageError(`--workers must be an integer from 1 to 64 (got ${JSON.stringify(workers)})`);
   }
+  let checked: ServerOptions;
+  try {
+    checked = validateOptions(options, 'flags');
+  } catch (err) {
+    usageError((err as Error).message);
+  }
   if (workers > 1) {
-    let checked: ServerOptions;
-    try {
-      checked = validateOptions(options);
-    } catch (err) {
-      usageError((err as Error).message);
-    }
     if (checked.redis === null && checked.redisCluster === null) {
       usageError('--workers above 1 needs --redis or --redis-cluster: without it each process would have channels of its own');
     }
@@ -108,8 +111,9 @@ async function main(): Promise<void> {
     process.exit(0);
   }
   let server;
+  const log = createLog(checked.logLevel);
   try {
-    server = createServer(options);
+    server = createServer(checked, { logger: log });
   } catch (err) {
     console.error(`pubsub-server: ${(err as Error).message}`);
     process.exit(2);
@@ -122,8 +126,8 @@ async function main(): Promise<void> {
     console.error(`pubsub-server: ${(err as Error).message}`);
     process.exit(1);
   }
-  const host = address.host === '0.0.0.0' ? '127.0.0.1' : address.host;
-  const base = `${host}:${address.port}`;
+  const base = `${address.host}:${address.port}`;
+  const local = address.host === '0.0.0.0' ? ` (every interface; from this machine ws://127.0.0.1:${address.port})` : '';
   console.log(`slow io: ${address.slowIo}`);
   const { redis, redisCluster, prefix } = server.options;
   const bridge = redis ? `redis ${redis}` : redisCluster ? `redis cluster ${redisCluster} (sharded pub/sub)` : null;
@@ -131,16 +135,18 @@ async function main(): Promise<void> {
   // The handlers go in before the listening line: whoever reads that line may signal at once.
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
-    if (stopping) process.exit(1);
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting without waiting');
+      process.exit(1);
+    }
     stopping = true;
-    console.log(`${signal}: saying goodbye to ${server.stats.pubsubConnections + server.stats.echoConnections} connections`);
+    log.info({ signal }, 'signal: shutting down');
     await server.close();
-    console.log('stopped');
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
-  console.log(`listening: ws://${base}/pubsub  ws://${base}/echo  http://${base}/health  /stats  /metrics  /publish`);
+  console.log(`listening: ws://${base}/pubsub  ws://${base}/echo  http://${base}/health  /stats  /metrics  /publish${local}`);
 }
 
 void main();

@@ -35,8 +35,8 @@ export function loadEngine(): { uws: Uws; info: EngineInfo } {
   const name = binary ? 'uws-native' : 'ws-fallback';
   const description = binary
     ? `uWebSockets.js ${version} (native ${binary})`
-    : `uWebSockets.js ${version} on its ws FALLBACK shim (native binary did not load${
-        process.env.UWS_USE_FALLBACK ? '; UWS_USE_FALLBACK is set' : ''
+    : `uWebSockets.js ${version} on its ws FALLBACK shim (${
+        process.env.UWS_USE_FALLBACK ? 'UWS_USE_FALLBACK is set' : 'the native binary did not load'
       }): not fit for benchmarks`;
   loaded = { uws, info: { name, version, binary, description } };
   return loaded;

@@ -2,7 +2,7 @@
  * The library's face. The simplest server:
  *
  * ```ts
- * import { createServer } from './server/index.js';
+ * import { createServer } from 'uws-pubsub-bench';
  * const server = createServer({ port: 9000 });
  * await server.listen();
  * ```
@@ -19,9 +19,11 @@ import { validateOptions, type ServerOptions } from './options.js';
 import { LoopDelayMonitor } from './loop-delay.js';
 import { createSlowIo } from './slow-io/index.js';
 import { Stats } from './stats.js';
+import { createLog, Throttle, type Logger } from './log.js';
 
 export { DEFAULT_OPTIONS, validateOptions, type ServerOptions } from './options.js';
 export type { EngineInfo } from './engine.js';
+export type { Logger, LogLevel } from './log.js';
 
 /** Where a server listens, and what it connected to. */
 export interface ListenInfo {
@@ -55,16 +57,27 @@ export interface PubSubServer {
   close(): Promise<void>;
 }
 
+/** What {@link createServer} takes besides its options. */
+export interface ServerExtras {
+  /**
+   * A pino logger (or a child of the application's own) for the server's events; by default one of
+   * its own on stderr at `logLevel`, JSON lines unless stderr is a terminal.
+   */
+  logger?: Logger;
+}
+
 /**
  * Creates a pub/sub server with the given options over the defaults.
- * @throws TypeError / RangeError naming the flag when an option is invalid, and Error when the
- *   native uWS engine did not load and `allowFallback` is false.
+ * @throws TypeError / RangeError naming the option when one is invalid, and Error when the native uWS
+ *   engine did not load and `allowFallback` is false.
  */
-export function createServer(input: Partial<ServerOptions> = {}): PubSubServer {
+export function createServer(input: Partial<ServerOptions> = {}, extras: ServerExtras = {}): PubSubServer {
   const options = validateOptions(input);
+  const log = extras.logger ?? createLog(options.logLevel);
   const { uws, info: engine } = loadEngine();
-  if (engine.name !== 'uws-native' && !options.allowFallback) {
-    throw new Error(`refusing to start on the fallback engine (--no-allow-fallback): ${engine.description}`);
+  if (engine.name !== 'uws-native') {
+    if (!options.allowFallback) throw new Error(`refusing to start on the fallback engine (allowFallback false, --no-allow-fallback): ${engine.description}`);
+    log.warn({ engine: engine.description }, 'running on the ws fallback: far slower than uWS; benchmarks refuse it');
   }
   const stats = new Stats();
   let listenSocket: us_listen_socket | null = null;
@@ -76,12 +89,13 @@ export function createServer(input: Partial<ServerOptions> = {}): PubSubServer {
   async function listen(): Promise<ListenInfo> {
     if (ctx) throw new Error('listen() was already called');
     const slowIo = await createSlowIo(options.slowIo, options.slowIoUrl, options.slowIoPool);
-    const broker = createBroker({ expire: options.expire, redis: options.redis, redisCluster: options.redisCluster, prefix: options.prefix });
+    const broker = createBroker({ expire: options.expire, redis: options.redis, redisCluster: options.redisCluster, prefix: options.prefix, log });
     const app = uws.App();
-    const admission = new Admission(options, stats);
-    ctx = { uws, app, options, stats, broker, slowIo, admission, shuttingDown: false };
-    pubsub = new PubSubEndpoint(ctx);
-    echo = new EchoEndpoint(ctx);
+    const throttle = new Throttle();
+    const admission = new Admission(options, stats, log, throttle);
+    const context: ServerContext = (ctx = { uws, app, options, stats, broker, slowIo, admission, shuttingDown: false, log, throttle });
+    pubsub = new PubSubEndpoint(context);
+    echo = new EchoEndpoint(context);
     app.ws('/pubsub', pubsub.behavior());
     app.ws('/echo', echo.behavior());
     const endpoint = pubsub;
@@ -93,7 +107,7 @@ export function createServer(input: Partial<ServerOptions> = {}): PubSubServer {
       maxConnections: admission.maxConnections,
       loopDelay: loopDelay.current(),
     });
-    registerHttp(ctx, statsContext, endpoint);
+    registerHttp(context, statsContext, endpoint);
     listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
       // uWS sets SO_REUSEPORT unless told otherwise, so a second server on a taken port would start
       // silently and the kernel would split clients between the two; the exclusive flag refuses that.
@@ -114,12 +128,15 @@ export function createServer(input: Partial<ServerOptions> = {}): PubSubServer {
       loopMonitor?.stop();
       throw err;
     });
-    return { port: uws.us_socket_local_port(listenSocket as never), host: options.host, slowIo: slowIo.description };
+    const port = uws.us_socket_local_port(listenSocket as never);
+    log.info({ host: options.host, port, engine: engine.description, broker: broker.kind, slow_io: slowIo.description, max_connections: admission.maxConnections }, 'listening');
+    return { port, host: options.host, slowIo: slowIo.description };
   }
 
   async function close(): Promise<void> {
     if (!ctx || ctx.shuttingDown) return;
     ctx.shuttingDown = true;
+    ctx.log.info({ connections: stats.pubsubConnections + stats.echoConnections }, 'shutdown: refusing new connections and publishes, delivering what was accepted');
     if (listenSocket) uws.us_listen_socket_close(listenSocket);
     listenSocket = null;
     const deadline = Date.now() + options.shutdownTimeout;
@@ -129,7 +146,7 @@ export function createServer(input: Partial<ServerOptions> = {}): PubSubServer {
       new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), options.shutdownTimeout))),
     ]);
     clearTimeout(timer);
-    if (!drained) console.error(`shutdown: the broker did not confirm delivery within ${options.shutdownTimeout} ms (--shutdown-timeout); saying goodbye anyway`);
+    if (!drained) ctx.log.warn({ shutdown_timeout_ms: options.shutdownTimeout }, 'shutdown: the broker did not confirm delivery in time; saying goodbye anyway');
     // No await between the drain's last delivery and here: nothing can be delivered in between.
     pubsub?.goodbyeAll('shutdown');
     echo?.goodbyeAll('shutdown');
@@ -144,6 +161,7 @@ export function createServer(input: Partial<ServerOptions> = {}): PubSubServer {
     pubsub?.stop();
     loopMonitor?.stop();
     await Promise.all([ctx.broker.close(), ctx.slowIo.close()]);
+    ctx.log.info('shutdown: done');
   }
 
   return { engine, stats, options, listen, close };

@@ -1,7 +1,8 @@
 /**
- * Server options: one typed defaults object and one validator. Every message names the command-line
- * flag, so the CLI and the library report bad input the same way.
+ * Server options: one typed defaults object and one validator. Every message names the option as its
+ * caller wrote it: camelCase for the library, the flag for the command line.
  */
+import { LOG_LEVELS, type LogLevel } from './log.js';
 
 /** Where the `slow` action does its waiting. */
 export type SlowIoBackend = 'timer' | 'redis' | 'postgres';
@@ -66,6 +67,8 @@ export interface ServerOptions {
   maxJsonDepth: number;
   /** Largest WebSocket upgrade request (request line and headers), bytes; larger gets 431. Default 8192. */
   maxHeaderSize: number;
+  /** Least severe level logged (to stderr): events such as Redis outages, slow consumers cut, refusals. Default `info`. */
+  logLevel: LogLevel;
 }
 
 /** The defaults of every option. */
@@ -93,6 +96,7 @@ export const DEFAULT_OPTIONS: Readonly<ServerOptions> = Object.freeze({
   maxConnectionsPerIp: 0,
   maxJsonDepth: 64,
   maxHeaderSize: 8192,
+  logLevel: 'info',
 });
 
 /** Default URL of each real-IO slow backend. */
@@ -126,6 +130,7 @@ export const FLAGS: Readonly<Record<keyof ServerOptions, string>> = {
   maxConnectionsPerIp: '--max-connections-per-ip',
   maxJsonDepth: '--max-json-depth',
   maxHeaderSize: '--max-header-size',
+  logLevel: '--log-level',
 };
 
 const INTEGER_RANGES: Partial<Record<keyof ServerOptions, [number, number]>> = {
@@ -142,52 +147,60 @@ const INTEGER_RANGES: Partial<Record<keyof ServerOptions, [number, number]>> = {
   maxHeaderSize: [1024, 1024 * 1024],
 };
 
+/** How an error message names an option: as the library takes it (`maxPayload`) or as the command line does (`--max-payload`). */
+export type OptionNames = 'options' | 'flags';
+
 /**
  * Merges `input` over the defaults and checks every field.
  * @throws TypeError for a value of the wrong type, RangeError for one out of range; the message names
- *   the flag, e.g. `--max-payload must be an integer from 128 to 16777216 (got -1)`.
+ *   the option as its caller wrote it: `maxPayload must be an integer from 128 to 16777216 (got -1)`
+ *   from the library, `--max-payload must be ...` with `names` = `flags` (the command line).
  */
-export function validateOptions(input: Partial<ServerOptions> = {}): ServerOptions {
+export function validateOptions(input: Partial<ServerOptions> = {}, names: OptionNames = 'options'): ServerOptions {
+  const n = (key: keyof ServerOptions): string => (names === 'flags' ? FLAGS[key] : key);
   for (const key of Object.keys(input)) {
     if (!(key in DEFAULT_OPTIONS)) throw new TypeError(`unknown option "${key}"`);
   }
   const options: ServerOptions = { ...DEFAULT_OPTIONS, ...stripUndefined(input) };
   for (const [key, [min, max]] of Object.entries(INTEGER_RANGES) as [keyof ServerOptions, [number, number]][]) {
-    checkInteger(key, options[key], min, max);
+    checkInteger(n(key), options[key], min, max);
   }
-  checkInteger('idleTimeout', options.idleTimeout, 0, 960);
+  checkInteger(n('idleTimeout'), options.idleTimeout, 0, 960);
   if (options.idleTimeout > 0 && options.idleTimeout < 8) {
-    throw new RangeError(`${FLAGS.idleTimeout} must be 0 (off) or from 8 to 960 seconds (got ${options.idleTimeout})`);
+    throw new RangeError(`${n('idleTimeout')} must be 0 (off) or from 8 to 960 seconds (got ${options.idleTimeout})`);
   }
-  if (options.maxConnections !== null) checkInteger('maxConnections', options.maxConnections, 1, 10_000_000);
-  checkString('host', options.host, false);
-  checkString('publishKey', options.publishKey, true);
-  checkString('slowIoUrl', options.slowIoUrl, true);
-  checkBoolean('clientPublish', options.clientPublish);
-  checkBoolean('allowFallback', options.allowFallback);
-  checkBoolean('reusePort', options.reusePort);
+  if (options.maxConnections !== null) checkInteger(n('maxConnections'), options.maxConnections, 1, 10_000_000);
+  checkString(n('host'), options.host, false);
+  checkString(n('publishKey'), options.publishKey, true);
+  checkString(n('slowIoUrl'), options.slowIoUrl, true);
+  checkBoolean(n('clientPublish'), options.clientPublish);
+  checkBoolean(n('allowFallback'), options.allowFallback);
+  checkBoolean(n('reusePort'), options.reusePort);
+  if (!LOG_LEVELS.includes(options.logLevel)) {
+    throw new RangeError(`${n('logLevel')} must be one of ${LOG_LEVELS.join(', ')} (got ${show(options.logLevel)})`);
+  }
   if (!SLOW_IO_BACKENDS.includes(options.slowIo)) {
-    throw new RangeError(`${FLAGS.slowIo} must be one of ${SLOW_IO_BACKENDS.join(', ')} (got ${show(options.slowIo)})`);
+    throw new RangeError(`${n('slowIo')} must be one of ${SLOW_IO_BACKENDS.join(', ')} (got ${show(options.slowIo)})`);
   }
-  checkString('redis', options.redis, true);
+  checkString(n('redis'), options.redis, true);
   if (options.redis !== null && !/^rediss?:\/\/[^\s]+$/.test(options.redis)) {
-    throw new RangeError(`${FLAGS.redis} must be a redis:// or rediss:// URL (got ${show(options.redis)})`);
+    throw new RangeError(`${n('redis')} must be a redis:// or rediss:// URL (got ${show(options.redis)})`);
   }
   if (typeof options.prefix !== 'string' || !/^[A-Za-z0-9_.:@-]{0,100}$/.test(options.prefix)) {
-    throw new RangeError(`${FLAGS.prefix} must be up to 100 characters of A-Z a-z 0-9 _ - . : @ (got ${show(options.prefix)})`);
+    throw new RangeError(`${n('prefix')} must be up to 100 characters of A-Z a-z 0-9 _ - . : @ (got ${show(options.prefix)})`);
   }
-  checkString('redisCluster', options.redisCluster, true);
+  checkString(n('redisCluster'), options.redisCluster, true);
   if (options.redisCluster !== null) {
     if (!/^[^\s,:]+:\d{1,5}(,[^\s,:]+:\d{1,5})*$/.test(options.redisCluster)) {
-      throw new RangeError(`${FLAGS.redisCluster} must be host:port of one or more cluster nodes, comma-separated (got ${show(options.redisCluster)})`);
+      throw new RangeError(`${n('redisCluster')} must be host:port of one or more cluster nodes, comma-separated (got ${show(options.redisCluster)})`);
     }
-    if (options.redis !== null) throw new RangeError(`${FLAGS.redisCluster} and ${FLAGS.redis} exclude each other: bridge through one Redis or one cluster`);
+    if (options.redis !== null) throw new RangeError(`${n('redisCluster')} and ${n('redis')} exclude each other: bridge through one Redis or one cluster`);
   }
   if (options.prefix !== '' && options.redis === null && options.redisCluster === null) {
-    throw new RangeError(`${FLAGS.prefix} needs ${FLAGS.redis} or ${FLAGS.redisCluster}`);
+    throw new RangeError(`${n('prefix')} needs ${n('redis')} or ${n('redisCluster')}`);
   }
   if (options.slowIoUrl !== null && options.slowIo === 'timer') {
-    throw new RangeError(`${FLAGS.slowIoUrl} needs ${FLAGS.slowIo} redis or postgres`);
+    throw new RangeError(`${n('slowIoUrl')} needs ${n('slowIo')} redis or postgres`);
   }
   return options;
 }
@@ -196,24 +209,24 @@ function stripUndefined<T extends object>(input: T): Partial<T> {
   return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-function checkInteger(key: keyof ServerOptions, value: unknown, min: number, max: number): void {
+function checkInteger(name: string, value: unknown, min: number, max: number): void {
   if (typeof value !== 'number' || Number.isNaN(value)) {
-    throw new TypeError(`${FLAGS[key]} must be an integer from ${min} to ${max} (got ${show(value)})`);
+    throw new TypeError(`${name} must be an integer from ${min} to ${max} (got ${show(value)})`);
   }
   if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`${FLAGS[key]} must be an integer from ${min} to ${max} (got ${show(value)})`);
+    throw new RangeError(`${name} must be an integer from ${min} to ${max} (got ${show(value)})`);
   }
 }
 
-function checkString(key: keyof ServerOptions, value: unknown, nullable: boolean): void {
+function checkString(name: string, value: unknown, nullable: boolean): void {
   if (value === null && nullable) return;
   if (typeof value !== 'string' || value === '') {
-    throw new TypeError(`${FLAGS[key]} must be a non-empty string (got ${show(value)})`);
+    throw new TypeError(`${name} must be a non-empty string (got ${show(value)})`);
   }
 }
 
-function checkBoolean(key: keyof ServerOptions, value: unknown): void {
-  if (typeof value !== 'boolean') throw new TypeError(`${FLAGS[key]} must be true or false (got ${show(value)})`);
+function checkBoolean(name: string, value: unknown): void {
+  if (typeof value !== 'boolean') throw new TypeError(`${name} must be true or false (got ${show(value)})`);
 }
 
 function show(value: unknown): string {

@@ -2,6 +2,7 @@
  * Server counters, and their two renderings: JSON for `GET /stats`, Prometheus text for `GET /metrics`.
  * The endpoints write plain fields; nothing here touches a socket.
  */
+import { getHeapSpaceStatistics } from 'node:v8';
 import { REFUSALS, type Refusal } from './endpoints/admission.js';
 import type { LoopDelay } from './loop-delay.js';
 import { ERROR_CODES, type ErrorCode } from './protocol/index.js';
@@ -125,7 +126,15 @@ export function statsJson(stats: Stats, context: StatsContext): Record<string, u
     redis: context.broker.kind === 'local' ? 'not configured' : context.broker.state,
     broker: { kind: context.broker.kind, state: context.broker.state, ...context.broker.counters },
     uptime_s: Math.round((Date.now() - stats.startedAt) / 1000),
-    memory: { rss: memory.rss, heap_used: memory.heapUsed, external: memory.external },
+    memory: {
+      rss: memory.rss,
+      heap_used: memory.heapUsed,
+      // What V8 holds for its heap (used or not), and of it the young generation, which grows by itself
+      // under a steady allocation rate: together they tell heap growth from native growth in RSS.
+      heap_total: memory.heapTotal,
+      new_space: newSpaceSize(),
+      external: memory.external,
+    },
     pid: process.pid,
   };
 }
@@ -187,4 +196,9 @@ export function statsPrometheus(stats: Stats, context: StatsContext): string {
   metric('uptime_seconds', 'gauge', 'Seconds since start.', [['', Math.round((Date.now() - stats.startedAt) / 1000)]]);
   metric('resident_memory_bytes', 'gauge', 'Resident set size.', [['', memory.rss]]);
   return lines.join('\n') + '\n';
+}
+
+/** Bytes V8 holds for its young generation (new_space), or 0 when it does not say. */
+function newSpaceSize(): number {
+  return getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')?.space_size ?? 0;
 }

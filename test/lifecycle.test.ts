@@ -54,7 +54,7 @@ describe('library API', () => {
   });
 
   it('throws on bad options, naming the flag', () => {
-    assert.throws(() => createServer({ maxSubscriptions: -1 }), /--max-subscriptions/);
+    assert.throws(() => createServer({ maxSubscriptions: -1 }), /^RangeError: maxSubscriptions must be an integer from 1/);
   });
 });
 

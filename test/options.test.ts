@@ -15,41 +15,47 @@ describe('validateOptions', () => {
   });
 
   const bad: [Record<string, unknown>, RegExp, typeof TypeError | typeof RangeError][] = [
-    [{ port: 70000 }, /^--port must be an integer from 0 to 65535 \(got 70000\)$/, RangeError],
-    [{ port: 'x' }, /^--port must be an integer from 0 to 65535 \(got "x"\)$/, TypeError],
-    [{ maxPayload: 10 }, /^--max-payload must be an integer from 128/, RangeError],
-    [{ maxSubscriptions: 0 }, /^--max-subscriptions must be an integer from 1/, RangeError],
-    [{ rateLimit: -1 }, /^--rate-limit must be an integer from 0/, RangeError],
-    [{ maxBackpressure: 1.5 }, /^--max-backpressure must be an integer/, RangeError],
-    [{ idleTimeout: 4 }, /^--idle-timeout must be 0 \(off\) or from 8 to 960 seconds \(got 4\)$/, RangeError],
-    [{ idleTimeout: 1000 }, /^--idle-timeout must be an integer from 0 to 960/, RangeError],
-    [{ expire: -5 }, /^--expire must be an integer from 0/, RangeError],
-    [{ slowIoPool: 0 }, /^--slow-io-pool must be an integer from 1/, RangeError],
-    [{ shutdownTimeout: NaN }, /^--shutdown-timeout must be an integer/, TypeError],
-    [{ host: '' }, /^--host must be a non-empty string/, TypeError],
-    [{ publishKey: 5 }, /^--publish-key must be a non-empty string \(got 5\)$/, TypeError],
-    [{ slowIoUrl: '' }, /^--slow-io-url must be a non-empty string/, TypeError],
-    [{ clientPublish: 'yes' }, /^--client-publish must be true or false/, TypeError],
-    [{ allowFallback: 1 }, /^--allow-fallback must be true or false/, TypeError],
-    [{ slowIo: 'mysql' }, /^--slow-io must be one of timer, redis, postgres \(got "mysql"\)$/, RangeError],
-    [{ slowIoUrl: 'redis://x' }, /^--slow-io-url needs --slow-io redis or postgres$/, RangeError],
-    [{ redis: 'http://x' }, /^--redis must be a redis:\/\/ or rediss:\/\/ URL \(got "http:\/\/x"\)$/, RangeError],
-    [{ redis: '' }, /^--redis must be a non-empty string/, TypeError],
-    [{ redis: 'redis://127.0.0.1:6379', prefix: 'a b' }, /^--prefix must be up to 100 characters of A-Z a-z 0-9 _ - . : @ \(got "a b"\)$/, RangeError],
-    [{ prefix: 'app' }, /^--prefix needs --redis or --redis-cluster$/, RangeError],
-    [{ maxConnections: 0 }, /^--max-connections must be an integer from 1 to 10000000 \(got 0\)$/, RangeError],
-    [{ maxConnectionsPerIp: -1 }, /^--max-connections-per-ip must be an integer from 0/, RangeError],
-    [{ maxJsonDepth: 0 }, /^--max-json-depth must be an integer from 1 to 1000 \(got 0\)$/, RangeError],
-    [{ maxHeaderSize: 100 }, /^--max-header-size must be an integer from 1024/, RangeError],
-    [{ redisCluster: '127.0.0.1' }, /^--redis-cluster must be host:port of one or more cluster nodes, comma-separated \(got "127.0.0.1"\)$/, RangeError],
-    [{ redisCluster: '127.0.0.1:7000', redis: 'redis://127.0.0.1:6379' }, /^--redis-cluster and --redis exclude each other/, RangeError],
+    [{ port: 70000 }, /^port must be an integer from 0 to 65535 \(got 70000\)$/, RangeError],
+    [{ port: 'x' }, /^port must be an integer from 0 to 65535 \(got "x"\)$/, TypeError],
+    [{ maxPayload: 10 }, /^maxPayload must be an integer from 128/, RangeError],
+    [{ maxSubscriptions: 0 }, /^maxSubscriptions must be an integer from 1/, RangeError],
+    [{ rateLimit: -1 }, /^rateLimit must be an integer from 0/, RangeError],
+    [{ maxBackpressure: 1.5 }, /^maxBackpressure must be an integer/, RangeError],
+    [{ idleTimeout: 4 }, /^idleTimeout must be 0 \(off\) or from 8 to 960 seconds \(got 4\)$/, RangeError],
+    [{ idleTimeout: 1000 }, /^idleTimeout must be an integer from 0 to 960/, RangeError],
+    [{ expire: -5 }, /^expire must be an integer from 0/, RangeError],
+    [{ slowIoPool: 0 }, /^slowIoPool must be an integer from 1/, RangeError],
+    [{ shutdownTimeout: NaN }, /^shutdownTimeout must be an integer/, TypeError],
+    [{ host: '' }, /^host must be a non-empty string/, TypeError],
+    [{ publishKey: 5 }, /^publishKey must be a non-empty string \(got 5\)$/, TypeError],
+    [{ slowIoUrl: '' }, /^slowIoUrl must be a non-empty string/, TypeError],
+    [{ clientPublish: 'yes' }, /^clientPublish must be true or false/, TypeError],
+    [{ allowFallback: 1 }, /^allowFallback must be true or false/, TypeError],
+    [{ slowIo: 'mysql' }, /^slowIo must be one of timer, redis, postgres \(got "mysql"\)$/, RangeError],
+    [{ slowIoUrl: 'redis://x' }, /^slowIoUrl needs slowIo redis or postgres$/, RangeError],
+    [{ redis: 'http://x' }, /^redis must be a redis:\/\/ or rediss:\/\/ URL \(got "http:\/\/x"\)$/, RangeError],
+    [{ redis: '' }, /^redis must be a non-empty string/, TypeError],
+    [{ redis: 'redis://127.0.0.1:6379', prefix: 'a b' }, /^prefix must be up to 100 characters of A-Z a-z 0-9 _ - . : @ \(got "a b"\)$/, RangeError],
+    [{ prefix: 'app' }, /^prefix needs redis or redisCluster$/, RangeError],
+    [{ maxConnections: 0 }, /^maxConnections must be an integer from 1 to 10000000 \(got 0\)$/, RangeError],
+    [{ maxConnectionsPerIp: -1 }, /^maxConnectionsPerIp must be an integer from 0/, RangeError],
+    [{ maxJsonDepth: 0 }, /^maxJsonDepth must be an integer from 1 to 1000 \(got 0\)$/, RangeError],
+    [{ maxHeaderSize: 100 }, /^maxHeaderSize must be an integer from 1024/, RangeError],
+    [{ redisCluster: '127.0.0.1' }, /^redisCluster must be host:port of one or more cluster nodes, comma-separated \(got "127.0.0.1"\)$/, RangeError],
+    [{ redisCluster: '127.0.0.1:7000', redis: 'redis://127.0.0.1:6379' }, /^redisCluster and redis exclude each other/, RangeError],
     [{ colour: 'blue' }, /^unknown option "colour"$/, TypeError],
+    [{ logLevel: 'loud' }, /^logLevel must be one of fatal, error, warn, info, debug, trace, silent \(got "loud"\)$/, RangeError],
   ];
   for (const [input, message, type] of bad) {
     it(`refuses ${JSON.stringify(input)}`, () => {
       assert.throws(() => validateOptions(input as never), (err: Error) => err instanceof type && message.test(err.message));
     });
   }
+
+  it('names the command-line flag instead when the command line asks', () => {
+    assert.throws(() => validateOptions({ maxPayload: 10 }, 'flags'), /^RangeError: --max-payload must be an integer from 128/);
+    assert.throws(() => validateOptions({ prefix: 'app' }, 'flags'), /^RangeError: --prefix needs --redis or --redis-cluster$/);
+  });
 });
 
 describe('server CLI', () => {

@@ -1,4 +1,5 @@
 /** Picks the broker for a server's options: in memory by default, Redis with `--redis`, Redis Cluster with `--redis-cluster`. */
+import { silentLog, type Logger } from '../log.js';
 import { LocalBroker } from './local.js';
 import { RedisClusterBroker } from './redis/cluster.js';
 import { RedisBroker } from './redis/single.js';
@@ -16,18 +17,21 @@ export interface BrokerOptions {
   redisCluster?: string | null;
   /** Namespace of Redis names; empty for none. */
   prefix: string;
+  /** Where the Redis drivers log outages and errors; nothing is logged without it. */
+  log?: Logger;
 }
 
 /** Creates the broker. A Redis broker starts connecting at once but does not wait: Redis may come later. */
 export function createBroker(options: BrokerOptions): Broker {
   const { expire, prefix } = options;
+  const log = options.log ?? silentLog();
   if (options.redisCluster) {
-    const broker = new RedisClusterBroker({ nodes: options.redisCluster.split(','), prefix, expire });
+    const broker = new RedisClusterBroker({ nodes: options.redisCluster.split(','), prefix, expire, log });
     broker.connect();
     return broker;
   }
   if (options.redis !== null) {
-    const broker = new RedisBroker({ url: options.redis, prefix, expire });
+    const broker = new RedisBroker({ url: options.redis, prefix, expire, log });
     broker.connect();
     return broker;
   }

@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { defaultMaxConnections, type ServerOptions } from '../options.js';
 import type { Stats } from '../stats.js';
+import type { Logger, Throttle } from '../log.js';
 
 /** Why an upgrade was refused; the keys of `/stats` `refused`. */
 export type Refusal = 'shutting_down' | 'handshake' | 'header_too_large' | 'max_connections' | 'per_ip';
@@ -43,6 +44,8 @@ export class Admission {
   constructor(
     private readonly options: ServerOptions,
     private readonly stats: Stats,
+    private readonly log: Logger,
+    private readonly throttle: Throttle,
   ) {
     const limit = openFileLimit();
     this.maxConnections = options.maxConnections ?? (limit === null ? Number.MAX_SAFE_INTEGER : defaultMaxConnections(limit));
@@ -67,7 +70,7 @@ export class Admission {
     if (req.getHeader('sec-websocket-version') !== '13') {
       res.writeStatus('426 Upgrade Required').writeHeader('Sec-WebSocket-Version', '13');
       res.end('only WebSocket version 13 is spoken', true);
-      this.stats.refused.handshake++;
+      this.counted('handshake', '426 Upgrade Required', 'Sec-WebSocket-Version is not 13');
       return null;
     }
     if (!CLIENT_KEY.test(req.getHeader('sec-websocket-key'))) {
@@ -97,9 +100,17 @@ export class Admission {
   }
 
   private refuse(res: HttpResponse, why: Refusal, status: string, text: string): null {
-    this.stats.refused[why]++;
+    this.counted(why, status, text);
     res.writeStatus(status).end(text, true);
     return null;
+  }
+
+  /** Counts a refusal and logs it, a line per reason per 10 s at most (a flood of refusals is one line). */
+  private counted(why: Refusal, status: string, text: string): void {
+    const count = ++this.stats.refused[why];
+    // Refusals while shutting down are expected: clients reconnecting; they are counted, not logged.
+    if (why === 'shutting_down') return;
+    this.throttle.pass(`refused:${why}`, (suppressed) => this.log.warn({ reason: why, status, count, suppressed }, `upgrade refused: ${text}`));
   }
 }
 

@@ -6,6 +6,7 @@ import type { ServerOptions } from '../options.js';
 import type { SlowIo } from '../slow-io/index.js';
 import type { Stats } from '../stats.js';
 import type { Admission } from './admission.js';
+import type { Logger, Throttle } from '../log.js';
 
 export interface ServerContext {
   readonly uws: Uws;
@@ -18,6 +19,10 @@ export interface ServerContext {
   readonly admission: Admission;
   /** Set when shutdown starts: upgrades are refused from then on. */
   shuttingDown: boolean;
+  /** The server's log: events only, never a line per frame. */
+  readonly log: Logger;
+  /** Keeps events that come in floods (refusals, handler errors, slow consumers) to a line per 10 s each. */
+  readonly throttle: Throttle;
 }
 
 /** WebSocket close codes the server uses. */
@@ -44,15 +49,13 @@ export function acceptUpgrade<T>(res: HttpResponse, req: HttpRequest, context: u
 }
 
 /**
- * Reports an exception that escaped a handler: counted in `/stats` (`handler_errors`) and written to
- * stderr, the first 10 in full and then every 1000th, so a client that triggers one on purpose cannot
+ * Reports an exception that escaped a handler: counted in `/stats` (`handler_errors`) and logged with
+ * its stack, at most once per 10 s for each place, so a client that triggers one on purpose cannot
  * flood the log. The caller ends only what the exception concerned (one connection, one request).
  */
-export function reportHandlerError(stats: Stats, where: string, err: unknown): void {
-  const n = ++stats.handlerErrors;
-  if (n <= 10 || n % 1000 === 0) {
-    console.error(`handler error #${n} in ${where}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-  }
+export function reportHandlerError(ctx: Pick<ServerContext, 'stats' | 'log' | 'throttle'>, where: string, err: unknown): void {
+  const count = ++ctx.stats.handlerErrors;
+  ctx.throttle.pass(`handler:${where}`, (suppressed) => ctx.log.error({ err, where, count, suppressed }, 'handler error: the connection or request it concerned was ended'));
 }
 
 /** Bytes uWS still holds in this process for `sockets`, summed (shutdown waits for 0). */

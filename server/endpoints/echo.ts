@@ -66,7 +66,7 @@ export class EchoEndpoint {
       if (address === null) return;
       acceptUpgrade(res, req, context, { remaining: rounds === 0 ? Infinity : rounds, address, endedByServer: false });
     } catch (err) {
-      reportHandlerError(this.ctx.stats, 'echo upgrade', err);
+      reportHandlerError(this.ctx, 'echo upgrade', err);
       refuseWithServerError(res);
     }
   }
@@ -84,7 +84,7 @@ export class EchoEndpoint {
     try {
       this.echo(ws, data, isBinary);
     } catch (err) {
-      reportHandlerError(this.ctx.stats, 'echo message', err);
+      reportHandlerError(this.ctx, 'echo message', err);
       ws.getUserData().endedByServer = true;
       ws.cork(() => {
         ws.send(events.goodbye('server_error'), false);

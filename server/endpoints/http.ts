@@ -63,7 +63,7 @@ export function registerHttp(ctx: ServerContext, statsContext: () => StatsContex
     res.onAborted(() => (aborted = true));
     handlePublish(ctx, res, request, publisher, () => aborted).catch((err) => {
       if (!aborted) res.cork(() => internalError(ctx, res, 'POST /publish', err));
-      else reportHandlerError(stats, 'POST /publish', err);
+      else reportHandlerError(ctx, 'POST /publish', err);
     });
   }));
   app.any('/*', route('HTTP', (res, req) => {
@@ -81,7 +81,7 @@ export function registerHttp(ctx: ServerContext, statsContext: () => StatsContex
 
 /** The last guard's answer: 500 when nothing was sent yet (uWS throws on a finished response). */
 function internalError(ctx: ServerContext, res: HttpResponse, where: string, err: unknown): void {
-  reportHandlerError(ctx.stats, where, err);
+  reportHandlerError(ctx, where, err);
   try {
     json(ctx.stats, res, 500, { error: 'internal_error', message: 'the server failed on this request' });
   } catch {

@@ -110,7 +110,7 @@ export class PubSubEndpoint {
       const address = this.ctx.admission.admit(res, req, this.ctx.shuttingDown);
       if (address !== null) this.accept(res, req, context, address);
     } catch (err) {
-      reportHandlerError(this.ctx.stats, 'pubsub upgrade', err);
+      reportHandlerError(this.ctx, 'pubsub upgrade', err);
       refuseWithServerError(res);
     }
   }
@@ -158,7 +158,7 @@ export class PubSubEndpoint {
    * for this connection only, counted; every other connection goes on.
    */
   private crashed(ws: Socket, conn: PubSubConnection, where: string, err: unknown): void {
-    reportHandlerError(this.ctx.stats, where, err);
+    reportHandlerError(this.ctx, where, err);
     if (conn.closed) return;
     try {
       this.goodbye(ws, 'server_error', CLOSE.serverError);
@@ -204,7 +204,7 @@ export class PubSubEndpoint {
       if (!conn.endedByServer) countClientClose(this.ctx.stats, code, reason);
       this.forget(conn);
     } catch (err) {
-      reportHandlerError(this.ctx.stats, 'pubsub close', err);
+      reportHandlerError(this.ctx, 'pubsub close', err);
     }
   }
 
@@ -328,7 +328,7 @@ export class PubSubEndpoint {
         setImmediate(this.flush);
       }
     } catch (err) {
-      reportHandlerError(this.ctx.stats, 'pubsub deliver', err);
+      reportHandlerError(this.ctx, 'pubsub deliver', err);
     }
   }
 
@@ -349,7 +349,7 @@ export class PubSubEndpoint {
         if (this.unswept >= this.sweepBudget) this.sweepSlowConsumers();
       }
     } catch (err) {
-      reportHandlerError(this.ctx.stats, 'pubsub flush', err);
+      reportHandlerError(this.ctx, 'pubsub flush', err);
     }
   }
 
@@ -445,7 +445,12 @@ export class PubSubEndpoint {
   }
 
   private slowConsumer(ws: Socket): void {
-    this.ctx.stats.slowConsumers++;
+    const count = ++this.ctx.stats.slowConsumers;
+    const conn = ws.getUserData();
+    const buffered = ws.getBufferedAmount();
+    this.ctx.throttle.pass('slow_consumer', (suppressed) =>
+      this.ctx.log.warn({ connection: conn.id, address: conn.address, buffered, limit: this.ctx.options.maxBackpressure, count, suppressed }, 'slow consumer closed (goodbye, 1008)'),
+    );
     this.goodbye(ws, 'slow_consumer', CLOSE.policy);
   }
 

@@ -13,7 +13,8 @@ export interface RunningServer {
 }
 
 export async function startServer(options: Partial<ServerOptions> = {}): Promise<RunningServer> {
-  const server = createServer({ host: '127.0.0.1', port: 0, shutdownTimeout: 1000, ...options });
+  // The tests' servers log nothing unless a test asks (the log test reads a child process's stderr).
+  const server = createServer({ host: '127.0.0.1', port: 0, shutdownTimeout: 1000, logLevel: 'silent', ...options });
   const { port } = await server.listen();
   const http = `http://127.0.0.1:${port}`;
   return {

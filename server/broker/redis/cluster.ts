@@ -133,14 +133,14 @@ export class RedisClusterBroker extends RedisBrokerBase {
     const group = (this.sub as unknown as { shardedSubscribers?: ShardedSubscriberGroup }).shardedSubscribers;
     const subscribers = group?.shardedSubscribers;
     if (!subscribers) {
-      this.counts.flush_errors++;
+      this.problem('flush_errors');
       return;
     }
     await Promise.all(
       [...subscribers.values()].map(async (subscriber) => {
         const redis = subscriber.getInstance();
         if (!redis || redis.status !== 'ready') return;
-        await redis.ping().catch(() => this.counts.flush_errors++);
+        await redis.ping().catch(() => this.problem('flush_errors'));
       }),
     );
   }
@@ -185,7 +185,7 @@ export class RedisClusterBroker extends RedisBrokerBase {
         await this.pub.spublish(name, messageJson);
       }
     } catch {
-      this.counts.publish_errors++;
+      this.problem('publish_errors');
       this.deliverLocally(channel, messageJson); // the shard went away between the check and the answer
     } finally {
       o.unanswered--;
@@ -251,6 +251,10 @@ export class RedisClusterBroker extends RedisBrokerBase {
     );
     const down = answers.filter((key): key is string => key !== null).sort();
     if (down.length > 0 && this.unreachableShards.length === 0) this.counts.outages++;
+    if (down.join() !== this.unreachableShards.join()) {
+      if (down.length > 0) this.options.log.warn({ unreachable: down, outages: this.counts.outages }, 'redis cluster shard unreachable: its channels reach this instance only (/health 503)');
+      else this.options.log.info({ outages: this.counts.outages, lost_in_outage: this.counts.lost_in_outage }, 'every redis cluster shard answers again');
+    }
     this.unreachableShards = down;
     if (down.length > 0) cluster.refreshSlotsCache();
   }

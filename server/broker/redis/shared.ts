@@ -12,6 +12,7 @@
  * Every Redis error is counted, none is thrown at the endpoints: the broker keeps this instance working
  * while Redis is away and says so in `state()` (hence `/health`) and `counters()` (hence `/stats`).
  */
+import { Throttle, type Logger } from '../../log.js';
 import type { Cluster, Redis } from 'ioredis';
 import { isJsonText, parseChannel, redisName } from '../../protocol/index.js';
 import type { Broker, DeliverHandler } from '../types.js';
@@ -20,6 +21,8 @@ import type { Broker, DeliverHandler } from '../types.js';
 export interface RedisBrokerOptions {
   /** Namespace before every Redis name (`<prefix>:broadcast:news`); empty for none. */
   prefix: string;
+  /** Where outages, reconnects and errors are logged (throttled: an outage's error storm costs a line per 10 s). */
+  log: Logger;
   /** Seconds the last message of a channel is kept in Redis (`SET key value EX S`); 0 keeps nothing. */
   expire: number;
 }
@@ -56,6 +59,16 @@ export interface RedisCounters {
   flush_errors: number;
 }
 
+/** The log line of each kind of failure. */
+const PROBLEMS: Record<Exclude<keyof RedisCounters, 'lost_in_outage' | 'outages'>, string> = {
+  redis_errors: 'redis client error',
+  subscribe_errors: 'redis refused a subscribe; retrying',
+  unsubscribe_errors: 'redis unsubscribe failed; the channel is ignored here',
+  cache_errors: 'cache read failed; the subscriber got no cached message',
+  publish_errors: 'publish failed in redis; delivered on this instance only',
+  flush_errors: 'shutdown fence failed: delivery of earlier publishes here is not confirmed',
+};
+
 export abstract class RedisBrokerBase implements Broker {
   abstract readonly kind: string;
   protected readonly counts: RedisCounters = {
@@ -75,6 +88,7 @@ export abstract class RedisBrokerBase implements Broker {
   protected readonly confirmed = new Set<string>();
   private resubscribeTimer: NodeJS.Timeout | null = null;
   private closed = false;
+  private readonly throttle = new Throttle();
 
   constructor(protected readonly options: RedisBrokerOptions) {}
 
@@ -92,9 +106,17 @@ export abstract class RedisBrokerBase implements Broker {
   /** Names one SUBSCRIBE call may carry together. */
   protected abstract subscribeBatches(names: string[]): string[][];
 
+  /** Counts a failure in `counter` and logs it, at most once per 10 s per kind. */
+  protected problem(counter: Exclude<keyof RedisCounters, 'lost_in_outage' | 'outages'>, err?: unknown): void {
+    this.counts[counter]++;
+    this.throttle.pass(counter, (suppressed) =>
+      this.options.log.warn({ counter, count: this.counts[counter], suppressed, err: err instanceof Error ? err.message : err }, PROBLEMS[counter]),
+    );
+  }
+
   /** Wires the events both clients share; call once the clients exist. */
   protected watchClients(): void {
-    for (const client of [this.pub, this.sub]) client.on('error', () => this.counts.redis_errors++);
+    for (const client of [this.pub, this.sub]) client.on('error', (err) => this.problem('redis_errors', err));
     this.sub.on('ready', () => this.subscribeRetained());
     this.sub.on('close', () => this.confirmed.clear());
   }
@@ -118,7 +140,7 @@ export abstract class RedisBrokerBase implements Broker {
     const name = this.name(channel);
     this.retained.delete(name);
     this.confirmed.delete(name);
-    if (this.sub.status === 'ready') void this.unsubscribeInRedis(name).catch(() => this.counts.unsubscribe_errors++);
+    if (this.sub.status === 'ready') void this.unsubscribeInRedis(name).catch(() => this.problem('unsubscribe_errors'));
   }
 
   async lastMessage(channel: string): Promise<string | undefined> {
@@ -126,7 +148,7 @@ export abstract class RedisBrokerBase implements Broker {
     try {
       return (await this.pub.get(this.name(channel))) ?? undefined;
     } catch {
-      this.counts.cache_errors++;
+      this.problem('cache_errors');
       return undefined;
     }
   }
@@ -162,7 +184,7 @@ export abstract class RedisBrokerBase implements Broker {
       await this.subscribeInRedis(names);
       for (const name of names) if (this.retained.has(name)) this.confirmed.add(name);
     } catch {
-      this.counts.subscribe_errors++;
+      this.problem('subscribe_errors');
       if (this.closed || this.resubscribeTimer) return;
       this.resubscribeTimer = setTimeout(() => {
         this.resubscribeTimer = null;

@@ -22,6 +22,7 @@
  * what is saved is the client side: one ioredis command per turn instead of one (with its promise and
  * garbage) per message, which was most of a publishing instance's CPU at 50,000 msg/s.
  */
+import { redactUrl } from '../../log.js';
 import { Redis } from 'ioredis';
 import { FAIL_FAST, RedisBrokerBase, type RedisBrokerOptions } from './shared.js';
 
@@ -77,9 +78,16 @@ export class RedisBroker extends RedisBrokerBase {
     // by ioredis while it was still connecting were lost now and then (2 of 15 fresh starts in a test).
     this.sub = new Redis(options.url, { ...FAIL_FAST, autoResubscribe: false, connectionName: 'pubsub-server:sub' });
     this.sub.on('messageBuffer', (name: Buffer, payload: Buffer) => this.onMessage(name.toString(), payload.toString()));
-    this.pub.on('ready', () => (this.wasReady = true));
+    this.pub.on('ready', () => {
+      this.wasReady = true;
+      if (this.counts.outages > 0) options.log.info({ outages: this.counts.outages, lost_in_outage: this.counts.lost_in_outage }, 'redis is back: bridging again');
+      else options.log.info({ url: redactUrl(options.url) }, 'redis connected');
+    });
     this.pub.on('close', () => {
-      if (this.wasReady) this.counts.outages++;
+      if (this.wasReady) {
+        this.counts.outages++;
+        options.log.warn({ url: redactUrl(options.url), outages: this.counts.outages }, 'redis connection lost: publishes reach this instance only until it is back (/health 503)');
+      }
       this.wasReady = false;
     });
     this.watchClients();
@@ -99,7 +107,7 @@ export class RedisBroker extends RedisBrokerBase {
     try {
       await this.sub.ping();
     } catch {
-      this.counts.flush_errors++;
+      this.problem('flush_errors');
     }
   }
 
@@ -152,7 +160,7 @@ export class RedisBroker extends RedisBrokerBase {
         this.pub.publishBatch(names.length, ...names, ...payloads, this.options.expire).then(
           () => undefined,
           () => {
-            this.counts.publish_errors++;
+            this.problem('publish_errors');
             for (let i = from; i < to; i++) this.deliverLocally(batch.channels[i], batch.payloads[i]);
           },
         ),

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { appendHistory, hostColumns, stamp, summaryRow, writeCsv, type Row } from '../clients/output/csv.js';
 import { targetLines, type Target } from '../clients/output/summary.js';
 import { totalErrors } from '../clients/metrics.js';
-import { benchCli, numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
+import { benchCli, exitCode, interrupted, numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { assertNative, startServerProcess, type ServerKind } from './lib/servers.js';
 
 /** A comma-separated flag as a list; yargs hands over a number for `--clients 1000` and an array when repeated. */
@@ -52,13 +52,14 @@ const steps: Row[] = [];
 const best = new Map<string, { rate: number; deliveries: number }>();
 
 for (const kind of kinds) {
+  if (interrupted()) break;
   const server = await startServerProcess(kind, kind === 'ours' ? ['--no-allow-fallback'] : []);
   try {
     assertNative(server);
     console.log(`\n== ${kind}: ${server.engine}`);
     for (const clients of levels) {
       let rate = (args.start as number) / clients;
-      for (let step = 0; step < (args.maxSteps as number); step++, rate *= args.factor as number) {
+      for (let step = 0; step < (args.maxSteps as number) && !interrupted(); step++, rate *= args.factor as number) {
         const { summary } = await runSwarm(
           kind,
           {
@@ -71,18 +72,20 @@ for (const kind of kinds) {
         const c = summary.counters;
         const deliveries = c.delivered / stepSeconds;
         const mean = summary.rtt?.mean ?? Infinity;
-        const ok = totalErrors(c) === 0 && summary.lostDeliveries === 0 && c.ownLost === 0 && mean <= (args.rttLimit as number);
+        // A step cut by Ctrl-C is kept in the CSV as such, and neither passes nor fails.
+        const ok = !summary.interrupted && totalErrors(c) === 0 && summary.lostDeliveries === 0 && c.ownLost === 0 && mean <= (args.rttLimit as number);
         steps.push({
           server: kind, clients, rate: Math.round(rate * 10) / 10, deliveries_per_s: Math.round(deliveries),
           rtt_mean_ms: summary.rtt?.mean ?? null, rtt_p50_ms: summary.rtt?.p50 ?? null, rtt_p99_ms: summary.rtt?.p99 ?? null, rtt_max_ms: summary.rtt?.max ?? null,
           published: c.published, delivered: c.delivered, lost_deliveries: summary.lostDeliveries, own_lost: c.ownLost, errors: totalErrors(c),
           server_cpu_max_pct: Math.round(summary.server?.cpuMaxPct ?? NaN), client_cpu_max_pct: Math.round(summary.clientCpuMaxPct),
-          saturated: summary.saturated, passed: ok ? 'yes' : 'no', ...hostColumns(summary.host),
+          saturated: summary.saturated, passed: summary.interrupted ? 'interrupted' : ok ? 'yes' : 'no', ...hostColumns(summary.host),
         });
         appendHistory(join(args.out, 'history.csv'), summaryRow(summary, kind, name));
         console.log(
           `${kind} ${clients} clients @ ${rate.toFixed(1)} msg/s: ${Math.round(deliveries)} deliveries/s, rtt mean ${mean.toFixed(1)} p99 ${summary.rtt?.p99.toFixed(1) ?? '-'} ms, lost ${summary.lostDeliveries}, errors ${totalErrors(c)}, cpu server ${Math.round(summary.server?.cpuMaxPct ?? NaN)}% swarm ${Math.round(summary.clientCpuMaxPct)}% -> ${ok ? 'ok' : `saturated (${summary.saturated} cpu)`}`,
         );
+        if (summary.interrupted) break;
         if (ok) {
           best.set(`${kind}/${clients}`, { rate, deliveries });
           continue;
@@ -130,3 +133,4 @@ if (levels.includes(1000)) {
 }
 console.log('a step fails on the first lost message, error, or mean rtt over the limit; its "saturated" column says whose CPU ran out');
 console.log(`csv: ${join(args.out, `${name}-steps.csv`)}, ${join(args.out, `${name}-saturation.csv`)}`);
+if (interrupted()) process.exitCode = exitCode(false);

@@ -18,7 +18,8 @@ import { checkHost, hostLine } from '../clients/host-check.js';
 import { CHECK_FILES, sampleProcess } from '../clients/proc.js';
 import { requireIntegers } from '../server/command-line.js';
 import { appendHistory, hostColumns, stamp, writeCsv } from '../clients/output/csv.js';
-import { BENCH_HOST_CHECK_S, benchCli, numeric, RESULTS_DIR } from './lib/run.js';
+import { interruptible, interruptibleSleep } from '../clients/interrupt.js';
+import { BENCH_HOST_CHECK_S, benchCli, exitCode, interrupted, numeric, RESULTS_DIR } from './lib/run.js';
 import { assertNative, startServerProcess } from './lib/servers.js';
 
 const MIB = 1024 * 1024;
@@ -43,14 +44,16 @@ try {
   console.log(`fuzz: server pid ${server.pid} on port ${server.port} (${server.engine}); seed ${args.seed}`);
   console.log(`fuzz: ${args.quietSeconds} s of bystanders alone...`);
   const quietRun = await startBystanders(server.url);
-  await new Promise((resolve) => setTimeout(resolve, (args.quietSeconds as number) * 1000));
+  await interruptibleSleep((args.quietSeconds as number) * 1000);
   const quiet = await quietRun.stop();
   console.log(`fuzz: quiet p50 ${quiet.p50Ms.toFixed(2)} ms, p99 ${quiet.p99Ms.toFixed(2)} ms over ${quiet.received} copies`);
 
   const fuzzInChild = async (): Promise<FuzzReport> => {
     const child = promisify(execFile)(process.execPath, [FUZZ_CLI, '--port', String(server.port), '--inputs', String(args.inputs), '--seed', String(args.seed), '--concurrency', String(args.concurrency), '--publish-key', key], { maxBuffer: 256 * MIB });
     child.child.stderr!.pipe(process.stderr);
-    const { stdout } = await child;
+    // Ctrl-C in a terminal reaches the fuzzer too; a signal sent to this process alone is passed on.
+    const done = interruptible({ interrupt: () => child.child.kill('SIGINT') });
+    const { stdout } = await child.finally(done);
     return JSON.parse(stdout.trim().split('\n').at(-1)!) as FuzzReport;
   };
   const cpuBefore = sampleProcess(server.pid);
@@ -71,8 +74,8 @@ try {
   console.log(`\nfuzz: ${fuzz.inputs} inputs in ${(fuzz.durationMs / 1000).toFixed(1)} s (${Math.round(fuzz.inputs / (fuzz.durationMs / 1000))}/s): ${JSON.stringify(fuzz.byLevel)}; server CPU ${serverCpuPct.toFixed(0)}% of a core meanwhile`);
   for (const m of fuzz.mismatches.slice(0, 10)) console.log(`  mismatch ${m.level}:${m.name}: expected ${JSON.stringify(m.expected)}, got ${m.got}`);
   for (const [what, ok, detail] of checks) console.log(`  ${ok ? 'PASS' : 'FAIL'}  ${what}: ${detail}`);
-  pass = checks.every(([, ok]) => ok);
-  console.log(pass ? 'fuzz: PASS' : 'fuzz: FAIL');
+  pass = checks.every(([, ok]) => ok) && !fuzz.interrupted;
+  console.log(fuzz.interrupted ? `fuzz: INTERRUPTED (${interrupted()}) after ${fuzz.inputs} of ${args.inputs} inputs: the checks above cover those` : pass ? 'fuzz: PASS' : 'fuzz: FAIL');
   const run = `fuzz-${stamp()}`;
   const row = {
     run,
@@ -98,7 +101,7 @@ try {
     p99_ratio: Math.round(ratio * 100) / 100,
     concurrency: args.concurrency as number,
     server_cpu_pct: Math.round(serverCpuPct),
-    pass: pass ? 'PASS' : 'FAIL',
+    pass: fuzz.interrupted ? 'INTERRUPTED' : pass ? 'PASS' : 'FAIL',
     ...hostColumns(host),
   };
   mkdirSync(args.out, { recursive: true });
@@ -108,4 +111,4 @@ try {
 } finally {
   await server.stop();
 }
-process.exit(pass ? 0 : 1);
+process.exit(exitCode(!pass));

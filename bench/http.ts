@@ -10,7 +10,8 @@ import WebSocket from 'ws';
 import { SATURATED_CPU_PCT } from '../clients/engine.js';
 import { stamp, writeCsv, type Row } from '../clients/output/csv.js';
 import { sampleProcess } from '../clients/proc.js';
-import { benchCli, numeric, RESULTS_DIR } from './lib/run.js';
+import { catchInterrupts, interruptible } from '../clients/interrupt.js';
+import { benchCli, exitCode, interrupted, numeric, RESULTS_DIR } from './lib/run.js';
 import { assertNative, startServerProcess } from './lib/servers.js';
 
 const args = await benchCli('bench-http', '$0 [flags]\n\nHTTP throughput of POST /publish and GET /stats, measured with autocannon.')
@@ -54,16 +55,21 @@ try {
     { name: 'POST /publish', url: `${base}/publish`, method: 'POST' as const, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: '{"channel":"news","message":{"price":42}}' },
     { name: 'GET /stats', url: `${base}/stats`, method: 'GET' as const, headers: {}, body: undefined },
   ];
+  catchInterrupts();
   for (const endpoint of endpoints) {
+    if (interrupted()) break;
     console.log(`\nbench-http: ${endpoint.name}, ${args.connections} connections, ${args.duration} s`);
     const serverBefore = sampleProcess(server.pid);
     const cpuBefore = process.cpuUsage();
     const startedAt = Date.now();
     const receivedBefore = received;
-    const result = await autocannon({
+    const job = autocannon({
       url: endpoint.url, method: endpoint.method, headers: endpoint.headers, body: endpoint.body,
       connections: args.connections as number, duration: args.duration as number,
     });
+    // Ctrl-C stops autocannon early; its figures so far are kept, marked interrupted.
+    const done = interruptible({ interrupt: () => (job as unknown as autocannon.Instance).stop() });
+    const result = await job.finally(done);
     const seconds = (Date.now() - startedAt) / 1000;
     // Deliveries of the last accepted publishes may still be on their way to the subscribers.
     if (endpoint.method === 'POST') await new Promise((resolve) => setTimeout(resolve, 500));
@@ -83,6 +89,7 @@ try {
       expected_deliveries_min: endpoint.method === 'POST' ? (result.requests.total - result.non2xx) * subscribers.length : null,
       expected_deliveries_max: endpoint.method === 'POST' ? (result.requests.total - result.non2xx + (args.connections as number)) * subscribers.length : null,
       server_cpu_pct: Math.round(serverCpu), client_cpu_pct: Math.round(clientCpu), saturated,
+      interrupted: interrupted() ?? '',
     };
     rows.push(row);
     console.log(`${endpoint.name}: ${row.requests_per_s} req/s, latency p50 ${row.latency_p50_ms} ms p99 ${row.latency_p99_ms} ms, non-2xx ${row.non_2xx}, errors ${row.errors}; cpu server ${row.server_cpu_pct}% autocannon ${row.client_cpu_pct}% -> saturated: ${saturated}`);
@@ -99,3 +106,4 @@ mkdirSync(args.out, { recursive: true });
 const file = join(args.out, `http-${stamp()}.csv`);
 writeCsv(file, rows);
 console.log(`csv: ${file}`);
+if (interrupted()) process.exitCode = exitCode(false);

@@ -18,7 +18,7 @@ import { Redis } from 'ioredis';
 import { totalErrors } from '../clients/metrics.js';
 import { appendHistory, hostColumns, stamp, summaryRow, writeCsv, type Row } from '../clients/output/csv.js';
 import { targetLines, type Target } from '../clients/output/summary.js';
-import { benchCli, numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
+import { benchCli, exitCode, interrupted, numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { assertNative, startServerProcess, type ServerProcess } from './lib/servers.js';
 
 const list = (value: unknown): number[] => [value].flat().flatMap((v) => String(v).split(',')).map(Number);
@@ -92,6 +92,7 @@ const setups: [string, () => Promise<ServerProcess>, (s: ServerProcess) => strin
 ];
 let helpersShown = false;
 for (const [label, start, urls] of setups) {
+  if (interrupted()) break;
   const server = await start();
   const rows: Step[] = [];
   results.set(label, rows);
@@ -120,6 +121,11 @@ for (const [label, start, urls] of setups) {
         const deliveries = c.delivered / (args.stepSeconds as number);
         const ok = totalErrors(c) === 0 && summary.lostDeliveries === 0;
         const f = summary.fanout;
+        if (summary.interrupted) {
+          // A step cut by Ctrl-C neither passes nor fails; it stays in the CSV, marked.
+          steps.push({ setup: label, run, rate, interrupted: summary.interrupted, published: c.published, deliveries_per_s: Math.round(deliveries), ...hostColumns(summary.host) });
+          break steps;
+        }
         rows.push({ rate, run, deliveries, p99: f?.p99 ?? Infinity, ok });
         steps.push({
           setup: label, run, subscribers: c.subscribed, rate, deliveries_per_s: Math.round(deliveries),
@@ -170,3 +176,4 @@ console.log(
 );
 console.log(`csv: ${file}`);
 redisInfo.disconnect();
+if (interrupted()) process.exitCode = exitCode(false);

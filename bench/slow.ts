@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { appendHistory, stamp, summaryRow, writeCsv, type Row } from '../clients/output/csv.js';
 import { targetLines, type Target } from '../clients/output/summary.js';
 import type { RunSummary } from '../clients/engine.js';
-import { benchCli, numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
+import { benchCli, exitCode, interrupted, numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { assertNative, startServerProcess, type ServerKind } from './lib/servers.js';
 
 const args = await benchCli('bench-slow', '$0 [flags]\n\nSlow requests sent together on one connection: answered together (ours) or in turn (baseline --serial).')
@@ -35,11 +35,13 @@ const servers: [ServerKind, string[]][] = [
 ];
 let failed = false;
 for (const [kind, flags] of servers) {
+  if (interrupted()) break;
   const server = await startServerProcess(kind, flags);
   try {
     assertNative(server);
     const label = kind === 'ours' ? `ours (${args.slowIo})` : 'baseline --serial';
     for (const clients of [1, args.clients as number]) {
+      if (interrupted()) break;
       console.log(`\nbench-slow: ${label}, ${clients} client(s) x ${requests} requests of ${slowMs} ms`);
       const { summary } = await runSwarm(label, {
         url: server.url,
@@ -76,4 +78,4 @@ console.log('');
 for (const line of targetLines(targets)) console.log(line);
 for (const r of results) console.log(`${r.kind} x${r.clients}: saturated ${r.summary.saturated} (server cpu max ${Math.round(r.summary.server?.cpuMaxPct ?? NaN)}%, busiest swarm process ${Math.round(r.summary.clientCpuMaxPct)}%)`);
 console.log(`csv: ${join(args.out, `${name}-replies.csv`)}, ${join(args.out, `${name}-summary.csv`)}, ${join(args.out, 'history.csv')}`);
-process.exit(failed ? 1 : 0);
+process.exit(exitCode(failed));

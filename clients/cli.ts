@@ -1,10 +1,12 @@
 /**
  * `node dist/clients/cli.js [flags]` (`make swarm ARGS="..."`): the swarm against any server that speaks
  * the contract. Prints progress to stderr, the summary to stdout, and with `--out` writes CSVs. Exits 0 when
- * every client completed, 1 when some did not, 2 on a bad flag.
+ * every client completed, 1 when some did not, 2 on a bad flag, 130 when Ctrl-C stopped it (after the
+ * summary and the CSVs of what was measured, marked interrupted).
  */
 import { commandLine, numeric } from '../server/command-line.js';
 import { Swarm } from './engine.js';
+import { catchInterrupts, interruptible } from './interrupt.js';
 import { DEFAULT_SWARM_OPTIONS as d, SCENARIOS, type SwarmOptions } from './options.js';
 import { attachCsv, stamp } from './output/csv.js';
 import { attachProgress } from './output/progress.js';
@@ -79,6 +81,9 @@ if (args.out) {
   const paths = attachCsv(swarm, { dir: args.out, name: args.name ?? `swarm-${swarm.options.scenario}-${stamp()}`, label: args.label });
   swarm.on('done', () => console.log(`csv: ${paths.timeline}, ${paths.summary}${paths.history ? `, appended to ${paths.history}` : ''}`));
 }
+catchInterrupts();
+const done = interruptible(swarm);
 const summary = await swarm.run();
+done();
 for (const line of summaryLines(summary, args.label)) console.log(line);
-process.exit(summary.counters.completed === swarm.options.clients ? 0 : 1);
+process.exit(summary.interrupted ? 130 : summary.counters.completed === swarm.options.clients ? 0 : 1);

@@ -110,6 +110,11 @@ export interface RunSummary {
   helpers: string;
   /** What the host check saw just before the load (`hostCheck` seconds); null without one. */
   host: HostCheck | null;
+  /**
+   * The signal that stopped the run early (Ctrl-C: `SIGINT`), or null when it ran to its end. An
+   * interrupted run's figures are what was measured until then; clients it cut count as `deadline`.
+   */
+  interrupted: string | null;
 }
 
 interface WorkerState {
@@ -144,6 +149,7 @@ export class Swarm extends EventEmitter {
   private machineCpuMax = 0;
   private firstConnectAt = 0;
   private lastConnectedAt = 0;
+  private interruptedBy: string | null = null;
 
   /** Validates the options (throws a RangeError naming the flag); `run()` starts the swarm. */
   constructor(options: Partial<SwarmOptions>) {
@@ -152,7 +158,17 @@ export class Swarm extends EventEmitter {
     this.url = scenarioUrl(this.options);
   }
 
-  /** Runs to the end (every client done, or the timeout) and resolves with the summary, also emitted as `done`. */
+  /**
+   * Stops the run early, as its timeout would (every worker closes its sockets and reports), and marks
+   * the summary with `reason`; `run()` then resolves with what was measured.
+   */
+  interrupt(reason: string): void {
+    if (this.interruptedBy !== null) return;
+    this.interruptedBy = reason;
+    this.broadcast({ type: 'stop' });
+  }
+
+  /** Runs to the end (every client done, the timeout, or {@link interrupt}) and resolves with the summary, also emitted as `done`. */
   async run(): Promise<RunSummary> {
     const { options } = this;
     const host = options.hostCheck > 0 ? await checkHost(options.hostCheck) : null;
@@ -164,6 +180,7 @@ export class Swarm extends EventEmitter {
     this.emit('start', { options, url: this.url, startedAt, helpers: wsHelpers().description } satisfies StartEvent);
     const finished = new Promise<void>((resolve) => this.once('all-final', resolve));
     for (let worker = 0; worker < options.workers; worker++) this.spawn(worker, startedAt + 300);
+    if (this.interruptedBy !== null) this.broadcast({ type: 'stop' }); // interrupted during the host check
 
     let lastSecond = 0;
     let lastTick = { at: startedAt, received: 0, server: serverRest, engineCpu: cpuMicros() };
@@ -374,6 +391,7 @@ export class Swarm extends EventEmitter {
       samples: this.samples,
       helpers: wsHelpers().description,
       host,
+      interrupted: this.interruptedBy,
     };
   }
 }

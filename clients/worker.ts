@@ -250,3 +250,6 @@ process.on('message', (message: ToWorker) => {
 });
 // If the engine dies, so does the worker: a swarm must never outlive its run.
 process.on('disconnect', () => process.exit(0));
+// Ctrl-C reaches every process of the terminal's group; the engine decides (clients/interrupt.ts): it
+// stops the workers with a message, so they can send what they measured before they go.
+process.on('SIGINT', () => undefined);

@@ -1,6 +1,7 @@
 /** What every load benchmark does around a swarm run: its command line, progress, CSVs, the printed summary. */
 import { commandLine } from '../../server/command-line.js';
 import { Swarm, type RunSummary } from '../../clients/engine.js';
+import { catchInterrupts, interrupted, interruptible } from '../../clients/interrupt.js';
 import type { SwarmOptions } from '../../clients/options.js';
 import { attachCsv } from '../../clients/output/csv.js';
 import { attachProgress } from '../../clients/output/progress.js';
@@ -14,7 +15,8 @@ export interface BenchRun {
 
 /**
  * Runs one swarm against `url`, printing progress and the summary; with `csv`, writes timeline and summary;
- * `listen` may subscribe to the swarm's events before it starts.
+ * `listen` may subscribe to the swarm's events before it starts. Ctrl-C ends the run early with its
+ * figures so far (clients/interrupt.ts): a bench asks `interrupted()` before each further step.
  * Every bench run starts with a 1 s host check (clients/host-check.ts) unless `options` says otherwise.
  */
 export async function runSwarm(
@@ -28,7 +30,9 @@ export async function runSwarm(
   listen?.(swarm);
   if (!quiet) attachProgress(swarm);
   const paths = csv ? attachCsv(swarm, { ...csv, label }) : null;
-  const summary = await swarm.run();
+  catchInterrupts();
+  const done = interruptible(swarm);
+  const summary = await swarm.run().finally(done);
   if (!quiet) for (const line of summaryLines(summary, label)) console.log(line);
   const files = paths ? [paths.timeline, paths.summary, ...(paths.history ? [paths.history] : [])] : [];
   return { summary, files };
@@ -46,4 +50,11 @@ export const RESULTS_DIR = new URL('../../../results/', import.meta.url).pathnam
 /** The command line every benchmark shares (see server/command-line.ts); each adds its own options. */
 export function benchCli(name: string, usage: string) {
   return commandLine(name, usage);
+}
+
+export { interrupted };
+
+/** A bench's exit code: 130 when Ctrl-C stopped it (after its summary), else 1 on a failed target, 0 otherwise. */
+export function exitCode(failed: boolean): number {
+  return interrupted() ? 130 : failed ? 1 : 0;
 }

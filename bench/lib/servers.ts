@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { catchInterrupts } from '../../clients/interrupt.js';
 
 /**
  * `ours`: the uWS pub/sub server; `baseline`: the ws server; `bare`: the bare-uWS reference; `cluster`:
@@ -35,19 +36,18 @@ const SCRIPTS: Record<ServerKind, string> = {
 const running = new Set<ChildProcess>();
 let handlersInstalled = false;
 
-/** A benchmark stopped by Ctrl-C, SIGTERM or an exception must not leave its servers behind. */
+/**
+ * A benchmark stopped by Ctrl-C, SIGTERM or an exception must not leave its servers behind: they are
+ * killed when the process exits. The first signal only interrupts the running swarm (the bench then
+ * prints and writes what it measured, and stops its servers itself); a second one exits at once.
+ */
 function installHandlers(): void {
   if (handlersInstalled) return;
   handlersInstalled = true;
   process.on('exit', () => {
     for (const child of running) child.kill('SIGKILL');
   });
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(signal, () => {
-      console.error(`\n${signal}: stopping ${running.size} server(s)`);
-      process.exit(130);
-    });
-  }
+  catchInterrupts(() => console.error(`stopping ${running.size} server(s)`));
 }
 
 /** Starts a server and waits for its `listening:` line; `args` are its own flags; `port` 0 = any free one. */

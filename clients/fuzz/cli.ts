@@ -21,7 +21,12 @@ const args = await commandLine('fuzz', '$0 --port P [flags]\n\nSeeded hostile in
   .parseAsync();
 
 requireIntegers('fuzz', [['--inputs', args.inputs, 1], ['--concurrency', args.concurrency, 1], ['--port', args.port, 1]]);
+// Ctrl-C (or a SIGINT from bench/fuzz.ts) stops issuing cases; the report of what ran still comes out.
+// Later signals are ignored: the cases in flight end within their own time limits.
+const stop = new AbortController();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => stop.abort());
 const report = await runFuzz({
+  signal: stop.signal,
   port: args.port as number,
   inputs: args.inputs as number,
   seed: args.seed as number,

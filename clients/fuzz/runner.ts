@@ -24,6 +24,8 @@ export interface FuzzOptions {
   sourceAddresses?: string[];
   /** Called now and then with the cases done so far. */
   onProgress?: (done: number, total: number) => void;
+  /** Stops issuing cases (Ctrl-C): the cases in flight finish, and the report covers what ran. */
+  signal?: AbortSignal;
 }
 
 /** What the counters of `/stats` must have grown by. */
@@ -46,6 +48,8 @@ export interface FuzzReport {
   inputs: number;
   byLevel: Record<string, number>;
   byName: Record<string, number>;
+  /** Whether `signal` stopped the run before `inputs` cases (then `inputs` is what ran). */
+  interrupted: boolean;
   /** Milliseconds spent on each case name, summed (cases run `concurrency` at a time). */
   byNameMs: Record<string, number>;
   mismatches: Mismatch[];
@@ -226,6 +230,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const addresses = options.sourceAddresses ?? [];
   const report: FuzzReport = {
     inputs: 0,
+    interrupted: false,
     byLevel: {},
     byName: {},
     byNameMs: {},
@@ -239,7 +244,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const worker = async (): Promise<void> => {
     const lane = new JsonLane(`ws://127.0.0.1:${options.port}/pubsub`);
     try {
-      while (issued < options.inputs) {
+      while (issued < options.inputs && !options.signal?.aborted) {
         issued++;
         const c = nextCase(random, options.limits);
         const localAddress = addresses.length > 0 ? addresses[turn++ % addresses.length] : undefined;
@@ -270,6 +275,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
   report.durationMs = performance.now() - started;
+  report.interrupted = report.inputs < options.inputs;
   return report;
 }
 

@@ -28,9 +28,10 @@ export function csvLine(values: (string | number | null)[]): string {
 }
 
 /** Writes rows (all with the same keys) to a new file. */
+/** Writes rows as CSV; the columns are every key of any row, in order of first appearance (a row without one leaves it empty). */
 export function writeCsv(path: string, rows: Row[]): void {
-  if (rows.length === 0) return writeFileSync(path, '');
-  writeFileSync(path, csvLine(Object.keys(rows[0])) + rows.map((row) => csvLine(Object.values(row))).join(''));
+  const columns = [...new Set(rows.flatMap((row) => Object.keys(row)))];
+  writeFileSync(path, rows.length === 0 ? '' : csvLine(columns) + rows.map((row) => csvLine(columns.map((key) => row[key] ?? null))).join(''));
 }
 
 /**
@@ -116,6 +117,7 @@ export function summaryRow(s: RunSummary, label: string, run: string): Row {
     client_loop_delay_max_ms: Math.round(s.clientLoopDelayMaxMs),
     saturated: s.saturated,
     duration_s: Math.round(s.durationS * 10) / 10,
+    interrupted: s.interrupted ?? '',
     ws_helpers: s.helpers,
     ...hostColumns(s.host),
   };

@@ -18,8 +18,13 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 install: node_modules/.package-lock.json
 
-build: install
+# tsc runs only when a source, tsconfig.json or the installed packages changed since the last build.
+SOURCES := $(shell find bin server clients bench test -name '*.ts' 2>/dev/null) tsconfig.json
+dist/.built: node_modules/.package-lock.json $(SOURCES)
 	npx tsc -p tsconfig.json
+	@touch $@
+
+build: dist/.built
 
 server: build
 	$(NODE) dist/server/cli.js --port $(PORT) $(ARGS)

@@ -19,7 +19,15 @@ bench
   .add('encode subscribed ack', () => events.subscribed('news', 1))
   .add('encode welcome', () => events.welcome('abc123', null, 'sess-xyz'));
 
+// Progress on stderr: a line as each task finishes, so a minute of work never looks like a hang.
+let finished = 0;
+console.error(`bench-micro: ${bench.tasks.length} tasks, about ${((bench.tasks.length * 1200) / 1000).toFixed(0)} s of measuring plus their warm-ups`);
+for (const task of bench.tasks) {
+  task.addEventListener('complete', () => console.error(`bench-micro: ${++finished}/${bench.tasks.length} ${task.name}: ${Math.round(task.result?.throughput?.mean ?? 0)} ops/s`));
+}
+const started = Date.now();
 await bench.run();
+console.error(`bench-micro: done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 console.log(`node ${process.version}, codec micro-benchmark (ops/s, higher is better)`);
 console.table(
   bench.tasks.map((task) => ({

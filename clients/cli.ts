@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * `node dist/clients/cli.js [flags]` (`make swarm ARGS="..."`): the swarm against any server that speaks
  * the contract. Prints progress to stderr, the summary to stdout, and with `--out` writes CSVs. Exits 0 when

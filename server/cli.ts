@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * `node dist/server/cli.js [flags]`: flags -> options -> createServer. Prints the engine and URLs,
  * shuts down gracefully on SIGINT/SIGTERM (a second signal exits at once).

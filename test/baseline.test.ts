@@ -27,6 +27,12 @@ describe('baseline server', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('names its /stats counters as the pub/sub server does (snake_case)', async () => {
+    const stats = (await (await fetch(`${base.replace('ws:', 'http:')}/stats`)).json()) as Record<string, unknown>;
+    for (const key of ['connections', 'messages_in', 'messages_out', 'dropped', 'published', 'pid']) assert.ok(key in stats, `${key} in ${Object.keys(stats).join(', ')}`);
+    for (const key of Object.keys(stats)) assert.match(key, /^[a-z0-9_]+$/, `${key} is snake_case`);
+  });
+
   it('runs the echo sequence', async () => {
     const client = await TestClient.open(`${base}/echo?rounds=2`);
     assert.deepEqual(await client.next(), { event: 'welcome' });

@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /** `node dist/server/baseline/cli.js [flags]`: the ws comparison server. */
 import { commandLine } from '../command-line.js';
 import { wsHelpers } from '../engine.js';
@@ -32,7 +33,8 @@ async function main(): Promise<void> {
     console.error(`baseline-server: cannot listen on ${args.host}:${args.port} (--host, --port): ${err.message}`);
     process.exit(1);
   });
-  const host = args.host === '0.0.0.0' ? '127.0.0.1' : args.host;
+  const host = args.host;
+  const local = host === '0.0.0.0' ? ` (every interface; from this machine ws://127.0.0.1:${port})` : '';
   console.log(`engine: ${wsHelpers().description}${args.serial ? ', serial slow requests' : ''}`);
   // The handlers go in before the listening line: whoever reads that line may signal at once.
   const stop = async () => {
@@ -41,7 +43,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void stop());
   process.on('SIGTERM', () => void stop());
-  console.log(`listening: ws://${host}:${port}/pubsub  ws://${host}:${port}/echo  http://${host}:${port}/stats`);
+  console.log(`listening: ws://${host}:${port}/pubsub  ws://${host}:${port}/echo  http://${host}:${port}/stats${local}`);
 }
 
 void main();

@@ -56,7 +56,7 @@ export interface BaselineServer {
 
 export function createBaselineServer(input: Partial<BaselineOptions> = {}): BaselineServer {
   const options: BaselineOptions = { ...DEFAULT_BASELINE_OPTIONS, ...input };
-  const counters = { connections: 0, messagesIn: 0, messagesOut: 0, dropped: 0, published: 0 };
+  const counters = { connections: 0, messages_in: 0, messages_out: 0, dropped: 0, published: 0 };
   const channels = new Map<string, Set<WebSocket>>();
   const wsOptions = { noServer: true, maxPayload: options.maxPayload, perMessageDeflate: false, clientTracking: true };
   const pubsub = new WebSocketServer(wsOptions);
@@ -65,6 +65,7 @@ export function createBaselineServer(input: Partial<BaselineOptions> = {}): Base
   const httpServer = http.createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/stats') {
       res.writeHead(200, { 'Content-Type': 'application/json' });
+      // The keys are the pub/sub server's own (snake_case), so one reader serves both.
       res.end(JSON.stringify({ ...counters, engine: { name: 'ws-baseline' }, memory: { rss: process.memoryUsage().rss }, pid: process.pid }));
     } else if (req.method === 'GET' && req.url === '/health') {
       res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"status":"ok"}');
@@ -87,7 +88,7 @@ export function createBaselineServer(input: Partial<BaselineOptions> = {}): Base
   });
 
   function send(ws: WebSocket, data: string | Buffer): void {
-    counters.messagesOut++;
+    counters.messages_out++;
     // A pre-encoded Buffer would go out as a binary frame unless told otherwise.
     ws.send(data, { binary: false });
   }
@@ -110,7 +111,7 @@ export function createBaselineServer(input: Partial<BaselineOptions> = {}): Base
   }
 
   function onPubSubMessage(ws: WebSocket, client: Client, data: RawData, isBinary: boolean): void {
-    counters.messagesIn++;
+    counters.messages_in++;
     const fail = (code: ErrorCode, text: string, id: RequestId) => send(ws, events.error(code, text, id));
     if (isBinary) return fail('binary_not_supported', 'binary frames are not part of the protocol', null);
     const request = parseClientFrame(data.toString());
@@ -179,9 +180,9 @@ export function createBaselineServer(input: Partial<BaselineOptions> = {}): Base
     counters.connections++;
     send(ws, events.ECHO_WELCOME);
     ws.on('message', (data, isBinary) => {
-      counters.messagesIn++;
+      counters.messages_in++;
       if (remaining === 0) return;
-      counters.messagesOut++;
+      counters.messages_out++;
       ws.send(data, { binary: isBinary });
       if (--remaining === 0) {
         send(ws, events.ECHO_GOODBYE);

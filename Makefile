@@ -35,8 +35,10 @@ cluster: build
 baseline: build
 	$(NODE) dist/server/baseline/cli.js --port $(PORT) $(ARGS)
 
+# A bare `make swarm` is a short run against the server on PORT (1,000 clients, about 15 s); ARGS replaces it.
+SWARM_DEFAULT = --url ws://127.0.0.1:$(PORT) --clients 1000 --ramp 5 --delay 2
 swarm: build
-	$(NODE) dist/clients/cli.js $(ARGS)
+	$(NODE) dist/clients/cli.js $(if $(ARGS),$(ARGS),$(SWARM_DEFAULT))
 
 test: build
 	$(NODE) --test $(TEST_FLAGS) dist/test/*.test.js

@@ -145,7 +145,10 @@ async function main(): Promise<void> {
     await server.close();
     process.exit(0);
   };
-  process.on('SIGINT', () => void stop('SIGINT'));
+  // A supervised worker leaves SIGINT to its supervisor: Ctrl-C in a terminal reaches every process of
+  // the group, and the supervisor's SIGTERM that follows would otherwise be a second signal, which
+  // exits at once instead of saying goodbye.
+  process.on('SIGINT', () => (process.env[SUPERVISED_ENV] ? undefined : void stop('SIGINT')));
   process.on('SIGTERM', () => void stop('SIGTERM'));
   console.log(`listening: ws://${base}/pubsub  ws://${base}/echo  http://${base}/health  /stats  /metrics  /publish${local}`);
 }

@@ -1,4 +1,4 @@
-"""An independent client that knows only the wire contract (shared/protocol.md).
+"""An independent client that knows only the wire contract (docs/protocol.md).
 
 Usage: client.py ws://127.0.0.1:PORT  -- prints one line per check, exits non-zero on the first failure.
 """

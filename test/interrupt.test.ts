@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { isAlive } from './helpers/process.js';
 import { eventually, startServer } from './helpers/server.js';
 
 const SWARM = fileURLToPath(new URL('../clients/cli.js', import.meta.url));
@@ -37,15 +38,6 @@ function csvRows(path: string): Record<string, string>[] {
   const keys = header.split(',');
   return lines.map((line) => Object.fromEntries(line.split(',').map((value, i) => [keys[i], value])));
 }
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('Ctrl-C', () => {
   it('stops a swarm run with its summary and CSVs, marked interrupted, and exit 130', async () => {
@@ -85,7 +77,7 @@ describe('Ctrl-C', () => {
       assert.equal(summaries.length, 1, readdirSync(dir).join(', '));
       assert.equal(csvRows(join(dir, summaries[0]))[0].interrupted, 'SIGINT');
       assert.equal(csvRows(join(dir, 'history.csv')).at(-1)!.interrupted, 'SIGINT');
-      assert.equal(alive(serverPid), false, 'the bench stopped its server');
+      assert.equal(isAlive(serverPid), false, 'the bench stopped its server');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import http from 'node:http';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
@@ -13,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Swarm } from '../clients/engine.js';
 import { TestClient } from './helpers/client.js';
 import { onFreePort } from './helpers/ports.js';
+import { isAlive, pidOf } from './helpers/process.js';
 import { Redis } from 'ioredis';
 import { eventually } from './helpers/server.js';
 import { REDIS_URL, requireRedis } from './helpers/services.js';
@@ -57,27 +57,6 @@ function startSupervisor(port: number, args: string[]): Promise<Supervisor> {
 /** A supervisor on free ports (two consecutive ones at most are asked for here). */
 const supervisor = (args: string[]): Promise<Supervisor> => onFreePort((port) => startSupervisor(port, args), { span: 2 });
 
-/** The pid that answers GET /stats on a new TCP connection (fetch would reuse one, and so one worker). */
-const pidOf = (port: number): Promise<number> =>
-  new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path: '/stats', agent: false }, (res) => {
-        let body = '';
-        res.on('data', (chunk) => (body += chunk));
-        res.on('end', () => resolve((JSON.parse(body) as { pid: number }).pid));
-      })
-      .on('error', reject);
-  });
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 describe('--workers', () => {
   it('refuses more than one worker without --redis, naming the flags', () => {
     const run = spawnSync(process.execPath, [CLI, '--workers', '2'], { encoding: 'utf8' });
@@ -114,7 +93,7 @@ describe('--workers', () => {
     assert.equal(pids.size, 2, 'both workers answered');
     child.kill('SIGTERM');
     assert.equal(await exited, 0);
-    for (const pid of pids) await eventually(() => !alive(pid));
+    for (const pid of pids) await eventually(() => !isAlive(pid));
   });
 
   it('on consecutive ports: one channel space across workers; a killed worker comes back', async () => {

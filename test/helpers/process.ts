@@ -1,5 +1,6 @@
 /** A server CLI as a child process, for tests that signal it, kill it or limit it. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { openFileCount, sampleProcess } from '../../clients/proc.js';
@@ -75,4 +76,27 @@ export function rssBytes(pid: number): number {
 /** Open file descriptors of a process. */
 export function openFiles(pid: number): number {
   return openFileCount(pid)!;
+}
+
+/** The pid that answers GET /stats on a new TCP connection (fetch would reuse one, and so one worker). */
+export function pidOf(port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: '/stats', agent: false }, (res) => {
+        let body = '';
+        res.on('data', (chunk) => (body += chunk));
+        res.on('end', () => resolve((JSON.parse(body) as { pid: number }).pid));
+      })
+      .on('error', reject);
+  });
+}
+
+/** Whether a process with this pid exists. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }

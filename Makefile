@@ -18,9 +18,11 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 install: node_modules/.package-lock.json
 
-# tsc runs only when a source, tsconfig.json or the installed packages changed since the last build.
+# tsc runs only when a source, tsconfig.json or the installed packages changed since the last build,
+# and then into an empty dist/: the output of a removed source (a test above all) must not linger.
 SOURCES := $(shell find bin server clients bench test -name '*.ts' 2>/dev/null) tsconfig.json
 dist/.built: node_modules/.package-lock.json $(SOURCES)
+	rm -rf dist
 	npx tsc -p tsconfig.json
 	@touch $@
 

@@ -1,0 +1,97 @@
+/**
+ * README.md's commands, run as written (short forms where the docs test helper says): the server, the
+ * cluster and the baseline in their forms, --help, bench-micro, the short fuzz run, and the long
+ * benchmarks' flags. See test/helpers/docs.ts for what is mapped and why.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { FLAGS } from '../server/options.js';
+import { TestClient } from './helpers/client.js';
+import { doc, docPlaces, health, mapped, ROOT, serve, sh } from './helpers/docs.js';
+import { pidOf } from './helpers/process.js';
+import { eventually } from './helpers/server.js';
+
+describe('README.md: the server, the cluster, the baseline, the benchmarks', () => {
+  const places = docPlaces();
+  const scratch = (): string => places.scratch;
+
+  it('README: make server and its forms start, answer, and stop cleanly on Ctrl-C', async () => {
+    const plain = await serve(doc('README.md', 'make server').command, places);
+    assert.match(plain.output(), /^engine: uWebSockets\.js \S+ \(native uws_linux_x64_\d+\.node\)$/m);
+    assert.match(plain.output(), new RegExp(`^listening: ws://0\\.0\\.0\\.0:${places.base}/pubsub .*from this machine ws://127\\.0\\.0\\.1:${places.base}\\)$`, 'm'));
+    assert.equal(await health(places.base), 200);
+    await plain.interrupt();
+    assert.match(plain.output(), /"msg":"shutdown: done"/, 'it shut down gracefully and logged it');
+
+    const cached = await serve(doc('README.md', 'make server PORT=9100 ARGS="--expire 30 --publish-key secret"').command, places);
+    const port = places.base + 100;
+    const published = await fetch(`http://127.0.0.1:${port}/publish`, { method: 'POST', headers: { authorization: 'Bearer secret' }, body: '{"channel":"news","message":"hi"}' });
+    assert.equal(published.status, 202);
+    const { client } = await TestClient.pubsub(`ws://127.0.0.1:${port}`);
+    assert.equal((await client.request({ action: 'subscribe', payload: { channel: 'news' }, id: 1 })).event, 'subscribed');
+    assert.deepEqual(await client.next(), { event: 'message', channel: 'news', message: 'hi', cached: true });
+    await client.close();
+    await cached.interrupt();
+
+    const bridged = await serve(doc('README.md', 'make server ARGS="--redis redis://127.0.0.1:6379 --prefix app --expire 60"').command, places);
+    assert.match(bridged.output(), new RegExp(`^broker: redis redis://127\\.0\\.0\\.1:${places.redis.port} prefix app$`, 'm'));
+    await eventually(async () => (await health(places.base)) === 200, 10_000);
+    await bridged.interrupt();
+  });
+
+  it('README: make cluster in its forms, make baseline', async () => {
+    const four = await serve(doc('README.md', 'make cluster WORKERS=4').command, places);
+    assert.match(four.output(), new RegExp(`^listening: ws://127\\.0\\.0\\.1:${places.base}/pubsub .*\\(4 workers\\)`, 'm'));
+    const pids = new Set<number>();
+    for (let i = 0; i < 24 && pids.size < 4; i++) pids.add(await pidOf(places.base));
+    assert.ok(pids.size >= 2, `the connections were spread over the workers (${pids.size} pids)`);
+    await four.interrupt();
+    assert.match(four.output(), /^stopped$/m);
+
+    const consecutive = await serve(doc('README.md', 'make cluster ARGS="--worker-ports consecutive"').command, places);
+    // Each worker says 503 until its Redis connection is up, a moment after the listening line.
+    await eventually(async () => (await health(places.base)) === 200 && (await health(places.base + 1)) === 200, 10_000);
+    await consecutive.interrupt();
+
+    const baseline = await serve(doc('README.md', 'make baseline PORT=9001 ARGS="--serial"').command, places);
+    assert.match(baseline.output(), /^engine: ws \S+ .*, serial slow requests$/m);
+    assert.equal(await health(places.base + 1), 200);
+    await baseline.interrupt();
+  });
+
+  it('README: --help lists every option, and make bench-micro prints its table', async () => {
+    const help = await sh(doc('README.md', 'node dist/server/cli.js --help').command);
+    assert.equal(help.code, 0);
+    for (const flag of Object.values(FLAGS)) assert.ok(help.output.includes(flag), `--help lists ${flag}`);
+
+    const micro = await sh(doc('README.md', 'make bench-micro').command);
+    assert.equal(micro.code, 0, micro.output);
+    assert.match(micro.output, /bench-micro: 8\/8 encode welcome: \d+ ops\/s/);
+    assert.match(micro.output, /'parse publish'\s+│\s+\d+/);
+  });
+
+  it('README: the fuzz run in its short form; the long benchmarks and make test take their flags', async () => {
+    const short = doc('README.md', 'make fuzz ARGS="--inputs 5000 --seed 42 --quiet-seconds 5"');
+    const fuzz = await sh(mapped(short.command.replace('--inputs 5000', '--inputs 1000').replace('--quiet-seconds 5', `--quiet-seconds 2 --out ${scratch()}`), places));
+    assert.match(fuzz.output, /PASS {2}every input answered as it must be: 1000 inputs, 0 mismatches/);
+    assert.match(fuzz.output, /^fuzz: (PASS|FAIL)$/m, 'it says PASS or FAIL as the docs say');
+
+    for (const [file, command, flags] of [
+      ['README.md', 'make bench-c10k', ['--quick']],
+      ['README.md', 'make fuzz', ['--inputs', '--seed']],
+      ['README.md', 'make soak', ['--minutes']],
+      ['README.md', 'make soak ARGS="--minutes 2"', ['--minutes']],
+    ] as const) {
+      doc(file, command);
+      const target = command.split(' ')[1];
+      const help = await sh(`make ${target} ARGS=--help`);
+      assert.equal(help.code, 0, help.output);
+      for (const flag of flags) assert.ok(help.output.includes(flag), `make ${target} takes ${flag}`);
+    }
+    // `make test` is this very run; the Makefile must have the target README names.
+    doc('README.md', 'make test');
+    assert.match(readFileSync(join(ROOT, 'Makefile'), 'utf8'), /^test: build$/m);
+  });
+});

@@ -22,6 +22,8 @@ export interface ServerProcess {
   url: string;
   /** The engine line the server printed. */
   engine: string;
+  /** The inspector's WebSocket URL when the server was started with `inspect` (see bench/lib/inspector.ts). */
+  inspector: string | null;
   /** SIGTERM, then SIGKILL after 5 s; resolves when it has exited. */
   stop(): Promise<void>;
 }
@@ -50,14 +52,42 @@ function installHandlers(): void {
   catchInterrupts(() => console.error(`stopping ${running.size} server(s)`));
 }
 
-/** Starts a server and waits for its `listening:` line; `args` are its own flags; `port` 0 = any free one. */
-export async function startServerProcess(kind: ServerKind, args: string[] = [], port = 0): Promise<ServerProcess> {
+/** What {@link startServerProcess} may do besides passing the server its flags. */
+export interface StartOptions {
+  /** Port to listen on; 0 = any free one. */
+  port?: number;
+  /** Open the V8 inspector on a free loopback port, for a bench that must force a full GC (the soak). */
+  inspect?: boolean;
+}
+
+/**
+ * Starts a server and waits for its `listening:` line; `args` are its own flags. Our server logs
+ * warnings and errors only, unless `args` set `--log-level`: its start and stop lines would crowd the
+ * bench's own output.
+ */
+export async function startServerProcess(kind: ServerKind, args: string[] = [], options: StartOptions | number = {}): Promise<ServerProcess> {
+  const { port = 0, inspect = false } = typeof options === 'number' ? { port: options } : options;
   const script = fileURLToPath(new URL(SCRIPTS[kind], import.meta.url));
   const portArgs = kind === 'bare' ? [String(port)] : ['--port', String(port), '--host', '127.0.0.1'];
-  const child = spawn(process.execPath, [script, ...portArgs, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const logArgs = (kind === 'ours' || kind === 'cluster') && !args.includes('--log-level') ? ['--log-level', 'warn'] : [];
+  const nodeArgs = inspect ? ['--inspect=127.0.0.1:0'] : [];
+  const child = spawn(process.execPath, [...nodeArgs, script, ...portArgs, ...logArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   installHandlers();
   running.add(child);
   const exited = new Promise<void>((resolve) => child.once('exit', () => (running.delete(child), resolve())));
+  // stderr goes on to ours, but for the inspector's own lines, whose URL is kept.
+  let inspector: string | null = null;
+  const inspectorSeen = new Promise<void>((resolve) => {
+    if (!inspect) return resolve();
+    createInterface({ input: child.stderr! }).on('line', (line) => {
+      const url = /^Debugger listening on (ws:\/\/\S+)/.exec(line);
+      if (url) {
+        inspector = url[1];
+        resolve();
+      } else if (!/^(Debugger |For help, see: https:\/\/nodejs\.org|Waiting for the debugger)/.test(line)) process.stderr.write(`${line}\n`);
+    });
+  });
+  if (!inspect) child.stderr!.pipe(process.stderr);
   let engine = '';
   const listening = await new Promise<number>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
@@ -77,12 +107,14 @@ export async function startServerProcess(kind: ServerKind, args: string[] = [], 
       reject(new Error(`${kind} server exited with ${code} before listening`));
     });
   });
+  await inspectorSeen; // printed before the program's first line
   return {
     kind,
     pid: child.pid!,
     port: listening,
     url: `ws://127.0.0.1:${listening}`,
     engine,
+    inspector,
     stop: () => stop(child, exited),
   };
 }

@@ -1,5 +1,7 @@
-/** `make bench-micro`: parse and encode per second for the pure codec (tinybench). */
+/** `make bench-micro`: parse and encode per second for the pure codec, and token verification (tinybench). */
+import { SignJWT } from 'jose';
 import { Bench } from 'tinybench';
+import { TokenVerifier } from '../server/identity.js';
 import { events, isJsonText, parseClientFrame } from '../server/protocol/index.js';
 
 const publishFrame = JSON.stringify({ action: 'publish', payload: { channel: 'news', message: { text: 'hello world', n: 42 } }, id: 7 });
@@ -11,7 +13,7 @@ const bridged = '{"c":0,"t":1764034567123456,"p":""}';
 // Each timed call runs the operation BATCH times: one operation takes 100 ns to 6 us, about what timing
 // a single call costs, and tinybench keeps a sample per call (millions per task made a 15-second run
 // take a minute, most of it sorting samples).
-const BATCH = 1000;
+const BATCH = 1024; // a multiple of the verifications in flight below
 const bench = new Bench({ time: 1000, warmupTime: 200 });
 const add = (name: string, op: () => unknown): void => {
   bench.add(name, () => {
@@ -26,6 +28,19 @@ add('check bridged payload: isJsonText', () => isJsonText(bridged));
 add('encode message', () => events.message('news', messageJson));
 add('encode subscribed ack', () => events.subscribed('news', 1));
 add('encode welcome', () => events.welcome('abc123', null, 'sess-xyz'));
+
+// What every upgrade with a token costs (jose, HS256 through WebCrypto): asynchronous, so timed apart.
+const secret = 'a-benchmark-secret-of-at-least-32-bytes';
+const verifier = new TokenVerifier(secret);
+const token = await new SignJWT({ sub: 'john', sid: 's1', channels: ['user:john:*'] })
+  .setProtectedHeader({ alg: 'HS256' })
+  .setExpirationTime('1h')
+  .sign(new TextEncoder().encode(secret));
+// As a server meets them in a connect burst: 64 in flight at a time (WebCrypto's HMAC runs off the main thread).
+const IN_FLIGHT = 64;
+bench.add('verify HS256 token (jose)', async () => {
+  for (let i = 0; i < BATCH; i += IN_FLIGHT) await Promise.all(Array.from({ length: IN_FLIGHT }, () => verifier.verify(token)));
+});
 
 // Progress on stderr: a line as each task finishes, so a minute of work never looks like a hang.
 let finished = 0;

@@ -3,6 +3,7 @@
  * `node dist/server/cli.js [flags]`: flags -> options -> createServer. Prints the engine and URLs,
  * shuts down gracefully on SIGINT/SIGTERM (a second signal exits at once).
  */
+import { readFileSync } from 'node:fs';
 import { hideBin } from 'yargs/helpers';
 import { commandLine, numeric } from './command-line.js';
 import { createServer, DEFAULT_OPTIONS, validateOptions, type ServerOptions } from './index.js';
@@ -46,6 +47,9 @@ async function parseServerArgs(argv: string[]): Promise<ParsedArgs> {
     .option('max-connections-per-ip', { coerce: numeric, requiresArg: true, default: d.maxConnectionsPerIp, describe: 'WebSocket connections one source address may hold; past it 429; 0 = no limit' })
     .option('max-json-depth', { coerce: numeric, requiresArg: true, default: d.maxJsonDepth, describe: 'deepest nesting of arrays and objects in a frame or /publish body (the whole frame; a publish takes 2); deeper: too_deep' })
     .option('max-header-size', { coerce: numeric, requiresArg: true, default: d.maxHeaderSize, describe: 'largest WebSocket upgrade request line and headers, bytes; larger: 431' })
+    .option('jwt-secret', { type: 'string', describe: `secret of the HS256 tokens (at least 32 bytes) that name a client's user and session: ?token=, Authorization: Bearer or the token cookie; a bad or expired token gets 401; without it every client is anonymous` })
+    .option('jwt-secret-file', { type: 'string', describe: 'read --jwt-secret from this file (its first line), so the secret stays out of the process list' })
+    .option('require-auth', { type: 'boolean', default: d.requireAuth, describe: '/pubsub upgrades without a valid token get 401 (needs --jwt-secret)' })
     .option('log-level', { type: 'string', choices: LOG_LEVELS, default: d.logLevel, describe: 'least severe level logged to stderr (JSON lines, or readable lines on a terminal): Redis outages, slow consumers cut, refused upgrades, handler errors, shutdown' })
     .option('allow-fallback', { type: 'boolean', default: d.allowFallback, describe: 'run on the slow ws fallback if the native uWS binary does not load (--no-allow-fallback refuses)' })
     .parseAsync();
@@ -74,8 +78,21 @@ async function parseServerArgs(argv: string[]): Promise<ParsedArgs> {
     maxConnectionsPerIp: args.maxConnectionsPerIp as number,
     maxJsonDepth: args.maxJsonDepth as number,
     maxHeaderSize: args.maxHeaderSize as number,
+    jwtSecret: jwtSecret(args.jwtSecret, args.jwtSecretFile),
+    requireAuth: args.requireAuth,
   };
   return { options, workers: args.workers as number, workerPorts: args.workerPorts as WorkerPorts };
+}
+
+/** The secret from --jwt-secret or the first line of --jwt-secret-file (not both); null without either. */
+function jwtSecret(given: string | undefined, file: string | undefined): string | null {
+  if (given !== undefined && file !== undefined) usageError('--jwt-secret and --jwt-secret-file exclude each other');
+  if (file === undefined) return given ?? null;
+  try {
+    return readFileSync(file, 'utf8').split('\n')[0].trim();
+  } catch (err) {
+    usageError(`--jwt-secret-file: cannot read ${file}: ${(err as Error).message}`);
+  }
 }
 
 /** Exits 2 with the message, as for any bad flag. */

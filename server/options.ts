@@ -2,6 +2,7 @@
  * Server options: one typed defaults object and one validator. Every message names the option as its
  * caller wrote it: camelCase for the library, the flag for the command line.
  */
+import { MIN_SECRET_BYTES } from './identity.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 
 /** Where the `slow` action does its waiting. */
@@ -67,6 +68,13 @@ export interface ServerOptions {
   maxJsonDepth: number;
   /** Largest WebSocket upgrade request (request line and headers), bytes; larger gets 431. Default 8192. */
   maxHeaderSize: number;
+  /**
+   * Secret of the HS256 tokens (at least 32 bytes); null: tokens are not read and every client is
+   * anonymous. The CLI also takes it from a file (`--jwt-secret-file`).
+   */
+  jwtSecret: string | null;
+  /** Refuse `/pubsub` upgrades without a valid token (401). Needs `jwtSecret`. Default false. */
+  requireAuth: boolean;
   /** Least severe level logged (to stderr): events such as Redis outages, slow consumers cut, refusals. Default `info`. */
   logLevel: LogLevel;
 }
@@ -96,6 +104,8 @@ export const DEFAULT_OPTIONS: Readonly<ServerOptions> = Object.freeze({
   maxConnectionsPerIp: 0,
   maxJsonDepth: 64,
   maxHeaderSize: 8192,
+  jwtSecret: null,
+  requireAuth: false,
   logLevel: 'info',
 });
 
@@ -130,6 +140,8 @@ export const FLAGS: Readonly<Record<keyof ServerOptions, string>> = {
   maxConnectionsPerIp: '--max-connections-per-ip',
   maxJsonDepth: '--max-json-depth',
   maxHeaderSize: '--max-header-size',
+  jwtSecret: '--jwt-secret',
+  requireAuth: '--require-auth',
   logLevel: '--log-level',
 };
 
@@ -176,6 +188,12 @@ export function validateOptions(input: Partial<ServerOptions> = {}, names: Optio
   checkBoolean(n('clientPublish'), options.clientPublish);
   checkBoolean(n('allowFallback'), options.allowFallback);
   checkBoolean(n('reusePort'), options.reusePort);
+  checkString(n('jwtSecret'), options.jwtSecret, true);
+  if (options.jwtSecret !== null && Buffer.byteLength(options.jwtSecret) < MIN_SECRET_BYTES) {
+    throw new RangeError(`${n('jwtSecret')} must be at least ${MIN_SECRET_BYTES} bytes for HS256 (got ${Buffer.byteLength(options.jwtSecret)})`);
+  }
+  checkBoolean(n('requireAuth'), options.requireAuth);
+  if (options.requireAuth && options.jwtSecret === null) throw new RangeError(`${n('requireAuth')} needs ${n('jwtSecret')}`);
   if (!LOG_LEVELS.includes(options.logLevel)) {
     throw new RangeError(`${n('logLevel')} must be one of ${LOG_LEVELS.join(', ')} (got ${show(options.logLevel)})`);
   }

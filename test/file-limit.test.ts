@@ -31,7 +31,7 @@ describe('the open-file limit', () => {
       assert.equal(open.length, 192);
       assert.equal(refused.length, 48);
       for (const o of refused) {
-        assert.equal((o as { error: string }).error, 'HTTP 503');
+        assert.equal((o as { error: string }).error, 'HTTP 503: server full: 192 connections (--max-connections)');
         assert.ok(o.ms < 3000, `refused at once (${o.ms} ms)`);
       }
       assert.equal((await fetch(`${server.http}/health`)).status, 200);

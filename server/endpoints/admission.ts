@@ -15,9 +15,9 @@ import type { Stats } from '../stats.js';
 import type { Logger, Throttle } from '../log.js';
 
 /** Why an upgrade was refused; the keys of `/stats` `refused`. */
-export type Refusal = 'shutting_down' | 'handshake' | 'header_too_large' | 'max_connections' | 'per_ip';
+export type Refusal = 'shutting_down' | 'handshake' | 'header_too_large' | 'max_connections' | 'per_ip' | 'unauthorized';
 
-export const REFUSALS: readonly Refusal[] = ['shutting_down', 'handshake', 'header_too_large', 'max_connections', 'per_ip'];
+export const REFUSALS: readonly Refusal[] = ['shutting_down', 'handshake', 'header_too_large', 'max_connections', 'per_ip', 'unauthorized'];
 
 /** A client key is 16 random bytes in base64 (RFC 6455 4.1). */
 const CLIENT_KEY = /^[A-Za-z0-9+/]{22}==$/;
@@ -97,6 +97,15 @@ export class Admission {
     const held = (this.perIp.get(address) ?? 1) - 1;
     if (held > 0) this.perIp.set(address, held);
     else this.perIp.delete(address);
+  }
+
+  /**
+   * Refuses an upgrade that passed {@link admit} but failed a later check (a token): answers, counts,
+   * logs, and gives back what admit took for `address`.
+   */
+  refuseAdmitted(res: HttpResponse, address: string, why: Refusal, status: string, text: string): void {
+    this.release(address);
+    this.refuse(res, why, status, text);
   }
 
   private refuse(res: HttpResponse, why: Refusal, status: string, text: string): null {

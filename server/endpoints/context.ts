@@ -37,15 +37,20 @@ export const CLOSE = {
 /** uWS `send` results. */
 export const SEND = { backpressure: 0, success: 1, dropped: 2 } as const;
 
-/** Completes a WebSocket upgrade with `userData`, copying the handshake headers out of `req`. */
-export function acceptUpgrade<T>(res: HttpResponse, req: HttpRequest, context: us_socket_context_t, userData: T): void {
-  res.upgrade(
-    userData,
-    req.getHeader('sec-websocket-key'),
-    req.getHeader('sec-websocket-protocol'),
-    req.getHeader('sec-websocket-extensions'),
-    context,
-  );
+/** The handshake headers of an upgrade request, read while the request is still valid (before any await). */
+export interface UpgradeHeaders {
+  key: string;
+  protocol: string;
+  extensions: string;
+}
+
+export function upgradeHeaders(req: HttpRequest): UpgradeHeaders {
+  return { key: req.getHeader('sec-websocket-key'), protocol: req.getHeader('sec-websocket-protocol'), extensions: req.getHeader('sec-websocket-extensions') };
+}
+
+/** Completes a WebSocket upgrade with `userData`, with the handshake headers read from the request. */
+export function acceptUpgrade<T>(res: HttpResponse, headers: UpgradeHeaders, context: us_socket_context_t, userData: T): void {
+  res.upgrade(userData, headers.key, headers.protocol, headers.extensions, context);
 }
 
 /**

@@ -5,7 +5,7 @@
 import type { HttpRequest, HttpResponse, us_socket_context_t, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { events, type GoodbyeReason } from '../protocol/index.js';
 import { countClientClose } from '../stats.js';
-import { acceptUpgrade, bufferedBytes, CLOSE, endAll, refuseWithServerError, reportHandlerError, type ServerContext } from './context.js';
+import { acceptUpgrade, upgradeHeaders, bufferedBytes, CLOSE, endAll, refuseWithServerError, reportHandlerError, type ServerContext } from './context.js';
 
 /** Per-connection state: echoes still to send (Infinity for rounds=0), and the source address. */
 export interface EchoConnection {
@@ -64,7 +64,7 @@ export class EchoEndpoint {
       }
       const address = this.ctx.admission.admit(res, req, this.ctx.shuttingDown);
       if (address === null) return;
-      acceptUpgrade(res, req, context, { remaining: rounds === 0 ? Infinity : rounds, address, endedByServer: false });
+      acceptUpgrade(res, upgradeHeaders(req), context, { remaining: rounds === 0 ? Infinity : rounds, address, endedByServer: false });
     } catch (err) {
       reportHandlerError(this.ctx, 'echo upgrade', err);
       refuseWithServerError(res);

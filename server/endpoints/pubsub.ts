@@ -29,13 +29,18 @@ import {
   type RequestId,
 } from '../protocol/index.js';
 import { countClientClose } from '../stats.js';
-import { acceptUpgrade, bufferedBytes, CLOSE, endAll, refuseWithServerError, reportHandlerError, SEND, type ServerContext } from './context.js';
+import { granted, tokenOf, TokenRefused, TokenVerifier, type TokenIdentity } from '../identity.js';
+import { acceptUpgrade, bufferedBytes, CLOSE, endAll, refuseWithServerError, reportHandlerError, SEND, upgradeHeaders, type ServerContext, type UpgradeHeaders } from './context.js';
 
 /** Per-connection state, kept by uWS as the socket's user data. */
 export interface PubSubConnection {
   readonly id: string;
   readonly user: string | null;
   readonly session: string;
+  /** What the connection's token grants beyond the built-in rules (`channels`, `publish`); null without a token. */
+  grants: Pick<TokenIdentity, 'channels' | 'publish'> | null;
+  /** When its token expires (ms since the epoch); null without a token or without `exp`. */
+  expiresAt: number | null;
   /** Channels subscribed; null until the first subscribe, to keep idle connections small. */
   channels: Set<string> | null;
   /** Set by the close handler; the socket must not be touched afterwards. */
@@ -81,11 +86,25 @@ export class PubSubEndpoint {
   private unswept = 0;
   private readonly sweepBudget: number;
   private readonly sweepTimer: NodeJS.Timeout;
+  /** Null when tokens are off (no `--jwt-secret`). */
+  private readonly verifier: TokenVerifier | null;
+  /** The sockets whose token expires, checked each second (the sweep's timer). */
+  private readonly expiring = new Set<Socket>();
+  /**
+   * Set while an upgrade runs inside an HttpResponse cork (the asynchronous upgrade after a token
+   * check). uWS 20.30 ends a socket (1006, though the client saw the frame) that is sent a frame from
+   * `open` then, so the welcome waits until the cork has ended.
+   */
+  private upgradingInCork = false;
 
   constructor(private readonly ctx: ServerContext) {
     ctx.broker.onDeliver((channel, json) => this.deliver(channel, json));
     this.sweepBudget = Math.max(1, Math.floor(ctx.options.maxBackpressure * SWEEP_BUDGET_SHARE));
-    this.sweepTimer = setInterval(() => this.sweepSlowConsumers(), SWEEP_INTERVAL_MS).unref();
+    this.verifier = ctx.options.jwtSecret === null ? null : new TokenVerifier(ctx.options.jwtSecret);
+    this.sweepTimer = setInterval(() => {
+      this.sweepSlowConsumers();
+      this.expireTokens(Date.now());
+    }, SWEEP_INTERVAL_MS).unref();
   }
 
   /** The uWS behaviour of `/pubsub`. */
@@ -108,18 +127,65 @@ export class PubSubEndpoint {
   private upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
     try {
       const address = this.ctx.admission.admit(res, req, this.ctx.shuttingDown);
-      if (address !== null) this.accept(res, req, context, address);
+      if (address === null) return;
+      const token = this.verifier ? tokenOf(req.getQuery() ?? '', req.getHeader('authorization'), req.getHeader('cookie')) : null;
+      const headers = upgradeHeaders(req);
+      if (token === null) {
+        if (this.ctx.options.requireAuth) return this.ctx.admission.refuseAdmitted(res, address, 'unauthorized', '401 Unauthorized', 'a token is required (--require-auth)');
+        return this.accept(res, headers, context, address, null);
+      }
+      void this.acceptWithToken(res, headers, context, address, token);
     } catch (err) {
       reportHandlerError(this.ctx, 'pubsub upgrade', err);
       refuseWithServerError(res);
     }
   }
 
-  private accept(res: HttpResponse, req: HttpRequest, context: us_socket_context_t, address: string): void {
+  /** Verifies the token (asynchronously: other connections go on meanwhile), then upgrades or answers 401. */
+  private async acceptWithToken(res: HttpResponse, headers: UpgradeHeaders, context: us_socket_context_t, address: string, token: string): Promise<void> {
+    let aborted = false;
+    res.onAborted(() => (aborted = true));
+    let identity: TokenIdentity | null = null;
+    let refusal = '';
+    let failed = false;
+    try {
+      identity = await this.verifier!.verify(token);
+    } catch (err) {
+      if (err instanceof TokenRefused) refusal = err.message;
+      else {
+        reportHandlerError(this.ctx, 'pubsub token', err);
+        failed = true;
+      }
+    }
+    if (aborted) return this.ctx.admission.release(address);
+    res.cork(() => {
+      try {
+        if (failed) {
+          this.ctx.admission.release(address);
+          return refuseWithServerError(res);
+        }
+        if (identity === null) return this.ctx.admission.refuseAdmitted(res, address, 'unauthorized', '401 Unauthorized', refusal);
+        if (this.ctx.shuttingDown) return this.ctx.admission.refuseAdmitted(res, address, 'shutting_down', '503 Service Unavailable', 'shutting down');
+        this.upgradingInCork = true;
+        try {
+          this.accept(res, headers, context, address, identity);
+        } finally {
+          this.upgradingInCork = false;
+        }
+      } catch (err) {
+        reportHandlerError(this.ctx, 'pubsub upgrade', err);
+        refuseWithServerError(res);
+      }
+    });
+  }
+
+  private accept(res: HttpResponse, headers: UpgradeHeaders, context: us_socket_context_t, address: string, identity: TokenIdentity | null): void {
     const connection: PubSubConnection = {
       id: connectionPrefix + (++connectionCounter).toString(36),
-      user: null,
-      session: randomBytes(12).toString('base64url'),
+      user: identity?.user ?? null,
+      session: identity?.session ?? randomBytes(12).toString('base64url'),
+      grants: identity && { channels: identity.channels, publish: identity.publish },
+      expiresAt: identity?.expiresAt ?? null,
       channels: null,
       closed: false,
       leaving: false,
@@ -128,16 +194,26 @@ export class PubSubEndpoint {
       windowCount: 0,
       address,
     };
-    acceptUpgrade(res, req, context, connection);
+    acceptUpgrade(res, headers, context, connection);
   }
 
   private open(ws: Socket): void {
     const conn = ws.getUserData();
     this.sockets.add(ws);
+    if (conn.expiresAt !== null) this.expiring.add(ws);
     this.ctx.stats.pubsubConnections++;
     this.ctx.stats.connectionsTotal++;
+    // Nothing can be sent to the socket between the upgrade and the microtask: welcome stays first.
+    if (this.upgradingInCork) queueMicrotask(() => this.welcome(ws, conn, true));
+    else this.welcome(ws, conn, false);
+  }
+
+  /** The first frame; `later`: outside any uWS handler, so it corks itself. */
+  private welcome(ws: Socket, conn: PubSubConnection, later: boolean): void {
+    const frame = events.welcome(conn.id, conn.user, conn.session);
     try {
-      this.send(ws, events.welcome(conn.id, conn.user, conn.session));
+      if (later) this.sendLater(ws, conn, frame);
+      else this.send(ws, frame);
     } catch (err) {
       this.crashed(ws, conn, 'pubsub open', err);
     }
@@ -191,6 +267,8 @@ export class PubSubEndpoint {
         return this.send(ws, events.pong(request.id));
       case 'slow':
         return void this.slow(ws, request.ms, request.id);
+      case 'refresh':
+        return void this.refresh(ws, request.token, request.id);
     }
   }
 
@@ -198,6 +276,7 @@ export class PubSubEndpoint {
     const conn = ws.getUserData();
     conn.closed = true;
     this.sockets.delete(ws);
+    this.expiring.delete(ws);
     this.ctx.stats.pubsubConnections--;
     this.ctx.admission.release(conn.address);
     try {
@@ -217,7 +296,7 @@ export class PubSubEndpoint {
 
   private subscribe(ws: Socket, channel: ChannelRef, id: RequestId): void {
     const conn = ws.getUserData();
-    if (!maySubscribe(channel.facility, conn)) {
+    if (!maySubscribe(channel.facility, conn) && !(conn.grants && granted(conn.grants.channels, channel.name))) {
       return this.fail(ws, 'forbidden', `this connection may not subscribe to ${channel.name}`, id);
     }
     const channels = (conn.channels ??= new Set());
@@ -257,7 +336,8 @@ export class PubSubEndpoint {
 
   /** A client's publish: checked, then published and acked. */
   private clientPublish(ws: Socket, channel: ChannelRef, messageJson: string, id: RequestId): void {
-    if (!mayClientPublish(channel.facility, this.ctx.options.clientPublish)) {
+    const grants = ws.getUserData().grants;
+    if (!mayClientPublish(channel.facility, this.ctx.options.clientPublish) && !(grants && granted(grants.publish, channel.name))) {
       const why = channel.facility.kind === 'broadcast' ? 'clients may not publish (--no-client-publish)' : `${channel.facility.kind} channels are published by the server side only`;
       return this.fail(ws, 'forbidden', why, id);
     }
@@ -395,6 +475,49 @@ export class PubSubEndpoint {
   stop(): void {
     this.stopped = true;
     clearInterval(this.sweepTimer);
+  }
+
+  /**
+   * `refresh`: a new token for the same user replaces the old one (its expiry and grants) before the
+   * old one runs out. A bad token, another user's, or tokens being off: error `forbidden`, and the
+   * connection goes on under the token it had.
+   */
+  private async refresh(ws: Socket, token: string, id: RequestId): Promise<void> {
+    const conn = ws.getUserData();
+    const refuse = (why: string): void => {
+      if (!conn.closed && !conn.leaving) ws.cork(() => this.fail(ws, 'forbidden', why, id));
+    };
+    if (!this.verifier) return refuse('tokens are off on this server (no --jwt-secret)');
+    if (conn.user === null) return refuse('an anonymous connection has no token to refresh: connect with one');
+    let identity: TokenIdentity;
+    try {
+      identity = await this.verifier.verify(token);
+    } catch (err) {
+      if (err instanceof TokenRefused) return refuse(err.message);
+      return this.crashed(ws, conn, 'pubsub refresh', err);
+    }
+    if (conn.closed || conn.leaving) return;
+    if (identity.user !== conn.user) return refuse(`the token is for another user (${identity.user}, not ${conn.user})`);
+    conn.grants = { channels: identity.channels, publish: identity.publish };
+    conn.expiresAt = identity.expiresAt;
+    if (conn.expiresAt === null) this.expiring.delete(ws);
+    else this.expiring.add(ws);
+    this.sendLater(ws, conn, events.refreshed(id));
+  }
+
+  /** Says goodbye (`token_expired`, 1008) to every connection whose token has run out. */
+  private expireTokens(now: number): void {
+    if (this.stopped) return;
+    for (const ws of this.expiring) {
+      const conn = ws.getUserData();
+      if (conn.expiresAt === null || conn.expiresAt > now || conn.closed || conn.leaving) continue;
+      this.expiring.delete(ws);
+      try {
+        this.goodbye(ws, 'token_expired', CLOSE.policy);
+      } catch (err) {
+        reportHandlerError(this.ctx, 'pubsub token expiry', err);
+      }
+    }
   }
 
   private goodbye(ws: Socket, reason: GoodbyeReason, code: number): void {

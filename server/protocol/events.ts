@@ -7,7 +7,7 @@
 import type { ErrorCode, RequestId } from './frames.js';
 
 /** Why the server ends a connection it closes itself. */
-export type GoodbyeReason = 'shutdown' | 'slow_consumer' | 'server_error';
+export type GoodbyeReason = 'shutdown' | 'slow_consumer' | 'server_error' | 'token_expired';
 
 function withId(body: string, id: RequestId): string {
   return id === null ? `{${body}}` : `{${body},"id":${JSON.stringify(id)}}`;
@@ -40,6 +40,11 @@ export function published(channel: string, id: RequestId): string {
 export function message(channel: string, messageJson: string, cached = false): string {
   const head = `{"event":"message","channel":${JSON.stringify(channel)},"message":${messageJson}`;
   return cached ? `${head},"cached":true}` : `${head}}`;
+}
+
+/** Ack of a refresh: the new token is in force. */
+export function refreshed(id: RequestId): string {
+  return withId('"event":"refreshed"', id);
 }
 
 /** Answer to a ping. */

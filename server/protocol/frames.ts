@@ -58,7 +58,8 @@ export type ClientAction =
   | { action: 'unsubscribe'; channel: ChannelRef; id: RequestId }
   | { action: 'publish'; channel: ChannelRef; messageJson: string; id: RequestId }
   | { action: 'ping'; id: RequestId }
-  | { action: 'slow'; ms: number; id: RequestId };
+  | { action: 'slow'; ms: number; id: RequestId }
+  | { action: 'refresh'; token: string; id: RequestId };
 
 /** A frame that could not be understood, with the code and text of the error frame to answer it. */
 export interface FrameError {
@@ -123,6 +124,12 @@ function parseAction(fields: Record<string, unknown>, id: RequestId): ClientActi
         return frameError('bad_request', `"payload.ms" must be an integer from 1 to ${MAX_SLOW_MS}`, id);
       }
       return { action, ms, id };
+    }
+    case 'refresh': {
+      const payload = fields.payload;
+      const token = isObject(payload) ? payload.token : undefined;
+      if (typeof token !== 'string' || token === '') return frameError('bad_request', '"payload.token" must be a non-empty string', id);
+      return { action, token, id };
     }
     default:
       return frameError('unknown_action', `unknown action ${JSON.stringify(action.slice(0, 50))}`, id);

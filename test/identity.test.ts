@@ -1,0 +1,220 @@
+/**
+ * Signed identity (HS256 JWTs, jose): where a token may travel, every way one is refused at the upgrade
+ * (401, nothing opened), what a token makes of a connection (user, session, grants), refresh and
+ * expiry, and user/session channels kept apart across two instances bridged by the real Redis.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { SignJWT, type JWTPayload } from 'jose';
+import { granted, tokenOf } from '../server/identity.js';
+import { TestClient } from './helpers/client.js';
+import { startServer } from './helpers/server.js';
+import { REDIS_URL, requireRedis } from './helpers/services.js';
+
+const SECRET = 'a-test-secret-of-at-least-32-bytes!!';
+const CLI = fileURLToPath(new URL('../server/cli.js', import.meta.url));
+
+/** A token for `sub` (and the other claims), signed with `secret`, expiring in `expiresIn` (jose's form) unless null. */
+async function token(claims: JWTPayload & { channels?: string[]; publish?: string[] }, { secret = SECRET, expiresIn = '1h' as string | null } = {}): Promise<string> {
+  const jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt();
+  if (expiresIn !== null) jwt.setExpirationTime(expiresIn);
+  return jwt.sign(new TextEncoder().encode(secret));
+}
+
+/** An unsigned token (`alg: none`), as a forger would send. */
+function unsigned(claims: JWTPayload): string {
+  const part = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
+  return `${part({ alg: 'none', typ: 'JWT' })}.${part(claims)}.`;
+}
+
+/** Opens /pubsub and resolves with the welcome, or with the HTTP status and body of a refusal. */
+async function connect(url: string, headers: Record<string, string> = {}): Promise<{ client: TestClient; welcome: Record<string, any> } | { status: number; body: string }> {
+  try {
+    const client = await TestClient.open(url, { headers });
+    return { client, welcome: await client.next() };
+  } catch (err) {
+    const { status, body } = err as { status?: number; body?: string };
+    if (status === undefined) throw err;
+    return { status, body: body ?? '' };
+  }
+}
+
+async function open(url: string, headers: Record<string, string> = {}): Promise<{ client: TestClient; welcome: Record<string, any> }> {
+  const result = await connect(url, headers);
+  if ('status' in result) throw new Error(`refused: ${result.status} ${result.body}`);
+  return result;
+}
+
+describe('tokenOf and granted', () => {
+  it('reads ?token=, then Authorization: Bearer, then the token cookie', () => {
+    assert.equal(tokenOf('token=q&x=1', 'Bearer h', 'token=c'), 'q');
+    assert.equal(tokenOf('x=1', 'Bearer h', 'token=c'), 'h');
+    assert.equal(tokenOf('', 'Basic zzz', 'a=1; token=c%3D; b=2'), 'c=');
+    assert.equal(tokenOf('', '', 'a=1'), null);
+  });
+
+  it('grants names and prefix* patterns', () => {
+    assert.ok(granted(['user:john:*'], 'user:john:chat'));
+    assert.ok(granted(['news'], 'news'));
+    assert.ok(!granted(['news'], 'newsroom'));
+    assert.ok(!granted([], 'news'));
+  });
+});
+
+describe('signed identity on one server', () => {
+  let server: Awaited<ReturnType<typeof startServer>>;
+  let url: string;
+  before(async () => {
+    server = await startServer({ jwtSecret: SECRET, clientPublish: false });
+    url = `${server.ws}/pubsub`;
+  });
+  after(() => server.close());
+
+  it('takes a token from the query, the Authorization header or the cookie; welcome names user and session', async () => {
+    const t = await token({ sub: 'john', sid: 'sess1' });
+    for (const [where, target, headers] of [
+      ['query', `${url}?token=${t}`, {}],
+      ['header', url, { authorization: `Bearer ${t}` }],
+      ['cookie', url, { cookie: `theme=dark; token=${t}` }],
+    ] as const) {
+      const { client, welcome } = await open(target, headers);
+      assert.equal(welcome.user, 'john', where);
+      assert.equal(welcome.session, 'sess1', where);
+      await client.close();
+    }
+    const { client, welcome } = await open(url);
+    assert.equal(welcome.user, null, 'no token: anonymous');
+    assert.equal(welcome.session.length, 16);
+    await client.close();
+  });
+
+  it('refuses every bad token at the upgrade with 401 and a one-line reason, and opens nothing', async () => {
+    const before = (await server.stats()).refused.unauthorized;
+    const opened = (await server.stats()).connections_total;
+    const cases: [string, string, RegExp][] = [
+      ['forged: alg none', unsigned({ sub: 'john', exp: Math.floor(Date.now() / 1000) + 3600 }), /^token must be signed with HS256$|^token is malformed$/],
+      ['wrong secret', await token({ sub: 'john' }, { secret: 'another-secret-of-at-least-32-bytes!!' }), /^token signature does not match$/],
+      ['malformed', 'not.a.token', /^token is malformed$/],
+      ['expired', await token({ sub: 'john' }, { expiresIn: '-10s' }), /^token expired$/],
+      ['no sub', await token({}), /^token has no valid sub/],
+      ['sub with a colon', await token({ sub: 'jo:hn' }), /^token has no valid sub/],
+      ['channels not a list', await token({ sub: 'john', channels: 'news' as unknown as string[] }), /^token channels must be a list/],
+    ];
+    for (const [what, bad, reason] of cases) {
+      const result = await connect(`${url}?token=${bad}`);
+      assert.ok('status' in result, `${what}: refused`);
+      assert.equal(result.status, 401, what);
+      assert.match(result.body, reason, what);
+    }
+    const after = await server.stats();
+    assert.equal(after.refused.unauthorized - before, cases.length);
+    assert.equal(after.connections_total, opened, 'no socket was opened for a refused token');
+  });
+
+  it('keeps user: and session: channels to their owners; the token may grant more', async () => {
+    const john = await open(`${url}?token=${await token({ sub: 'john', sid: 's-john' })}`);
+    const mary = await open(`${url}?token=${await token({ sub: 'mary' })}`);
+    const granted = await open(`${url}?token=${await token({ sub: 'mary', channels: ['user:john:*'], publish: ['news'] })}`);
+    const subscribe = (c: TestClient, channel: string, id: number) => c.request({ action: 'subscribe', payload: { channel }, id });
+    assert.equal((await subscribe(john.client, 'user:john:chat', 1)).event, 'subscribed');
+    assert.equal((await subscribe(john.client, 'session:s-john:inbox', 2)).event, 'subscribed');
+    assert.equal((await subscribe(mary.client, 'user:john:chat', 3)).code, 'forbidden');
+    assert.equal((await subscribe(mary.client, 'session:s-john:inbox', 4)).code, 'forbidden');
+    assert.equal((await subscribe(mary.client, `session:${mary.welcome.session}:inbox`, 5)).event, 'subscribed');
+    assert.equal((await subscribe(granted.client, 'user:john:chat', 6)).event, 'subscribed', 'channels: ["user:john:*"]');
+    // This server runs with --no-client-publish: only a token's publish grant lets a client publish.
+    assert.equal((await mary.client.request({ action: 'publish', payload: { channel: 'news', message: 1 }, id: 7 })).code, 'forbidden');
+    assert.equal((await granted.client.request({ action: 'publish', payload: { channel: 'news', message: 1 }, id: 8 })).event, 'published');
+    for (const c of [john, mary, granted]) await c.client.close();
+  });
+
+  it('ends a connection whose token expires with goodbye token_expired and 1008', async () => {
+    const { client } = await open(`${url}?token=${await token({ sub: 'john' }, { expiresIn: '1s' })}`);
+    assert.deepEqual(await client.next(4000), { event: 'goodbye', reason: 'token_expired' });
+    assert.equal((await client.closed).code, 1008);
+  });
+
+  it('takes a refresh for the same user before expiry, and refuses another user\'s or a bad one', async () => {
+    const { client } = await open(`${url}?token=${await token({ sub: 'john' }, { expiresIn: '2s' })}`);
+    assert.deepEqual(await client.request({ action: 'refresh', payload: { token: await token({ sub: 'mary' }) }, id: 1 }), {
+      event: 'error', code: 'forbidden', message: 'the token is for another user (mary, not john)', id: 1,
+    });
+    assert.equal((await client.request({ action: 'refresh', payload: { token: 'garbage' }, id: 2 })).code, 'forbidden');
+    assert.deepEqual(await client.request({ action: 'refresh', payload: { token: await token({ sub: 'john' }) }, id: 3 }), { event: 'refreshed', id: 3 });
+    // The first token ran out after 2 s; the refreshed one holds for an hour.
+    assert.ok(await client.silentFor(3500), 'no goodbye after the first token\'s expiry');
+    assert.deepEqual(await client.request({ action: 'ping', id: 4 }), { event: 'pong', id: 4 });
+    await client.close();
+  });
+});
+
+describe('--require-auth and the command line', () => {
+  it('refuses an upgrade without a token with 401', async () => {
+    const server = await startServer({ jwtSecret: SECRET, requireAuth: true });
+    try {
+      const result = await connect(`${server.ws}/pubsub`);
+      assert.ok('status' in result);
+      assert.equal(result.status, 401);
+      assert.equal(result.body, 'a token is required (--require-auth)');
+      const { client, welcome } = await open(`${server.ws}/pubsub?token=${await token({ sub: 'ann' })}`);
+      assert.equal(welcome.user, 'ann');
+      await client.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('reads the secret from --jwt-secret-file and refuses bad combinations, naming the flags', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'jwt-'));
+    try {
+      const run = (...args: string[]) => spawnSync(process.execPath, [CLI, '--port', '0', '--log-level', 'silent', ...args], { encoding: 'utf8', timeout: 10_000 });
+      assert.match(run('--require-auth').stderr, /--require-auth needs --jwt-secret/);
+      assert.match(run('--jwt-secret', 'short').stderr, /--jwt-secret must be at least 32 bytes for HS256 \(got 5\)/);
+      writeFileSync(join(dir, 'secret'), `${SECRET}\n`);
+      assert.match(run('--jwt-secret', SECRET, '--jwt-secret-file', join(dir, 'secret')).stderr, /exclude each other/);
+      assert.match(run('--jwt-secret-file', join(dir, 'missing')).stderr, /--jwt-secret-file: cannot read/);
+      assert.equal(run('--jwt-secret-file', join(dir, 'secret'), '--help').status, 0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('user and session channels across two instances bridged by Redis', () => {
+  it('delivers a user channel to its owner on the other instance only, cache included', async () => {
+    await requireRedis();
+    const prefix = `id${randomBytes(4).toString('hex')}`;
+    const options = { jwtSecret: SECRET, redis: REDIS_URL, prefix, expire: 30, publishKey: 'k' };
+    const a = await startServer(options);
+    const b = await startServer(options);
+    try {
+      const john = await open(`${b.ws}/pubsub?token=${await token({ sub: 'john' })}`);
+      const mary = await open(`${b.ws}/pubsub?token=${await token({ sub: 'mary' })}`);
+      assert.equal((await john.client.request({ action: 'subscribe', payload: { channel: 'user:john:chat' }, id: 1 })).event, 'subscribed');
+      const publish = async (message: unknown): Promise<number> =>
+        (await fetch(`${a.http}/publish`, { method: 'POST', headers: { authorization: 'Bearer k' }, body: JSON.stringify({ channel: 'user:john:chat', message }) })).status;
+      // The SUBSCRIBE reaches Redis a moment after the ack: publish until john's copy arrives.
+      let got: Record<string, any> | null = null;
+      for (let n = 0; got === null && n < 50; n++) {
+        assert.equal(await publish({ n }), 202);
+        got = await john.client.next(200).catch(() => null);
+      }
+      assert.equal(got?.channel, 'user:john:chat');
+      // Mary is refused the channel, and with it its cached message.
+      assert.equal((await mary.client.request({ action: 'subscribe', payload: { channel: 'user:john:chat' }, id: 2 })).code, 'forbidden');
+      assert.ok(await mary.client.silentFor(300), 'no cached message for mary');
+      const late = await open(`${a.ws}/pubsub?token=${await token({ sub: 'john' })}`);
+      assert.equal((await late.client.request({ action: 'subscribe', payload: { channel: 'user:john:chat' }, id: 3 })).event, 'subscribed');
+      assert.equal((await late.client.next()).cached, true, 'john on the other instance gets the cached message');
+      for (const c of [john, mary, late]) await c.client.close();
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+});

@@ -50,6 +50,7 @@ async function parseServerArgs(argv: string[]): Promise<ParsedArgs> {
     .option('jwt-secret', { type: 'string', describe: `secret of the HS256 tokens (at least 32 bytes) that name a client's user and session: ?token=, Authorization: Bearer or the token cookie; a bad or expired token gets 401; without it every client is anonymous` })
     .option('jwt-secret-file', { type: 'string', describe: 'read --jwt-secret from this file (its first line), so the secret stays out of the process list' })
     .option('require-auth', { type: 'boolean', default: d.requireAuth, describe: '/pubsub upgrades without a valid token get 401 (needs --jwt-secret)' })
+    .option('hook-timeout', { coerce: numeric, requiresArg: true, default: d.hookTimeout, describe: 'ms a hook of the library API may take before it counts as failed (hook_failed)' })
     .option('log-level', { type: 'string', choices: LOG_LEVELS, default: d.logLevel, describe: 'least severe level logged to stderr (JSON lines, or readable lines on a terminal): Redis outages, slow consumers cut, refused upgrades, handler errors, shutdown' })
     .option('allow-fallback', { type: 'boolean', default: d.allowFallback, describe: 'run on the slow ws fallback if the native uWS binary does not load (--no-allow-fallback refuses)' })
     .parseAsync();
@@ -80,6 +81,7 @@ async function parseServerArgs(argv: string[]): Promise<ParsedArgs> {
     maxHeaderSize: args.maxHeaderSize as number,
     jwtSecret: jwtSecret(args.jwtSecret, args.jwtSecretFile),
     requireAuth: args.requireAuth,
+    hookTimeout: args.hookTimeout as number,
   };
   return { options, workers: args.workers as number, workerPorts: args.workerPorts as WorkerPorts };
 }

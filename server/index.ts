@@ -20,10 +20,12 @@ import { LoopDelayMonitor } from './loop-delay.js';
 import { createSlowIo } from './slow-io/index.js';
 import { Stats } from './stats.js';
 import { createLog, Throttle, type Logger } from './log.js';
+import type { Hooks } from './hooks.js';
 
 export { DEFAULT_OPTIONS, validateOptions, type ServerOptions } from './options.js';
 export type { EngineInfo } from './engine.js';
 export type { Logger, LogLevel } from './log.js';
+export { Refusal, type HookConnection, type HookIdentity, type Hooks, type UpgradeRequest } from './hooks.js';
 
 /** Where a server listens, and what it connected to. */
 export interface ListenInfo {
@@ -64,6 +66,8 @@ export interface ServerExtras {
    * its own on stderr at `logLevel`, JSON lines unless stderr is a terminal.
    */
   logger?: Logger;
+  /** The application's hooks (server/hooks.ts); also taken as `createServer({ ..., hooks })`. */
+  hooks?: Hooks;
 }
 
 /**
@@ -71,8 +75,10 @@ export interface ServerExtras {
  * @throws TypeError / RangeError naming the option when one is invalid, and Error when the native uWS
  *   engine did not load and `allowFallback` is false.
  */
-export function createServer(input: Partial<ServerOptions> = {}, extras: ServerExtras = {}): PubSubServer {
-  const options = validateOptions(input);
+export function createServer(input: Partial<ServerOptions> & { hooks?: Hooks } = {}, extras: ServerExtras = {}): PubSubServer {
+  const { hooks: inline, ...rest } = input;
+  const options = validateOptions(rest);
+  const hooks: Hooks = { ...inline, ...extras.hooks };
   const log = extras.logger ?? createLog(options.logLevel);
   const { uws, info: engine } = loadEngine();
   if (engine.name !== 'uws-native') {
@@ -93,7 +99,7 @@ export function createServer(input: Partial<ServerOptions> = {}, extras: ServerE
     const app = uws.App();
     const throttle = new Throttle();
     const admission = new Admission(options, stats, log, throttle);
-    const context: ServerContext = (ctx = { uws, app, options, stats, broker, slowIo, admission, shuttingDown: false, log, throttle });
+    const context: ServerContext = (ctx = { uws, app, options, stats, broker, slowIo, admission, shuttingDown: false, log, throttle, hooks });
     pubsub = new PubSubEndpoint(context);
     echo = new EchoEndpoint(context);
     app.ws('/pubsub', pubsub.behavior());

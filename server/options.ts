@@ -75,6 +75,8 @@ export interface ServerOptions {
   jwtSecret: string | null;
   /** Refuse `/pubsub` upgrades without a valid token (401). Needs `jwtSecret`. Default false. */
   requireAuth: boolean;
+  /** Milliseconds a hook may take before it counts as failed (`hook_failed`). Default 5000. */
+  hookTimeout: number;
   /** Least severe level logged (to stderr): events such as Redis outages, slow consumers cut, refusals. Default `info`. */
   logLevel: LogLevel;
 }
@@ -106,6 +108,7 @@ export const DEFAULT_OPTIONS: Readonly<ServerOptions> = Object.freeze({
   maxHeaderSize: 8192,
   jwtSecret: null,
   requireAuth: false,
+  hookTimeout: 5000,
   logLevel: 'info',
 });
 
@@ -142,6 +145,7 @@ export const FLAGS: Readonly<Record<keyof ServerOptions, string>> = {
   maxHeaderSize: '--max-header-size',
   jwtSecret: '--jwt-secret',
   requireAuth: '--require-auth',
+  hookTimeout: '--hook-timeout',
   logLevel: '--log-level',
 };
 
@@ -157,6 +161,7 @@ const INTEGER_RANGES: Partial<Record<keyof ServerOptions, [number, number]>> = {
   maxConnectionsPerIp: [0, 10_000_000],
   maxJsonDepth: [1, 1000],
   maxHeaderSize: [1024, 1024 * 1024],
+  hookTimeout: [1, 600_000],
 };
 
 /** How an error message names an option: as the library takes it (`maxPayload`) or as the command line does (`--max-payload`). */

@@ -4,6 +4,7 @@
  */
 import { getHeapSpaceStatistics } from 'node:v8';
 import { REFUSALS, type Refusal } from './endpoints/admission.js';
+import { HOOK_NAMES, type HookName } from './hooks.js';
 import type { LoopDelay } from './loop-delay.js';
 import { ERROR_CODES, type ErrorCode } from './protocol/index.js';
 
@@ -53,6 +54,10 @@ export class Stats {
    * connection or request concerned was ended with 1011 or 500; the process went on.
    */
   handlerErrors = 0;
+  /** Hook calls that threw or ran past --hook-timeout, by hook (server/hooks.ts). */
+  readonly hookErrors: Record<HookName, number> = Object.fromEntries(HOOK_NAMES.map((name) => [name, 0])) as Record<HookName, number>;
+  /** Of those, the ones that ran past the limit. */
+  hookTimeouts = 0;
   /**
    * Counter: WebSocket connections the client ended, by how (both endpoints; closes the server started
    * are counted where it started them). `invalid_utf8`: uWS cut the connection for a text frame that
@@ -118,6 +123,8 @@ export function statsJson(stats: Stats, context: StatsContext): Record<string, u
     closes: { ...stats.closes },
     refused: { ...stats.refused },
     handler_errors: stats.handlerErrors,
+    hook_errors: { ...stats.hookErrors },
+    hook_timeouts: stats.hookTimeouts,
     sweeps: stats.sweeps,
     sweep_ms: Math.round(stats.sweepMs * 1000) / 1000,
     max_connections: context.maxConnections,
@@ -179,6 +186,7 @@ export function statsPrometheus(stats: Stats, context: StatsContext): string {
   );
   metric('http_errors_total', 'counter', 'HTTP error answers, by code.', Object.entries(stats.httpErrors).map(([code, n]) => [`{code="${code}"}`, n]));
   metric('client_closes_total', 'counter', 'WebSocket connections the client ended, by how.', Object.entries(stats.closes).map(([how, n]) => [`{how="${how}"}`, n]));
+  metric('hook_errors_total', 'counter', 'Hook calls that threw or ran past --hook-timeout, by hook.', HOOK_NAMES.map((name) => [`{hook="${name}"}`, stats.hookErrors[name]]));
   metric('handler_errors_total', 'counter', 'Exceptions that escaped a handler; the connection or request was ended, the process went on.', [['', stats.handlerErrors]]);
   metric('sweeps_total', 'counter', 'Slow-consumer sweeps over every socket.', [['', stats.sweeps]]);
   metric('sweep_seconds_total', 'counter', 'Time spent in slow-consumer sweeps.', [['', stats.sweepMs / 1000]]);

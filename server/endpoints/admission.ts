@@ -15,9 +15,9 @@ import type { Stats } from '../stats.js';
 import type { Logger, Throttle } from '../log.js';
 
 /** Why an upgrade was refused; the keys of `/stats` `refused`. */
-export type Refusal = 'shutting_down' | 'handshake' | 'header_too_large' | 'max_connections' | 'per_ip' | 'unauthorized';
+export type Refusal = 'shutting_down' | 'handshake' | 'header_too_large' | 'max_connections' | 'per_ip' | 'unauthorized' | 'hook_failed';
 
-export const REFUSALS: readonly Refusal[] = ['shutting_down', 'handshake', 'header_too_large', 'max_connections', 'per_ip', 'unauthorized'];
+export const REFUSALS: readonly Refusal[] = ['shutting_down', 'handshake', 'header_too_large', 'max_connections', 'per_ip', 'unauthorized', 'hook_failed'];
 
 /** A client key is 16 random bytes in base64 (RFC 6455 4.1). */
 const CLIENT_KEY = /^[A-Za-z0-9+/]{22}==$/;

@@ -6,6 +6,7 @@ import type { ServerOptions } from '../options.js';
 import type { SlowIo } from '../slow-io/index.js';
 import type { Stats } from '../stats.js';
 import type { Admission } from './admission.js';
+import type { Hooks } from '../hooks.js';
 import type { Logger, Throttle } from '../log.js';
 
 export interface ServerContext {
@@ -23,6 +24,8 @@ export interface ServerContext {
   readonly log: Logger;
   /** Keeps events that come in floods (refusals, handler errors, slow consumers) to a line per 10 s each. */
   readonly throttle: Throttle;
+  /** The application's hooks (server/hooks.ts); `{}` without any. */
+  readonly hooks: Hooks;
 }
 
 /** WebSocket close codes the server uses. */

@@ -22,13 +22,17 @@ import {
   events,
   mayClientPublish,
   maySubscribe,
+  parseChannel,
   parseClientFrame,
   type ChannelRef,
+  type ClientAction,
   type ErrorCode,
   type GoodbyeReason,
   type RequestId,
 } from '../protocol/index.js';
 import { countClientClose } from '../stats.js';
+import { callHook, hasRequestHooks, Refusal as HookRefusal, type HookConnection, type HookIdentity, type HookName, type UpgradeRequest } from '../hooks.js';
+import type { Refusal } from './admission.js';
 import { granted, tokenOf, TokenRefused, TokenVerifier, type TokenIdentity } from '../identity.js';
 import { acceptUpgrade, bufferedBytes, CLOSE, endAll, refuseWithServerError, reportHandlerError, SEND, upgradeHeaders, type ServerContext, type UpgradeHeaders } from './context.js';
 
@@ -54,6 +58,13 @@ export interface PubSubConnection {
   windowCount: number;
   /** Source address, for the per-address limit. */
   readonly address: string;
+  /**
+   * With request hooks: the end of this connection's last request, so requests run one after another
+   * in the order sent while a hook awaits (other connections go on). Null without request hooks.
+   */
+  queue: Promise<void> | null;
+  /** What hooks see of it; made on first use. */
+  facade: HookConnection | null;
 }
 
 type Socket = WebSocket<PubSubConnection>;
@@ -96,11 +107,14 @@ export class PubSubEndpoint {
    * `open` then, so the welcome waits until the cork has ended.
    */
   private upgradingInCork = false;
+  /** Whether hooks handle requests: then each connection's requests run one at a time, in order. */
+  private readonly sequential: boolean;
 
   constructor(private readonly ctx: ServerContext) {
     ctx.broker.onDeliver((channel, json) => this.deliver(channel, json));
     this.sweepBudget = Math.max(1, Math.floor(ctx.options.maxBackpressure * SWEEP_BUDGET_SHARE));
     this.verifier = ctx.options.jwtSecret === null ? null : new TokenVerifier(ctx.options.jwtSecret);
+    this.sequential = hasRequestHooks(ctx.hooks);
     this.sweepTimer = setInterval(() => {
       this.sweepSlowConsumers();
       this.expireTokens(Date.now());
@@ -130,41 +144,67 @@ export class PubSubEndpoint {
       if (address === null) return;
       const token = this.verifier ? tokenOf(req.getQuery() ?? '', req.getHeader('authorization'), req.getHeader('cookie')) : null;
       const headers = upgradeHeaders(req);
-      if (token === null) {
-        if (this.ctx.options.requireAuth) return this.ctx.admission.refuseAdmitted(res, address, 'unauthorized', '401 Unauthorized', 'a token is required (--require-auth)');
-        return this.accept(res, headers, context, address, null);
+      if (token === null && this.ctx.options.requireAuth) {
+        return this.ctx.admission.refuseAdmitted(res, address, 'unauthorized', '401 Unauthorized', 'a token is required (--require-auth)');
       }
-      void this.acceptWithToken(res, headers, context, address, token);
+      if (token === null && !this.ctx.hooks.authenticate) return this.accept(res, headers, context, address, null);
+      // The request is gone after the first await: what authenticate sees is copied now.
+      const request = this.ctx.hooks.authenticate ? upgradeRequest(req, address) : null;
+      void this.acceptLater(res, headers, context, address, token, request);
     } catch (err) {
       reportHandlerError(this.ctx, 'pubsub upgrade', err);
       refuseWithServerError(res);
     }
   }
 
-  /** Verifies the token (asynchronously: other connections go on meanwhile), then upgrades or answers 401. */
-  private async acceptWithToken(res: HttpResponse, headers: UpgradeHeaders, context: us_socket_context_t, address: string, token: string): Promise<void> {
+  /**
+   * The asynchronous upgrade: verifies the token and asks `authenticate` (other connections go on
+   * meanwhile), then upgrades, or answers 401/403 (a refusal) or 500 (a failed hook).
+   */
+  private async acceptLater(
+    res: HttpResponse,
+    headers: UpgradeHeaders,
+    context: us_socket_context_t,
+    address: string,
+    token: string | null,
+    request: UpgradeRequest | null,
+  ): Promise<void> {
     let aborted = false;
     res.onAborted(() => (aborted = true));
     let identity: TokenIdentity | null = null;
-    let refusal = '';
-    let failed = false;
+    let refusal: { status: string; why: Refusal; text: string } | null = null;
     try {
-      identity = await this.verifier!.verify(token);
+      if (token !== null) identity = await this.verifier!.verify(token);
+      if (request) {
+        request.token = identity && { user: identity.user, session: identity.session };
+        const outcome = await callHook(() => this.ctx.hooks.authenticate!(request), this.ctx.options.hookTimeout);
+        if (!outcome.ok && outcome.error instanceof HookRefusal) {
+          refusal = { status: outcome.error.status === 403 ? '403 Forbidden' : '401 Unauthorized', why: 'unauthorized', text: outcome.error.message };
+        } else if (!outcome.ok) {
+          this.hookFailed('authenticate', outcome);
+          refusal = { status: '500 Internal Server Error', why: 'hook_failed', text: 'the authenticate hook failed' };
+        } else if (outcome.value === null) {
+          identity = null;
+        } else {
+          identity = hookIdentity(outcome.value, identity);
+          if (identity === null) {
+            this.hookFailed('authenticate', { error: new Error('authenticate returned neither null nor { user, session? } with names of A-Z a-z 0-9 _ - . @'), timedOut: false });
+            refusal = { status: '500 Internal Server Error', why: 'hook_failed', text: 'the authenticate hook failed' };
+          }
+        }
+      }
     } catch (err) {
-      if (err instanceof TokenRefused) refusal = err.message;
+      if (err instanceof TokenRefused) refusal = { status: '401 Unauthorized', why: 'unauthorized', text: err.message };
       else {
-        reportHandlerError(this.ctx, 'pubsub token', err);
-        failed = true;
+        reportHandlerError(this.ctx, 'pubsub upgrade', err);
+        refusal = { status: '500 Internal Server Error', why: 'hook_failed', text: 'the server failed on this upgrade' };
       }
     }
     if (aborted) return this.ctx.admission.release(address);
     res.cork(() => {
       try {
-        if (failed) {
-          this.ctx.admission.release(address);
-          return refuseWithServerError(res);
-        }
-        if (identity === null) return this.ctx.admission.refuseAdmitted(res, address, 'unauthorized', '401 Unauthorized', refusal);
+        if (refusal) return this.ctx.admission.refuseAdmitted(res, address, refusal.why, refusal.status, refusal.text);
+        if (identity === null && this.ctx.options.requireAuth) return this.ctx.admission.refuseAdmitted(res, address, 'unauthorized', '401 Unauthorized', 'a token is required (--require-auth)');
         if (this.ctx.shuttingDown) return this.ctx.admission.refuseAdmitted(res, address, 'shutting_down', '503 Service Unavailable', 'shutting down');
         this.upgradingInCork = true;
         try {
@@ -193,6 +233,8 @@ export class PubSubEndpoint {
       windowStart: 0,
       windowCount: 0,
       address,
+      queue: null,
+      facade: null,
     };
     acceptUpgrade(res, headers, context, connection);
   }
@@ -206,6 +248,21 @@ export class PubSubEndpoint {
     // Nothing can be sent to the socket between the upgrade and the microtask: welcome stays first.
     if (this.upgradingInCork) queueMicrotask(() => this.welcome(ws, conn, true));
     else this.welcome(ws, conn, false);
+    if (this.ctx.hooks.onOpen) queueMicrotask(() => void this.runOnOpen(ws, conn));
+  }
+
+  /** `onOpen`, after the welcome; it runs in the connection's queue, so requests wait for it. */
+  private async runOnOpen(ws: Socket, conn: PubSubConnection): Promise<void> {
+    const run = async (): Promise<void> => {
+      if (conn.closed) return;
+      const outcome = await callHook(() => this.ctx.hooks.onOpen!(this.facade(ws, conn)), this.ctx.options.hookTimeout);
+      if (!outcome.ok) {
+        this.hookFailed('onOpen', outcome);
+        this.failLater(ws, conn, 'hook_failed', `the onOpen hook failed: ${outcome.error.message}`, null);
+      }
+    };
+    conn.queue = (conn.queue ?? Promise.resolve()).then(run);
+    await conn.queue;
   }
 
   /** The first frame; `later`: outside any uWS handler, so it corks itself. */
@@ -256,6 +313,15 @@ export class PubSubEndpoint {
     if (options.rateLimit > 0 && this.overRate(conn)) {
       return this.fail(ws, 'rate_limited', `more than ${options.rateLimit} frames per second`, request.id);
     }
+    if (this.sequential || conn.queue) {
+      conn.queue = (conn.queue ?? Promise.resolve()).then(() => this.handleWithHooks(ws, conn, request));
+      return;
+    }
+    this.dispatch(ws, request);
+  }
+
+  /** Carries out a request that passed every check, inside a uWS handler or a cork. */
+  private dispatch(ws: Socket, request: ClientAction): void {
     switch (request.action) {
       case 'subscribe':
         return this.subscribe(ws, request.channel, request.id);
@@ -269,7 +335,116 @@ export class PubSubEndpoint {
         return void this.slow(ws, request.ms, request.id);
       case 'refresh':
         return void this.refresh(ws, request.token, request.id);
+      case 'rpc':
+        return void this.rpc(ws, ws.getUserData(), request.method, request.params, request.id);
     }
+  }
+
+  /**
+   * A request on a connection with request hooks: the hooks it calls, then the request, one request
+   * at a time per connection (in the order sent). Never throws: a failed hook is an error frame.
+   */
+  private async handleWithHooks(ws: Socket, conn: PubSubConnection, request: ClientAction): Promise<void> {
+    const hooks = this.ctx.hooks;
+    const later = (act: () => void): void => {
+      if (!conn.closed && !conn.leaving) ws.cork(act);
+    };
+    try {
+      if (conn.closed || conn.leaving) return;
+      if (request.action === 'subscribe' && hooks.canSubscribe && this.maySubscribe(conn, request.channel)) {
+        const outcome = await callHook(() => hooks.canSubscribe!(this.facade(ws, conn), request.channel.name), this.ctx.options.hookTimeout);
+        if (!outcome.ok) return this.hookFailedFor(ws, conn, 'canSubscribe', outcome, request.id);
+        if (outcome.value === false) return later(() => this.fail(ws, 'forbidden', `the canSubscribe hook refused ${request.channel.name}`, request.id));
+      }
+      if (request.action === 'publish' && (hooks.canPublish || hooks.onPublish?.length) && this.mayPublish(conn, request.channel)) {
+        return await this.publishWithHooks(ws, conn, request.channel, request.messageJson, request.id);
+      }
+      later(() => this.dispatch(ws, request));
+    } catch (err) {
+      this.crashed(ws, conn, 'pubsub hooks', err);
+    }
+  }
+
+  /** `canPublish`, then the push traps in order, then the publish (or a drop, acked all the same). */
+  private async publishWithHooks(ws: Socket, conn: PubSubConnection, channel: ChannelRef, messageJson: string, id: RequestId): Promise<void> {
+    const hooks = this.ctx.hooks;
+    const facade = this.facade(ws, conn);
+    let message: unknown = JSON.parse(messageJson);
+    if (hooks.canPublish) {
+      const outcome = await callHook(() => hooks.canPublish!(facade, channel.name, message), this.ctx.options.hookTimeout);
+      if (!outcome.ok) return this.hookFailedFor(ws, conn, 'canPublish', outcome, id);
+      if (outcome.value === false) return this.failLater(ws, conn, 'forbidden', `the canPublish hook refused ${channel.name}`, id);
+    }
+    for (const trap of hooks.onPublish ?? []) {
+      const outcome = await callHook(() => trap(facade, channel.name, message), this.ctx.options.hookTimeout);
+      if (!outcome.ok) return this.hookFailedFor(ws, conn, 'onPublish', outcome, id);
+      if (outcome.value === false) {
+        // Dropped by a trap: nothing is published, and the publisher is answered as for any publish.
+        if (id !== null) this.sendLater(ws, conn, events.published(channel.name, id));
+        return;
+      }
+      message = outcome.value;
+    }
+    const json = JSON.stringify(message);
+    if (json === undefined) return this.hookFailedFor(ws, conn, 'onPublish', { error: new Error('a push trap returned a value that is not JSON'), timedOut: false }, id);
+    await this.publishAndAck(ws, channel.name, json, id);
+  }
+
+  /** `rpc`: the receiver's result, `unknown_method`, or `rpc_failed` with what it threw. */
+  private async rpc(ws: Socket, conn: PubSubConnection, method: string, params: unknown, id: RequestId): Promise<void> {
+    const receiver = this.ctx.hooks.rpc && Object.hasOwn(this.ctx.hooks.rpc, method) ? this.ctx.hooks.rpc[method] : undefined;
+    if (!receiver) return this.failLater(ws, conn, 'unknown_method', `no method ${JSON.stringify(method.slice(0, 50))}`, id);
+    const outcome = await callHook(() => receiver(this.facade(ws, conn), params), this.ctx.options.hookTimeout);
+    if (!outcome.ok) {
+      this.hookFailed('rpc', outcome);
+      return this.failLater(ws, conn, 'rpc_failed', outcome.error.message, id);
+    }
+    const json = JSON.stringify(outcome.value ?? null);
+    if (json === undefined) return this.failLater(ws, conn, 'rpc_failed', 'the result is not JSON', id);
+    this.sendLater(ws, conn, events.result(json, id));
+  }
+
+  /** Counts and logs a failed hook call (a line per hook per 10 s at most). */
+  private hookFailed(hook: HookName, outcome: { error: Error; timedOut: boolean }): void {
+    const count = ++this.ctx.stats.hookErrors[hook];
+    if (outcome.timedOut) this.ctx.stats.hookTimeouts++;
+    this.ctx.throttle.pass(`hook:${hook}`, (suppressed) =>
+      this.ctx.log.warn({ hook, err: outcome.error, timed_out: outcome.timedOut, count, suppressed }, `the ${hook} hook failed: its connection got hook_failed`),
+    );
+  }
+
+  private hookFailedFor(ws: Socket, conn: PubSubConnection, hook: HookName, outcome: { error: Error; timedOut: boolean }, id: RequestId): void {
+    this.hookFailed(hook, outcome);
+    this.failLater(ws, conn, 'hook_failed', `the ${hook} hook failed: ${outcome.error.message}`, id);
+  }
+
+  /** What hooks see of a connection (made once per connection, when a hook first needs it). */
+  private facade(ws: Socket, conn: PubSubConnection): HookConnection {
+    if (conn.facade) return conn.facade;
+    const usable = (): boolean => !conn.closed && !conn.leaving;
+    conn.facade = {
+      id: conn.id,
+      user: conn.user,
+      session: conn.session,
+      address: conn.address,
+      send: (frame) => {
+        const text = JSON.stringify(frame);
+        if (text !== undefined && usable()) ws.cork(() => this.send(ws, text));
+      },
+      subscribe: (name) => {
+        const facility = parseChannel(name);
+        if (!facility) throw new RangeError(`bad channel name ${JSON.stringify(name.slice(0, 50))}`);
+        if (usable()) ws.cork(() => this.subscribeAs(ws, { name, facility }, null, true));
+      },
+      unsubscribe: (name) => {
+        const facility = parseChannel(name);
+        if (facility && usable()) ws.cork(() => this.unsubscribe(ws, { name, facility }, null));
+      },
+      close: () => {
+        if (usable()) this.goodbye(ws, 'closed', CLOSE.normal);
+      },
+    };
+    return conn.facade;
   }
 
   private close(ws: Socket, code: number, reason: ArrayBuffer): void {
@@ -285,6 +460,13 @@ export class PubSubEndpoint {
     } catch (err) {
       reportHandlerError(this.ctx, 'pubsub close', err);
     }
+    const onClose = this.ctx.hooks.onClose;
+    if (onClose) {
+      const facade = this.facade(ws, conn);
+      void callHook(() => onClose(facade, code), this.ctx.options.hookTimeout).then((outcome) => {
+        if (!outcome.ok) this.hookFailed('onClose', outcome);
+      });
+    }
   }
 
   /** Drops the connection's subscriptions and the channels' interest. */
@@ -294,9 +476,24 @@ export class PubSubEndpoint {
     conn.channels = null;
   }
 
+  /** The built-in rules for a subscribe: the channel's facility, then the token's grants. */
+  private maySubscribe(conn: PubSubConnection, channel: ChannelRef): boolean {
+    return maySubscribe(channel.facility, conn) || (conn.grants !== null && granted(conn.grants.channels, channel.name));
+  }
+
+  /** The built-in rules for a client's publish: the facility and --client-publish, then the token's grants. */
+  private mayPublish(conn: PubSubConnection, channel: ChannelRef): boolean {
+    return mayClientPublish(channel.facility, this.ctx.options.clientPublish) || (conn.grants !== null && granted(conn.grants.publish, channel.name));
+  }
+
   private subscribe(ws: Socket, channel: ChannelRef, id: RequestId): void {
+    this.subscribeAs(ws, channel, id, false);
+  }
+
+  /** `trusted`: a hook subscribes the connection; the built-in rules do not apply. */
+  private subscribeAs(ws: Socket, channel: ChannelRef, id: RequestId, trusted: boolean): void {
     const conn = ws.getUserData();
-    if (!maySubscribe(channel.facility, conn) && !(conn.grants && granted(conn.grants.channels, channel.name))) {
+    if (!trusted && !this.maySubscribe(conn, channel)) {
       return this.fail(ws, 'forbidden', `this connection may not subscribe to ${channel.name}`, id);
     }
     const channels = (conn.channels ??= new Set());
@@ -336,8 +533,7 @@ export class PubSubEndpoint {
 
   /** A client's publish: checked, then published and acked. */
   private clientPublish(ws: Socket, channel: ChannelRef, messageJson: string, id: RequestId): void {
-    const grants = ws.getUserData().grants;
-    if (!mayClientPublish(channel.facility, this.ctx.options.clientPublish) && !(grants && granted(grants.publish, channel.name))) {
+    if (!this.mayPublish(ws.getUserData(), channel)) {
       const why = channel.facility.kind === 'broadcast' ? 'clients may not publish (--no-client-publish)' : `${channel.facility.kind} channels are published by the server side only`;
       return this.fail(ws, 'forbidden', why, id);
     }
@@ -617,4 +813,20 @@ export class PubSubEndpoint {
     this.ctx.stats.channels--;
     this.ctx.broker.release(channel);
   }
+}
+
+/** What `authenticate` sees of an upgrade request, copied while the request is valid. */
+function upgradeRequest(req: HttpRequest, address: string): UpgradeRequest {
+  const headers: Record<string, string> = {};
+  req.forEach((name, value) => (headers[name] = value));
+  const query = req.getQuery();
+  return { url: query ? `${req.getUrl()}?${query}` : req.getUrl(), headers, address, token: null };
+}
+
+/** The identity `authenticate` returned, over the token's (whose expiry and grants it keeps); null when malformed. */
+function hookIdentity(value: NonNullable<HookIdentity>, token: TokenIdentity | null): TokenIdentity | null {
+  const name = /^[A-Za-z0-9_.@-]{1,100}$/;
+  if (typeof value !== 'object' || typeof value.user !== 'string' || !name.test(value.user)) return null;
+  if (value.session !== undefined && (typeof value.session !== 'string' || !name.test(value.session))) return null;
+  return { user: value.user, session: value.session ?? null, expiresAt: token?.expiresAt ?? null, channels: token?.channels ?? [], publish: token?.publish ?? [] };
 }

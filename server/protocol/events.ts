@@ -7,7 +7,7 @@
 import type { ErrorCode, RequestId } from './frames.js';
 
 /** Why the server ends a connection it closes itself. */
-export type GoodbyeReason = 'shutdown' | 'slow_consumer' | 'server_error' | 'token_expired';
+export type GoodbyeReason = 'shutdown' | 'slow_consumer' | 'server_error' | 'token_expired' | 'closed';
 
 function withId(body: string, id: RequestId): string {
   return id === null ? `{${body}}` : `{${body},"id":${JSON.stringify(id)}}`;
@@ -45,6 +45,11 @@ export function message(channel: string, messageJson: string, cached = false): s
 /** Ack of a refresh: the new token is in force. */
 export function refreshed(id: RequestId): string {
   return withId('"event":"refreshed"', id);
+}
+
+/** The result of an rpc call: `resultJson` must be JSON text. */
+export function result(resultJson: string, id: RequestId): string {
+  return withId(`"event":"result","result":${resultJson}`, id);
 }
 
 /** Answer to a ping. */

@@ -26,7 +26,10 @@ export type ErrorCode =
   | 'forbidden'
   | 'too_many_subscriptions'
   | 'rate_limited'
-  | 'binary_not_supported';
+  | 'binary_not_supported'
+  | 'unknown_method'
+  | 'rpc_failed'
+  | 'hook_failed';
 
 /** Every error code, in a fixed order (for counters). */
 export const ERROR_CODES: readonly ErrorCode[] = [
@@ -41,6 +44,9 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'too_deep',
   'shutting_down',
   'slow_io_failed',
+  'unknown_method',
+  'rpc_failed',
+  'hook_failed',
 ];
 
 /** A request id as the client sent it; null when it sent none. */
@@ -59,7 +65,8 @@ export type ClientAction =
   | { action: 'publish'; channel: ChannelRef; messageJson: string; id: RequestId }
   | { action: 'ping'; id: RequestId }
   | { action: 'slow'; ms: number; id: RequestId }
-  | { action: 'refresh'; token: string; id: RequestId };
+  | { action: 'refresh'; token: string; id: RequestId }
+  | { action: 'rpc'; method: string; params: unknown; id: RequestId };
 
 /** A frame that could not be understood, with the code and text of the error frame to answer it. */
 export interface FrameError {
@@ -130,6 +137,12 @@ function parseAction(fields: Record<string, unknown>, id: RequestId): ClientActi
       const token = isObject(payload) ? payload.token : undefined;
       if (typeof token !== 'string' || token === '') return frameError('bad_request', '"payload.token" must be a non-empty string', id);
       return { action, token, id };
+    }
+    case 'rpc': {
+      const payload = fields.payload;
+      const method = isObject(payload) ? payload.method : undefined;
+      if (typeof method !== 'string' || method === '' || method.length > 200) return frameError('bad_request', '"payload.method" must be a string of 1 to 200 characters', id);
+      return { action, method, params: (payload as Record<string, unknown>).params ?? null, id };
     }
     default:
       return frameError('unknown_action', `unknown action ${JSON.stringify(action.slice(0, 50))}`, id);

@@ -77,7 +77,7 @@ const server = await startServerProcess('cluster', [
   '--no-allow-fallback', '--idle-timeout', String(idle),
   '--workers', String(serverWorkers), '--worker-ports', 'consecutive',
   '--redis', args.redis, '--prefix', `c100k${randomBytes(3).toString('hex')}`,
-], await freePortRun(serverWorkers));
+], { port: await freePortRun(serverWorkers) });
 let failed = true;
 try {
   assertNative(server);

@@ -6,13 +6,22 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { TestClient } from './helpers/client.js';
-import { background, doc, docPlaces, health, mapped, redisCli, serve, sh, shown } from './helpers/docs.js';
+import { background, doc, docPlaces, health, mapped, redisCli, serve, sh, shown, type Running } from './helpers/docs.js';
 import { ephemeralRange, onFreePort } from './helpers/ports.js';
 import { eventually } from './helpers/server.js';
 
 describe('docs/protocol.md and docs/debugging.md', () => {
   const places = docPlaces();
   const scratch = (): string => places.scratch;
+
+  /** A server command of the docs, started; once it is healthy, a client on it subscribed to `news`. */
+  async function serveWithSubscriber(command: string): Promise<{ server: Running; client: TestClient }> {
+    const server = await serve(command, places);
+    const { client } = await TestClient.pubsub(`ws://127.0.0.1:${places.base}`);
+    await eventually(async () => (await health(places.base)) === 200, 10_000);
+    assert.equal((await client.request({ action: 'subscribe', payload: { channel: 'news' }, id: 1 })).event, 'subscribed');
+    return { server, client };
+  }
 
   it('docs/protocol.md: the POST /publish example answers as shown', async () => {
     const server = await serve('make server ARGS="--publish-key secret"', places);
@@ -27,11 +36,8 @@ describe('docs/protocol.md and docs/debugging.md', () => {
   });
 
   it('docs/debugging.md: the Redis bridge seen from redis-cli', async () => {
-    const server = await serve(doc('docs/debugging.md', 'make server ARGS="--redis redis://127.0.0.1:6379 --expire 60 --publish-key secret"').command, places);
-    const { client } = await TestClient.pubsub(`ws://127.0.0.1:${places.base}`);
+    const { server, client } = await serveWithSubscriber(doc('docs/debugging.md', 'make server ARGS="--redis redis://127.0.0.1:6379 --expire 60 --publish-key secret"').command);
     try {
-      await eventually(async () => (await health(places.base)) === 200, 10_000);
-      assert.equal((await client.request({ action: 'subscribe', payload: { channel: 'news' }, id: 1 })).event, 'subscribed');
       const cli = (command: string) => redisCli(command, places);
 
       let channels = await cli(`redis-cli PUBSUB CHANNELS '*'`);
@@ -122,11 +128,8 @@ describe('docs/protocol.md and docs/debugging.md', () => {
     await eventually(async () => (await health(places.base)) === 200, 10_000);
     await readme.interrupt();
 
-    const cluster = await serve(doc('docs/debugging.md', 'make cluster WORKERS=2 ARGS="--redis-cluster 127.0.0.1:7000,127.0.0.1:7001 --expire 60" REDIS=').command, places);
-    const { client } = await TestClient.pubsub(`ws://127.0.0.1:${places.base}`);
+    const { server: cluster, client } = await serveWithSubscriber(doc('docs/debugging.md', 'make cluster WORKERS=2 ARGS="--redis-cluster 127.0.0.1:7000,127.0.0.1:7001 --expire 60" REDIS=').command);
     try {
-      await eventually(async () => (await health(places.base)) === 200, 10_000);
-      assert.equal((await client.request({ action: 'subscribe', payload: { channel: 'news' }, id: 1 })).event, 'subscribed');
       const cli = (command: string) => redisCli(command, places);
 
       const slot = await cli('redis-cli -p 7000 CLUSTER KEYSLOT broadcast:news');

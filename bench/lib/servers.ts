@@ -65,8 +65,7 @@ export interface StartOptions {
  * warnings and errors only, unless `args` set `--log-level`: its start and stop lines would crowd the
  * bench's own output.
  */
-export async function startServerProcess(kind: ServerKind, args: string[] = [], options: StartOptions | number = {}): Promise<ServerProcess> {
-  const { port = 0, inspect = false } = typeof options === 'number' ? { port: options } : options;
+export async function startServerProcess(kind: ServerKind, args: string[] = [], { port = 0, inspect = false }: StartOptions = {}): Promise<ServerProcess> {
   const script = fileURLToPath(new URL(SCRIPTS[kind], import.meta.url));
   const portArgs = kind === 'bare' ? [String(port)] : ['--port', String(port), '--host', '127.0.0.1'];
   const logArgs = (kind === 'ours' || kind === 'cluster') && !args.includes('--log-level') ? ['--log-level', 'warn'] : [];

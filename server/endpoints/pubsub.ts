@@ -36,6 +36,13 @@ import type { Refusal } from './admission.js';
 import { granted, tokenOf, TokenRefused, TokenVerifier, type TokenIdentity } from '../identity.js';
 import { acceptUpgrade, bufferedBytes, CLOSE, endAll, refuseWithServerError, reportHandlerError, SEND, upgradeHeaders, type ServerContext, type UpgradeHeaders } from './context.js';
 
+/** A refusal of an upgrade that passed admission: the reason counted, the status line, the body. */
+interface UpgradeRefusal {
+  why: Refusal;
+  status: string;
+  text: string;
+}
+
 /** Per-connection state, kept by uWS as the socket's user data. */
 export interface PubSubConnection {
   readonly id: string;
@@ -79,6 +86,10 @@ const SWEEP_BUDGET_SHARE = 0.25;
 const SWEEP_INTERVAL_MS = 1000;
 
 const connectionPrefix = randomBytes(4).toString('hex');
+
+/** Refusals of the asynchronous upgrade, as `Admission.refuseAdmitted` takes them. */
+const TOKEN_REQUIRED = { why: 'unauthorized', status: '401 Unauthorized', text: 'a token is required (--require-auth)' } as const;
+const AUTHENTICATE_FAILED = { why: 'hook_failed', status: '500 Internal Server Error', text: 'the authenticate hook failed' } as const;
 let connectionCounter = 0;
 
 export class PubSubEndpoint {
@@ -144,9 +155,7 @@ export class PubSubEndpoint {
       if (address === null) return;
       const token = this.verifier ? tokenOf(req.getQuery() ?? '', req.getHeader('authorization'), req.getHeader('cookie')) : null;
       const headers = upgradeHeaders(req);
-      if (token === null && this.ctx.options.requireAuth) {
-        return this.ctx.admission.refuseAdmitted(res, address, 'unauthorized', '401 Unauthorized', 'a token is required (--require-auth)');
-      }
+      if (token === null && this.ctx.options.requireAuth) return this.refuse(res, address, TOKEN_REQUIRED);
       if (token === null && !this.ctx.hooks.authenticate) return this.accept(res, headers, context, address, null);
       // The request is gone after the first await: what authenticate sees is copied now.
       const request = this.ctx.hooks.authenticate ? upgradeRequest(req, address) : null;
@@ -172,7 +181,7 @@ export class PubSubEndpoint {
     let aborted = false;
     res.onAborted(() => (aborted = true));
     let identity: TokenIdentity | null = null;
-    let refusal: { status: string; why: Refusal; text: string } | null = null;
+    let refusal: UpgradeRefusal | null = null;
     try {
       if (token !== null) identity = await this.verifier!.verify(token);
       if (request) {
@@ -180,17 +189,12 @@ export class PubSubEndpoint {
         const outcome = await callHook(() => this.ctx.hooks.authenticate!(request), this.ctx.options.hookTimeout);
         if (!outcome.ok && outcome.error instanceof HookRefusal) {
           refusal = { status: outcome.error.status === 403 ? '403 Forbidden' : '401 Unauthorized', why: 'unauthorized', text: outcome.error.message };
-        } else if (!outcome.ok) {
-          this.hookFailed('authenticate', outcome);
-          refusal = { status: '500 Internal Server Error', why: 'hook_failed', text: 'the authenticate hook failed' };
-        } else if (outcome.value === null) {
-          identity = null;
         } else {
-          identity = hookIdentity(outcome.value, identity);
-          if (identity === null) {
-            this.hookFailed('authenticate', { error: new Error('authenticate returned neither null nor { user, session? } with names of A-Z a-z 0-9 _ - . @'), timedOut: false });
-            refusal = { status: '500 Internal Server Error', why: 'hook_failed', text: 'the authenticate hook failed' };
-          }
+          const named = outcome.ok ? hookIdentity(outcome.value, identity) : outcome;
+          if ('error' in named) {
+            this.hookFailed('authenticate', named);
+            refusal = AUTHENTICATE_FAILED;
+          } else identity = named.identity;
         }
       }
     } catch (err) {
@@ -203,9 +207,9 @@ export class PubSubEndpoint {
     if (aborted) return this.ctx.admission.release(address);
     res.cork(() => {
       try {
-        if (refusal) return this.ctx.admission.refuseAdmitted(res, address, refusal.why, refusal.status, refusal.text);
-        if (identity === null && this.ctx.options.requireAuth) return this.ctx.admission.refuseAdmitted(res, address, 'unauthorized', '401 Unauthorized', 'a token is required (--require-auth)');
-        if (this.ctx.shuttingDown) return this.ctx.admission.refuseAdmitted(res, address, 'shutting_down', '503 Service Unavailable', 'shutting down');
+        if (refusal) return this.refuse(res, address, refusal);
+        if (identity === null && this.ctx.options.requireAuth) return this.refuse(res, address, TOKEN_REQUIRED);
+        if (this.ctx.shuttingDown) return this.refuse(res, address, { why: 'shutting_down', status: '503 Service Unavailable', text: 'shutting down' });
         this.upgradingInCork = true;
         try {
           this.accept(res, headers, context, address, identity);
@@ -217,6 +221,10 @@ export class PubSubEndpoint {
         refuseWithServerError(res);
       }
     });
+  }
+
+  private refuse(res: HttpResponse, address: string, refusal: UpgradeRefusal): void {
+    this.ctx.admission.refuseAdmitted(res, address, refusal.why, refusal.status, refusal.text);
   }
 
   private accept(res: HttpResponse, headers: UpgradeHeaders, context: us_socket_context_t, address: string, identity: TokenIdentity | null): void {
@@ -248,21 +256,20 @@ export class PubSubEndpoint {
     // Nothing can be sent to the socket between the upgrade and the microtask: welcome stays first.
     if (this.upgradingInCork) queueMicrotask(() => this.welcome(ws, conn, true));
     else this.welcome(ws, conn, false);
-    if (this.ctx.hooks.onOpen) queueMicrotask(() => void this.runOnOpen(ws, conn));
+    // In the connection's queue, so requests wait for it; it runs after the welcome's microtask.
+    if (this.ctx.hooks.onOpen) this.enqueue(conn, () => this.runOnOpen(ws, conn));
   }
 
-  /** `onOpen`, after the welcome; it runs in the connection's queue, so requests wait for it. */
+  /** Runs `task` after the connection's earlier queued work (tasks never reject: each ends in an error frame). */
+  private enqueue(conn: PubSubConnection, task: () => Promise<void>): void {
+    conn.queue = (conn.queue ?? Promise.resolve()).then(task);
+  }
+
+  /** `onOpen`, after the welcome. */
   private async runOnOpen(ws: Socket, conn: PubSubConnection): Promise<void> {
-    const run = async (): Promise<void> => {
-      if (conn.closed) return;
-      const outcome = await callHook(() => this.ctx.hooks.onOpen!(this.facade(ws, conn)), this.ctx.options.hookTimeout);
-      if (!outcome.ok) {
-        this.hookFailed('onOpen', outcome);
-        this.failLater(ws, conn, 'hook_failed', `the onOpen hook failed: ${outcome.error.message}`, null);
-      }
-    };
-    conn.queue = (conn.queue ?? Promise.resolve()).then(run);
-    await conn.queue;
+    if (conn.closed) return;
+    const outcome = await callHook(() => this.ctx.hooks.onOpen!(this.facade(ws, conn)), this.ctx.options.hookTimeout);
+    if (!outcome.ok) this.hookFailedFor(ws, conn, 'onOpen', outcome, null);
   }
 
   /** The first frame; `later`: outside any uWS handler, so it corks itself. */
@@ -313,10 +320,7 @@ export class PubSubEndpoint {
     if (options.rateLimit > 0 && this.overRate(conn)) {
       return this.fail(ws, 'rate_limited', `more than ${options.rateLimit} frames per second`, request.id);
     }
-    if (this.sequential || conn.queue) {
-      conn.queue = (conn.queue ?? Promise.resolve()).then(() => this.handleWithHooks(ws, conn, request));
-      return;
-    }
+    if (this.sequential || conn.queue) return this.enqueue(conn, () => this.handleWithHooks(ws, conn, request));
     this.dispatch(ws, request);
   }
 
@@ -346,9 +350,7 @@ export class PubSubEndpoint {
    */
   private async handleWithHooks(ws: Socket, conn: PubSubConnection, request: ClientAction): Promise<void> {
     const hooks = this.ctx.hooks;
-    const later = (act: () => void): void => {
-      if (!conn.closed && !conn.leaving) ws.cork(act);
-    };
+    const later = (act: () => void): void => this.corkLater(ws, conn, act);
     try {
       if (conn.closed || conn.leaving) return;
       if (request.action === 'subscribe' && hooks.canSubscribe && this.maySubscribe(conn, request.channel)) {
@@ -421,7 +423,7 @@ export class PubSubEndpoint {
   /** What hooks see of a connection (made once per connection, when a hook first needs it). */
   private facade(ws: Socket, conn: PubSubConnection): HookConnection {
     if (conn.facade) return conn.facade;
-    const usable = (): boolean => !conn.closed && !conn.leaving;
+    const later = (act: () => void): void => this.corkLater(ws, conn, act);
     conn.facade = {
       id: conn.id,
       user: conn.user,
@@ -429,19 +431,19 @@ export class PubSubEndpoint {
       address: conn.address,
       send: (frame) => {
         const text = JSON.stringify(frame);
-        if (text !== undefined && usable()) ws.cork(() => this.send(ws, text));
+        if (text !== undefined) later(() => this.send(ws, text));
       },
       subscribe: (name) => {
         const facility = parseChannel(name);
         if (!facility) throw new RangeError(`bad channel name ${JSON.stringify(name.slice(0, 50))}`);
-        if (usable()) ws.cork(() => this.subscribeAs(ws, { name, facility }, null, true));
+        later(() => this.subscribeAs(ws, { name, facility }, null, true));
       },
       unsubscribe: (name) => {
         const facility = parseChannel(name);
-        if (facility && usable()) ws.cork(() => this.unsubscribe(ws, { name, facility }, null));
+        if (facility) later(() => this.unsubscribe(ws, { name, facility }, null));
       },
       close: () => {
-        if (usable()) this.goodbye(ws, 'closed', CLOSE.normal);
+        if (!conn.closed && !conn.leaving) this.goodbye(ws, 'closed', CLOSE.normal);
       },
     };
     return conn.facade;
@@ -738,8 +740,7 @@ export class PubSubEndpoint {
   }
 
   private failLater(ws: Socket, conn: PubSubConnection, code: ErrorCode, text: string, id: RequestId): void {
-    if (conn.closed || conn.leaving) return;
-    ws.cork(() => this.fail(ws, code, text, id));
+    this.corkLater(ws, conn, () => this.fail(ws, code, text, id));
   }
 
   /**
@@ -759,8 +760,12 @@ export class PubSubEndpoint {
    * closed uWS socket throws on any access, so the caller passes the state it read before awaiting.
    */
   private sendLater(ws: Socket, conn: PubSubConnection, text: string): void {
-    if (conn.closed || conn.leaving) return;
-    ws.cork(() => this.send(ws, text));
+    this.corkLater(ws, conn, () => this.send(ws, text));
+  }
+
+  /** Runs `act` corked, from outside a uWS handler, unless the socket has closed or said goodbye meanwhile. */
+  private corkLater(ws: Socket, conn: PubSubConnection, act: () => void): void {
+    if (!conn.closed && !conn.leaving) ws.cork(act);
   }
 
   private slowConsumer(ws: Socket): void {
@@ -823,10 +828,14 @@ function upgradeRequest(req: HttpRequest, address: string): UpgradeRequest {
   return { url: query ? `${req.getUrl()}?${query}` : req.getUrl(), headers, address, token: null };
 }
 
-/** The identity `authenticate` returned, over the token's (whose expiry and grants it keeps); null when malformed. */
-function hookIdentity(value: NonNullable<HookIdentity>, token: TokenIdentity | null): TokenIdentity | null {
+/**
+ * The identity `authenticate` returned, over the token's (whose expiry and grants it keeps), or the
+ * failure a malformed one is; null: anonymous.
+ */
+function hookIdentity(value: HookIdentity, token: TokenIdentity | null): { identity: TokenIdentity | null } | { error: Error; timedOut: false } {
+  if (value === null) return { identity: null };
   const name = /^[A-Za-z0-9_.@-]{1,100}$/;
-  if (typeof value !== 'object' || typeof value.user !== 'string' || !name.test(value.user)) return null;
-  if (value.session !== undefined && (typeof value.session !== 'string' || !name.test(value.session))) return null;
-  return { user: value.user, session: value.session ?? null, expiresAt: token?.expiresAt ?? null, channels: token?.channels ?? [], publish: token?.publish ?? [] };
+  const valid = typeof value === 'object' && typeof value.user === 'string' && name.test(value.user) && (value.session === undefined || (typeof value.session === 'string' && name.test(value.session)));
+  if (!valid) return { error: new Error('authenticate returned neither null nor { user, session? } with names of A-Z a-z 0-9 _ - . @'), timedOut: false };
+  return { identity: { user: value.user, session: value.session ?? null, expiresAt: token?.expiresAt ?? null, channels: token?.channels ?? [], publish: token?.publish ?? [] } };
 }

@@ -10,7 +10,7 @@ QUICK_FLAG = $(if $(QUICK),--quick,)
 NODE ?= node
 TEST_FLAGS ?= --test-timeout=60000
 
-.PHONY: install build server cluster baseline swarm test bench-micro bench-c10k bench-c100k bench-slow bench-broadcast bench-http bench-redis fuzz soak clean
+.PHONY: install build server cluster baseline swarm test bench-micro bench-c10k bench-c100k bench-slow bench-slow-consumers bench-broadcast bench-http bench-redis fuzz soak clean
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -56,6 +56,9 @@ bench-c100k: build
 
 bench-slow: build
 	$(NODE) dist/bench/slow.js $(ARGS)
+
+bench-slow-consumers: build
+	$(NODE) dist/bench/slow-consumers.js $(ARGS)
 
 bench-broadcast: build
 	$(NODE) dist/bench/broadcast.js $(QUICK_FLAG) $(ARGS)

@@ -1,0 +1,203 @@
+/**
+ * `make bench-slow-consumers`: what slow consumers cost everyone else, and what catching them costs.
+ *
+ * Part 1, for each of --rates: a broadcast swarm (one publisher, --healthy subscribers timing each copy
+ * from its due moment, --payload bytes a message) runs twice against a fresh server started with
+ * --max-backpressure: alone (quiet), then with --slow subscribers that stop reading as it starts. Targets: every slow consumer got goodbye
+ * `slow_consumer` and 1008, the healthy subscribers lost nothing and their p99 stayed within 2x of the
+ * quiet run, and the server's RSS grew less than the bound test/slow-consumers.test.ts states (each
+ * backlog at most limit + a quarter + a frame, costing up to twice that while its buffer grows, plus
+ * the healthy subscribers' own limits and 16 MiB for V8's young generation, which doubles from 16 to
+ * 32 MiB under such a rate).
+ *
+ * Part 2, the sweep: --sweep-sockets idle connections and a publisher at --sweep-rate to one
+ * subscriber, for --sweep-seconds; the server's /stats `sweeps` and `sweep_ms` give sweeps per second,
+ * the time of one sweep and the share of a core they took, beside the same run with no idle sockets.
+ *
+ * Writes results/slow-consumers-<stamp>.csv (a row per run) and appends to slow-consumers-history.csv.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import WebSocket from 'ws';
+import type { RunSummary } from '../clients/engine.js';
+import { totalErrors } from '../clients/metrics.js';
+import { appendHistory, hostColumns, stamp, writeCsv, type Row } from '../clients/output/csv.js';
+import { targetLines, type Target } from '../clients/output/summary.js';
+import { openSlowConsumer, type SlowConsumerEnd } from '../clients/slow-consumer.js';
+import { sampleProcess } from '../clients/proc.js';
+import { requireIntegers } from '../server/command-line.js';
+import { benchCli, exitCode, interrupted, numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
+import { assertNative, startServerProcess, type ServerProcess } from './lib/servers.js';
+
+const MIB = 1024 * 1024;
+const CHANNEL = 'feed';
+
+const list = (value: unknown): number[] => [value].flat().flatMap((v) => String(v).split(',')).map((v) => Number(v.trim()));
+
+const args = await benchCli('bench-slow-consumers', '$0 [flags]\n\nHealthy subscribers with and without slow consumers beside them; the cost of the backpressure sweep.')
+  .option('rates', { coerce: list, default: '3000,30000', describe: 'comma-separated publish rates, messages per second' })
+  .option('slow', { coerce: numeric, requiresArg: true, default: 8, describe: 'subscribers that stop reading' })
+  .option('healthy', { coerce: numeric, requiresArg: true, default: 2, describe: 'subscribers that keep reading (swarm clients)' })
+  .option('payload', { coerce: numeric, requiresArg: true, default: 1000, describe: 'bytes of padding per message' })
+  .option('seconds', { coerce: numeric, requiresArg: true, default: 10, describe: 'seconds of publishing per run' })
+  .option('max-backpressure', { coerce: numeric, requiresArg: true, default: MIB, describe: "the server's --max-backpressure, bytes" })
+  .option('sweep-sockets', { coerce: numeric, requiresArg: true, default: 10_000, describe: 'idle connections for the sweep measurement (0 skips part 2)' })
+  .option('sweep-rate', { coerce: numeric, requiresArg: true, default: 50_000, describe: 'publishes per second for the sweep measurement' })
+  .option('sweep-payload', { coerce: numeric, requiresArg: true, default: 100, describe: 'bytes of padding per message for the sweep measurement' })
+  .option('sweep-seconds', { coerce: numeric, requiresArg: true, default: 10, describe: 'seconds of publishing for the sweep measurement' })
+  .option('out', { type: 'string', default: RESULTS_DIR, describe: 'directory for the CSVs' })
+  .parseAsync();
+const rates = args.rates as number[];
+requireIntegers('bench-slow-consumers', [
+  ['--slow', args.slow, 1], ['--healthy', args.healthy, 1], ['--payload', args.payload, 0], ['--seconds', args.seconds, 2],
+  ['--max-backpressure', args.maxBackpressure, 1024], ['--sweep-sockets', args.sweepSockets, 0], ['--sweep-rate', args.sweepRate, 1],
+  ['--sweep-seconds', args.sweepSeconds, 2], ['--sweep-payload', args.sweepPayload, 0], ...rates.map((r) => ['--rates', r, 1] as [string, unknown, number]),
+]);
+if ((args.sweepSockets as number) > 18_000) {
+  console.error(`bench-slow-consumers: --sweep-sockets must be at most 18000 (this process holds them, and may hold 20,000 open files), got ${args.sweepSockets}\nRun with --help for the flags.`);
+  process.exit(2);
+}
+
+const limit = args.maxBackpressure as number;
+const slowCount = args.slow as number;
+const healthy = args.healthy as number;
+const mib = (n: number): string => (n / MIB).toFixed(1);
+
+async function stats(server: ServerProcess): Promise<Record<string, any>> {
+  return (await fetch(`${server.url.replace(/^ws/, 'http')}/stats`)).json() as Promise<Record<string, any>>;
+}
+
+/** One broadcast swarm: a publisher and `healthy` subscribers on CHANNEL. */
+function broadcast(server: ServerProcess, label: string, rate: number, seconds: number, subscribers: number, payload: number): Promise<{ summary: RunSummary }> {
+  return runSwarm(label, {
+    url: server.url, scenario: 'broadcast', clients: subscribers + 1, publishers: 1, rate, duration: seconds, warmup: 1, drain: 2,
+    payload, channel: CHANNEL, workers: 1, serverPid: server.pid,
+  }, undefined, true);
+}
+
+const name = `slow-consumers-${stamp()}`;
+const rows: Row[] = [];
+const targets: Target[] = [];
+
+// Part 1: healthy subscribers with and without slow consumers.
+// What the server may hold: each slow backlog at most limit + a quarter + a frame (test/slow-consumers),
+// up to twice that resident while its std::string grows; each healthy subscriber up to its limit; and
+// V8's young generation, which may grow by 16 MiB under this allocation rate.
+const frameBytes = (args.payload as number) + 200;
+const backlog = limit + limit / 4 + frameBytes;
+const rssBound = slowCount * 2 * backlog + healthy * backlog + 16 * MIB;
+for (const rate of rates) {
+  if (interrupted()) break;
+  const server = await startServerProcess('ours', ['--no-allow-fallback', '--log-level', 'warn', '--max-backpressure', String(limit)]);
+  try {
+    assertNative(server);
+    console.log(`\n== ${rate} msg/s of ${args.payload} bytes, ${healthy} healthy subscribers; ${server.engine}`);
+    const quiet = (await broadcast(server, 'quiet', rate, args.seconds as number, healthy, args.payload as number)).summary;
+    if (interrupted()) break;
+    const before = await stats(server);
+    // The server's RSS, every 20 ms from before the slow consumers connect until they have all gone.
+    let rssPeak = sampleProcess(server.pid)?.rssBytes ?? NaN;
+    const rssBefore = rssPeak;
+    const poll = setInterval(() => (rssPeak = Math.max(rssPeak, sampleProcess(server.pid)?.rssBytes ?? 0)), 20);
+    const slow = await Promise.all(Array.from({ length: slowCount }, () => openSlowConsumer(server.url, CHANNEL)));
+    let ends: SlowConsumerEnd[] = [];
+    let loaded: RunSummary;
+    try {
+      loaded = (await broadcast(server, 'with slow consumers', rate, args.seconds as number, healthy, args.payload as number)).summary;
+    } finally {
+      ends = await Promise.all(slow.map((s) => s.resume()));
+      clearInterval(poll);
+    }
+    const after = await stats(server);
+    const goodbyes = ends.filter((e) => e.code === 1008 && JSON.stringify(e.last) === JSON.stringify({ event: 'goodbye', reason: 'slow_consumer' })).length;
+    const rssGrowth = rssPeak - rssBefore;
+    for (const [label, s] of [['quiet', quiet], ['with slow consumers', loaded]] as const) {
+      const lost = (s.lostDeliveries ?? 0) + s.counters.ownLost;
+      console.log(
+        `  ${label.padEnd(20)} p50 ${s.fanout?.p50.toFixed(2)} p99 ${s.fanout?.p99.toFixed(2)} max ${s.fanout?.max.toFixed(2)} ms over ${s.counters.delivered} copies; ` +
+          `lost ${lost}, errors ${totalErrors(s.counters)}; cpu server ${Math.round(s.server?.cpuMaxPct ?? NaN)}% swarm ${Math.round(s.clientCpuMaxPct)}% (saturated: ${s.saturated})`,
+      );
+      rows.push({
+        run: name, part: 'healthy', rate, payload: args.payload as number, healthy, slow: label === 'quiet' ? 0 : slowCount, phase: label,
+        delivered: s.counters.delivered, lost, errors: totalErrors(s.counters),
+        p50_ms: s.fanout?.p50 ?? null, p99_ms: s.fanout?.p99 ?? null, max_ms: s.fanout?.max ?? null,
+        slow_goodbyes: label === 'quiet' ? null : goodbyes, rss_growth_mib: label === 'quiet' ? null : Math.round((rssGrowth / MIB) * 10) / 10,
+        server_cpu_max_pct: Math.round(s.server?.cpuMaxPct ?? NaN), client_cpu_max_pct: Math.round(s.clientCpuMaxPct), saturated: s.saturated,
+        idle_sockets: null, sweeps_per_s: null, sweep_ms_each: null, sweep_core_pct: null, interrupted: s.interrupted ? 1 : 0, ...hostColumns(s.host),
+      });
+    }
+    const ratio = (loaded.fanout?.p99 ?? NaN) / (quiet.fanout?.p99 ?? NaN);
+    const lost = (loaded.lostDeliveries ?? 0) + loaded.counters.ownLost + totalErrors(loaded.counters);
+    console.log(`  slow consumers: ${goodbyes}/${slowCount} goodbye slow_consumer + 1008 (codes ${ends.map((e) => e.code).join(' ')}); /stats slow_consumers +${after.slow_consumers - before.slow_consumers}; server RSS +${mib(rssGrowth)} MiB (bound ${mib(rssBound)})`);
+    targets.push(
+      { name: `${rate} msg/s: every slow consumer gets goodbye + 1008`, measured: `${goodbyes}/${slowCount}`, pass: goodbyes === slowCount },
+      { name: `${rate} msg/s: healthy subscribers lose nothing`, measured: `${lost} lost or failed`, pass: lost === 0 },
+      { name: `${rate} msg/s: healthy p99 within 2x of quiet`, measured: `${loaded.fanout?.p99.toFixed(2)} vs ${quiet.fanout?.p99.toFixed(2)} ms (${ratio.toFixed(2)}x)`, pass: ratio <= 2 },
+      { name: `${rate} msg/s: server RSS growth under the bound`, measured: `+${mib(rssGrowth)} MiB, bound ${mib(rssBound)}`, pass: rssGrowth < rssBound },
+    );
+  } finally {
+    await server.stop();
+  }
+}
+
+// Part 2: the sweep's cost, with and without many idle sockets to look at.
+async function openIdle(server: ServerProcess, count: number): Promise<WebSocket[]> {
+  const sockets: WebSocket[] = [];
+  for (let i = 0; i < count && !interrupted(); i += 500) {
+    const batch = await Promise.all(Array.from({ length: Math.min(500, count - i) }, () => new Promise<WebSocket>((resolve, reject) => {
+      const ws = new WebSocket(`${server.url}/pubsub`);
+      ws.once('message', () => resolve(ws)); // the welcome
+      ws.once('error', reject);
+    })));
+    sockets.push(...batch);
+    if ((i / 500) % 4 === 3) console.log(`  ${sockets.length}/${count} idle connections open`);
+  }
+  return sockets;
+}
+
+const sweepSockets = args.sweepSockets as number;
+for (const idle of sweepSockets > 0 ? [0, sweepSockets] : []) {
+  if (interrupted()) break;
+  const server = await startServerProcess('ours', ['--no-allow-fallback', '--log-level', 'warn', '--max-backpressure', String(limit)]);
+  let sockets: WebSocket[] = [];
+  try {
+    assertNative(server);
+    console.log(`\n== sweep: ${idle} idle connections, ${args.sweepRate} publishes/s of ${args.sweepPayload} bytes to one subscriber`);
+    sockets = await openIdle(server, idle);
+    const before = await stats(server);
+    const { summary } = await broadcast(server, `sweep over ${idle}`, args.sweepRate as number, args.sweepSeconds as number, 1, args.sweepPayload as number);
+    const after = await stats(server);
+    // Sweeps happen while messages flow: per second of publishing.
+    const seconds = args.sweepSeconds as number;
+    const sweeps = after.sweeps - before.sweeps;
+    const sweepMs = after.sweep_ms - before.sweep_ms;
+    const published = summary.counters.published;
+    const each = sweeps ? sweepMs / sweeps : 0;
+    const corePct = (sweepMs / 1000 / seconds) * 100;
+    console.log(
+      `  ${published} published in ${seconds} s (${Math.round(published / seconds)}/s, asked ${args.sweepRate}): ${sweeps} sweeps (${(sweeps / seconds).toFixed(1)}/s), ` +
+        `${each.toFixed(3)} ms each over ${after.connections} sockets, ${corePct.toFixed(2)}% of a core; cpu server ${Math.round(summary.server?.cpuMaxPct ?? NaN)}% swarm ${Math.round(summary.clientCpuMaxPct)}% (saturated: ${summary.saturated})`,
+    );
+    rows.push({
+      run: name, part: 'sweep', rate: args.sweepRate as number, payload: args.sweepPayload as number, healthy: 1, slow: 0, phase: `${idle} idle`,
+      delivered: summary.counters.delivered, lost: (summary.lostDeliveries ?? 0) + summary.counters.ownLost, errors: totalErrors(summary.counters),
+      p50_ms: summary.fanout?.p50 ?? null, p99_ms: summary.fanout?.p99 ?? null, max_ms: summary.fanout?.max ?? null, slow_goodbyes: null, rss_growth_mib: null,
+      server_cpu_max_pct: Math.round(summary.server?.cpuMaxPct ?? NaN), client_cpu_max_pct: Math.round(summary.clientCpuMaxPct), saturated: summary.saturated,
+      idle_sockets: idle, sweeps_per_s: Math.round((sweeps / seconds) * 10) / 10, sweep_ms_each: Math.round(each * 1000) / 1000,
+      sweep_core_pct: Math.round(corePct * 100) / 100, interrupted: summary.interrupted ? 1 : 0, ...hostColumns(summary.host),
+    });
+  } finally {
+    for (const ws of sockets) ws.terminate();
+    await server.stop();
+  }
+}
+
+mkdirSync(args.out, { recursive: true });
+writeCsv(join(args.out, `${name}.csv`), rows);
+for (const row of rows) appendHistory(join(args.out, 'slow-consumers-history.csv'), row);
+console.log('');
+for (const line of targetLines(targets)) console.log(line);
+const failed = targets.some((t) => t.pass === false);
+console.log(interrupted() ? `bench-slow-consumers: INTERRUPTED (${interrupted()})` : failed ? 'bench-slow-consumers: FAIL' : 'bench-slow-consumers: PASS');
+console.log(`csv: ${join(args.out, `${name}.csv`)}`);
+process.exit(exitCode(failed));

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { hideBin } from 'yargs/helpers';
 import { commandLine, numeric } from './command-line.js';
-import { createServer, DEFAULT_OPTIONS, validateOptions, type ServerOptions } from './index.js';
+import { createServer, DEFAULT_OPTIONS, pgNotifyChannels, redisList, validateOptions, type Monitor, type ServerOptions } from './index.js';
 import { createLog, LOG_LEVELS, type LogLevel } from './log.js';
 import { runSupervisor, SUPERVISED_ENV, type WorkerPorts } from './supervisor.js';
 import { MAX_SLOW_MS } from './protocol/index.js';
@@ -17,7 +17,18 @@ interface ParsedArgs {
   options: Partial<ServerOptions>;
   workers: number;
   workerPorts: WorkerPorts;
+  /** The monitor flags, checked and turned into monitors after the options (see {@link monitorsOf}). */
+  monitorFlags: MonitorFlags;
 }
+
+interface MonitorFlags {
+  pgNotify?: string;
+  pgNotifyChannel: string[];
+  redisList: string[];
+}
+
+/** `string` flags that may be repeated: always a list of strings. */
+const strings = (value: unknown): string[] => [value].flat().filter((v) => v !== undefined).map(String);
 
 /** Parses argv into server options; exits 2 with a message naming the flag on bad input. */
 async function parseServerArgs(argv: string[]): Promise<ParsedArgs> {
@@ -51,6 +62,9 @@ async function parseServerArgs(argv: string[]): Promise<ParsedArgs> {
     .option('jwt-secret-file', { type: 'string', describe: 'read --jwt-secret from this file (its first line), so the secret stays out of the process list' })
     .option('require-auth', { type: 'boolean', default: d.requireAuth, describe: '/pubsub upgrades without a valid token get 401 (needs --jwt-secret)' })
     .option('hook-timeout', { coerce: numeric, requiresArg: true, default: d.hookTimeout, describe: 'ms a hook of the library API may take before it counts as failed (hook_failed)' })
+    .option('pg-notify', { type: 'string', describe: 'PostgreSQL URL to LISTEN at (postgres://...): each NOTIFY on a --pg-notify-channel is published to the subscribers of this instance; listens again after a lost connection' })
+    .option('pg-notify-channel', { coerce: strings, requiresArg: true, default: [], describe: 'name[=channel], repeatable: LISTEN on name, publish its payloads (JSON, or else a JSON string) on channel (name itself without =); needs --pg-notify' })
+    .option('redis-list', { coerce: strings, requiresArg: true, default: [], describe: 'key=channel, repeatable: publish every item LPUSHed to the list key on channel, oldest first, through the broker; moved to key:processing until published, so a restart loses none (needs --redis)' })
     .option('log-level', { type: 'string', choices: LOG_LEVELS, default: d.logLevel, describe: 'least severe level logged to stderr (JSON lines, or readable lines on a terminal): Redis outages, slow consumers cut, refused upgrades, handler errors, shutdown' })
     .option('allow-fallback', { type: 'boolean', default: d.allowFallback, describe: 'run on the slow ws fallback if the native uWS binary does not load (--no-allow-fallback refuses)' })
     .parseAsync();
@@ -83,7 +97,8 @@ async function parseServerArgs(argv: string[]): Promise<ParsedArgs> {
     requireAuth: args.requireAuth,
     hookTimeout: args.hookTimeout as number,
   };
-  return { options, workers: args.workers as number, workerPorts: args.workerPorts as WorkerPorts };
+  const monitorFlags = { pgNotify: args.pgNotify, pgNotifyChannel: args.pgNotifyChannel as string[], redisList: args.redisList as string[] };
+  return { options, workers: args.workers as number, workerPorts: args.workerPorts as WorkerPorts, monitorFlags };
 }
 
 /** The secret from --jwt-secret or the first line of --jwt-secret-file (not both); null without either. */
@@ -95,6 +110,25 @@ function jwtSecret(given: string | undefined, file: string | undefined): string 
   } catch (err) {
     usageError(`--jwt-secret-file: cannot read ${file}: ${(err as Error).message}`);
   }
+}
+
+/** The monitors the flags ask for; exits 2 on a flag that cannot work. */
+function monitorsOf(flags: MonitorFlags, options: ServerOptions): Monitor[] {
+  const monitors: Monitor[] = [];
+  if (flags.pgNotifyChannel.length > 0 && !flags.pgNotify) usageError('--pg-notify-channel needs --pg-notify URL');
+  if (flags.pgNotify && flags.pgNotifyChannel.length === 0) usageError('--pg-notify needs at least one --pg-notify-channel name[=channel]');
+  try {
+    if (flags.pgNotify) monitors.push(pgNotifyChannels(flags.pgNotify, flags.pgNotifyChannel));
+    for (const pair of flags.redisList) {
+      const at = pair.indexOf('=');
+      if (at <= 0 || at === pair.length - 1) usageError(`--redis-list: expected key=channel, got ${JSON.stringify(pair)}`);
+      if (!options.redis) usageError('--redis-list needs --redis URL (the list is read there, and its items are published through it)');
+      monitors.push(redisList({ url: options.redis, key: pair.slice(0, at), channel: pair.slice(at + 1) }));
+    }
+  } catch (err) {
+    usageError((err as Error).message.replace(/^pgNotify: /, '--pg-notify-channel: ').replace(/^redisList: /, '--redis-list: '));
+  }
+  return monitors;
 }
 
 /** Exits 2 with the message, as for any bad flag. */
@@ -118,6 +152,7 @@ async function main(): Promise<void> {
   } catch (err) {
     usageError((err as Error).message);
   }
+  const monitors = monitorsOf(parsed.monitorFlags, checked);
   if (workers > 1) {
     if (checked.redis === null && checked.redisCluster === null) {
       usageError('--workers above 1 needs --redis or --redis-cluster: without it each process would have channels of its own');
@@ -133,7 +168,7 @@ async function main(): Promise<void> {
   let server;
   const log = createLog(checked.logLevel);
   try {
-    server = createServer(checked, { logger: log });
+    server = createServer(checked, { logger: log, monitors });
   } catch (err) {
     console.error(`pubsub-server: ${(err as Error).message}`);
     process.exit(2);

@@ -21,10 +21,14 @@ import { createSlowIo } from './slow-io/index.js';
 import { Stats } from './stats.js';
 import { createLog, Throttle, type Logger } from './log.js';
 import type { Hooks } from './hooks.js';
+import type { Monitor } from './monitors/types.js';
 
 export { DEFAULT_OPTIONS, validateOptions, type ServerOptions } from './options.js';
 export type { EngineInfo } from './engine.js';
 export type { Logger, LogLevel } from './log.js';
+export type { Monitor, MonitorSink } from './monitors/types.js';
+export { pgNotify, pgNotifyChannels, type PgMapping, type PgNotification, type PgNotifyOptions, type PgPublish } from './monitors/pg-notify.js';
+export { redisList, type RedisListOptions } from './monitors/redis-list.js';
 export { Refusal, type HookConnection, type HookIdentity, type Hooks, type UpgradeRequest } from './hooks.js';
 
 /** Where a server listens, and what it connected to. */
@@ -68,6 +72,11 @@ export interface ServerExtras {
   logger?: Logger;
   /** The application's hooks (server/hooks.ts); also taken as `createServer({ ..., hooks })`. */
   hooks?: Hooks;
+  /**
+   * Sources whose changes become messages (server/monitors/): started by `listen` (which rejects when
+   * one cannot connect), stopped first by `close`. Also taken as `createServer({ ..., monitors })`.
+   */
+  monitors?: Monitor[];
 }
 
 /**
@@ -75,8 +84,9 @@ export interface ServerExtras {
  * @throws TypeError / RangeError naming the option when one is invalid, and Error when the native uWS
  *   engine did not load and `allowFallback` is false.
  */
-export function createServer(input: Partial<ServerOptions> & { hooks?: Hooks } = {}, extras: ServerExtras = {}): PubSubServer {
-  const { hooks: inline, ...rest } = input;
+export function createServer(input: Partial<ServerOptions> & { hooks?: Hooks; monitors?: Monitor[] } = {}, extras: ServerExtras = {}): PubSubServer {
+  const { hooks: inline, monitors: inlineMonitors, ...rest } = input;
+  const monitors = [...(inlineMonitors ?? []), ...(extras.monitors ?? [])];
   const options = validateOptions(rest);
   const hooks: Hooks = { ...inline, ...extras.hooks };
   const log = extras.logger ?? createLog(options.logLevel);
@@ -112,6 +122,7 @@ export function createServer(input: Partial<ServerOptions> & { hooks?: Hooks } =
       slowIo: slowIo.description,
       maxConnections: admission.maxConnections,
       loopDelay: loopDelay.current(),
+      monitors: Object.fromEntries(monitors.map((m) => [m.name, { state: m.state(), ...m.counters() }])),
     });
     registerHttp(context, statsContext, endpoint);
     listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
@@ -134,6 +145,17 @@ export function createServer(input: Partial<ServerOptions> & { hooks?: Hooks } =
       loopMonitor?.stop();
       throw err;
     });
+    try {
+      for (const monitor of monitors) await monitor.start(endpoint, log);
+    } catch (err) {
+      await Promise.all(monitors.map((m) => m.stop()));
+      uws.us_listen_socket_close(listenSocket);
+      listenSocket = null;
+      await Promise.all([slowIo.close(), broker.close()]);
+      pubsub?.stop();
+      loopMonitor?.stop();
+      throw err;
+    }
     const port = uws.us_socket_local_port(listenSocket as never);
     log.info({ host: options.host, port, engine: engine.description, broker: broker.kind, slow_io: slowIo.description, max_connections: admission.maxConnections }, 'listening');
     return { port, host: options.host, slowIo: slowIo.description };
@@ -145,6 +167,8 @@ export function createServer(input: Partial<ServerOptions> & { hooks?: Hooks } =
     ctx.log.info({ connections: stats.pubsubConnections + stats.echoConnections }, 'shutdown: refusing new connections and publishes, delivering what was accepted');
     if (listenSocket) uws.us_listen_socket_close(listenSocket);
     listenSocket = null;
+    // Monitors first: what one took from its source is handed over before the drain below delivers it.
+    await Promise.all(monitors.map((m) => m.stop()));
     const deadline = Date.now() + options.shutdownTimeout;
     let timer: NodeJS.Timeout | undefined;
     const drained = await Promise.race([

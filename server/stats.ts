@@ -98,6 +98,8 @@ export interface StatsContext {
   maxConnections: number;
   /** Event-loop delay over the last whole window. */
   loopDelay: LoopDelay;
+  /** Each monitor's state and counters, by name. */
+  monitors: Record<string, Record<string, number | string>>;
 }
 
 /** The JSON body of `GET /stats`. */
@@ -132,6 +134,7 @@ export function statsJson(stats: Stats, context: StatsContext): Record<string, u
     engine: context.engine,
     redis: context.broker.kind === 'local' ? 'not configured' : context.broker.state,
     broker: { kind: context.broker.kind, state: context.broker.state, ...context.broker.counters },
+    monitors: context.monitors,
     uptime_s: Math.round((Date.now() - stats.startedAt) / 1000),
     memory: {
       rss: memory.rss,

@@ -562,6 +562,15 @@ export class PubSubEndpoint {
     return this.ctx.broker.publish(channel, messageJson);
   }
 
+  /**
+   * Delivers to the subscribers of this instance only, not through the broker (for a monitor whose
+   * source every instance watches by itself). Counted in `published`.
+   */
+  publishHere(channel: string, messageJson: string): void {
+    this.ctx.stats.published++;
+    this.deliver(channel, messageJson);
+  }
+
   /** Whether shutdown has begun; HTTP `/publish` refuses from then on too. */
   get isDraining(): boolean {
     return this.draining;

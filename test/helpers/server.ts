@@ -1,5 +1,5 @@
 /** Starts servers on port 0 for tests, and stops them afterwards. */
-import { createServer, type Hooks, type PubSubServer, type ServerOptions } from '../../server/index.js';
+import { createServer, type Hooks, type Monitor, type PubSubServer, type ServerOptions } from '../../server/index.js';
 
 export interface RunningServer {
   server: PubSubServer;
@@ -12,7 +12,7 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(options: Partial<ServerOptions> & { hooks?: Hooks } = {}): Promise<RunningServer> {
+export async function startServer(options: Partial<ServerOptions> & { hooks?: Hooks; monitors?: Monitor[] } = {}): Promise<RunningServer> {
   // The tests' servers log nothing unless a test asks (the log test reads a child process's stderr).
   const server = createServer({ host: '127.0.0.1', port: 0, shutdownTimeout: 1000, logLevel: 'silent', ...options });
   const { port } = await server.listen();

@@ -10,7 +10,7 @@ QUICK_FLAG = $(if $(QUICK),--quick,)
 NODE ?= node
 TEST_FLAGS ?= --test-timeout=60000
 
-.PHONY: install build server cluster baseline swarm test bench-micro bench-c10k bench-c100k bench-slow bench-slow-consumers bench-broadcast bench-http bench-redis fuzz soak clean
+.PHONY: install build server cluster example baseline swarm test bench-micro bench-c10k bench-c100k bench-slow bench-slow-consumers bench-broadcast bench-http bench-redis fuzz soak clean
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -20,7 +20,7 @@ install: node_modules/.package-lock.json
 
 # tsc runs only when a source, tsconfig.json or the installed packages changed since the last build,
 # and then into an empty dist/: the output of a removed source (a test above all) must not linger.
-SOURCES := $(shell find bin server clients bench test -name '*.ts' 2>/dev/null) tsconfig.json
+SOURCES := $(shell find bin server clients bench test examples -name '*.ts' 2>/dev/null) tsconfig.json
 dist/.built: node_modules/.package-lock.json $(SOURCES)
 	rm -rf dist
 	npx tsc -p tsconfig.json
@@ -33,6 +33,12 @@ server: build
 
 cluster: build
 	$(NODE) dist/server/cli.js --port $(PORT) --workers $(WORKERS) $(if $(REDIS),--redis $(REDIS),) $(ARGS)
+
+# EX names a file of examples/ (simplest, push-trap, authenticator, on-open, receiver, pg-monitor,
+# data-binding, jwt); it listens on PORT.
+EX ?= simplest
+example: build
+	PORT=$(PORT) $(NODE) dist/examples/$(EX).js
 
 baseline: build
 	$(NODE) dist/server/baseline/cli.js --port $(PORT) $(ARGS)

@@ -1,0 +1,216 @@
+/**
+ * Every file of examples/ is started as a user would start it (`node dist/examples/<name>.js`, PORT=0)
+ * and talked to over real sockets, PostgreSQL included: what its comment promises is what it does.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { SignJWT } from 'jose';
+import pg from 'pg';
+import { TestClient } from './helpers/client.js';
+import { POSTGRES_URL, requirePostgres } from './helpers/services.js';
+
+interface Example {
+  port: number;
+  ws: string;
+  stop(): Promise<void>;
+}
+
+/** Starts examples/<name>.ts (built) on a free port and waits for its listening line. */
+async function start(name: string, env: Record<string, string> = {}): Promise<Example> {
+  const script = fileURLToPath(new URL(`../examples/${name}.js`, import.meta.url));
+  const child: ChildProcess = spawn(process.execPath, [script], { env: { ...process.env, PORT: '0', DATABASE_URL: POSTGRES_URL, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within 10 s:\n${output}`)), 10_000);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      output += `${line}\n`;
+      const match = /^listening on ws:\/\/127\.0\.0\.1:(\d+)\/pubsub$/.exec(line);
+      if (match) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with ${code}:\n${output}`));
+    });
+  });
+  return {
+    port,
+    ws: `ws://127.0.0.1:${port}`,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+    },
+  };
+}
+
+async function client(base: string, query = ''): Promise<TestClient> {
+  const c = await TestClient.open(`${base}/pubsub${query}`);
+  assert.equal((await c.next()).event, 'welcome');
+  return c;
+}
+
+async function subscribe(c: TestClient, channel: string): Promise<void> {
+  assert.deepEqual(await c.request({ action: 'subscribe', payload: { channel }, id: 1 }), { event: 'subscribed', channel, id: 1 });
+}
+
+/** The status of an upgrade the server refuses. */
+async function refusedStatus(url: string): Promise<number> {
+  return TestClient.open(url).then(
+    () => 101,
+    (err: Error & { status?: number }) => err.status ?? NaN,
+  );
+}
+
+describe('examples/', () => {
+  it('simplest: a published message reaches a subscriber', async () => {
+    const ex = await start('simplest');
+    try {
+      const [a, b] = [await client(ex.ws), await client(ex.ws)];
+      await subscribe(a, 'news');
+      assert.equal((await b.request({ action: 'publish', payload: { channel: 'news', message: 'hi' }, id: 2 })).event, 'published');
+      assert.deepEqual(await a.next(), { event: 'message', channel: 'news', message: 'hi' });
+      await Promise.all([a.close(), b.close()]);
+    } finally {
+      await ex.stop();
+    }
+  });
+
+  it('push-trap: messages arrive wrapped with sender and time; "spam" is acked and dropped', async () => {
+    const ex = await start('push-trap');
+    try {
+      const [a, b] = [await client(ex.ws), await client(ex.ws)];
+      await subscribe(a, 'chat');
+      assert.equal((await b.request({ action: 'publish', payload: { channel: 'chat', message: 'spam' }, id: 2 })).event, 'published');
+      assert.equal((await b.request({ action: 'publish', payload: { channel: 'chat', message: 'hi' }, id: 3 })).event, 'published');
+      const got = await a.next();
+      assert.equal(got.event, 'message');
+      assert.match(got.message.from, /^anonymous /);
+      assert.ok(!Number.isNaN(Date.parse(got.message.at)));
+      assert.equal(got.message.message, 'hi', 'the spam before it was dropped');
+      assert.ok(await a.silentFor(200));
+      await Promise.all([a.close(), b.close()]);
+    } finally {
+      await ex.stop();
+    }
+  });
+
+  it('authenticator: unknown users get 401; each user subscribes to its own rooms only', async () => {
+    const ex = await start('authenticator');
+    try {
+      assert.equal(await refusedStatus(`${ex.ws}/pubsub`), 401);
+      assert.equal(await refusedStatus(`${ex.ws}/pubsub?user=mallory`), 401);
+      const bob = await client(ex.ws, '?user=bob');
+      await subscribe(bob, 'room:lobby');
+      const refused = await bob.request({ action: 'subscribe', payload: { channel: 'room:staff' }, id: 2 });
+      assert.equal(refused.event, 'error');
+      assert.equal(refused.code, 'forbidden');
+      const alice = await client(ex.ws, '?user=alice');
+      await subscribe(alice, 'room:staff');
+      await Promise.all([bob.close(), alice.close()]);
+    } finally {
+      await ex.stop();
+    }
+  });
+
+  it('on-open: every connection is subscribed to announcements and greeted', async () => {
+    const ex = await start('on-open');
+    try {
+      const a = await client(ex.ws);
+      assert.deepEqual(await a.next(), { event: 'subscribed', channel: 'announcements' });
+      const hello = await a.next();
+      assert.equal(hello.event, 'hello');
+      const b = await client(ex.ws);
+      await b.next();
+      await b.next();
+      b.send({ action: 'publish', payload: { channel: 'announcements', message: 'doors open' } });
+      assert.deepEqual(await a.next(), { event: 'message', channel: 'announcements', message: 'doors open' });
+      await Promise.all([a.close(), b.close()]);
+    } finally {
+      await ex.stop();
+    }
+  });
+
+  it('receiver: echo returns its params, shout capitalises text and fails on the rest, other methods are unknown', async () => {
+    const ex = await start('receiver');
+    try {
+      const c = await client(ex.ws);
+      const rpc = (method: string, params: unknown, id: number) => c.request({ action: 'rpc', payload: { method, params }, id });
+      assert.deepEqual(await rpc('echo', { a: [1, 2] }, 1), { event: 'result', result: { a: [1, 2] }, id: 1 });
+      assert.deepEqual(await rpc('shout', 'hey', 2), { event: 'result', result: 'HEY', id: 2 });
+      const failed = await rpc('shout', 5, 3);
+      assert.deepEqual([failed.event, failed.code, failed.id], ['error', 'rpc_failed', 3]);
+      assert.match(failed.message, /shout takes a string/);
+      const unknown = await rpc('whisper', 'x', 4);
+      assert.deepEqual([unknown.event, unknown.code, unknown.id], ['error', 'unknown_method', 4]);
+      await c.close();
+    } finally {
+      await ex.stop();
+    }
+  });
+
+  it('jwt: no token or a forged one gets 401; a signed one names the user, who alone has user:<sub>:*', async () => {
+    const secret = 'example-secret-of-at-least-32-bytes!';
+    const ex = await start('jwt', { JWT_SECRET: secret });
+    try {
+      const sign = (key: string) => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('ann').setExpirationTime('1h').sign(new TextEncoder().encode(key));
+      assert.equal(await refusedStatus(`${ex.ws}/pubsub`), 401);
+      assert.equal(await refusedStatus(`${ex.ws}/pubsub?token=${await sign('another-secret-of-at-least-32-bytes')}`), 401);
+      const c = await TestClient.open(`${ex.ws}/pubsub?token=${await sign(secret)}`);
+      const welcome = await c.next();
+      assert.equal(welcome.user, 'ann');
+      await subscribe(c, 'user:ann:inbox');
+      assert.equal((await c.request({ action: 'subscribe', payload: { channel: 'user:bob:inbox' }, id: 2 })).code, 'forbidden');
+      await c.close();
+    } finally {
+      await ex.stop();
+    }
+  });
+
+  describe('with PostgreSQL', () => {
+    const db = new pg.Client({ connectionString: POSTGRES_URL });
+    before(async () => {
+      await requirePostgres();
+      await db.connect();
+    });
+    after(() => db.end());
+
+    it('pg-monitor: NOTIFY alerts reaches the subscribers of alerts', async () => {
+      const ex = await start('pg-monitor');
+      try {
+        const c = await client(ex.ws);
+        await subscribe(c, 'alerts');
+        await db.query(`NOTIFY alerts, '{"level":"high"}'`);
+        assert.deepEqual(await c.next(), { event: 'message', channel: 'alerts', message: { level: 'high' } });
+        await c.close();
+      } finally {
+        await ex.stop();
+      }
+    });
+
+    it('data-binding: inserts, updates and deletes of notes reach table:notes as rows', async () => {
+      const ex = await start('data-binding');
+      try {
+        const c = await client(ex.ws);
+        await subscribe(c, 'table:notes');
+        const { rows } = await db.query<{ id: number }>(`INSERT INTO notes (body) VALUES ('first') RETURNING id`);
+        const id = rows[0].id;
+        await db.query('UPDATE notes SET body = $1 WHERE id = $2', ['second', id]);
+        await db.query('DELETE FROM notes WHERE id = $1', [id]);
+        assert.deepEqual((await c.next()).message, { op: 'insert', row: { id, body: 'first' } });
+        assert.deepEqual((await c.next()).message, { op: 'update', row: { id, body: 'second' } });
+        assert.deepEqual((await c.next()).message, { op: 'delete', row: { id, body: 'second' } });
+        await c.close();
+      } finally {
+        await ex.stop();
+      }
+    });
+  });
+});

@@ -2,12 +2,16 @@
  * `make bench-c10k` (`QUICK=1` for the short form): starts our server (in-memory) as a child process,
  * runs 10,000 clients through the C10k echo sequence, writes results/c10k-<stamp>-{timeline,summary}.csv,
  * appends the summary to results/history.csv, prints the targets beside the measured figures, and exits 1
- * when any sequence did not complete.
+ * when any sequence did not complete. With --tokens it runs twice, each on a fresh server: as above, then
+ * with the server started with --jwt-secret and every client bringing a token signed for it, and
+ * compares the connect rates side by side.
  */
+import { randomBytes } from 'node:crypto';
+import type { RunSummary } from '../clients/engine.js';
 import { validateSwarmOptions } from '../clients/options.js';
 import { stamp } from '../clients/output/csv.js';
 import { targetLines, type Target } from '../clients/output/summary.js';
-import { benchCli, exitCode, numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
+import { benchCli, exitCode, interrupted, numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { assertNative, startServerProcess, type ServerKind } from './lib/servers.js';
 
 const args = await benchCli('bench-c10k', '$0 [flags]\n\nThe C10k echo sequence against a fresh server: 10,000 clients connect over --ramp seconds, then each\nwaits --delay seconds, sends, reads the echo, --rounds times. Default run about 5 minutes; --quick about 1.')
@@ -19,6 +23,7 @@ const args = await benchCli('bench-c10k', '$0 [flags]\n\nThe C10k echo sequence 
   .option('workers', { coerce: numeric, requiresArg: true, default: 0, describe: 'swarm processes; 0 = one per 5000 clients' })
   .option('source-addresses', { type: 'string', default: '', describe: 'comma-separated local addresses the clients connect from; default: the kernel picks' })
   .option('server', { type: 'string', choices: ['ours', 'baseline'], default: 'ours', describe: 'which server to start: ours (uWS) or the ws baseline' })
+  .option('tokens', { type: 'boolean', default: false, describe: 'run again with --jwt-secret on the server and a signed token per client (--token-secret), and compare' })
   .option('out', { type: 'string', default: RESULTS_DIR, describe: 'directory for the CSVs and history.csv' })
   .parseAsync();
 
@@ -42,36 +47,62 @@ try {
   console.error(`bench-c10k: ${(err as Error).message}\nRun with --help for the flags.`);
   process.exit(2);
 }
-const server = await startServerProcess(kind, kind === 'ours' ? ['--idle-timeout', String(idle), '--no-allow-fallback'] : []);
-let failed = true;
-try {
-  assertNative(server);
-  console.log(`bench-c10k: ${kind} server pid ${server.pid} on ${server.url}, engine ${server.engine}`);
-  const name = `c10k-${stamp()}`;
-  const { summary, files } = await runSwarm(
-    kind,
-    { ...swarmOptions, url: server.url, serverPid: server.pid },
-    { dir: args.out, name },
-  );
-  const c = summary.counters;
-  const clients = summary.options.clients;
-  const targets: Target[] = [
-    { name: 'sequences complete', measured: `${c.completed} of ${clients}, ${clients - c.completed} not`, pass: c.completed === clients },
-    { name: 'echo p99 <= 5 ms', measured: summary.rtt ? `${summary.rtt.p99.toFixed(2)} ms` : 'no round trips', pass: summary.rtt ? summary.rtt.p99 <= 5 : false },
-    summary.offeredConnectRate >= 5000
-      ? { name: 'connect rate >= 5000/s', measured: `${Math.round(summary.connectRate)}/s`, pass: summary.connectRate >= 5000 }
-      : { name: 'connect rate >= 5000/s', measured: `${Math.round(summary.connectRate)}/s`, pass: null, note: `the ramp offered only ${Math.round(summary.offeredConnectRate)}/s; run with QUICK=1 or --ramp 2` },
-    summary.server?.bytesPerConnection != null
-      ? { name: 'server memory <= 2 KB per idle connection', measured: `${Math.round(summary.server.bytesPerConnection)} B`, pass: summary.server.bytesPerConnection <= 2048 }
-      : { name: 'server memory <= 2 KB per idle connection', measured: 'not measured', pass: null, note: 'the slope of RSS over connections needs a ramp of 5 s or more; the default run has 120 s' },
-  ];
-  for (const line of targetLines(targets)) console.log(line);
-  console.log(`which side was saturated: ${summary.saturated} (server cpu max ${Math.round(summary.server?.cpuMaxPct ?? NaN)}%, busiest swarm process ${Math.round(summary.clientCpuMaxPct)}%)`);
-  console.log(`csv: ${files.join(', ')}`);
-  failed = c.completed !== clients;
-} catch (err) {
-  console.error(`bench-c10k: ${(err as Error).message}`);
-} finally {
-  await server.stop();
+if (args.tokens && kind !== 'ours') {
+  console.error('bench-c10k: --tokens needs --server ours (the baseline reads no tokens)\nRun with --help for the flags.');
+  process.exit(2);
+}
+
+/** One run on a fresh server; with `secret`, the server verifies a token per client signed with it. */
+async function run(secret: string | null): Promise<RunSummary | null> {
+  const tokenFlags = secret ? ['--jwt-secret', secret] : [];
+  const server = await startServerProcess(kind, kind === 'ours' ? ['--idle-timeout', String(idle), '--no-allow-fallback', ...tokenFlags] : []);
+  try {
+    assertNative(server);
+    const label = secret ? `${kind} with tokens` : kind;
+    console.log(`bench-c10k: ${label}: server pid ${server.pid} on ${server.url}, engine ${server.engine}`);
+    const name = `c10k-${stamp()}${secret ? '-tokens' : ''}`;
+    const { summary, files } = await runSwarm(
+      label,
+      { ...swarmOptions, url: server.url, serverPid: server.pid, tokenSecret: secret ?? '' },
+      { dir: args.out, name },
+    );
+    const c = summary.counters;
+    const clients = summary.options.clients;
+    const targets: Target[] = [
+      { name: 'sequences complete', measured: `${c.completed} of ${clients}, ${clients - c.completed} not`, pass: c.completed === clients },
+      { name: 'echo p99 <= 5 ms', measured: summary.rtt ? `${summary.rtt.p99.toFixed(2)} ms` : 'no round trips', pass: summary.rtt ? summary.rtt.p99 <= 5 : false },
+      summary.offeredConnectRate >= 5000
+        ? { name: 'connect rate >= 5000/s', measured: `${Math.round(summary.connectRate)}/s`, pass: summary.connectRate >= 5000 }
+        : { name: 'connect rate >= 5000/s', measured: `${Math.round(summary.connectRate)}/s`, pass: null, note: `the ramp offered only ${Math.round(summary.offeredConnectRate)}/s; run with QUICK=1 or --ramp 2` },
+      summary.server?.bytesPerConnection != null
+        ? { name: 'server memory <= 2 KB per idle connection', measured: `${Math.round(summary.server.bytesPerConnection)} B`, pass: summary.server.bytesPerConnection <= 2048 }
+        : { name: 'server memory <= 2 KB per idle connection', measured: 'not measured', pass: null, note: 'the slope of RSS over connections needs a ramp of 5 s or more; the default run has 120 s' },
+    ];
+    for (const line of targetLines(targets)) console.log(line);
+    console.log(`which side was saturated: ${summary.saturated} (server cpu max ${Math.round(summary.server?.cpuMaxPct ?? NaN)}%, busiest swarm process ${Math.round(summary.clientCpuMaxPct)}%)`);
+    console.log(`csv: ${files.join(', ')}`);
+    return summary;
+  } catch (err) {
+    console.error(`bench-c10k: ${(err as Error).message}`);
+    return null;
+  } finally {
+    await server.stop();
+  }
+}
+
+const complete = (s: RunSummary | null): boolean => s !== null && s.counters.completed === s.options.clients;
+const plain = await run(null);
+let failed = !complete(plain);
+if (args.tokens && !interrupted()) {
+  const withTokens = await run(randomBytes(32).toString('base64url'));
+  failed ||= !complete(withTokens);
+  if (plain && withTokens) {
+    const ratio = withTokens.connectRate / plain.connectRate;
+    console.log('\nwith tokens against without, side by side:');
+    for (const line of targetLines([
+      { name: 'connect rate with tokens within 10% of without', measured: `${Math.round(withTokens.connectRate)}/s vs ${Math.round(plain.connectRate)}/s (${ratio.toFixed(2)}x)`, pass: ratio >= 0.9 },
+      { name: 'echo p99 with tokens <= 5 ms', measured: withTokens.rtt ? `${withTokens.rtt.p99.toFixed(2)} ms (without: ${plain.rtt?.p99.toFixed(2)} ms)` : 'no round trips', pass: withTokens.rtt ? withTokens.rtt.p99 <= 5 : false },
+    ])) console.log(line);
+  }
 }
 process.exit(exitCode(failed));

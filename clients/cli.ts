@@ -33,6 +33,8 @@ const args = await commandLine('swarm', '$0 [flags]\n\nOpens many WebSocket clie
   .option('channel', { type: 'string', default: d.channel, describe: 'channel (broadcast, crowd) or channel prefix (pubsub)' })
   .option('workers', { coerce: numeric, requiresArg: true, default: d.workers, describe: 'worker processes; 0 = one per 5000 clients (at most 18000 each: 20,000 open files per process)' })
   .option('source-addresses', { type: 'string', default: '', describe: 'comma-separated local addresses to connect from (127.0.0.1,127.0.0.2,...), about 28,000 ports each; each client binds a port the swarm names (from 32768 up); default: the kernel picks address and port' })
+  .option('token', { type: 'string', default: d.token, describe: 'a token (JWT) every client brings as ?token=, for a server started with --jwt-secret' })
+  .option('token-secret', { type: 'string', default: d.tokenSecret, describe: "HS256 secret (the server's --jwt-secret) to sign a token per client with, sub swarm-<index>, all before the run starts" })
   .option('connect-timeout', { coerce: numeric, requiresArg: true, default: d.connectTimeout, describe: 'ms a connect may take' })
   .option('reply-timeout', { coerce: numeric, requiresArg: true, default: d.replyTimeout, describe: 'ms a reply may take (slow requests get --slow-ms more)' })
   .option('timeout', { coerce: numeric, requiresArg: true, default: d.timeout, describe: 'seconds after which the run stops and closes every socket; 0 = what the scenario needs plus a margin' })
@@ -63,6 +65,8 @@ const options: Partial<SwarmOptions> = {
   channel: args.channel,
   workers: args.workers as number,
   sourceAddresses: args.sourceAddresses.split(',').map((a) => a.trim()).filter(Boolean),
+  token: args.token,
+  tokenSecret: args.tokenSecret,
   connectTimeout: args.connectTimeout as number,
   replyTimeout: args.replyTimeout as number,
   timeout: args.timeout as number,

@@ -4,6 +4,7 @@
  * every client is connected at once), `error-sample`, `done`. It prints nothing itself; the progress line
  * and the CSV writers in `output/` subscribe (as autocannon's engine and printers do).
  */
+import { signTokens } from './tokens.js';
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
@@ -175,11 +176,12 @@ export class Swarm extends EventEmitter {
     // The engine decodes, merges and summarizes every worker's histograms each tick; unoptimized, the
     // first ticks with timed values took CPU the servers under test needed (see warmUpHistogramCode).
     warmUpHistogramCode();
+    const tokens = options.tokenSecret ? await signTokens(options.tokenSecret, options.clients) : null;
     const startedAt = Date.now();
     const serverRest = options.serverPid ? sampleTree(options.serverPid) : null;
     this.emit('start', { options, url: this.url, startedAt, helpers: wsHelpers().description } satisfies StartEvent);
     const finished = new Promise<void>((resolve) => this.once('all-final', resolve));
-    for (let worker = 0; worker < options.workers; worker++) this.spawn(worker, startedAt + 300);
+    for (let worker = 0; worker < options.workers; worker++) this.spawn(worker, startedAt + 300, tokens);
     if (this.interruptedBy !== null) this.broadcast({ type: 'stop' }); // interrupted during the host check
 
     let lastSecond = 0;
@@ -252,7 +254,7 @@ export class Swarm extends EventEmitter {
     return summary;
   }
 
-  private spawn(worker: number, startAt: number): void {
+  private spawn(worker: number, startAt: number, tokens: string[] | null): void {
     // The engine's own flags (such as --test) stay out of the workers; SWARM_WORKER_NODE_ARGS adds some
     // for diagnosis (e.g. "--trace-gc" or "--cpu-prof").
     const execArgv = [...(process.env.SWARM_WORKER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [])];
@@ -269,7 +271,8 @@ export class Swarm extends EventEmitter {
       state.counters = { ...state.counters, connected: 0, opening: 0, errors: { ...state.counters.errors, other: state.counters.errors.other + ownClients - accounted } };
       this.markDone(state);
     });
-    this.send(child, { type: 'start', options: this.options, worker, startAt, reportMs: REPORT_MS });
+    const own = tokens && tokens.filter((_, i) => i % this.options.workers === worker);
+    this.send(child, { type: 'start', options: this.options, worker, startAt, reportMs: REPORT_MS, tokens: own });
   }
 
   private onMessage(state: WorkerState, message: FromWorker): void {

@@ -12,6 +12,8 @@ export interface StartMessage {
   startAt: number;
   /** Milliseconds between reports. */
   reportMs: number;
+  /** With --token-secret: the token of each of this worker's clients, in the order it runs them. */
+  tokens: string[] | null;
 }
 
 /** Engine -> worker: every client has reached the barrier; resume at epoch ms `at`. */

@@ -60,6 +60,13 @@ export interface SwarmOptions {
    * picks address and port (127.0.0.1 towards loopback), good for up to 28,000 clients per server port.
    */
   sourceAddresses: string[];
+  /** A token every client brings (`?token=`); '' = none. Default ''. */
+  token: string;
+  /**
+   * HS256 secret to sign a token per client with (sub `swarm-<index>`, expiry in 24 h), brought as
+   * `?token=`; '' = none. All are signed before the run starts. Default ''.
+   */
+  tokenSecret: string;
   /** Milliseconds a connect may take. Default 10000. */
   connectTimeout: number;
   /** Milliseconds a reply (echo, ack, own message, goodbye) may take; slow replies get `slowMs` more. Default 10000. */
@@ -96,6 +103,8 @@ export const DEFAULT_SWARM_OPTIONS: Readonly<SwarmOptions> = Object.freeze({
   channel: 'bench',
   workers: 0,
   sourceAddresses: [],
+  token: '',
+  tokenSecret: '',
   connectTimeout: 10_000,
   replyTimeout: 10_000,
   timeout: 0,
@@ -124,6 +133,8 @@ export const SWARM_FLAGS: Readonly<Record<keyof SwarmOptions, string>> = {
   channel: '--channel',
   workers: '--workers',
   sourceAddresses: '--source-addresses',
+  token: '--token',
+  tokenSecret: '--token-secret',
   connectTimeout: '--connect-timeout',
   replyTimeout: '--reply-timeout',
   timeout: '--timeout',
@@ -198,6 +209,11 @@ export function validateSwarmOptions(input: Partial<SwarmOptions>): SwarmOptions
   if (!Array.isArray(o.sourceAddresses) || o.sourceAddresses.some((a) => typeof a !== 'string' || !isIp(a))) {
     fail('sourceAddresses', 'must be a comma-separated list of local IP addresses');
   }
+  if (typeof o.token !== 'string') fail('token', 'must be a string');
+  if (typeof o.tokenSecret !== 'string') fail('tokenSecret', 'must be a string');
+  // Secrets are not quoted back: the messages say what is wrong without them.
+  if (o.token && o.tokenSecret) throw new RangeError(`${SWARM_FLAGS.token} and ${SWARM_FLAGS.tokenSecret} exclude each other`);
+  if (o.tokenSecret && Buffer.byteLength(o.tokenSecret) < 32) throw new RangeError(`${SWARM_FLAGS.tokenSecret} must be at least 32 bytes for HS256 (got ${Buffer.byteLength(o.tokenSecret)})`);
   integer('connectTimeout', 1, 600_000);
   integer('replyTimeout', 1, 600_000);
   seconds('timeout', 86_400);

@@ -4,6 +4,7 @@
  * the 20,000 open-files limit because the engine gives it at most 18,000 clients.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { withToken } from './tokens.js';
 import { Connection } from './connection.js';
 import type { FromWorker, StartMessage, ToWorker } from './ipc.js';
 import {
@@ -50,6 +51,15 @@ class Worker {
     this.ownClients = Math.floor(clients / workers) + (plan.worker < clients % workers ? 1 : 0);
     this.release = new Promise((resolve) => (this.releaseResolve = resolve));
     this.spacing = clients > 1 ? (plan.options.ramp * 1000) / clients : 0;
+  }
+
+  /** The URL client `index` connects to, with its token when the run brings tokens. */
+  private urlOf(index: number): string {
+    const url = this.urls[index % this.urls.length];
+    const { token, workers } = this.plan.options;
+    if (token) return withToken(url, token);
+    const signed = this.plan.tokens?.[(index - this.plan.worker) / workers];
+    return signed ? withToken(url, signed) : url;
   }
 
   start(): void {
@@ -158,7 +168,7 @@ class Worker {
         // this kernel (bhash2) each probe walks bucket chains, so past about 70,000 sockets connects stall
         // with the swarm's CPU all in the kernel. A named port costs one lookup.
         const localPort = localAddress === undefined ? undefined : FIRST_SOURCE_PORT + Math.floor(index / addresses.length);
-        const conn = await Connection.open(this.urls[index % this.urls.length], this.counters, { localAddress, localPort, timeoutMs: options.connectTimeout });
+        const conn = await Connection.open(this.urlOf(index), this.counters, { localAddress, localPort, timeoutMs: options.connectTimeout });
         record(this.histograms.connect, nowMicros() - begun);
         this.lastConnectedAt = Date.now();
         this.connections.add(conn);

@@ -60,7 +60,7 @@ async function parseServerArgs(argv: string[]): Promise<ParsedArgs> {
     .option('max-header-size', { coerce: numeric, requiresArg: true, default: d.maxHeaderSize, describe: 'largest WebSocket upgrade request line and headers, bytes; larger: 431' })
     .option('jwt-secret', { type: 'string', describe: `secret of the HS256 tokens (at least 32 bytes) that name a client's user and session: ?token=, Authorization: Bearer or the token cookie; a bad or expired token gets 401; without it every client is anonymous` })
     .option('jwt-secret-file', { type: 'string', describe: 'read --jwt-secret from this file (its first line), so the secret stays out of the process list' })
-    .option('require-auth', { type: 'boolean', default: d.requireAuth, describe: '/pubsub upgrades without a valid token get 401 (needs --jwt-secret)' })
+    .option('require-auth', { type: 'boolean', default: d.requireAuth, describe: '/pubsub and /echo upgrades without a valid token get 401 (needs --jwt-secret)' })
     .option('hook-timeout', { coerce: numeric, requiresArg: true, default: d.hookTimeout, describe: 'ms a hook of the library API may take before it counts as failed (hook_failed)' })
     .option('pg-notify', { type: 'string', describe: 'PostgreSQL URL to LISTEN at (postgres://...): each NOTIFY on a --pg-notify-channel is published to the subscribers of this instance; listens again after a lost connection' })
     .option('pg-notify-channel', { coerce: strings, requiresArg: true, default: [], describe: 'name[=channel], repeatable: LISTEN on name, publish its payloads (JSON, or else a JSON string) on channel (name itself without =); needs --pg-notify' })

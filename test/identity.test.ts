@@ -218,3 +218,37 @@ describe('user and session channels across two instances bridged by Redis', () =
     }
   });
 });
+
+describe('tokens on /echo, and a swarm that brings them', () => {
+  it('/echo: a valid token is let in and echoed to, a forged one gets 401, --require-auth refuses none', async () => {
+    const server = await startServer({ jwtSecret: SECRET, requireAuth: true });
+    try {
+      const refused = async (url: string): Promise<number> => TestClient.open(url).then(() => 101, (err: { status?: number }) => err.status ?? NaN);
+      assert.equal(await refused(`${server.ws}/echo`), 401);
+      assert.equal(await refused(`${server.ws}/echo?token=${await token({ sub: 'ann' }, { secret: 'another-secret-of-at-least-32-bytes' })}`), 401);
+      const client = await TestClient.open(`${server.ws}/echo?token=${await token({ sub: 'ann' })}`);
+      assert.deepEqual(await client.next(), { event: 'welcome' });
+      client.send('ping');
+      assert.equal(String(await client.nextRaw()), 'ping');
+      await client.close();
+      assert.equal((await server.stats()).refused.unauthorized, 2);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('swarm --token-secret signs a token per client: the echo sequence completes against --require-auth; a wrong secret gets every connect refused', async () => {
+    const { Swarm } = await import('../clients/engine.js');
+    const server = await startServer({ jwtSecret: SECRET, requireAuth: true });
+    try {
+      const signed = await new Swarm({ url: server.ws, scenario: 'echo', clients: 50, ramp: 0.2, delay: 0.2, rounds: 1, workers: 1, tokenSecret: SECRET }).run();
+      assert.equal(signed.counters.completed, 50);
+      const wrong = await new Swarm({ url: server.ws, scenario: 'echo', clients: 20, ramp: 0.1, delay: 0.2, rounds: 1, workers: 1, tokenSecret: 'another-secret-of-at-least-32-bytes', timeout: 10 }).run();
+      assert.equal(wrong.counters.completed, 0);
+      assert.equal(wrong.counters.failed, 20);
+      assert.equal((await server.stats()).refused.unauthorized, 20);
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -4,7 +4,9 @@
  */
 import type { HttpRequest, HttpResponse, us_socket_context_t, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { events, type GoodbyeReason } from '../protocol/index.js';
+import { tokenOf, TokenVerifier } from '../identity.js';
 import { countClientClose } from '../stats.js';
+import { refuseUpgrade, TOKEN_REQUIRED, verifyThenAccept } from './token-gate.js';
 import { acceptUpgrade, upgradeHeaders, bufferedBytes, CLOSE, endAll, refuseWithServerError, reportHandlerError, type ServerContext } from './context.js';
 
 /** Per-connection state: echoes still to send (Infinity for rounds=0), and the source address. */
@@ -37,7 +39,14 @@ export class EchoEndpoint {
   /** Every open `/echo` socket (for shutdown). */
   readonly sockets = new Set<Socket>();
 
-  constructor(private readonly ctx: ServerContext) {}
+  /** Set while an upgrade runs inside an HttpResponse cork: the welcome then waits (as in pubsub.ts). */
+  private upgradingInCork = false;
+  /** Verifies tokens when the server has a secret: identity applies to every WebSocket endpoint. */
+  private readonly verifier: TokenVerifier | null;
+
+  constructor(private readonly ctx: ServerContext) {
+    this.verifier = ctx.options.jwtSecret === null ? null : new TokenVerifier(ctx.options.jwtSecret);
+  }
 
   /** The uWS behaviour of `/echo`. */
   behavior(): WebSocketBehavior<EchoConnection> {
@@ -64,7 +73,20 @@ export class EchoEndpoint {
       }
       const address = this.ctx.admission.admit(res, req, this.ctx.shuttingDown);
       if (address === null) return;
-      acceptUpgrade(res, upgradeHeaders(req), context, { remaining: rounds === 0 ? Infinity : rounds, address, endedByServer: false });
+      const headers = upgradeHeaders(req);
+      const data: EchoConnection = { remaining: rounds === 0 ? Infinity : rounds, address, endedByServer: false };
+      const token = this.verifier ? tokenOf(req.getQuery() ?? '', req.getHeader('authorization'), req.getHeader('cookie')) : null;
+      if (token === null && this.ctx.options.requireAuth) return refuseUpgrade(this.ctx, res, address, TOKEN_REQUIRED);
+      if (token === null) return acceptUpgrade(res, headers, context, data);
+      // The echo sequence has no use for who the client is: the token is checked, not kept.
+      void verifyThenAccept(this.ctx, this.verifier!, res, address, token, () => {
+        this.upgradingInCork = true;
+        try {
+          acceptUpgrade(res, headers, context, data);
+        } finally {
+          this.upgradingInCork = false;
+        }
+      }, 'echo upgrade');
     } catch (err) {
       reportHandlerError(this.ctx, 'echo upgrade', err);
       refuseWithServerError(res);
@@ -75,6 +97,12 @@ export class EchoEndpoint {
     this.sockets.add(ws);
     this.ctx.stats.echoConnections++;
     this.ctx.stats.connectionsTotal++;
+    // uWS 20.30 ends a socket sent a frame from `open` inside an HttpResponse cork (see pubsub.ts).
+    if (this.upgradingInCork) queueMicrotask(() => this.sockets.has(ws) && ws.cork(() => this.welcome(ws)));
+    else this.welcome(ws);
+  }
+
+  private welcome(ws: Socket): void {
     ws.send(events.ECHO_WELCOME, false);
     this.ctx.stats.messagesOut++;
   }

@@ -32,16 +32,10 @@ import {
 } from '../protocol/index.js';
 import { countClientClose } from '../stats.js';
 import { callHook, hasRequestHooks, Refusal as HookRefusal, type HookConnection, type HookIdentity, type HookName, type UpgradeRequest } from '../hooks.js';
-import type { Refusal } from './admission.js';
+import { refuseUpgrade, SHUTTING_DOWN, TOKEN_REQUIRED, type UpgradeRefusal } from './token-gate.js';
 import { granted, tokenOf, TokenRefused, TokenVerifier, type TokenIdentity } from '../identity.js';
 import { acceptUpgrade, bufferedBytes, CLOSE, endAll, refuseWithServerError, reportHandlerError, SEND, upgradeHeaders, type ServerContext, type UpgradeHeaders } from './context.js';
 
-/** A refusal of an upgrade that passed admission: the reason counted, the status line, the body. */
-interface UpgradeRefusal {
-  why: Refusal;
-  status: string;
-  text: string;
-}
 
 /** Per-connection state, kept by uWS as the socket's user data. */
 export interface PubSubConnection {
@@ -87,9 +81,7 @@ const SWEEP_INTERVAL_MS = 1000;
 
 const connectionPrefix = randomBytes(4).toString('hex');
 
-/** Refusals of the asynchronous upgrade, as `Admission.refuseAdmitted` takes them. */
-const TOKEN_REQUIRED = { why: 'unauthorized', status: '401 Unauthorized', text: 'a token is required (--require-auth)' } as const;
-const AUTHENTICATE_FAILED = { why: 'hook_failed', status: '500 Internal Server Error', text: 'the authenticate hook failed' } as const;
+const AUTHENTICATE_FAILED: UpgradeRefusal = { why: 'hook_failed', status: '500 Internal Server Error', text: 'the authenticate hook failed' };
 let connectionCounter = 0;
 
 export class PubSubEndpoint {
@@ -209,7 +201,7 @@ export class PubSubEndpoint {
       try {
         if (refusal) return this.refuse(res, address, refusal);
         if (identity === null && this.ctx.options.requireAuth) return this.refuse(res, address, TOKEN_REQUIRED);
-        if (this.ctx.shuttingDown) return this.refuse(res, address, { why: 'shutting_down', status: '503 Service Unavailable', text: 'shutting down' });
+        if (this.ctx.shuttingDown) return this.refuse(res, address, SHUTTING_DOWN);
         this.upgradingInCork = true;
         try {
           this.accept(res, headers, context, address, identity);
@@ -224,7 +216,7 @@ export class PubSubEndpoint {
   }
 
   private refuse(res: HttpResponse, address: string, refusal: UpgradeRefusal): void {
-    this.ctx.admission.refuseAdmitted(res, address, refusal.why, refusal.status, refusal.text);
+    refuseUpgrade(this.ctx, res, address, refusal);
   }
 
   private accept(res: HttpResponse, headers: UpgradeHeaders, context: us_socket_context_t, address: string, identity: TokenIdentity | null): void {

@@ -4,9 +4,9 @@
  */
 import type { HttpRequest, HttpResponse, us_socket_context_t, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { events, type GoodbyeReason } from '../protocol/index.js';
-import { tokenOf, TokenVerifier } from '../identity.js';
+import { tokenOf, TokenRefused, TokenVerifier } from '../identity.js';
 import { countClientClose } from '../stats.js';
-import { refuseUpgrade, TOKEN_REQUIRED, verifyThenAccept } from './token-gate.js';
+import { refuseUpgrade, TOKEN_REQUIRED, tokenRefusal, upgradeLater } from './token-gate.js';
 import { acceptUpgrade, upgradeHeaders, bufferedBytes, CLOSE, endAll, refuseWithServerError, reportHandlerError, type ServerContext } from './context.js';
 
 /** Per-connection state: echoes still to send (Infinity for rounds=0), and the source address. */
@@ -79,14 +79,23 @@ export class EchoEndpoint {
       if (token === null && this.ctx.options.requireAuth) return refuseUpgrade(this.ctx, res, address, TOKEN_REQUIRED);
       if (token === null) return acceptUpgrade(res, headers, context, data);
       // The echo sequence has no use for who the client is: the token is checked, not kept.
-      void verifyThenAccept(this.ctx, this.verifier!, res, address, token, () => {
-        this.upgradingInCork = true;
+      const verifier = this.verifier!;
+      void upgradeLater(this.ctx, res, address, 'echo upgrade', async () => {
         try {
-          acceptUpgrade(res, headers, context, data);
-        } finally {
-          this.upgradingInCork = false;
+          await verifier.verify(token);
+        } catch (err) {
+          if (err instanceof TokenRefused) return tokenRefusal(err);
+          throw err;
         }
-      }, 'echo upgrade');
+        return () => {
+          this.upgradingInCork = true;
+          try {
+            acceptUpgrade(res, headers, context, data);
+          } finally {
+            this.upgradingInCork = false;
+          }
+        };
+      });
     } catch (err) {
       reportHandlerError(this.ctx, 'echo upgrade', err);
       refuseWithServerError(res);

@@ -32,7 +32,7 @@ import {
 } from '../protocol/index.js';
 import { countClientClose } from '../stats.js';
 import { callHook, hasRequestHooks, Refusal as HookRefusal, type HookConnection, type HookIdentity, type HookName, type UpgradeRequest } from '../hooks.js';
-import { refuseUpgrade, SHUTTING_DOWN, TOKEN_REQUIRED, type UpgradeRefusal } from './token-gate.js';
+import { refuseUpgrade, TOKEN_REQUIRED, tokenRefusal, upgradeLater, type UpgradeRefusal } from './token-gate.js';
 import { granted, tokenOf, TokenRefused, TokenVerifier, type TokenIdentity } from '../identity.js';
 import { acceptUpgrade, bufferedBytes, CLOSE, endAll, refuseWithServerError, reportHandlerError, SEND, upgradeHeaders, type ServerContext, type UpgradeHeaders } from './context.js';
 
@@ -82,6 +82,7 @@ const SWEEP_INTERVAL_MS = 1000;
 const connectionPrefix = randomBytes(4).toString('hex');
 
 const AUTHENTICATE_FAILED: UpgradeRefusal = { why: 'hook_failed', status: '500 Internal Server Error', text: 'the authenticate hook failed' };
+const SERVER_FAILED: UpgradeRefusal = { why: 'hook_failed', status: '500 Internal Server Error', text: 'the server failed on this upgrade' };
 let connectionCounter = 0;
 
 export class PubSubEndpoint {
@@ -162,7 +163,7 @@ export class PubSubEndpoint {
    * The asynchronous upgrade: verifies the token and asks `authenticate` (other connections go on
    * meanwhile), then upgrades, or answers 401/403 (a refusal) or 500 (a failed hook).
    */
-  private async acceptLater(
+  private acceptLater(
     res: HttpResponse,
     headers: UpgradeHeaders,
     context: us_socket_context_t,
@@ -170,48 +171,37 @@ export class PubSubEndpoint {
     token: string | null,
     request: UpgradeRequest | null,
   ): Promise<void> {
-    let aborted = false;
-    res.onAborted(() => (aborted = true));
-    let identity: TokenIdentity | null = null;
-    let refusal: UpgradeRefusal | null = null;
-    try {
-      if (token !== null) identity = await this.verifier!.verify(token);
-      if (request) {
-        request.token = identity && { user: identity.user, session: identity.session };
-        const outcome = await callHook(() => this.ctx.hooks.authenticate!(request), this.ctx.options.hookTimeout);
-        if (!outcome.ok && outcome.error instanceof HookRefusal) {
-          refusal = { status: outcome.error.status === 403 ? '403 Forbidden' : '401 Unauthorized', why: 'unauthorized', text: outcome.error.message };
-        } else {
+    return upgradeLater(this.ctx, res, address, 'pubsub upgrade', async () => {
+      let identity: TokenIdentity | null = null;
+      try {
+        if (token !== null) identity = await this.verifier!.verify(token);
+        if (request) {
+          request.token = identity && { user: identity.user, session: identity.session };
+          const outcome = await callHook(() => this.ctx.hooks.authenticate!(request), this.ctx.options.hookTimeout);
+          if (!outcome.ok && outcome.error instanceof HookRefusal) {
+            return { status: outcome.error.status === 403 ? '403 Forbidden' : '401 Unauthorized', why: 'unauthorized', text: outcome.error.message };
+          }
           const named = outcome.ok ? hookIdentity(outcome.value, identity) : outcome;
           if ('error' in named) {
             this.hookFailed('authenticate', named);
-            refusal = AUTHENTICATE_FAILED;
-          } else identity = named.identity;
+            return AUTHENTICATE_FAILED;
+          }
+          identity = named.identity;
         }
-      }
-    } catch (err) {
-      if (err instanceof TokenRefused) refusal = { status: '401 Unauthorized', why: 'unauthorized', text: err.message };
-      else {
+      } catch (err) {
+        if (err instanceof TokenRefused) return tokenRefusal(err);
         reportHandlerError(this.ctx, 'pubsub upgrade', err);
-        refusal = { status: '500 Internal Server Error', why: 'hook_failed', text: 'the server failed on this upgrade' };
+        return SERVER_FAILED;
       }
-    }
-    if (aborted) return this.ctx.admission.release(address);
-    res.cork(() => {
-      try {
-        if (refusal) return this.refuse(res, address, refusal);
-        if (identity === null && this.ctx.options.requireAuth) return this.refuse(res, address, TOKEN_REQUIRED);
-        if (this.ctx.shuttingDown) return this.refuse(res, address, SHUTTING_DOWN);
+      if (identity === null && this.ctx.options.requireAuth) return TOKEN_REQUIRED;
+      return () => {
         this.upgradingInCork = true;
         try {
           this.accept(res, headers, context, address, identity);
         } finally {
           this.upgradingInCork = false;
         }
-      } catch (err) {
-        reportHandlerError(this.ctx, 'pubsub upgrade', err);
-        refuseWithServerError(res);
-      }
+      };
     });
   }
 

@@ -4,7 +4,7 @@
  * connections go on meanwhile); a bad one is refused with 401, and `--require-auth` refuses none.
  */
 import type { HttpResponse } from 'uWebSockets.js';
-import { TokenRefused, type TokenIdentity, type TokenVerifier } from '../identity.js';
+import type { TokenRefused } from '../identity.js';
 import type { Refusal } from './admission.js';
 import { refuseWithServerError, reportHandlerError, type ServerContext } from './context.js';
 
@@ -22,38 +22,40 @@ export function refuseUpgrade(ctx: ServerContext, res: HttpResponse, address: st
   ctx.admission.refuseAdmitted(res, address, refusal.why, refusal.status, refusal.text);
 }
 
+/** What an asynchronous upgrade check decided: a refusal, or the upgrade to run (corked). */
+export type UpgradeDecision = UpgradeRefusal | (() => void);
+
 /**
- * Verifies `token`, then, corked, calls `accept` with its identity, or refuses (401 for a bad token,
- * 503 once shutdown began). An upgrade whose client went away meanwhile only gives back its admission.
+ * An upgrade decided asynchronously (a token to verify, a hook to ask), while other connections go
+ * on. `decide` returns a refusal or the upgrade to run; it runs corked, unless the client went away
+ * meanwhile (its admission is then given back) or shutdown began (503). An exception that escapes
+ * `decide` or the upgrade (a bug) gets a 500, counted in handler_errors.
  */
-export async function verifyThenAccept(
-  ctx: ServerContext,
-  verifier: TokenVerifier,
-  res: HttpResponse,
-  address: string,
-  token: string,
-  accept: (identity: TokenIdentity) => void,
-  where: string,
-): Promise<void> {
+export async function upgradeLater(ctx: ServerContext, res: HttpResponse, address: string, where: string, decide: () => Promise<UpgradeDecision>): Promise<void> {
   let aborted = false;
   res.onAborted(() => (aborted = true));
-  let identity: TokenIdentity | null = null;
-  let refusal: UpgradeRefusal | null = null;
+  let decision: UpgradeDecision | null = null;
   try {
-    identity = await verifier.verify(token);
+    decision = await decide();
   } catch (err) {
-    if (!(err instanceof TokenRefused)) reportHandlerError(ctx, where, err);
-    refusal = err instanceof TokenRefused ? { why: 'unauthorized', status: '401 Unauthorized', text: err.message } : { why: 'handshake', status: '500 Internal Server Error', text: 'the server failed on this upgrade' };
+    reportHandlerError(ctx, where, err);
   }
   if (aborted) return ctx.admission.release(address);
   res.cork(() => {
     try {
-      if (refusal) return refuseUpgrade(ctx, res, address, refusal);
+      if (decision === null) throw new Error('the upgrade check failed');
+      if (typeof decision !== 'function') return refuseUpgrade(ctx, res, address, decision);
       if (ctx.shuttingDown) return refuseUpgrade(ctx, res, address, SHUTTING_DOWN);
-      accept(identity!);
+      decision();
     } catch (err) {
-      reportHandlerError(ctx, where, err);
+      if (decision !== null) reportHandlerError(ctx, where, err);
+      ctx.admission.release(address);
       refuseWithServerError(res);
     }
   });
+}
+
+/** The refusal of a token that does not verify. */
+export function tokenRefusal(err: TokenRefused): UpgradeRefusal {
+  return { why: 'unauthorized', status: '401 Unauthorized', text: err.message };
 }

@@ -1,6 +1,7 @@
-/** `make bench-micro`: parse and encode per second for the pure codec, and token verification (tinybench). */
+/** `make bench-micro`: parse and encode per second for the pure codec, token verification and the hook call (tinybench). */
 import { SignJWT } from 'jose';
 import { Bench } from 'tinybench';
+import { callHook } from '../server/hooks.js';
 import { TokenVerifier } from '../server/identity.js';
 import { events, isJsonText, parseClientFrame } from '../server/protocol/index.js';
 
@@ -40,6 +41,14 @@ const token = await new SignJWT({ sub: 'john', sid: 's1', channels: ['user:john:
 const IN_FLIGHT = 64;
 bench.add('verify HS256 token (jose)', async () => {
   for (let i = 0; i < BATCH; i += IN_FLIGHT) await Promise.all(Array.from({ length: IN_FLIGHT }, () => verifier.verify(token)));
+});
+
+// What a hook costs the server around the application's own code: callHook (a timer for
+// --hook-timeout, a race, an outcome object) over a synchronous hook that does nothing, awaited one
+// at a time, as a connection's queue runs them.
+const noHook = (): boolean => true;
+bench.add('call a hook (callHook, empty sync hook)', async () => {
+  for (let i = 0; i < BATCH; i++) await callHook(noHook, 5000);
 });
 
 // Progress on stderr: a line as each task finishes, so a minute of work never looks like a hang.

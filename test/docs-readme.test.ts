@@ -68,7 +68,8 @@ describe('README.md: the server, the cluster, the baseline, the benchmarks', () 
 
     const micro = await sh(doc('README.md', 'make bench-micro').command);
     assert.equal(micro.code, 0, micro.output);
-    assert.match(micro.output, /bench-micro: 9\/9 verify HS256 token \(jose\): \d+ ops\/s/);
+    assert.match(micro.output, /bench-micro: 9\/10 verify HS256 token \(jose\): \d+ ops\/s/);
+    assert.match(micro.output, /bench-micro: 10\/10 call a hook \(callHook, empty sync hook\): \d+ ops\/s/);
     assert.match(micro.output, /'parse publish'\s+│\s+\d+/);
   });
 

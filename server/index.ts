@@ -22,6 +22,9 @@ import { Stats } from './stats.js';
 import { createLog, Throttle, type Logger } from './log.js';
 import type { Hooks } from './hooks.js';
 import type { Monitor } from './monitors/types.js';
+import { LocalPresence } from './presence/local.js';
+import { RedisPresence } from './presence/redis.js';
+import type { PresenceStore } from './presence/types.js';
 
 export { DEFAULT_OPTIONS, validateOptions, type ServerOptions } from './options.js';
 export type { EngineInfo } from './engine.js';
@@ -109,7 +112,14 @@ export function createServer(input: Partial<ServerOptions> & { hooks?: Hooks; mo
     const app = uws.App();
     const throttle = new Throttle();
     const admission = new Admission(options, stats, log, throttle);
-    const context: ServerContext = (ctx = { uws, app, options, stats, broker, slowIo, admission, shuttingDown: false, log, throttle, hooks });
+    const presence = createPresence(options, log);
+    try {
+      await presence?.start();
+    } catch (err) {
+      await Promise.all([slowIo.close(), broker.close()]);
+      throw err;
+    }
+    const context: ServerContext = (ctx = { uws, app, options, stats, broker, slowIo, admission, shuttingDown: false, log, throttle, hooks, presence });
     pubsub = new PubSubEndpoint(context);
     echo = new EchoEndpoint(context);
     app.ws('/pubsub', pubsub.behavior());
@@ -123,6 +133,7 @@ export function createServer(input: Partial<ServerOptions> & { hooks?: Hooks; mo
       maxConnections: admission.maxConnections,
       loopDelay: loopDelay.current(),
       monitors: Object.fromEntries(monitors.map((m) => [m.name, { state: m.state(), ...m.counters() }])),
+      presence: presence ? { kind: presence.kind, ...presence.counters() } : null,
     });
     registerHttp(context, statsContext, endpoint);
     listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
@@ -140,7 +151,7 @@ export function createServer(input: Partial<ServerOptions> & { hooks?: Hooks; mo
         else reject(new Error(`cannot listen on ${options.host}:${options.port} (--host, --port): in use or not allowed`));
       });
     }).catch(async (err: Error) => {
-      await Promise.all([slowIo.close(), broker.close()]);
+      await Promise.all([slowIo.close(), broker.close(), presence?.close()]);
       pubsub?.stop();
       loopMonitor?.stop();
       throw err;
@@ -151,7 +162,7 @@ export function createServer(input: Partial<ServerOptions> & { hooks?: Hooks; mo
       await Promise.all(monitors.map((m) => m.stop()));
       uws.us_listen_socket_close(listenSocket);
       listenSocket = null;
-      await Promise.all([slowIo.close(), broker.close()]);
+      await Promise.all([slowIo.close(), broker.close(), presence?.close()]);
       pubsub?.stop();
       loopMonitor?.stop();
       throw err;
@@ -190,11 +201,18 @@ export function createServer(input: Partial<ServerOptions> & { hooks?: Hooks; mo
     if (open > 0) await new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(LINGER_MS, deadline - Date.now()))));
     pubsub?.stop();
     loopMonitor?.stop();
-    await Promise.all([ctx.broker.close(), ctx.slowIo.close()]);
+    await Promise.all([ctx.broker.close(), ctx.slowIo.close(), ctx.presence?.close()]);
     ctx.log.info('shutdown: done');
   }
 
   return { engine, stats, options, listen, close };
+}
+
+/** The presence store the options ask for: none (off), in this process, or through `redis`. */
+function createPresence(options: ServerOptions, log: Logger): PresenceStore | null {
+  if (!options.presence) return null;
+  if (options.redis === null) return new LocalPresence();
+  return new RedisPresence({ url: options.redis, prefix: options.prefix, heartbeatMs: options.presenceHeartbeat, log });
 }
 
 /** Milliseconds shutdown waits after the close frames (within --shutdown-timeout) for clients to answer. */

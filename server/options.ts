@@ -77,6 +77,13 @@ export interface ServerOptions {
   requireAuth: boolean;
   /** Milliseconds a hook may take before it counts as failed (`hook_failed`). Default 5000. */
   hookTimeout: number;
+  /**
+   * Keep who is subscribed to each channel (the `presence` action, join/leave events); with `redis`,
+   * across instances. Default false: a server that does not use it pays nothing for it.
+   */
+  presence: boolean;
+  /** Milliseconds between presence heartbeats (with `redis`): a dead instance drops out within two. Default 5000. */
+  presenceHeartbeat: number;
   /** Least severe level logged (to stderr): events such as Redis outages, slow consumers cut, refusals. Default `info`. */
   logLevel: LogLevel;
 }
@@ -109,6 +116,8 @@ export const DEFAULT_OPTIONS: Readonly<ServerOptions> = Object.freeze({
   jwtSecret: null,
   requireAuth: false,
   hookTimeout: 5000,
+  presence: false,
+  presenceHeartbeat: 5000,
   logLevel: 'info',
 });
 
@@ -146,6 +155,8 @@ export const FLAGS: Readonly<Record<keyof ServerOptions, string>> = {
   jwtSecret: '--jwt-secret',
   requireAuth: '--require-auth',
   hookTimeout: '--hook-timeout',
+  presence: '--presence',
+  presenceHeartbeat: '--presence-heartbeat',
   logLevel: '--log-level',
 };
 
@@ -162,6 +173,7 @@ const INTEGER_RANGES: Partial<Record<keyof ServerOptions, [number, number]>> = {
   maxJsonDepth: [1, 1000],
   maxHeaderSize: [1024, 1024 * 1024],
   hookTimeout: [1, 600_000],
+  presenceHeartbeat: [100, 600_000],
 };
 
 /** How an error message names an option: as the library takes it (`maxPayload`) or as the command line does (`--max-payload`). */
@@ -199,6 +211,7 @@ export function validateOptions(input: Partial<ServerOptions> = {}, names: Optio
   }
   checkBoolean(n('requireAuth'), options.requireAuth);
   if (options.requireAuth && options.jwtSecret === null) throw new RangeError(`${n('requireAuth')} needs ${n('jwtSecret')}`);
+  checkBoolean(n('presence'), options.presence);
   if (!LOG_LEVELS.includes(options.logLevel)) {
     throw new RangeError(`${n('logLevel')} must be one of ${LOG_LEVELS.join(', ')} (got ${show(options.logLevel)})`);
   }
@@ -218,6 +231,9 @@ export function validateOptions(input: Partial<ServerOptions> = {}, names: Optio
       throw new RangeError(`${n('redisCluster')} must be host:port of one or more cluster nodes, comma-separated (got ${show(options.redisCluster)})`);
     }
     if (options.redis !== null) throw new RangeError(`${n('redisCluster')} and ${n('redis')} exclude each other: bridge through one Redis or one cluster`);
+  }
+  if (options.presence && options.redisCluster !== null) {
+    throw new RangeError(`${n('presence')} works with ${n('redis')} or in one process, not yet with ${n('redisCluster')}`);
   }
   if (options.prefix !== '' && options.redis === null && options.redisCluster === null) {
     throw new RangeError(`${n('prefix')} needs ${n('redis')} or ${n('redisCluster')}`);

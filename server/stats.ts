@@ -100,6 +100,8 @@ export interface StatsContext {
   loopDelay: LoopDelay;
   /** Each monitor's state and counters, by name. */
   monitors: Record<string, Record<string, number | string>>;
+  /** The presence store's kind and counters; null when presence is off. */
+  presence: Record<string, number | string> | null;
 }
 
 /** The JSON body of `GET /stats`. */
@@ -135,6 +137,7 @@ export function statsJson(stats: Stats, context: StatsContext): Record<string, u
     redis: context.broker.kind === 'local' ? 'not configured' : context.broker.state,
     broker: { kind: context.broker.kind, state: context.broker.state, ...context.broker.counters },
     monitors: context.monitors,
+    presence: context.presence,
     uptime_s: Math.round((Date.now() - stats.startedAt) / 1000),
     memory: {
       rss: memory.rss,

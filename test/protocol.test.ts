@@ -8,7 +8,11 @@ describe('parseClientFrame', () => {
     assert.deepEqual(parseClientFrame('{"action":"ping","id":4}'), { action: 'ping', id: 4 });
     assert.deepEqual(parseClientFrame('{"action":"ping"}'), { action: 'ping', id: null });
     const sub = parseClientFrame('{"action":"subscribe","payload":{"channel":"news"},"id":"a"}');
-    assert.deepEqual(sub, { action: 'subscribe', channel: { name: 'news', facility: { kind: 'broadcast' } }, id: 'a' });
+    assert.deepEqual(sub, { action: 'subscribe', channel: { name: 'news', facility: { kind: 'broadcast' } }, joinLeave: false, id: 'a' });
+    const withEvents = parseClientFrame('{"action":"subscribe","payload":{"channel":"news","join_leave":true}}');
+    assert.deepEqual(withEvents, { action: 'subscribe', channel: { name: 'news', facility: { kind: 'broadcast' } }, joinLeave: true, id: null });
+    const presence = parseClientFrame('{"action":"presence","payload":{"channel":"room"},"id":4}');
+    assert.deepEqual(presence, { action: 'presence', channel: { name: 'room', facility: { kind: 'broadcast' } }, id: 4 });
     const unsub = parseClientFrame('{"action":"unsubscribe","payload":{"channel":"news"}}');
     assert.equal(unsub.action, 'unsubscribe');
     const pub = parseClientFrame('{"action":"publish","payload":{"channel":"news","message":{"x":[1,"é"]}},"id":3}');

@@ -1,4 +1,5 @@
 /** What every endpoint of one server shares. */
+import type { PresenceStore } from '../presence/types.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
 import type { Broker } from '../broker/index.js';
 import type { Uws } from '../engine.js';
@@ -26,6 +27,8 @@ export interface ServerContext {
   readonly throttle: Throttle;
   /** The application's hooks (server/hooks.ts); `{}` without any. */
   readonly hooks: Hooks;
+  /** Who is subscribed where (server/presence/); null unless `presence` is on. */
+  readonly presence: PresenceStore | null;
 }
 
 /** WebSocket close codes the server uses. */

@@ -81,6 +81,14 @@ const SWEEP_INTERVAL_MS = 1000;
 
 const connectionPrefix = randomBytes(4).toString('hex');
 
+/** Before a channel name, the uWS topic of its join_leave subscribers (no channel name has this character). */
+const JOIN_LEAVE_TOPIC = '\u0001';
+
+/** A connection as presence lists it. */
+function memberOf(conn: PubSubConnection): events.Member {
+  return { connection: conn.id, user: conn.user, session: conn.session };
+}
+
 const AUTHENTICATE_FAILED: UpgradeRefusal = { why: 'hook_failed', status: '500 Internal Server Error', text: 'the authenticate hook failed' };
 const SERVER_FAILED: UpgradeRefusal = { why: 'hook_failed', status: '500 Internal Server Error', text: 'the server failed on this upgrade' };
 let connectionCounter = 0;
@@ -116,6 +124,7 @@ export class PubSubEndpoint {
 
   constructor(private readonly ctx: ServerContext) {
     ctx.broker.onDeliver((channel, json) => this.deliver(channel, json));
+    ctx.presence?.onEvent((kind, channel, member) => this.joinOrLeave(kind, channel, member));
     this.sweepBudget = Math.max(1, Math.floor(ctx.options.maxBackpressure * SWEEP_BUDGET_SHARE));
     this.verifier = ctx.options.jwtSecret === null ? null : new TokenVerifier(ctx.options.jwtSecret);
     this.sequential = hasRequestHooks(ctx.hooks);
@@ -310,7 +319,9 @@ export class PubSubEndpoint {
   private dispatch(ws: Socket, request: ClientAction): void {
     switch (request.action) {
       case 'subscribe':
-        return this.subscribe(ws, request.channel, request.id);
+        return this.subscribe(ws, request.channel, request.id, request.joinLeave);
+      case 'presence':
+        return void this.presence(ws, request.channel, request.id);
       case 'unsubscribe':
         return this.unsubscribe(ws, request.channel, request.id);
       case 'publish':
@@ -456,6 +467,7 @@ export class PubSubEndpoint {
   /** Drops the connection's subscriptions and the channels' interest. */
   private forget(conn: PubSubConnection): void {
     if (conn.channels) for (const channel of conn.channels) this.dropInterest(channel);
+    if (conn.channels && this.ctx.presence) for (const channel of conn.channels) this.ctx.presence.leave(channel, memberOf(conn));
     this.ctx.stats.subscriptions -= conn.channels?.size ?? 0;
     conn.channels = null;
   }
@@ -470,12 +482,15 @@ export class PubSubEndpoint {
     return mayClientPublish(channel.facility, this.ctx.options.clientPublish) || (conn.grants !== null && granted(conn.grants.publish, channel.name));
   }
 
-  private subscribe(ws: Socket, channel: ChannelRef, id: RequestId): void {
-    this.subscribeAs(ws, channel, id, false);
+  private subscribe(ws: Socket, channel: ChannelRef, id: RequestId, joinLeave = false): void {
+    this.subscribeAs(ws, channel, id, false, joinLeave);
   }
 
-  /** `trusted`: a hook subscribes the connection; the built-in rules do not apply. */
-  private subscribeAs(ws: Socket, channel: ChannelRef, id: RequestId, trusted: boolean): void {
+  /**
+   * `trusted`: a hook subscribes the connection; the built-in rules do not apply. `joinLeave`: the
+   * connection also gets the channel's join and leave events (with presence on).
+   */
+  private subscribeAs(ws: Socket, channel: ChannelRef, id: RequestId, trusted: boolean, joinLeave = false): void {
     const conn = ws.getUserData();
     if (!trusted && !this.maySubscribe(conn, channel)) {
       return this.fail(ws, 'forbidden', `this connection may not subscribe to ${channel.name}`, id);
@@ -489,7 +504,9 @@ export class PubSubEndpoint {
       ws.subscribe(channel.name);
       this.ctx.stats.subscriptions++;
       this.addInterest(channel.name);
+      this.ctx.presence?.join(channel.name, memberOf(conn));
     }
+    if (joinLeave && this.ctx.presence) ws.subscribe(JOIN_LEAVE_TOPIC + channel.name);
     this.send(ws, events.subscribed(channel.name, id));
     if (this.ctx.options.expire > 0) void this.sendCached(ws, channel.name);
   }
@@ -511,8 +528,34 @@ export class PubSubEndpoint {
       ws.unsubscribe(channel.name);
       this.ctx.stats.subscriptions--;
       this.dropInterest(channel.name);
+      if (this.ctx.presence) {
+        ws.unsubscribe(JOIN_LEAVE_TOPIC + channel.name);
+        this.ctx.presence.leave(channel.name, memberOf(conn));
+      }
     }
     this.send(ws, events.unsubscribed(channel.name, id));
+  }
+
+  /** A presence request: only a subscriber of the channel may ask; the answer lists every instance's. */
+  private async presence(ws: Socket, channel: ChannelRef, id: RequestId): Promise<void> {
+    const conn = ws.getUserData();
+    if (!this.ctx.presence) return this.fail(ws, 'bad_request', 'presence is off on this server (--presence)', id);
+    if (!conn.channels?.has(channel.name)) return this.fail(ws, 'forbidden', `only a subscriber of ${channel.name} may ask who is there`, id);
+    try {
+      const members = await this.ctx.presence.members(channel.name);
+      this.sendLater(ws, conn, events.presence(channel.name, members, id));
+    } catch (err) {
+      this.failLater(ws, conn, 'presence_failed', `presence could not be read: ${(err as Error).message}`, id);
+    }
+  }
+
+  /** A join or leave anywhere: to this instance's subscribers of the channel that asked for them. */
+  private joinOrLeave(kind: 'join' | 'leave', channel: string, member: events.Member): void {
+    const topic = JOIN_LEAVE_TOPIC + channel;
+    const subscribers = this.ctx.app.numSubscribers(topic);
+    if (subscribers === 0) return;
+    this.ctx.stats.messagesOut += subscribers;
+    this.ctx.app.publish(topic, events.joinLeave(kind, channel, member), false);
   }
 
   /** A client's publish: checked, then published and acked. */

@@ -52,6 +52,23 @@ export function result(resultJson: string, id: RequestId): string {
   return withId(`"event":"result","result":${resultJson}`, id);
 }
 
+/** Who is subscribed to a channel, on every instance: an answer to a presence request. */
+export interface Member {
+  connection: string;
+  user: string | null;
+  session: string;
+}
+
+/** The answer to a presence request. */
+export function presence(channel: string, members: Member[], id: RequestId): string {
+  return withId(`"event":"presence","channel":${JSON.stringify(channel)},"members":${JSON.stringify(members)}`, id);
+}
+
+/** A member came (`join`) or went (`leave`), for the subscribers that asked (join_leave). */
+export function joinLeave(kind: 'join' | 'leave', channel: string, member: Member): string {
+  return JSON.stringify({ event: kind, channel, member });
+}
+
 /** Answer to a ping. */
 export function pong(id: RequestId): string {
   return withId('"event":"pong"', id);

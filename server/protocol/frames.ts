@@ -29,7 +29,8 @@ export type ErrorCode =
   | 'binary_not_supported'
   | 'unknown_method'
   | 'rpc_failed'
-  | 'hook_failed';
+  | 'hook_failed'
+  | 'presence_failed';
 
 /** Every error code, in a fixed order (for counters). */
 export const ERROR_CODES: readonly ErrorCode[] = [
@@ -47,6 +48,7 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'unknown_method',
   'rpc_failed',
   'hook_failed',
+  'presence_failed',
 ];
 
 /** A request id as the client sent it; null when it sent none. */
@@ -60,7 +62,8 @@ export interface ChannelRef {
 
 /** A well-formed client request. `messageJson` is the published message re-encoded as JSON text. */
 export type ClientAction =
-  | { action: 'subscribe'; channel: ChannelRef; id: RequestId }
+  | { action: 'subscribe'; channel: ChannelRef; joinLeave: boolean; id: RequestId }
+  | { action: 'presence'; channel: ChannelRef; id: RequestId }
   | { action: 'unsubscribe'; channel: ChannelRef; id: RequestId }
   | { action: 'publish'; channel: ChannelRef; messageJson: string; id: RequestId }
   | { action: 'ping'; id: RequestId }
@@ -110,8 +113,15 @@ function parseAction(fields: Record<string, unknown>, id: RequestId): ClientActi
   switch (action) {
     case 'ping':
       return { action, id };
-    case 'subscribe':
-    case 'unsubscribe': {
+    case 'subscribe': {
+      const channel = readChannel(fields.payload, id);
+      if ('code' in channel) return channel;
+      const joinLeave = (fields.payload as Record<string, unknown>).join_leave ?? false;
+      if (typeof joinLeave !== 'boolean') return frameError('bad_request', '"payload.join_leave" must be true or false', id);
+      return { action, channel, joinLeave, id };
+    }
+    case 'unsubscribe':
+    case 'presence': {
       const channel = readChannel(fields.payload, id);
       return 'code' in channel ? channel : { action, channel, id };
     }

@@ -70,6 +70,30 @@ describe('Redis broker (shared Redis)', () => {
     for (const client of [...subs, publisher]) await client.close();
   });
 
+  it('acks a subscribe once the instance receives from the others: a message published right after the ack arrives', async () => {
+    const [a, b] = servers;
+    const { client: publisher } = await TestClient.pubsub(a.ws);
+    const check = async (server: RunningServer, channel: string, round: number): Promise<void> => {
+      const { client: sub } = await TestClient.pubsub(server.ws);
+      assert.deepEqual(await sub.request({ action: 'subscribe', payload: { channel }, id: round }), { event: 'subscribed', channel, id: round });
+      assert.equal((await publisher.request({ action: 'publish', payload: { channel, message: round }, id: round })).event, 'published');
+      assert.deepEqual(await sub.next(), { event: 'message', channel, message: round }, `round ${round}`);
+      await sub.close();
+    };
+    // On a running instance, a channel of its own each round: every subscribe makes b SUBSCRIBE anew.
+    for (let round = 0; round < 10; round++) await check(b, `fresh-${round}`, round);
+    // On an instance that has just started: its connection to Redis is still being made.
+    for (let round = 10; round < 15; round++) {
+      const started = await startServer({ redis: REDIS_URL, prefix });
+      try {
+        await check(started, `started-${round}`, round);
+      } finally {
+        await started.close();
+      }
+    }
+    await publisher.close();
+  });
+
   it('keeps one publisher\'s order through a burst of several Redis script calls', async () => {
     const [a, b] = servers;
     const sub = await subscriber(b, 'burst');

@@ -41,6 +41,10 @@ export class LocalBroker implements Broker {
 
   retain(): void {}
 
+  subscribed(): null {
+    return null;
+  }
+
   release(): void {}
 
   lastMessage(channel: string): Promise<string | undefined> {

@@ -38,6 +38,13 @@ export interface Broker {
   flush(): Promise<void>;
   /** The channel got its first local subscriber. */
   retain(channel: string): void;
+  /**
+   * Null when messages that other instances publish on a retained `channel` from now on reach this
+   * one already (always, for a broker of one process); else a promise that resolves once they do (its
+   * upstream subscription confirmed), or after a bounded wait. The `subscribed` ack waits for it, so
+   * that an ack means: every message published after it, on any instance, reaches this subscriber.
+   */
+  subscribed(channel: string): Promise<void> | null;
   /** The channel lost its last local subscriber. */
   release(channel: string): void;
   /** The cached last message of `channel` (JSON text), or undefined when none is kept or it expired. */

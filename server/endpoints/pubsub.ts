@@ -507,8 +507,19 @@ export class PubSubEndpoint {
       this.ctx.presence?.join(channel.name, memberOf(conn));
     }
     if (joinLeave && this.ctx.presence) ws.subscribe(JOIN_LEAVE_TOPIC + channel.name);
-    this.send(ws, events.subscribed(channel.name, id));
-    if (this.ctx.options.expire > 0) void this.sendCached(ws, channel.name);
+    const upstream = this.ctx.broker.subscribed(channel.name);
+    if (upstream === null) return this.acknowledgeSubscribe(ws, channel.name, id);
+    // The broker's upstream subscription is not confirmed yet: the ack waits for it, and so do this
+    // connection's later requests (in its queue), so that what they publish reaches it too.
+    this.enqueue(conn, async () => {
+      await upstream;
+      this.corkLater(ws, conn, () => this.acknowledgeSubscribe(ws, channel.name, id));
+    });
+  }
+
+  private acknowledgeSubscribe(ws: Socket, channel: string, id: RequestId): void {
+    this.send(ws, events.subscribed(channel, id));
+    if (this.ctx.options.expire > 0) void this.sendCached(ws, channel);
   }
 
   private async sendCached(ws: Socket, channel: string): Promise<void> {

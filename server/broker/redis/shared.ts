@@ -36,6 +36,15 @@ export const FAIL_FAST = {
   lazyConnect: true,
 } as const;
 
+/**
+ * The longest a `subscribed` ack waits for Redis to confirm the instance's subscription: past it
+ * (Redis slow or refusing) the ack goes, and the subscription keeps being retried.
+ */
+export const SUBSCRIBE_WAIT_MS = 1000;
+
+/** ioredis statuses of a client that lost its connection (as opposed to one still making its first). */
+const OUTAGE_STATUSES = new Set(['reconnecting', 'close', 'end']);
+
 /** How long a channel whose SUBSCRIBE failed waits before it is subscribed again. */
 export const RESUBSCRIBE_MS = 1000;
 
@@ -86,6 +95,8 @@ export abstract class RedisBrokerBase implements Broker {
   protected readonly retained = new Map<string, string>();
   /** Redis names whose subscription Redis confirmed (since the subscriber's last connect). */
   protected readonly confirmed = new Set<string>();
+  /** Redis names whose SUBSCRIBE is not confirmed yet, and the acks waiting for it. */
+  private readonly waiting = new Map<string, { promise: Promise<void>; resolve: () => void }>();
   private resubscribeTimer: NodeJS.Timeout | null = null;
   private closed = false;
   private readonly throttle = new Throttle();
@@ -136,10 +147,33 @@ export abstract class RedisBrokerBase implements Broker {
     if (this.sub.status === 'ready') void this.subscribe([name]);
   }
 
+  subscribed(channel: string): Promise<void> | null {
+    const name = this.name(channel);
+    // While Redis is away (after it was there) nothing can be waited for: the ack goes, as a publish is
+    // acked then too. While the first connect is under way (a server just started) the ack waits.
+    if (this.confirmed.has(name) || !this.retained.has(name) || OUTAGE_STATUSES.has(this.sub.status)) return null;
+    let wait = this.waiting.get(name);
+    if (!wait) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((done) => (resolve = done));
+      const timer = setTimeout(() => this.stopWaiting(name), SUBSCRIBE_WAIT_MS);
+      timer.unref();
+      void promise.then(() => clearTimeout(timer));
+      this.waiting.set(name, (wait = { promise, resolve }));
+    }
+    return wait.promise;
+  }
+
+  private stopWaiting(name: string): void {
+    this.waiting.get(name)?.resolve();
+    this.waiting.delete(name);
+  }
+
   release(channel: string): void {
     const name = this.name(channel);
     this.retained.delete(name);
     this.confirmed.delete(name);
+    this.stopWaiting(name);
     if (this.sub.status === 'ready') void this.unsubscribeInRedis(name).catch(() => this.problem('unsubscribe_errors'));
   }
 
@@ -166,6 +200,7 @@ export abstract class RedisBrokerBase implements Broker {
   async close(): Promise<void> {
     this.closed = true;
     if (this.resubscribeTimer) clearTimeout(this.resubscribeTimer);
+    for (const name of [...this.waiting.keys()]) this.stopWaiting(name);
     for (const client of [this.pub, this.sub]) client.disconnect();
   }
 
@@ -182,7 +217,10 @@ export abstract class RedisBrokerBase implements Broker {
   private async subscribe(names: string[]): Promise<void> {
     try {
       await this.subscribeInRedis(names);
-      for (const name of names) if (this.retained.has(name)) this.confirmed.add(name);
+      for (const name of names) {
+        if (this.retained.has(name)) this.confirmed.add(name);
+        this.stopWaiting(name);
+      }
     } catch {
       this.problem('subscribe_errors');
       if (this.closed || this.resubscribeTimer) return;

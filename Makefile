@@ -34,7 +34,7 @@ server: build
 cluster: build
 	$(NODE) dist/server/cli.js --port $(PORT) --workers $(WORKERS) $(if $(REDIS),--redis $(REDIS),) $(ARGS)
 
-# EX names a file of examples/ (simplest, push-trap, authenticator, on-open, receiver, pg-monitor,
+# EX names a file of examples/ (simplest, push-trap, authenticator, on-open, receiver, presence, pg-monitor,
 # data-binding, jwt); it listens on PORT.
 EX ?= simplest
 example: build

@@ -156,6 +156,27 @@ describe('examples/', () => {
     }
   });
 
+  it('presence: members by user name, join and leave as they come and go', async () => {
+    const ex = await start('presence');
+    try {
+      const ann = await client(ex.ws, '?user=ann');
+      await ann.request({ action: 'subscribe', payload: { channel: 'room:lobby', join_leave: true }, id: 1 });
+      assert.equal((await ann.next()).member.user, 'ann', 'her own join');
+      const bob = await client(ex.ws, '?user=bob');
+      await subscribe(bob, 'room:lobby');
+      const joined = await ann.next();
+      assert.deepEqual([joined.event, joined.member.user], ['join', 'bob']);
+      const answer = await bob.request({ action: 'presence', payload: { channel: 'room:lobby' }, id: 2 });
+      assert.deepEqual(answer.members.map((m: { user: string }) => m.user).sort(), ['ann', 'bob']);
+      await bob.close();
+      const left = await ann.next();
+      assert.deepEqual([left.event, left.member.user], ['leave', 'bob']);
+      await ann.close();
+    } finally {
+      await ex.stop();
+    }
+  });
+
   it('jwt: no token or a forged one gets 401; a signed one names the user, who alone has user:<sub>:*', async () => {
     const secret = 'example-secret-of-at-least-32-bytes!';
     const ex = await start('jwt', { JWT_SECRET: secret });

@@ -64,6 +64,8 @@ async function parseServerArgs(argv: string[]): Promise<ParsedArgs> {
     .option('hook-timeout', { coerce: numeric, requiresArg: true, default: d.hookTimeout, describe: 'ms a hook of the library API may take before it counts as failed (hook_failed)' })
     .option('presence', { type: 'boolean', default: d.presence, describe: "keep who is subscribed to each channel: the presence action and join/leave events (subscribe with join_leave); with --redis across instances" })
     .option('presence-heartbeat', { coerce: numeric, requiresArg: true, default: d.presenceHeartbeat, describe: 'ms between presence heartbeats with --redis: an instance that dies drops out of every member list within two' })
+    .option('history', { coerce: numeric, requiresArg: true, default: d.history, describe: 'messages kept per channel: each message gets an offset and epoch, the history action reads them, a subscribe with since recovers what a client missed; 0 = off (one process only for now, not with --redis)' })
+    .option('history-ttl', { coerce: numeric, requiresArg: true, default: d.historyTtl, describe: 'seconds a kept message stays in the history' })
     .option('pg-notify', { type: 'string', describe: 'PostgreSQL URL to LISTEN at (postgres://...): each NOTIFY on a --pg-notify-channel is published to the subscribers of this instance; listens again after a lost connection' })
     .option('pg-notify-channel', { coerce: strings, requiresArg: true, default: [], describe: 'name[=channel], repeatable: LISTEN on name, publish its payloads (JSON, or else a JSON string) on channel (name itself without =); needs --pg-notify' })
     .option('redis-list', { coerce: strings, requiresArg: true, default: [], describe: 'key=channel, repeatable: publish every item LPUSHed to the list key on channel, oldest first, through the broker; moved to key:processing until published, so a restart loses none (needs --redis)' })
@@ -100,6 +102,8 @@ async function parseServerArgs(argv: string[]): Promise<ParsedArgs> {
     hookTimeout: args.hookTimeout as number,
     presence: args.presence,
     presenceHeartbeat: args.presenceHeartbeat as number,
+    history: args.history as number,
+    historyTtl: args.historyTtl as number,
   };
   const monitorFlags = { pgNotify: args.pgNotify, pgNotifyChannel: args.pgNotifyChannel as string[], redisList: args.redisList as string[] };
   return { options, workers: args.workers as number, workerPorts: args.workerPorts as WorkerPorts, monitorFlags };

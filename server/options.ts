@@ -84,6 +84,13 @@ export interface ServerOptions {
   presence: boolean;
   /** Milliseconds between presence heartbeats (with `redis`): a dead instance drops out within two. Default 5000. */
   presenceHeartbeat: number;
+  /**
+   * Messages kept per channel for `history` and recovery (`since`); 0 = none, and messages carry no
+   * offset. In one process only for now (not with `redis` or `redisCluster`). Default 0.
+   */
+  history: number;
+  /** Seconds a kept message stays in the history. Default 300. */
+  historyTtl: number;
   /** Least severe level logged (to stderr): events such as Redis outages, slow consumers cut, refusals. Default `info`. */
   logLevel: LogLevel;
 }
@@ -118,6 +125,8 @@ export const DEFAULT_OPTIONS: Readonly<ServerOptions> = Object.freeze({
   hookTimeout: 5000,
   presence: false,
   presenceHeartbeat: 5000,
+  history: 0,
+  historyTtl: 300,
   logLevel: 'info',
 });
 
@@ -157,6 +166,8 @@ export const FLAGS: Readonly<Record<keyof ServerOptions, string>> = {
   hookTimeout: '--hook-timeout',
   presence: '--presence',
   presenceHeartbeat: '--presence-heartbeat',
+  history: '--history',
+  historyTtl: '--history-ttl',
   logLevel: '--log-level',
 };
 
@@ -174,6 +185,8 @@ const INTEGER_RANGES: Partial<Record<keyof ServerOptions, [number, number]>> = {
   maxHeaderSize: [1024, 1024 * 1024],
   hookTimeout: [1, 600_000],
   presenceHeartbeat: [100, 600_000],
+  history: [0, 1_000_000],
+  historyTtl: [1, 31_536_000],
 };
 
 /** How an error message names an option: as the library takes it (`maxPayload`) or as the command line does (`--max-payload`). */
@@ -231,6 +244,9 @@ export function validateOptions(input: Partial<ServerOptions> = {}, names: Optio
       throw new RangeError(`${n('redisCluster')} must be host:port of one or more cluster nodes, comma-separated (got ${show(options.redisCluster)})`);
     }
     if (options.redis !== null) throw new RangeError(`${n('redisCluster')} and ${n('redis')} exclude each other: bridge through one Redis or one cluster`);
+  }
+  if (options.history > 0 && (options.redis !== null || options.redisCluster !== null)) {
+    throw new RangeError(`${n('history')} works in one process for now, not with ${n('redis')} or ${n('redisCluster')}`);
   }
   if (options.presence && options.redisCluster !== null) {
     throw new RangeError(`${n('presence')} works with ${n('redis')} or in one process, not yet with ${n('redisCluster')}`);

@@ -32,6 +32,7 @@ import {
 } from '../protocol/index.js';
 import { countClientClose } from '../stats.js';
 import { callHook, hasRequestHooks, Refusal as HookRefusal, type HookConnection, type HookIdentity, type HookName, type UpgradeRequest } from '../hooks.js';
+import { MemoryHistory, type Position } from '../history/memory.js';
 import { refuseUpgrade, TOKEN_REQUIRED, tokenRefusal, upgradeLater, type UpgradeRefusal } from './token-gate.js';
 import { granted, tokenOf, TokenRefused, TokenVerifier, type TokenIdentity } from '../identity.js';
 import { acceptUpgrade, bufferedBytes, CLOSE, endAll, refuseWithServerError, reportHandlerError, SEND, upgradeHeaders, type ServerContext, type UpgradeHeaders } from './context.js';
@@ -119,12 +120,15 @@ export class PubSubEndpoint {
    * `open` then, so the welcome waits until the cork has ended.
    */
   private upgradingInCork = false;
+  /** The kept messages (`--history`); null when off. */
+  private readonly history: MemoryHistory | null;
   /** Whether hooks handle requests: then each connection's requests run one at a time, in order. */
   private readonly sequential: boolean;
 
   constructor(private readonly ctx: ServerContext) {
     ctx.broker.onDeliver((channel, json) => this.deliver(channel, json));
     ctx.presence?.onEvent((kind, channel, member) => this.joinOrLeave(kind, channel, member));
+    this.history = ctx.options.history > 0 ? new MemoryHistory(ctx.options.history, ctx.options.historyTtl * 1000) : null;
     this.sweepBudget = Math.max(1, Math.floor(ctx.options.maxBackpressure * SWEEP_BUDGET_SHARE));
     this.verifier = ctx.options.jwtSecret === null ? null : new TokenVerifier(ctx.options.jwtSecret);
     this.sequential = hasRequestHooks(ctx.hooks);
@@ -319,7 +323,9 @@ export class PubSubEndpoint {
   private dispatch(ws: Socket, request: ClientAction): void {
     switch (request.action) {
       case 'subscribe':
-        return this.subscribe(ws, request.channel, request.id, request.joinLeave);
+        return this.subscribe(ws, request.channel, request.id, request.joinLeave, request.since);
+      case 'history':
+        return this.sendHistory(ws, request.channel, request.limit, request.id);
       case 'presence':
         return void this.presence(ws, request.channel, request.id);
       case 'unsubscribe':
@@ -482,15 +488,15 @@ export class PubSubEndpoint {
     return mayClientPublish(channel.facility, this.ctx.options.clientPublish) || (conn.grants !== null && granted(conn.grants.publish, channel.name));
   }
 
-  private subscribe(ws: Socket, channel: ChannelRef, id: RequestId, joinLeave = false): void {
-    this.subscribeAs(ws, channel, id, false, joinLeave);
+  private subscribe(ws: Socket, channel: ChannelRef, id: RequestId, joinLeave = false, since?: Position): void {
+    this.subscribeAs(ws, channel, id, false, joinLeave, since);
   }
 
   /**
    * `trusted`: a hook subscribes the connection; the built-in rules do not apply. `joinLeave`: the
    * connection also gets the channel's join and leave events (with presence on).
    */
-  private subscribeAs(ws: Socket, channel: ChannelRef, id: RequestId, trusted: boolean, joinLeave = false): void {
+  private subscribeAs(ws: Socket, channel: ChannelRef, id: RequestId, trusted: boolean, joinLeave = false, since?: Position): void {
     const conn = ws.getUserData();
     if (!trusted && !this.maySubscribe(conn, channel)) {
       return this.fail(ws, 'forbidden', `this connection may not subscribe to ${channel.name}`, id);
@@ -507,6 +513,7 @@ export class PubSubEndpoint {
       this.ctx.presence?.join(channel.name, memberOf(conn));
     }
     if (joinLeave && this.ctx.presence) ws.subscribe(JOIN_LEAVE_TOPIC + channel.name);
+    if (since) return this.recover(ws, channel.name, since, id);
     const upstream = this.ctx.broker.subscribed(channel.name);
     if (upstream === null) return this.acknowledgeSubscribe(ws, channel.name, id);
     // The broker's upstream subscription is not confirmed yet: the ack waits for it, and so do this
@@ -515,6 +522,26 @@ export class PubSubEndpoint {
       await upstream;
       this.corkLater(ws, conn, () => this.acknowledgeSubscribe(ws, channel.name, id));
     });
+  }
+
+  /**
+   * A subscribe with `since`: the kept messages after it, then the ack saying whether that was all the
+   * client missed. History is appended as messages go to the topic (flushOutbox), and this runs in the
+   * same turn as the topic subscription, so the replay and the live stream neither overlap nor leave a gap.
+   */
+  private recover(ws: Socket, channel: string, since: Position, id: RequestId): void {
+    const found = this.history?.since(channel, since) ?? { recovered: false, messages: [] };
+    const epoch = this.history?.epoch ?? '';
+    for (const kept of found.messages) this.send(ws, events.message(channel, kept.messageJson, false, { offset: kept.offset, epoch }));
+    this.send(ws, events.subscribed(channel, id, found.recovered));
+  }
+
+  /** The history action: what the subscribe rules allow, the last `limit` kept messages. */
+  private sendHistory(ws: Socket, channel: ChannelRef, limit: number | null, id: RequestId): void {
+    if (!this.history) return this.fail(ws, 'bad_request', 'history is off on this server (--history)', id);
+    if (!this.maySubscribe(ws.getUserData(), channel)) return this.fail(ws, 'forbidden', `this connection may not read ${channel.name}`, id);
+    const kept = this.history.last(channel.name, Math.min(limit ?? this.history.size, this.history.size));
+    this.send(ws, events.history(channel.name, kept, this.history.epoch, id));
   }
 
   private acknowledgeSubscribe(ws: Socket, channel: string, id: RequestId): void {
@@ -642,10 +669,15 @@ export class PubSubEndpoint {
    */
   private deliver(channel: string, messageJson: string): void {
     try {
-      const subscribers = this.ctx.app.numSubscribers(channel);
-      if (subscribers === 0) return;
-      this.ctx.stats.messagesOut += subscribers;
-      this.outbox.push(channel, events.message(channel, messageJson));
+      if (this.history) {
+        // Kept whether anyone listens here or not; encoded with its offset as it goes out (flushOutbox).
+        this.outbox.push(channel, messageJson);
+      } else {
+        const subscribers = this.ctx.app.numSubscribers(channel);
+        if (subscribers === 0) return;
+        this.ctx.stats.messagesOut += subscribers;
+        this.outbox.push(channel, events.message(channel, messageJson));
+      }
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(this.flush);
@@ -666,8 +698,15 @@ export class PubSubEndpoint {
     const app = this.ctx.app;
     try {
       for (let i = 0; i < outbox.length; i += 2) {
-        const frame = outbox[i + 1];
-        app.publish(outbox[i], frame, false);
+        const channel = outbox[i];
+        let frame = outbox[i + 1];
+        if (this.history) {
+          frame = events.message(channel, frame, false, this.history.append(channel, frame));
+          const subscribers = app.numSubscribers(channel);
+          if (subscribers === 0) continue;
+          this.ctx.stats.messagesOut += subscribers;
+        }
+        app.publish(channel, frame, false);
         this.unswept += frame.length;
         if (this.unswept >= this.sweepBudget) this.sweepSlowConsumers();
       }

@@ -18,9 +18,10 @@ export function welcome(connection: string, user: string | null, session: string
   return JSON.stringify({ event: 'welcome', connection, user, session });
 }
 
-/** Ack of a subscribe. */
-export function subscribed(channel: string, id: RequestId): string {
-  return withId(`"event":"subscribed","channel":${JSON.stringify(channel)}`, id);
+/** Ack of a subscribe; `recovered` when it asked to recover from a position (`since`). */
+export function subscribed(channel: string, id: RequestId, recovered?: boolean): string {
+  const tail = recovered === undefined ? '' : `,"recovered":${recovered}`;
+  return withId(`"event":"subscribed","channel":${JSON.stringify(channel)}${tail}`, id);
 }
 
 /** Ack of an unsubscribe. */
@@ -37,9 +38,16 @@ export function published(channel: string, id: RequestId): string {
  * A message on a channel. `messageJson` must already be JSON text: it is spliced in as is, so a
  * message is encoded once per publish, not once per subscriber.
  */
-export function message(channel: string, messageJson: string, cached = false): string {
+export function message(channel: string, messageJson: string, cached = false, position?: { offset: number; epoch: string }): string {
   const head = `{"event":"message","channel":${JSON.stringify(channel)},"message":${messageJson}`;
-  return cached ? `${head},"cached":true}` : `${head}}`;
+  const at = position ? `,"offset":${position.offset},"epoch":${JSON.stringify(position.epoch)}` : '';
+  return cached ? `${head}${at},"cached":true}` : `${head}${at}}`;
+}
+
+/** The answer to a history request: kept messages, oldest first. */
+export function history(channel: string, messages: { offset: number; messageJson: string }[], epoch: string, id: RequestId): string {
+  const list = messages.map((m) => `{"offset":${m.offset},"message":${m.messageJson}}`).join(',');
+  return withId(`"event":"history","channel":${JSON.stringify(channel)},"messages":[${list}],"epoch":${JSON.stringify(epoch)}`, id);
 }
 
 /** Ack of a refresh: the new token is in force. */

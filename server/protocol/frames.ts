@@ -62,8 +62,9 @@ export interface ChannelRef {
 
 /** A well-formed client request. `messageJson` is the published message re-encoded as JSON text. */
 export type ClientAction =
-  | { action: 'subscribe'; channel: ChannelRef; joinLeave: boolean; id: RequestId }
+  | { action: 'subscribe'; channel: ChannelRef; joinLeave: boolean; since?: { offset: number; epoch: string }; id: RequestId }
   | { action: 'presence'; channel: ChannelRef; id: RequestId }
+  | { action: 'history'; channel: ChannelRef; limit: number | null; id: RequestId }
   | { action: 'unsubscribe'; channel: ChannelRef; id: RequestId }
   | { action: 'publish'; channel: ChannelRef; messageJson: string; id: RequestId }
   | { action: 'ping'; id: RequestId }
@@ -116,9 +117,26 @@ function parseAction(fields: Record<string, unknown>, id: RequestId): ClientActi
     case 'subscribe': {
       const channel = readChannel(fields.payload, id);
       if ('code' in channel) return channel;
-      const joinLeave = (fields.payload as Record<string, unknown>).join_leave ?? false;
+      const payload = fields.payload as Record<string, unknown>;
+      const joinLeave = payload.join_leave ?? false;
       if (typeof joinLeave !== 'boolean') return frameError('bad_request', '"payload.join_leave" must be true or false', id);
-      return { action, channel, joinLeave, id };
+      if (payload.since === undefined) return { action, channel, joinLeave, id };
+      const since = payload.since;
+      const offset = isObject(since) ? since.offset : undefined;
+      const epoch = isObject(since) ? since.epoch : undefined;
+      if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0 || typeof epoch !== 'string' || epoch.length > 100) {
+        return frameError('bad_request', '"payload.since" must be {"offset": an integer >= 0, "epoch": a string}', id);
+      }
+      return { action, channel, joinLeave, since: { offset, epoch }, id };
+    }
+    case 'history': {
+      const channel = readChannel(fields.payload, id);
+      if ('code' in channel) return channel;
+      const limit = (fields.payload as Record<string, unknown>).limit ?? null;
+      if (limit !== null && (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1)) {
+        return frameError('bad_request', '"payload.limit" must be an integer >= 1', id);
+      }
+      return { action, channel, limit, id };
     }
     case 'unsubscribe':
     case 'presence': {

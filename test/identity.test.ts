@@ -187,10 +187,10 @@ describe('--require-auth and the command line', () => {
 });
 
 describe('user and session channels across two instances bridged by Redis', () => {
-  it('delivers a user channel to its owner on the other instance only, cache included', async () => {
+  it('delivers a user channel to its owner on the other instance only, cache and presence included', async () => {
     await requireRedis();
     const prefix = `id${randomBytes(4).toString('hex')}`;
-    const options = { jwtSecret: SECRET, redis: REDIS_URL, prefix, expire: 30, publishKey: 'k' };
+    const options = { jwtSecret: SECRET, redis: REDIS_URL, prefix, expire: 30, publishKey: 'k', presence: true };
     const a = await startServer(options);
     const b = await startServer(options);
     try {
@@ -212,9 +212,33 @@ describe('user and session channels across two instances bridged by Redis', () =
       const late = await open(`${a.ws}/pubsub?token=${await token({ sub: 'john' })}`);
       assert.equal((await late.client.request({ action: 'subscribe', payload: { channel: 'user:john:chat' }, id: 3 })).event, 'subscribed');
       assert.equal((await late.client.next()).cached, true, 'john on the other instance gets the cached message');
+      // Presence of his channel: john's connections on both instances, and mary may not ask.
+      const members = (await late.client.request({ action: 'presence', payload: { channel: 'user:john:chat' }, id: 4 })).members as { user: string }[];
+      assert.deepEqual(members.map((m) => m.user), ['john', 'john']);
+      assert.equal((await mary.client.request({ action: 'presence', payload: { channel: 'user:john:chat' }, id: 5 })).code, 'forbidden');
       for (const c of [john, mary, late]) await c.client.close();
     } finally {
       await Promise.all([a.close(), b.close()]);
+    }
+  });
+});
+
+describe('history of a user channel', () => {
+  it('is read by its owner only', async () => {
+    const server = await startServer({ jwtSecret: SECRET, history: 10, publishKey: 'k' });
+    try {
+      const posted = await fetch(`${server.http}/publish`, { method: 'POST', headers: { authorization: 'Bearer k' }, body: JSON.stringify({ channel: 'user:john:chat', message: 'hi' }) });
+      assert.equal(posted.status, 202);
+      const john = await open(`${server.ws}/pubsub?token=${await token({ sub: 'john' })}`);
+      const mary = await open(`${server.ws}/pubsub?token=${await token({ sub: 'mary' })}`);
+      // The publish is kept once the turn that delivers it has run: ask until it is there.
+      let messages: { message: string }[] = [];
+      for (let i = 0; i < 50 && messages.length === 0; i++) messages = (await john.client.request({ action: 'history', payload: { channel: 'user:john:chat' }, id: i })).messages;
+      assert.deepEqual(messages.map((m) => m.message), ['hi']);
+      assert.equal((await mary.client.request({ action: 'history', payload: { channel: 'user:john:chat' }, id: 'm' })).code, 'forbidden');
+      for (const c of [john, mary]) await c.client.close();
+    } finally {
+      await server.close();
     }
   });
 });

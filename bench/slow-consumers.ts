@@ -63,9 +63,6 @@ const slowCount = args.slow as number;
 const healthy = args.healthy as number;
 const mib = (n: number): string => (n / MIB).toFixed(1);
 
-async function stats(server: ServerProcess): Promise<Record<string, any>> {
-  return (await fetch(`${server.url.replace(/^ws/, 'http')}/stats`)).json() as Promise<Record<string, any>>;
-}
 
 /** One broadcast swarm: a publisher and `healthy` subscribers on CHANNEL. */
 function broadcast(server: ServerProcess, label: string, rate: number, seconds: number, subscribers: number, payload: number): Promise<{ summary: RunSummary }> {
@@ -94,7 +91,7 @@ for (const rate of rates) {
     console.log(`\n== ${rate} msg/s of ${args.payload} bytes, ${healthy} healthy subscribers; ${server.engine}`);
     const quiet = (await broadcast(server, 'quiet', rate, args.seconds as number, healthy, args.payload as number)).summary;
     if (interrupted()) break;
-    const before = await stats(server);
+    const before = await server.stats();
     // The server's RSS, every 20 ms from before the slow consumers connect until they have all gone.
     let rssPeak = sampleProcess(server.pid)?.rssBytes ?? NaN;
     const rssBefore = rssPeak;
@@ -108,7 +105,7 @@ for (const rate of rates) {
       ends = await Promise.all(slow.map((s) => s.resume()));
       clearInterval(poll);
     }
-    const after = await stats(server);
+    const after = await server.stats();
     const goodbyes = ends.filter((e) => e.code === 1008 && JSON.stringify(e.last) === JSON.stringify({ event: 'goodbye', reason: 'slow_consumer' })).length;
     const rssGrowth = rssPeak - rssBefore;
     for (const [label, s] of [['quiet', quiet], ['with slow consumers', loaded]] as const) {
@@ -164,9 +161,9 @@ for (const idle of sweepSockets > 0 ? [0, sweepSockets] : []) {
     assertNative(server);
     console.log(`\n== sweep: ${idle} idle connections, ${args.sweepRate} publishes/s of ${args.sweepPayload} bytes to one subscriber`);
     sockets = await openIdle(server, idle);
-    const before = await stats(server);
+    const before = await server.stats();
     const { summary } = await broadcast(server, `sweep over ${idle}`, args.sweepRate as number, args.sweepSeconds as number, 1, args.sweepPayload as number);
-    const after = await stats(server);
+    const after = await server.stats();
     // Sweeps happen while messages flow: per second of publishing.
     const seconds = args.sweepSeconds as number;
     const sweeps = after.sweeps - before.sweeps;

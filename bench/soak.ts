@@ -61,7 +61,7 @@ let pass = false;
 let inspector: InspectorSession | null = null;
 try {
   assertNative(server);
-  const stats = async (): Promise<Record<string, any>> => (await fetch(`http://127.0.0.1:${server.port}/stats`)).json() as Promise<Record<string, any>>;
+  const stats = server.stats;
   await stats(); // the keep-alive connection of these reads is open from here on, in the count below too
   const filesStart = openFileCount(server.pid)!;
   const rssStart = sampleProcess(server.pid)!.rssBytes;

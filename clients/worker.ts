@@ -46,19 +46,19 @@ class Worker {
   private lastConnectedAt = 0;
 
   constructor(private readonly plan: StartMessage) {
-    this.urls = scenarioUrls(plan.options);
+    // A token every client shares (--token) is put into the URLs once, not on every connect.
+    const shared = plan.options.token;
+    this.urls = scenarioUrls(plan.options).map((url) => (shared ? withToken(url, shared) : url));
     const { clients, workers } = plan.options;
     this.ownClients = Math.floor(clients / workers) + (plan.worker < clients % workers ? 1 : 0);
     this.release = new Promise((resolve) => (this.releaseResolve = resolve));
     this.spacing = clients > 1 ? (plan.options.ramp * 1000) / clients : 0;
   }
 
-  /** The URL client `index` connects to, with its token when the run brings tokens. */
+  /** The URL client `index` connects to, with the token signed for it when the run signed them. */
   private urlOf(index: number): string {
     const url = this.urls[index % this.urls.length];
-    const { token, workers } = this.plan.options;
-    if (token) return withToken(url, token);
-    const signed = this.plan.tokens?.[(index - this.plan.worker) / workers];
+    const signed = this.plan.tokens?.[(index - this.plan.worker) / this.plan.options.workers];
     return signed ? withToken(url, signed) : url;
   }
 

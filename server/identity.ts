@@ -64,6 +64,11 @@ export class TokenVerifier {
 /** A user or session name: it becomes part of `user:<name>:...` channels, so no `:` in it. */
 const OWNER = /^[A-Za-z0-9_.@-]{1,100}$/;
 
+/** Whether `value` may name a user or a session (1 to 100 of A-Z a-z 0-9 _ - . @). */
+export function isOwnerName(value: unknown): value is string {
+  return typeof value === 'string' && OWNER.test(value);
+}
+
 function patterns(value: unknown, claim: string): string[] {
   if (value === undefined) return [];
   if (!Array.isArray(value) || value.length > 1000 || !value.every((v) => typeof v === 'string' && v.length > 0 && v.length <= 201)) {

@@ -21,6 +21,7 @@ import { createSlowIo } from './slow-io/index.js';
 import { Stats } from './stats.js';
 import { createLog, Throttle, type Logger } from './log.js';
 import type { Hooks } from './hooks.js';
+import { TokenVerifier } from './identity.js';
 import type { Monitor } from './monitors/types.js';
 import { LocalPresence } from './presence/local.js';
 import { RedisPresence } from './presence/redis.js';
@@ -113,58 +114,52 @@ export function createServer(input: Partial<ServerOptions> & { hooks?: Hooks; mo
     const throttle = new Throttle();
     const admission = new Admission(options, stats, log, throttle);
     const presence = createPresence(options, log);
+    /** What a listen that fails gives back: whatever it made or started so far. */
+    const giveBack = async (): Promise<void> => {
+      await Promise.all(monitors.map((m) => m.stop()));
+      if (listenSocket) uws.us_listen_socket_close(listenSocket);
+      listenSocket = null;
+      pubsub?.stop();
+      loopMonitor?.stop();
+      await Promise.all([slowIo.close(), broker.close(), presence?.close()]);
+    };
     try {
       await presence?.start();
-    } catch (err) {
-      await Promise.all([slowIo.close(), broker.close()]);
-      throw err;
-    }
-    const context: ServerContext = (ctx = { uws, app, options, stats, broker, slowIo, admission, shuttingDown: false, log, throttle, hooks, presence });
-    pubsub = new PubSubEndpoint(context);
-    echo = new EchoEndpoint(context);
-    app.ws('/pubsub', pubsub.behavior());
-    app.ws('/echo', echo.behavior());
-    const endpoint = pubsub;
-    const loopDelay = (loopMonitor = new LoopDelayMonitor());
-    const statsContext = () => ({
-      engine,
-      broker: { kind: broker.kind, state: broker.state(), counters: broker.counters() },
-      slowIo: slowIo.description,
-      maxConnections: admission.maxConnections,
-      loopDelay: loopDelay.current(),
-      monitors: Object.fromEntries(monitors.map((m) => [m.name, { state: m.state(), ...m.counters() }])),
-      presence: presence ? { kind: presence.kind, ...presence.counters() } : null,
-    });
-    registerHttp(context, statsContext, endpoint);
-    listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-      // uWS sets SO_REUSEPORT unless told otherwise, so a second server on a taken port would start
-      // silently and the kernel would split clients between the two; the exclusive flag refuses that.
-      // --reuse-port (the --workers supervisor) asks for the sharing on purpose.
-      const listenExclusive = app.listen as unknown as (
-        host: string,
-        port: number,
-        flags: number,
-        cb: (socket: us_listen_socket | false) => void,
-      ) => void;
-      listenExclusive.call(app, options.host, options.port, options.reusePort ? 0 : LISTEN_EXCLUSIVE_PORT, (socket) => {
-        if (socket) resolve(socket);
-        else reject(new Error(`cannot listen on ${options.host}:${options.port} (--host, --port): in use or not allowed`));
+      const verifier = options.jwtSecret === null ? null : new TokenVerifier(options.jwtSecret);
+      const context: ServerContext = (ctx = { uws, app, options, stats, broker, slowIo, admission, shuttingDown: false, log, throttle, hooks, presence, verifier });
+      const endpoint = (pubsub = new PubSubEndpoint(context));
+      echo = new EchoEndpoint(context);
+      app.ws('/pubsub', endpoint.behavior());
+      app.ws('/echo', echo.behavior());
+      const loopDelay = (loopMonitor = new LoopDelayMonitor());
+      const statsContext = () => ({
+        engine,
+        broker: { kind: broker.kind, state: broker.state(), counters: broker.counters() },
+        slowIo: slowIo.description,
+        maxConnections: admission.maxConnections,
+        loopDelay: loopDelay.current(),
+        monitors: Object.fromEntries(monitors.map((m) => [m.name, { state: m.state(), ...m.counters() }])),
+        presence: presence ? { kind: presence.kind, ...presence.counters() } : null,
       });
-    }).catch(async (err: Error) => {
-      await Promise.all([slowIo.close(), broker.close(), presence?.close()]);
-      pubsub?.stop();
-      loopMonitor?.stop();
-      throw err;
-    });
-    try {
+      registerHttp(context, statsContext, endpoint);
+      listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
+        // uWS sets SO_REUSEPORT unless told otherwise, so a second server on a taken port would start
+        // silently and the kernel would split clients between the two; the exclusive flag refuses that.
+        // --reuse-port (the --workers supervisor) asks for the sharing on purpose.
+        const listenExclusive = app.listen as unknown as (
+          host: string,
+          port: number,
+          flags: number,
+          cb: (socket: us_listen_socket | false) => void,
+        ) => void;
+        listenExclusive.call(app, options.host, options.port, options.reusePort ? 0 : LISTEN_EXCLUSIVE_PORT, (socket) => {
+          if (socket) resolve(socket);
+          else reject(new Error(`cannot listen on ${options.host}:${options.port} (--host, --port): in use or not allowed`));
+        });
+      });
       for (const monitor of monitors) await monitor.start(endpoint, log);
     } catch (err) {
-      await Promise.all(monitors.map((m) => m.stop()));
-      uws.us_listen_socket_close(listenSocket);
-      listenSocket = null;
-      await Promise.all([slowIo.close(), broker.close(), presence?.close()]);
-      pubsub?.stop();
-      loopMonitor?.stop();
+      await giveBack();
       throw err;
     }
     const port = uws.us_socket_local_port(listenSocket as never);

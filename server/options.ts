@@ -73,7 +73,7 @@ export interface ServerOptions {
    * anonymous. The CLI also takes it from a file (`--jwt-secret-file`).
    */
   jwtSecret: string | null;
-  /** Refuse `/pubsub` upgrades without a valid token (401). Needs `jwtSecret`. Default false. */
+  /** Refuse `/pubsub` and `/echo` upgrades without a valid token (401). Needs `jwtSecret`. Default false. */
   requireAuth: boolean;
   /** Milliseconds a hook may take before it counts as failed (`hook_failed`). Default 5000. */
   hookTimeout: number;

@@ -51,6 +51,16 @@ async function start(name: string, env: Record<string, string> = {}): Promise<Ex
   };
 }
 
+/** Runs `run` against examples/<name>.ts started as {@link start} does, and stops it whatever happens. */
+async function withExample(name: string, run: (ex: Example) => Promise<void>, env: Record<string, string> = {}): Promise<void> {
+  const ex = await start(name, env);
+  try {
+    await run(ex);
+  } finally {
+    await ex.stop();
+  }
+}
+
 async function client(base: string, query = ''): Promise<TestClient> {
   const c = await TestClient.open(`${base}/pubsub${query}`);
   assert.equal((await c.next()).event, 'welcome');
@@ -71,21 +81,17 @@ async function refusedStatus(url: string): Promise<number> {
 
 describe('examples/', () => {
   it('simplest: a published message reaches a subscriber', async () => {
-    const ex = await start('simplest');
-    try {
+    await withExample('simplest', async (ex) => {
       const [a, b] = [await client(ex.ws), await client(ex.ws)];
       await subscribe(a, 'news');
       assert.equal((await b.request({ action: 'publish', payload: { channel: 'news', message: 'hi' }, id: 2 })).event, 'published');
       assert.deepEqual(await a.next(), { event: 'message', channel: 'news', message: 'hi' });
       await Promise.all([a.close(), b.close()]);
-    } finally {
-      await ex.stop();
-    }
+    });
   });
 
   it('push-trap: messages arrive wrapped with sender and time; "spam" is acked and dropped', async () => {
-    const ex = await start('push-trap');
-    try {
+    await withExample('push-trap', async (ex) => {
       const [a, b] = [await client(ex.ws), await client(ex.ws)];
       await subscribe(a, 'chat');
       assert.equal((await b.request({ action: 'publish', payload: { channel: 'chat', message: 'spam' }, id: 2 })).event, 'published');
@@ -97,14 +103,11 @@ describe('examples/', () => {
       assert.equal(got.message.message, 'hi', 'the spam before it was dropped');
       assert.ok(await a.silentFor(200));
       await Promise.all([a.close(), b.close()]);
-    } finally {
-      await ex.stop();
-    }
+    });
   });
 
   it('authenticator: unknown users get 401; each user subscribes to its own rooms only', async () => {
-    const ex = await start('authenticator');
-    try {
+    await withExample('authenticator', async (ex) => {
       assert.equal(await refusedStatus(`${ex.ws}/pubsub`), 401);
       assert.equal(await refusedStatus(`${ex.ws}/pubsub?user=mallory`), 401);
       const bob = await client(ex.ws, '?user=bob');
@@ -115,14 +118,11 @@ describe('examples/', () => {
       const alice = await client(ex.ws, '?user=alice');
       await subscribe(alice, 'room:staff');
       await Promise.all([bob.close(), alice.close()]);
-    } finally {
-      await ex.stop();
-    }
+    });
   });
 
   it('on-open: every connection is subscribed to announcements and greeted', async () => {
-    const ex = await start('on-open');
-    try {
+    await withExample('on-open', async (ex) => {
       const a = await client(ex.ws);
       assert.deepEqual(await a.next(), { event: 'subscribed', channel: 'announcements' });
       const hello = await a.next();
@@ -133,14 +133,11 @@ describe('examples/', () => {
       b.send({ action: 'publish', payload: { channel: 'announcements', message: 'doors open' } });
       assert.deepEqual(await a.next(), { event: 'message', channel: 'announcements', message: 'doors open' });
       await Promise.all([a.close(), b.close()]);
-    } finally {
-      await ex.stop();
-    }
+    });
   });
 
   it('receiver: echo returns its params, shout capitalises text and fails on the rest, other methods are unknown', async () => {
-    const ex = await start('receiver');
-    try {
+    await withExample('receiver', async (ex) => {
       const c = await client(ex.ws);
       const rpc = (method: string, params: unknown, id: number) => c.request({ action: 'rpc', payload: { method, params }, id });
       assert.deepEqual(await rpc('echo', { a: [1, 2] }, 1), { event: 'result', result: { a: [1, 2] }, id: 1 });
@@ -151,14 +148,11 @@ describe('examples/', () => {
       const unknown = await rpc('whisper', 'x', 4);
       assert.deepEqual([unknown.event, unknown.code, unknown.id], ['error', 'unknown_method', 4]);
       await c.close();
-    } finally {
-      await ex.stop();
-    }
+    });
   });
 
   it('presence: members by user name, join and leave as they come and go', async () => {
-    const ex = await start('presence');
-    try {
+    await withExample('presence', async (ex) => {
       const ann = await client(ex.ws, '?user=ann');
       await ann.request({ action: 'subscribe', payload: { channel: 'room:lobby', join_leave: true }, id: 1 });
       assert.equal((await ann.next()).member.user, 'ann', 'her own join');
@@ -172,15 +166,12 @@ describe('examples/', () => {
       const left = await ann.next();
       assert.deepEqual([left.event, left.member.user], ['leave', 'bob']);
       await ann.close();
-    } finally {
-      await ex.stop();
-    }
+    });
   });
 
   it('jwt: no token or a forged one gets 401; a signed one names the user, who alone has user:<sub>:*', async () => {
     const secret = 'example-secret-of-at-least-32-bytes!';
-    const ex = await start('jwt', { JWT_SECRET: secret });
-    try {
+    await withExample('jwt', async (ex) => {
       const sign = (key: string) => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('ann').setExpirationTime('1h').sign(new TextEncoder().encode(key));
       assert.equal(await refusedStatus(`${ex.ws}/pubsub`), 401);
       assert.equal(await refusedStatus(`${ex.ws}/pubsub?token=${await sign('another-secret-of-at-least-32-bytes')}`), 401);
@@ -190,9 +181,7 @@ describe('examples/', () => {
       await subscribe(c, 'user:ann:inbox');
       assert.equal((await c.request({ action: 'subscribe', payload: { channel: 'user:bob:inbox' }, id: 2 })).code, 'forbidden');
       await c.close();
-    } finally {
-      await ex.stop();
-    }
+    }, { JWT_SECRET: secret });
   });
 
   describe('with PostgreSQL', () => {
@@ -204,21 +193,17 @@ describe('examples/', () => {
     after(() => db.end());
 
     it('pg-monitor: NOTIFY alerts reaches the subscribers of alerts', async () => {
-      const ex = await start('pg-monitor');
-      try {
+      await withExample('pg-monitor', async (ex) => {
         const c = await client(ex.ws);
         await subscribe(c, 'alerts');
         await db.query(`NOTIFY alerts, '{"level":"high"}'`);
         assert.deepEqual(await c.next(), { event: 'message', channel: 'alerts', message: { level: 'high' } });
         await c.close();
-      } finally {
-        await ex.stop();
-      }
+      });
     });
 
     it('data-binding: inserts, updates and deletes of notes reach table:notes as rows', async () => {
-      const ex = await start('data-binding');
-      try {
+      await withExample('data-binding', async (ex) => {
         const c = await client(ex.ws);
         await subscribe(c, 'table:notes');
         const { rows } = await db.query<{ id: number }>(`INSERT INTO notes (body) VALUES ('first') RETURNING id`);
@@ -229,9 +214,7 @@ describe('examples/', () => {
         assert.deepEqual((await c.next()).message, { op: 'update', row: { id, body: 'second' } });
         assert.deepEqual((await c.next()).message, { op: 'delete', row: { id, body: 'second' } });
         await c.close();
-      } finally {
-        await ex.stop();
-      }
+      });
     });
   });
 });

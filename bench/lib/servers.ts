@@ -26,6 +26,8 @@ export interface ServerProcess {
   inspector: string | null;
   /** SIGTERM, then SIGKILL after 5 s; resolves when it has exited. */
   stop(): Promise<void>;
+  /** Its `GET /stats` (our server's), parsed. */
+  stats(): Promise<Record<string, any>>;
 }
 
 const SCRIPTS: Record<ServerKind, string> = {
@@ -115,6 +117,7 @@ export async function startServerProcess(kind: ServerKind, args: string[] = [], 
     engine,
     inspector,
     stop: () => stop(child, exited),
+    stats: async () => (await fetch(`http://127.0.0.1:${listening}/stats`)).json() as Promise<Record<string, any>>,
   };
 }
 

@@ -8,6 +8,7 @@ import type { SlowIo } from '../slow-io/index.js';
 import type { Stats } from '../stats.js';
 import type { Admission } from './admission.js';
 import type { Hooks } from '../hooks.js';
+import type { TokenVerifier } from '../identity.js';
 import type { Logger, Throttle } from '../log.js';
 
 export interface ServerContext {
@@ -29,6 +30,8 @@ export interface ServerContext {
   readonly hooks: Hooks;
   /** Who is subscribed where (server/presence/); null unless `presence` is on. */
   readonly presence: PresenceStore | null;
+  /** Verifies the tokens of both WebSocket endpoints (one key import per server); null without `jwtSecret`. */
+  readonly verifier: TokenVerifier | null;
 }
 
 /** WebSocket close codes the server uses. */

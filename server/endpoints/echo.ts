@@ -4,9 +4,9 @@
  */
 import type { HttpRequest, HttpResponse, us_socket_context_t, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { events, type GoodbyeReason } from '../protocol/index.js';
-import { tokenOf, TokenRefused, TokenVerifier } from '../identity.js';
+import { TokenRefused } from '../identity.js';
 import { countClientClose } from '../stats.js';
-import { refuseUpgrade, TOKEN_REQUIRED, tokenRefusal, upgradeLater } from './token-gate.js';
+import { refuseUpgrade, requestToken, TOKEN_REQUIRED, tokenRefusal, upgradeLater } from './token-gate.js';
 import { acceptUpgrade, upgradeHeaders, bufferedBytes, CLOSE, endAll, refuseWithServerError, reportHandlerError, type ServerContext } from './context.js';
 
 /** Per-connection state: echoes still to send (Infinity for rounds=0), and the source address. */
@@ -41,12 +41,7 @@ export class EchoEndpoint {
 
   /** Set while an upgrade runs inside an HttpResponse cork: the welcome then waits (as in pubsub.ts). */
   private upgradingInCork = false;
-  /** Verifies tokens when the server has a secret: identity applies to every WebSocket endpoint. */
-  private readonly verifier: TokenVerifier | null;
-
-  constructor(private readonly ctx: ServerContext) {
-    this.verifier = ctx.options.jwtSecret === null ? null : new TokenVerifier(ctx.options.jwtSecret);
-  }
+  constructor(private readonly ctx: ServerContext) {}
 
   /** The uWS behaviour of `/echo`. */
   behavior(): WebSocketBehavior<EchoConnection> {
@@ -75,11 +70,12 @@ export class EchoEndpoint {
       if (address === null) return;
       const headers = upgradeHeaders(req);
       const data: EchoConnection = { remaining: rounds === 0 ? Infinity : rounds, address, endedByServer: false };
-      const token = this.verifier ? tokenOf(req.getQuery() ?? '', req.getHeader('authorization'), req.getHeader('cookie')) : null;
+      // Identity applies to every WebSocket endpoint: a token brought here is checked too.
+      const token = requestToken(this.ctx, req);
       if (token === null && this.ctx.options.requireAuth) return refuseUpgrade(this.ctx, res, address, TOKEN_REQUIRED);
       if (token === null) return acceptUpgrade(res, headers, context, data);
       // The echo sequence has no use for who the client is: the token is checked, not kept.
-      const verifier = this.verifier!;
+      const verifier = this.ctx.verifier!;
       void upgradeLater(this.ctx, res, address, 'echo upgrade', async () => {
         try {
           await verifier.verify(token);

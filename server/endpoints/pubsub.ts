@@ -33,8 +33,8 @@ import {
 import { countClientClose } from '../stats.js';
 import { callHook, hasRequestHooks, Refusal as HookRefusal, type HookConnection, type HookIdentity, type HookName, type UpgradeRequest } from '../hooks.js';
 import { MemoryHistory, type Position } from '../history/memory.js';
-import { refuseUpgrade, TOKEN_REQUIRED, tokenRefusal, upgradeLater, type UpgradeRefusal } from './token-gate.js';
-import { granted, tokenOf, TokenRefused, TokenVerifier, type TokenIdentity } from '../identity.js';
+import { refuseUpgrade, requestToken, TOKEN_REQUIRED, tokenRefusal, upgradeLater, type UpgradeRefusal } from './token-gate.js';
+import { granted, isOwnerName, TokenRefused, type TokenIdentity } from '../identity.js';
 import { acceptUpgrade, bufferedBytes, CLOSE, endAll, refuseWithServerError, reportHandlerError, SEND, upgradeHeaders, type ServerContext, type UpgradeHeaders } from './context.js';
 
 
@@ -110,8 +110,6 @@ export class PubSubEndpoint {
   private unswept = 0;
   private readonly sweepBudget: number;
   private readonly sweepTimer: NodeJS.Timeout;
-  /** Null when tokens are off (no `--jwt-secret`). */
-  private readonly verifier: TokenVerifier | null;
   /** The sockets whose token expires, checked each second (the sweep's timer). */
   private readonly expiring = new Set<Socket>();
   /**
@@ -130,7 +128,6 @@ export class PubSubEndpoint {
     ctx.presence?.onEvent((kind, channel, member) => this.joinOrLeave(kind, channel, member));
     this.history = ctx.options.history > 0 ? new MemoryHistory(ctx.options.history, ctx.options.historyTtl * 1000) : null;
     this.sweepBudget = Math.max(1, Math.floor(ctx.options.maxBackpressure * SWEEP_BUDGET_SHARE));
-    this.verifier = ctx.options.jwtSecret === null ? null : new TokenVerifier(ctx.options.jwtSecret);
     this.sequential = hasRequestHooks(ctx.hooks);
     this.sweepTimer = setInterval(() => {
       this.sweepSlowConsumers();
@@ -159,7 +156,7 @@ export class PubSubEndpoint {
     try {
       const address = this.ctx.admission.admit(res, req, this.ctx.shuttingDown);
       if (address === null) return;
-      const token = this.verifier ? tokenOf(req.getQuery() ?? '', req.getHeader('authorization'), req.getHeader('cookie')) : null;
+      const token = requestToken(this.ctx, req);
       const headers = upgradeHeaders(req);
       if (token === null && this.ctx.options.requireAuth) return this.refuse(res, address, TOKEN_REQUIRED);
       if (token === null && !this.ctx.hooks.authenticate) return this.accept(res, headers, context, address, null);
@@ -187,7 +184,7 @@ export class PubSubEndpoint {
     return upgradeLater(this.ctx, res, address, 'pubsub upgrade', async () => {
       let identity: TokenIdentity | null = null;
       try {
-        if (token !== null) identity = await this.verifier!.verify(token);
+        if (token !== null) identity = await this.ctx.verifier!.verify(token);
         if (request) {
           request.token = identity && { user: identity.user, session: identity.session };
           const outcome = await callHook(() => this.ctx.hooks.authenticate!(request), this.ctx.options.hookTimeout);
@@ -472,8 +469,10 @@ export class PubSubEndpoint {
 
   /** Drops the connection's subscriptions and the channels' interest. */
   private forget(conn: PubSubConnection): void {
-    if (conn.channels) for (const channel of conn.channels) this.dropInterest(channel);
-    if (conn.channels && this.ctx.presence) for (const channel of conn.channels) this.ctx.presence.leave(channel, memberOf(conn));
+    for (const channel of conn.channels ?? []) {
+      this.dropInterest(channel);
+      this.ctx.presence?.leave(channel, memberOf(conn));
+    }
     this.ctx.stats.subscriptions -= conn.channels?.size ?? 0;
     conn.channels = null;
   }
@@ -513,14 +512,13 @@ export class PubSubEndpoint {
       this.ctx.presence?.join(channel.name, memberOf(conn));
     }
     if (joinLeave && this.ctx.presence) ws.subscribe(JOIN_LEAVE_TOPIC + channel.name);
-    if (since) return this.recover(ws, channel.name, since, id);
     const upstream = this.ctx.broker.subscribed(channel.name);
-    if (upstream === null) return this.acknowledgeSubscribe(ws, channel.name, id);
+    if (upstream === null) return this.acknowledgeSubscribe(ws, channel.name, id, since);
     // The broker's upstream subscription is not confirmed yet: the ack waits for it, and so do this
     // connection's later requests (in its queue), so that what they publish reaches it too.
     this.enqueue(conn, async () => {
       await upstream;
-      this.corkLater(ws, conn, () => this.acknowledgeSubscribe(ws, channel.name, id));
+      this.corkLater(ws, conn, () => this.acknowledgeSubscribe(ws, channel.name, id, since));
     });
   }
 
@@ -544,7 +542,9 @@ export class PubSubEndpoint {
     this.send(ws, events.history(channel.name, kept, this.history.epoch, id));
   }
 
-  private acknowledgeSubscribe(ws: Socket, channel: string, id: RequestId): void {
+  /** The subscribed ack: after the replay when the client asked to recover (`since`), else with the cached message. */
+  private acknowledgeSubscribe(ws: Socket, channel: string, id: RequestId, since?: Position): void {
+    if (since) return this.recover(ws, channel, since, id);
     this.send(ws, events.subscribed(channel, id));
     if (this.ctx.options.expire > 0) void this.sendCached(ws, channel);
   }
@@ -766,14 +766,13 @@ export class PubSubEndpoint {
    */
   private async refresh(ws: Socket, token: string, id: RequestId): Promise<void> {
     const conn = ws.getUserData();
-    const refuse = (why: string): void => {
-      if (!conn.closed && !conn.leaving) ws.cork(() => this.fail(ws, 'forbidden', why, id));
-    };
-    if (!this.verifier) return refuse('tokens are off on this server (no --jwt-secret)');
+    const refuse = (why: string): void => this.failLater(ws, conn, 'forbidden', why, id);
+    const verifier = this.ctx.verifier;
+    if (!verifier) return refuse('tokens are off on this server (no --jwt-secret)');
     if (conn.user === null) return refuse('an anonymous connection has no token to refresh: connect with one');
     let identity: TokenIdentity;
     try {
-      identity = await this.verifier.verify(token);
+      identity = await verifier.verify(token);
     } catch (err) {
       if (err instanceof TokenRefused) return refuse(err.message);
       return this.crashed(ws, conn, 'pubsub refresh', err);
@@ -918,8 +917,7 @@ function upgradeRequest(req: HttpRequest, address: string): UpgradeRequest {
  */
 function hookIdentity(value: HookIdentity, token: TokenIdentity | null): { identity: TokenIdentity | null } | { error: Error; timedOut: false } {
   if (value === null) return { identity: null };
-  const name = /^[A-Za-z0-9_.@-]{1,100}$/;
-  const valid = typeof value === 'object' && typeof value.user === 'string' && name.test(value.user) && (value.session === undefined || (typeof value.session === 'string' && name.test(value.session)));
+  const valid = typeof value === 'object' && isOwnerName(value.user) && (value.session === undefined || isOwnerName(value.session));
   if (!valid) return { error: new Error('authenticate returned neither null nor { user, session? } with names of A-Z a-z 0-9 _ - . @'), timedOut: false };
   return { identity: { user: value.user, session: value.session ?? null, expiresAt: token?.expiresAt ?? null, channels: token?.channels ?? [], publish: token?.publish ?? [] } };
 }

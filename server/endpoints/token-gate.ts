@@ -3,8 +3,8 @@
  * from the query, the Authorization header or the cookie is verified asynchronously (other
  * connections go on meanwhile); a bad one is refused with 401, and `--require-auth` refuses none.
  */
-import type { HttpResponse } from 'uWebSockets.js';
-import type { TokenRefused } from '../identity.js';
+import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import { tokenOf, type TokenRefused } from '../identity.js';
 import type { Refusal } from './admission.js';
 import { refuseWithServerError, reportHandlerError, type ServerContext } from './context.js';
 
@@ -17,6 +17,11 @@ export interface UpgradeRefusal {
 
 export const TOKEN_REQUIRED: UpgradeRefusal = { why: 'unauthorized', status: '401 Unauthorized', text: 'a token is required (--require-auth)' };
 export const SHUTTING_DOWN: UpgradeRefusal = { why: 'shutting_down', status: '503 Service Unavailable', text: 'shutting down' };
+
+/** The token an upgrade request brings; null without one, or when tokens are off (no `jwtSecret`). */
+export function requestToken(ctx: ServerContext, req: HttpRequest): string | null {
+  return ctx.verifier ? tokenOf(req.getQuery() ?? '', req.getHeader('authorization'), req.getHeader('cookie')) : null;
+}
 
 export function refuseUpgrade(ctx: ServerContext, res: HttpResponse, address: string, refusal: UpgradeRefusal): void {
   ctx.admission.refuseAdmitted(res, address, refusal.why, refusal.status, refusal.text);

@@ -14,8 +14,7 @@
  *   (`mapping_errors`) and logged, the second is published as a JSON string.
  */
 import pg from 'pg';
-import type { Logger } from '../log.js';
-import { redactUrl } from '../log.js';
+import { redactUrl, type Logger } from '../log.js';
 import { parseChannel } from '../protocol/channels.js';
 import { messageJsonOf, type Monitor, type MonitorSink } from './types.js';
 

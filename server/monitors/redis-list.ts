@@ -16,8 +16,7 @@
  * - An item that is not JSON is published as a JSON string.
  */
 import { Redis } from 'ioredis';
-import type { Logger } from '../log.js';
-import { redactUrl } from '../log.js';
+import { redactUrl, type Logger } from '../log.js';
 import { parseChannel } from '../protocol/channels.js';
 import { messageJsonOf, type Monitor, type MonitorSink } from './types.js';
 

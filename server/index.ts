@@ -23,6 +23,9 @@ import { createLog, Throttle, type Logger } from './log.js';
 import type { Hooks } from './hooks.js';
 import { TokenVerifier } from './identity.js';
 import type { Monitor } from './monitors/types.js';
+import { MemoryHistory } from './history/memory.js';
+import { RedisHistory } from './history/redis.js';
+import type { History } from './history/types.js';
 import { LocalPresence } from './presence/local.js';
 import { RedisPresence } from './presence/redis.js';
 import type { PresenceStore } from './presence/types.js';
@@ -109,7 +112,9 @@ export function createServer(input: Partial<ServerOptions> & { hooks?: Hooks; mo
   async function listen(): Promise<ListenInfo> {
     if (ctx) throw new Error('listen() was already called');
     const slowIo = await createSlowIo(options.slowIo, options.slowIoUrl, options.slowIoPool);
-    const broker = createBroker({ expire: options.expire, redis: options.redis, redisCluster: options.redisCluster, prefix: options.prefix, log });
+    const historyOptions = options.history > 0 ? { size: options.history, ttlMs: options.historyTtl * 1000 } : null;
+    const broker = createBroker({ expire: options.expire, redis: options.redis, redisCluster: options.redisCluster, prefix: options.prefix, log, history: historyOptions });
+    const history = createHistory(options);
     const app = uws.App();
     const throttle = new Throttle();
     const admission = new Admission(options, stats, log, throttle);
@@ -121,12 +126,12 @@ export function createServer(input: Partial<ServerOptions> & { hooks?: Hooks; mo
       listenSocket = null;
       pubsub?.stop();
       loopMonitor?.stop();
-      await Promise.all([slowIo.close(), broker.close(), presence?.close()]);
+      await Promise.all([slowIo.close(), broker.close(), presence?.close(), history?.close()]);
     };
     try {
       await presence?.start();
       const verifier = options.jwtSecret === null ? null : new TokenVerifier(options.jwtSecret);
-      const context: ServerContext = (ctx = { uws, app, options, stats, broker, slowIo, admission, shuttingDown: false, log, throttle, hooks, presence, verifier });
+      const context: ServerContext = (ctx = { uws, app, options, stats, broker, slowIo, admission, shuttingDown: false, log, throttle, hooks, presence, history, verifier });
       const endpoint = (pubsub = new PubSubEndpoint(context));
       echo = new EchoEndpoint(context);
       app.ws('/pubsub', endpoint.behavior());
@@ -196,7 +201,7 @@ export function createServer(input: Partial<ServerOptions> & { hooks?: Hooks; mo
     if (open > 0) await new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(LINGER_MS, deadline - Date.now()))));
     pubsub?.stop();
     loopMonitor?.stop();
-    await Promise.all([ctx.broker.close(), ctx.slowIo.close(), ctx.presence?.close()]);
+    await Promise.all([ctx.broker.close(), ctx.slowIo.close(), ctx.presence?.close(), ctx.history?.close()]);
     ctx.log.info('shutdown: done');
   }
 
@@ -208,6 +213,14 @@ function createPresence(options: ServerOptions, log: Logger): PresenceStore | nu
   if (!options.presence) return null;
   if (options.redis === null) return new LocalPresence();
   return new RedisPresence({ url: options.redis, prefix: options.prefix, heartbeatMs: options.presenceHeartbeat, log });
+}
+
+/** The history the options ask for: none (off), in this process, or in `redis` (written by the broker). */
+function createHistory(options: ServerOptions): History | null {
+  if (options.history === 0) return null;
+  const ttlMs = options.historyTtl * 1000;
+  if (options.redis === null) return new MemoryHistory(options.history, ttlMs);
+  return new RedisHistory({ url: options.redis, prefix: options.prefix, size: options.history, ttlMs });
 }
 
 /** Milliseconds shutdown waits after the close frames (within --shutdown-timeout) for clients to answer. */

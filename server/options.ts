@@ -245,8 +245,8 @@ export function validateOptions(input: Partial<ServerOptions> = {}, names: Optio
     }
     if (options.redis !== null) throw new RangeError(`${n('redisCluster')} and ${n('redis')} exclude each other: bridge through one Redis or one cluster`);
   }
-  if (options.history > 0 && (options.redis !== null || options.redisCluster !== null)) {
-    throw new RangeError(`${n('history')} works in one process for now, not with ${n('redis')} or ${n('redisCluster')}`);
+  if (options.history > 0 && options.redisCluster !== null) {
+    throw new RangeError(`${n('history')} works with ${n('redis')} or in one process, not yet with ${n('redisCluster')}`);
   }
   if (options.presence && options.redisCluster !== null) {
     throw new RangeError(`${n('presence')} works with ${n('redis')} or in one process, not yet with ${n('redisCluster')}`);

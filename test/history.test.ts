@@ -1,31 +1,15 @@
 /**
- * History and recovery in one process (--history): offsets and an epoch on every message, the history
- * action, and a subscribe with `since` that replays what was missed, then goes live with nothing missed
- * and nothing twice, also while messages keep coming; recovered:false when it cannot.
+ * History and recovery (--history), in one process and on two instances sharing Redis: offsets and an
+ * epoch on every message (the same on every instance), the history action, and a subscribe with `since`
+ * that replays what was missed, then goes live with nothing missed and nothing twice, also while
+ * messages keep coming and when it comes back on the other instance; recovered:false when it cannot.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
-import { MemoryHistory } from '../server/history/memory.js';
+import { randomBytes } from 'node:crypto';
+import { after, describe, it } from 'node:test';
 import { TestClient } from './helpers/client.js';
 import { startServer } from './helpers/server.js';
-
-describe('MemoryHistory', () => {
-  it('keeps the last N within the TTL, and says what a position missed and whether that is all', () => {
-    const h = new MemoryHistory(3, 1000);
-    for (let n = 1; n <= 5; n++) assert.deepEqual(h.append('c', String(n), 0), { offset: n, epoch: h.epoch });
-    assert.deepEqual(h.last('c', 10, 0).map((k) => k.offset), [3, 4, 5]);
-    assert.deepEqual(h.last('c', 2, 0).map((k) => k.offset), [4, 5]);
-    const from = (offset: number, epoch = h.epoch) => h.since('c', { offset, epoch }, 0);
-    assert.deepEqual([from(2).recovered, from(2).messages.map((k) => k.offset)], [true, [3, 4, 5]]);
-    assert.deepEqual([from(5).recovered, from(5).messages.length], [true, 0], 'up to date');
-    assert.deepEqual([from(1).recovered, from(1).messages.map((k) => k.offset)], [false, [3, 4, 5]], 'message 2 dropped out');
-    assert.deepEqual([from(9).recovered, from(9).messages.length], [false, 0], 'an offset never given');
-    assert.deepEqual([from(2, 'another').recovered, from(2, 'another').messages.length], [false, 0], 'another epoch');
-    assert.deepEqual(h.since('fresh', { offset: 0, epoch: h.epoch }, 0), { recovered: true, messages: [] });
-    assert.deepEqual(h.last('c', 10, 1000), [], 'all older than the TTL');
-    assert.equal(h.append('c', '6', 1000).offset, 6, 'offsets go on after the TTL dropped everything');
-  });
-});
+import { dropRedisKeys, REDIS_URL } from './helpers/services.js';
 
 async function subscriber(base: string, channel: string, since?: { offset: number; epoch: string }): Promise<{ client: TestClient; replayed: Record<string, any>[]; ack: Record<string, any> }> {
   const { client } = await TestClient.pubsub(base);
@@ -35,6 +19,44 @@ async function subscriber(base: string, channel: string, since?: { offset: numbe
     const frame = await client.next();
     if (frame.event === 'subscribed') return { client, replayed, ack: frame };
     replayed.push(frame);
+  }
+}
+
+/**
+ * A publisher sends about 2,500 msg/s on `live` through the first server; a subscriber reads a few
+ * messages, drops its connection, and comes back with `since` to the next server in turn, 20 times.
+ * The offsets it saw must be one consecutive run.
+ */
+async function reconnectingSubscriber(servers: string[]): Promise<void> {
+  const { client: pub } = await TestClient.pubsub(servers[0]);
+  let n = 0;
+  const timer = setInterval(() => {
+    for (let i = 0; i < 5; i++) pub.send({ action: 'publish', payload: { channel: 'live', message: ++n } });
+  }, 2);
+  try {
+    let { client, replayed } = await subscriber(servers[0], 'live');
+    let seen: number[] = replayed.map((m) => m.offset);
+    let epoch = '';
+    for (let round = 0; round < 20; round++) {
+      // Read a few live messages, drop the connection, come back from the last offset seen.
+      for (let i = 0; i < 10 + round; i++) {
+        const frame = await client.next();
+        seen.push(frame.offset);
+        epoch = frame.epoch;
+      }
+      await client.close();
+      const back = await subscriber(servers[(round + 1) % servers.length], 'live', { offset: seen.at(-1)!, epoch });
+      assert.equal(back.ack.recovered, true, `round ${round}`);
+      seen = seen.concat(back.replayed.map((m) => m.offset));
+      client = back.client;
+    }
+    for (let i = 0; i < 10; i++) seen.push((await client.next()).offset);
+    await client.close();
+    const first = seen[0];
+    assert.deepEqual(seen, seen.map((_, i) => first + i), 'consecutive offsets: nothing missed, nothing twice');
+  } finally {
+    clearInterval(timer);
+    await pub.close();
   }
 }
 
@@ -79,36 +101,7 @@ describe('history and recovery (--history)', () => {
   it('while messages keep coming, every reconnect with since continues the sequence with nothing missed and nothing twice', async () => {
     const server = await startServer({ history: 1000 });
     try {
-      const { client: pub } = await TestClient.pubsub(server.ws);
-      let n = 0;
-      const timer = setInterval(() => {
-        for (let i = 0; i < 5; i++) pub.send({ action: 'publish', payload: { channel: 'live', message: ++n } });
-      }, 2);
-      try {
-        let { client, replayed } = await subscriber(server.ws, 'live');
-        let seen: number[] = replayed.map((m) => m.offset);
-        let epoch = '';
-        for (let round = 0; round < 20; round++) {
-          // Read a few live messages, drop the connection, come back from the last offset seen.
-          for (let i = 0; i < 10 + round; i++) {
-            const frame = await client.next();
-            seen.push(frame.offset);
-            epoch = frame.epoch;
-          }
-          await client.close();
-          const back = await subscriber(server.ws, 'live', { offset: seen.at(-1)!, epoch });
-          assert.equal(back.ack.recovered, true, `round ${round}`);
-          seen = seen.concat(back.replayed.map((m) => m.offset));
-          client = back.client;
-        }
-        for (let i = 0; i < 10; i++) seen.push((await client.next()).offset);
-        await client.close();
-        const first = seen[0];
-        assert.deepEqual(seen, seen.map((_, i) => first + i), 'consecutive offsets: nothing missed, nothing twice');
-      } finally {
-        clearInterval(timer);
-      }
-      await pub.close();
+      await reconnectingSubscriber([server.ws]);
     } finally {
       await server.close();
     }
@@ -123,6 +116,74 @@ describe('history and recovery (--history)', () => {
       assert.deepEqual([refused.event, refused.code], ['error', 'bad_request']);
       const bad = await s.client.request({ action: 'subscribe', payload: { channel: 'news', since: { offset: -1, epoch: 'x' } }, id: 2 });
       assert.deepEqual([bad.event, bad.code], ['error', 'bad_request']);
+      await s.client.close();
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('history and recovery across instances (--history with --redis)', () => {
+  const prefixes: string[] = [];
+  after(() => Promise.all(prefixes.map(dropRedisKeys)));
+  const twoInstances = async (history: number) => {
+    const prefix = `history-${randomBytes(4).toString('hex')}`;
+    prefixes.push(prefix);
+    const options = { redis: REDIS_URL, prefix, history };
+    return Promise.all([startServer(options), startServer(options)]);
+  };
+
+  it('every instance gives the same offsets, reads the same history, and recovers a subscriber that comes back elsewhere', async () => {
+    const [a, b] = await twoInstances(5);
+    try {
+      const { client: pub } = await TestClient.pubsub(a.ws);
+      const publish = async (n: number) => assert.equal((await pub.request({ action: 'publish', payload: { channel: 'news', message: { n } }, id: n })).event, 'published');
+      const onA = await subscriber(a.ws, 'news');
+      const onB = await subscriber(b.ws, 'news');
+      for (let n = 1; n <= 3; n++) await publish(n);
+      const seenA = [await onA.client.next(), await onA.client.next(), await onA.client.next()];
+      const seenB = [await onB.client.next(), await onB.client.next(), await onB.client.next()];
+      assert.deepEqual(seenA.map((m) => [m.offset, m.message.n]), [[1, 1], [2, 2], [3, 3]]);
+      assert.deepEqual(seenB, seenA, 'the same offsets and epoch on both instances');
+      const epoch = seenA[0].epoch as string;
+
+      const history = await onB.client.request({ action: 'history', payload: { channel: 'news', limit: 10 }, id: 'h' });
+      assert.deepEqual(history, { event: 'history', channel: 'news', messages: [1, 2, 3].map((n) => ({ offset: n, message: { n } })), epoch, id: 'h' });
+
+      await onB.client.close();
+      for (let n = 4; n <= 6; n++) await publish(n);
+      const back = await subscriber(a.ws, 'news', { offset: 3, epoch });
+      assert.deepEqual(back.replayed.map((m) => [m.offset, m.message.n, m.epoch]), [[4, 4, epoch], [5, 5, epoch], [6, 6, epoch]]);
+      assert.deepEqual(back.ack, { event: 'subscribed', channel: 'news', recovered: true, id: 's' });
+      await publish(7);
+      assert.equal((await back.client.next()).offset, 7);
+      assert.ok(await back.client.silentFor(100), 'nothing twice');
+
+      const late = await subscriber(b.ws, 'news', { offset: 1, epoch }); // 5 kept: 3..7
+      assert.deepEqual([late.ack.recovered, late.replayed.map((m) => m.offset)], [false, [3, 4, 5, 6, 7]]);
+      await Promise.all([pub.close(), onA.client.close(), back.client.close(), late.client.close()]);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('while messages keep coming, reconnects alternating between two instances miss nothing and get nothing twice', async () => {
+    const [a, b] = await twoInstances(1000);
+    try {
+      await reconnectingSubscriber([a.ws, b.ws]);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('Redis unreachable: history is history_failed, a since is recovered:false, the connection goes on', async () => {
+    const server = await startServer({ redis: 'redis://127.0.0.1:1', history: 5 });
+    try {
+      const s = await subscriber(server.ws, 'news', { offset: 3, epoch: 'x' });
+      assert.equal(s.ack.recovered, false);
+      const failed = await s.client.request({ action: 'history', payload: { channel: 'news' }, id: 1 });
+      assert.deepEqual([failed.event, failed.code, failed.id], ['error', 'history_failed', 1]);
+      assert.equal((await s.client.request({ action: 'ping', id: 2 })).event, 'pong');
       await s.client.close();
     } finally {
       await server.close();

@@ -43,6 +43,7 @@ describe('validateOptions', () => {
     [{ maxHeaderSize: 100 }, /^maxHeaderSize must be an integer from 1024/, RangeError],
     [{ redisCluster: '127.0.0.1' }, /^redisCluster must be host:port of one or more cluster nodes, comma-separated \(got "127.0.0.1"\)$/, RangeError],
     [{ redisCluster: '127.0.0.1:7000', redis: 'redis://127.0.0.1:6379' }, /^redisCluster and redis exclude each other/, RangeError],
+    [{ history: 10, redisCluster: '127.0.0.1:7000' }, /^history works with redis or in one process, not yet with redisCluster$/, RangeError],
     [{ colour: 'blue' }, /^unknown option "colour"$/, TypeError],
     [{ logLevel: 'loud' }, /^logLevel must be one of fatal, error, warn, info, debug, trace, silent \(got "loud"\)$/, RangeError],
   ];

@@ -19,6 +19,11 @@ export interface BrokerOptions {
   prefix: string;
   /** Where the Redis drivers log outages and errors; nothing is logged without it. */
   log?: Logger;
+  /**
+   * With Redis, keep each channel's last `size` messages for `ttlMs` there (`--history`): the publish
+   * script gives offsets (server/history/redis.ts). Without Redis the endpoint keeps them itself.
+   */
+  history?: { size: number; ttlMs: number } | null;
 }
 
 /** Creates the broker. A Redis broker starts connecting at once but does not wait: Redis may come later. */
@@ -31,7 +36,7 @@ export function createBroker(options: BrokerOptions): Broker {
     return broker;
   }
   if (options.redis !== null) {
-    const broker = new RedisBroker({ url: options.redis, prefix, expire, log });
+    const broker = new RedisBroker({ url: options.redis, prefix, expire, log, history: options.history });
     broker.connect();
     return broker;
   }

@@ -3,8 +3,13 @@
  * everything in this process, a Redis broker (later) bridges instances.
  */
 
-/** Receives every message the broker delivers to this instance; registered once. */
-export type DeliverHandler = (channel: string, messageJson: string) => void;
+import type { Position } from '../history/types.js';
+
+/**
+ * Receives every message the broker delivers to this instance; registered once. `position`: where the
+ * message stands in its channel's history, when the broker keeps the history (Redis with `--history`).
+ */
+export type DeliverHandler = (channel: string, messageJson: string, position?: Position) => void;
 
 /**
  * A pub/sub backend.

@@ -1,4 +1,5 @@
 /** What every endpoint of one server shares. */
+import type { History } from '../history/types.js';
 import type { PresenceStore } from '../presence/types.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
 import type { Broker } from '../broker/index.js';
@@ -30,6 +31,8 @@ export interface ServerContext {
   readonly hooks: Hooks;
   /** Who is subscribed where (server/presence/); null unless `presence` is on. */
   readonly presence: PresenceStore | null;
+  /** The kept messages of each channel (server/history/); null unless `history` is on. */
+  readonly history: History | null;
   /** Verifies the tokens of both WebSocket endpoints (one key import per server); null without `jwtSecret`. */
   readonly verifier: TokenVerifier | null;
 }

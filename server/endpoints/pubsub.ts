@@ -32,7 +32,7 @@ import {
 } from '../protocol/index.js';
 import { countClientClose } from '../stats.js';
 import { callHook, hasRequestHooks, Refusal as HookRefusal, type HookConnection, type HookIdentity, type HookName, type UpgradeRequest } from '../hooks.js';
-import { MemoryHistory, type Position } from '../history/memory.js';
+import type { History, Missed, Position } from '../history/types.js';
 import { refuseUpgrade, requestToken, TOKEN_REQUIRED, tokenRefusal, upgradeLater, type UpgradeRefusal } from './token-gate.js';
 import { granted, isOwnerName, TokenRefused, type TokenIdentity } from '../identity.js';
 import { acceptUpgrade, bufferedBytes, CLOSE, endAll, refuseWithServerError, reportHandlerError, SEND, upgradeHeaders, type ServerContext, type UpgradeHeaders } from './context.js';
@@ -94,6 +94,17 @@ const AUTHENTICATE_FAILED: UpgradeRefusal = { why: 'hook_failed', status: '500 I
 const SERVER_FAILED: UpgradeRefusal = { why: 'hook_failed', status: '500 Internal Server Error', text: 'the server failed on this upgrade' };
 let connectionCounter = 0;
 
+/** A message that went out while a subscriber's replay was read: its position (if any) and its frame. */
+interface Collected {
+  position: Position | undefined;
+  frame: string;
+}
+
+/** A subscribe with `since` whose replay is being read, and what it collects meanwhile. */
+interface Recovering {
+  frames: Collected[];
+}
+
 export class PubSubEndpoint {
   /** Every open `/pubsub` socket (for shutdown and the backpressure sweep). */
   readonly sockets = new Set<Socket>();
@@ -101,6 +112,13 @@ export class PubSubEndpoint {
   private readonly channelCounts = new Map<string, number>();
   /** Channel and frame, in turn, of every message delivered this event-loop turn (see `deliver`). */
   private outbox: string[] = [];
+  /** With history: the position the broker gave each message of the outbox (one per pair), if any. */
+  private outboxPositions: (Position | undefined)[] = [];
+  /**
+   * Subscribes with `since` whose replay is being read, by channel: what goes out on the channel
+   * meanwhile is collected for them, since their sockets join the channel's topic only after the replay.
+   */
+  private readonly recovering = new Map<string, Set<Recovering>>();
   private flushScheduled = false;
   private stopped = false;
   /** Set when shutdown begins: publishes and slow requests are refused from then on. */
@@ -119,14 +137,14 @@ export class PubSubEndpoint {
    */
   private upgradingInCork = false;
   /** The kept messages (`--history`); null when off. */
-  private readonly history: MemoryHistory | null;
+  private readonly history: History | null;
   /** Whether hooks handle requests: then each connection's requests run one at a time, in order. */
   private readonly sequential: boolean;
 
   constructor(private readonly ctx: ServerContext) {
-    ctx.broker.onDeliver((channel, json) => this.deliver(channel, json));
+    ctx.broker.onDeliver((channel, json, position) => this.deliver(channel, json, position));
     ctx.presence?.onEvent((kind, channel, member) => this.joinOrLeave(kind, channel, member));
-    this.history = ctx.options.history > 0 ? new MemoryHistory(ctx.options.history, ctx.options.historyTtl * 1000) : null;
+    this.history = ctx.history;
     this.sweepBudget = Math.max(1, Math.floor(ctx.options.maxBackpressure * SWEEP_BUDGET_SHARE));
     this.sequential = hasRequestHooks(ctx.hooks);
     this.sweepTimer = setInterval(() => {
@@ -322,7 +340,7 @@ export class PubSubEndpoint {
       case 'subscribe':
         return this.subscribe(ws, request.channel, request.id, request.joinLeave, request.since);
       case 'history':
-        return this.sendHistory(ws, request.channel, request.limit, request.id);
+        return void this.sendHistory(ws, request.channel, request.limit, request.id);
       case 'presence':
         return void this.presence(ws, request.channel, request.id);
       case 'unsubscribe':
@@ -506,7 +524,8 @@ export class PubSubEndpoint {
         return this.fail(ws, 'too_many_subscriptions', `at most ${this.ctx.options.maxSubscriptions} subscriptions`, id);
       }
       channels.add(channel.name);
-      ws.subscribe(channel.name);
+      // A recovering subscriber joins the topic after its replay (recover()).
+      if (!since || !this.history) ws.subscribe(channel.name);
       this.ctx.stats.subscriptions++;
       this.addInterest(channel.name);
       this.ctx.presence?.join(channel.name, memberOf(conn));
@@ -524,22 +543,76 @@ export class PubSubEndpoint {
 
   /**
    * A subscribe with `since`: the kept messages after it, then the ack saying whether that was all the
-   * client missed. History is appended as messages go to the topic (flushOutbox), and this runs in the
-   * same turn as the topic subscription, so the replay and the live stream neither overlap nor leave a gap.
+   * client missed, then live messages. The socket leaves the channel's topic (if it was on it) until the
+   * replay is out; what goes out on the channel while the history is read is collected for it
+   * (flushOutbox). The replay, then what was collected and not replayed (by offset), then the topic
+   * subscription and the ack, happen in one turn: nothing is missed and nothing comes twice in between.
+   * Later requests of the connection wait in its queue until then.
    */
   private recover(ws: Socket, channel: string, since: Position, id: RequestId): void {
-    const found = this.history?.since(channel, since) ?? { recovered: false, messages: [] };
-    const epoch = this.history?.epoch ?? '';
-    for (const kept of found.messages) this.send(ws, events.message(channel, kept.messageJson, false, { offset: kept.offset, epoch }));
-    this.send(ws, events.subscribed(channel, id, found.recovered));
+    const conn = ws.getUserData();
+    const history = this.history;
+    if (!history) return this.send(ws, events.subscribed(channel, id, false));
+    ws.unsubscribe(channel);
+    const waiting: Recovering = { frames: [] };
+    let set = this.recovering.get(channel);
+    if (!set) this.recovering.set(channel, (set = new Set()));
+    set.add(waiting);
+    this.enqueue(conn, async () => {
+      let missed: Missed;
+      try {
+        missed = await history.since(channel, since);
+      } catch (err) {
+        this.historyFailed(err);
+        missed = { recovered: false, messages: [] };
+      }
+      set.delete(waiting);
+      if (set.size === 0 && this.recovering.get(channel) === set) this.recovering.delete(channel);
+      this.corkLater(ws, conn, () => this.finishRecovery(ws, conn, channel, since, id, missed, waiting.frames));
+    });
+  }
+
+  private finishRecovery(ws: Socket, conn: PubSubConnection, channel: string, since: Position, id: RequestId, missed: Missed, collected: Collected[]): void {
+    if (!conn.channels?.has(channel)) return; // unsubscribed meanwhile (by a hook)
+    let recovered = missed.recovered;
+    let last = since.offset;
+    for (const kept of missed.messages) {
+      this.send(ws, events.message(channel, kept.messageJson, false, { offset: kept.offset, epoch: since.epoch }));
+      last = kept.offset;
+    }
+    for (const { position, frame } of collected) {
+      const sameEpoch = position !== undefined && position.epoch === since.epoch;
+      if (sameEpoch && position.offset <= last) continue; // replayed already
+      if (sameEpoch) {
+        if (position.offset !== last + 1) recovered = false; // a gap (an outage on the way)
+        last = position.offset;
+      }
+      this.send(ws, frame);
+    }
+    ws.subscribe(channel);
+    this.send(ws, events.subscribed(channel, id, recovered));
   }
 
   /** The history action: what the subscribe rules allow, the last `limit` kept messages. */
-  private sendHistory(ws: Socket, channel: ChannelRef, limit: number | null, id: RequestId): void {
-    if (!this.history) return this.fail(ws, 'bad_request', 'history is off on this server (--history)', id);
-    if (!this.maySubscribe(ws.getUserData(), channel)) return this.fail(ws, 'forbidden', `this connection may not read ${channel.name}`, id);
-    const kept = this.history.last(channel.name, Math.min(limit ?? this.history.size, this.history.size));
-    this.send(ws, events.history(channel.name, kept, this.history.epoch, id));
+  private async sendHistory(ws: Socket, channel: ChannelRef, limit: number | null, id: RequestId): Promise<void> {
+    const history = this.history;
+    const conn = ws.getUserData();
+    if (!history) return this.fail(ws, 'bad_request', 'history is off on this server (--history)', id);
+    if (!this.maySubscribe(conn, channel)) return this.fail(ws, 'forbidden', `this connection may not read ${channel.name}`, id);
+    try {
+      const { epoch, messages } = await history.last(channel.name, Math.min(limit ?? history.size, history.size));
+      this.sendLater(ws, conn, events.history(channel.name, messages, epoch, id));
+    } catch (err) {
+      this.historyFailed(err);
+      this.failLater(ws, conn, 'history_failed', `history could not be read: ${(err as Error).message}`, id);
+    }
+  }
+
+  /** A history read failed (Redis unreachable): logged at most once per 10 s. */
+  private historyFailed(err: unknown): void {
+    this.ctx.throttle.pass('history_failed', (suppressed) =>
+      this.ctx.log.warn({ err: err instanceof Error ? err.message : String(err), suppressed }, 'history could not be read: the client was told (history_failed, or recovered:false)'),
+    );
   }
 
   /** The subscribed ack: after the replay when the client asked to recover (`since`), else with the cached message. */
@@ -667,11 +740,12 @@ export class PubSubEndpoint {
    * msg/s and 2 subscribers that cut send() calls from 73,000/s to 4,200/s and the server's CPU from
    * 75% to 31% (bare uWS, measured with perf stat). Order within a channel is kept.
    */
-  private deliver(channel: string, messageJson: string): void {
+  private deliver(channel: string, messageJson: string, position?: Position): void {
     try {
       if (this.history) {
         // Kept whether anyone listens here or not; encoded with its offset as it goes out (flushOutbox).
         this.outbox.push(channel, messageJson);
+        this.outboxPositions.push(position);
       } else {
         const subscribers = this.ctx.app.numSubscribers(channel);
         if (subscribers === 0) return;
@@ -694,14 +768,18 @@ export class PubSubEndpoint {
   private flushOutbox(): void {
     this.flushScheduled = false;
     const outbox = this.outbox;
+    const positions = this.outboxPositions;
     this.outbox = [];
+    this.outboxPositions = [];
     const app = this.ctx.app;
     try {
       for (let i = 0; i < outbox.length; i += 2) {
         const channel = outbox[i];
         let frame = outbox[i + 1];
         if (this.history) {
-          frame = events.message(channel, frame, false, this.history.append(channel, frame));
+          const position = this.history.keep(channel, frame, positions[i / 2]);
+          frame = events.message(channel, frame, false, position);
+          if (this.recovering.size > 0) this.collectForRecoveries(channel, position, frame);
           const subscribers = app.numSubscribers(channel);
           if (subscribers === 0) continue;
           this.ctx.stats.messagesOut += subscribers;
@@ -713,6 +791,12 @@ export class PubSubEndpoint {
     } catch (err) {
       reportHandlerError(this.ctx, 'pubsub flush', err);
     }
+  }
+
+  /** Keeps a message that goes out on `channel` for the subscribers whose replay is being read. */
+  private collectForRecoveries(channel: string, position: Position | undefined, frame: string): void {
+    const waiting = this.recovering.get(channel);
+    if (waiting) for (const recovering of waiting) recovering.frames.push({ position, frame });
   }
 
   /**

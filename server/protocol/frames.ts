@@ -30,7 +30,8 @@ export type ErrorCode =
   | 'unknown_method'
   | 'rpc_failed'
   | 'hook_failed'
-  | 'presence_failed';
+  | 'presence_failed'
+  | 'history_failed';
 
 /** Every error code, in a fixed order (for counters). */
 export const ERROR_CODES: readonly ErrorCode[] = [
@@ -49,6 +50,7 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'rpc_failed',
   'hook_failed',
   'presence_failed',
+  'history_failed',
 ];
 
 /** A request id as the client sent it; null when it sent none. */

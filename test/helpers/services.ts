@@ -43,3 +43,15 @@ export async function requirePostgres(): Promise<void> {
     );
   }
 }
+
+/** Deletes every key under `<prefix>:` in the shared Redis (what a test's servers kept there). */
+export async function dropRedisKeys(prefix: string): Promise<void> {
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(REDIS_URL);
+  try {
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+  } finally {
+    redis.disconnect();
+  }
+}

@@ -14,6 +14,7 @@
  */
 import { Throttle, type Logger } from '../../log.js';
 import type { Cluster, Redis } from 'ioredis';
+import { openEnvelope } from '../../history/envelope.js';
 import { isJsonText, parseChannel, redisName } from '../../protocol/index.js';
 import type { Broker, DeliverHandler } from '../types.js';
 
@@ -243,10 +244,15 @@ export abstract class RedisBrokerBase implements Broker {
     return redisName(channel, facility, this.options.prefix);
   }
 
-  /** What Redis sent on a subscribed name: delivered to this instance's subscribers. */
+  /**
+   * What Redis sent on a subscribed name: delivered to this instance's subscribers, with its history
+   * position when it came in the history's envelope.
+   */
   protected onMessage(name: string, payload: string): void {
     const channel = this.retained.get(name);
     if (channel === undefined) return;
+    const kept = openEnvelope(payload);
+    if (kept) return this.deliver(channel, kept.messageJson, kept.position);
     this.deliver(channel, isJsonText(payload) ? payload : JSON.stringify(payload));
   }
 }

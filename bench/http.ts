@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import autocannon from 'autocannon';
 import WebSocket from 'ws';
-import { SATURATED_CPU_PCT } from '../clients/engine.js';
+import { saturation } from '../clients/saturation.js';
 import { stamp, writeCsv, type Row } from '../clients/output/csv.js';
 import { sampleProcess } from '../clients/proc.js';
 import { catchInterrupts, interruptible } from '../clients/interrupt.js';
@@ -77,7 +77,7 @@ try {
     const cpu = process.cpuUsage(cpuBefore);
     const serverCpu = serverBefore && serverAfter ? ((serverAfter.cpuMicros - serverBefore.cpuMicros) / (seconds * 1e6)) * 100 : NaN;
     const clientCpu = ((cpu.user + cpu.system) / (seconds * 1e6)) * 100;
-    const saturated = serverCpu >= SATURATED_CPU_PCT && clientCpu >= SATURATED_CPU_PCT ? 'both' : serverCpu >= SATURATED_CPU_PCT ? 'server' : clientCpu >= SATURATED_CPU_PCT ? 'client' : 'neither';
+    const saturated = saturation(serverCpu, clientCpu);
     const row: Row = {
       endpoint: endpoint.name, connections: args.connections as number, duration_s: Math.round(seconds * 10) / 10,
       requests: result.requests.total, requests_per_s: Math.round(result.requests.average),

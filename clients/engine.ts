@@ -7,7 +7,6 @@
 import { signTokens } from './tokens.js';
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { availableParallelism } from 'node:os';
 import { wsHelpers } from '../server/engine.js';
 import { checkHost, type HostCheck } from './host-check.js';
 import type { FromWorker, ReportMessage, ToWorker } from './ipc.js';
@@ -17,10 +16,10 @@ import {
 } from './metrics.js';
 import { scenarioUrl, validateSwarmOptions, type SwarmOptions } from './options.js';
 import { busiestPct, sampleTree, type TreeSample } from './proc.js';
+import { saturation, type Saturation } from './saturation.js';
 import type { SlowSample } from './scenarios/index.js';
 
-/** A process at or above this share of one core counts as saturated. */
-export const SATURATED_CPU_PCT = 90;
+export { SATURATED_CPU_PCT } from './saturation.js';
 
 const WORKER_PATH = new URL('./worker.js', import.meta.url);
 const REPORT_MS = 500;
@@ -105,7 +104,7 @@ export interface RunSummary {
    * Which side ran out of CPU: `server` or `client` (one process at 90% of a core or more), `both`,
    * `machine` (no single process, but all cores busy together), `neither`; `unknown` without a server pid.
    */
-  saturated: 'server' | 'client' | 'both' | 'machine' | 'neither' | 'client (server unknown)' | 'unknown';
+  saturated: Saturation;
   /** Every slow reply (slow scenario). */
   samples: SlowSample[];
   helpers: string;
@@ -356,13 +355,7 @@ export class Swarm extends EventEmitter {
     const perChannel = options.scenario === 'broadcast' || options.scenario === 'crowd' ? counters.subscribed : null;
     const expectedDeliveries = perChannel === null ? null : counters.published * perChannel;
     const serverCpuKnown = options.serverPid > 0 && serverRest !== null;
-    const serverHot = serverCpuKnown && this.serverCpuMax >= SATURATED_CPU_PCT;
-    const clientHot = this.clientCpuMax >= SATURATED_CPU_PCT;
-    // Swarm and server share this machine's cores: all of them busy at once is a saturation too.
-    const machineHot = this.machineCpuMax >= SATURATED_CPU_PCT * availableParallelism();
-    const saturated: RunSummary['saturated'] = !serverCpuKnown
-      ? clientHot ? 'client (server unknown)' : 'unknown'
-      : serverHot && clientHot ? 'both' : serverHot ? 'server' : clientHot ? 'client' : machineHot ? 'machine' : 'neither';
+    const saturated = saturation(serverCpuKnown ? this.serverCpuMax : null, this.clientCpuMax, this.machineCpuMax);
     return {
       options,
       url: this.url,

@@ -35,6 +35,7 @@ const args = await benchCli(
   .option('warmup', { coerce: numeric, requiresArg: true, default: 5, describe: 'seconds at the start of each step whose copies are counted but not timed' })
   .option('drain', { coerce: numeric, requiresArg: true, default: 1, describe: 'seconds after the last publish of a step that copies may still arrive; one not in by then fails the step. A late copy and a dropped one look the same; a longer drain tells them apart, but then late copies count in deliveries/s, so the targets mean the default' })
   .option('repeat', { coerce: numeric, requiresArg: true, default: 1, describe: 'runs of every step, each with a fresh swarm; the 50,000 msg/s target must hold in all of them' })
+  .option('history', { coerce: numeric, requiresArg: true, default: 0, describe: "the servers' --history: messages kept per channel, with offsets (through Redis, one atomic script per turn); 0 = off" })
   .option('out', { type: 'string', default: RESULTS_DIR, describe: 'directory for the CSV and history.csv' })
   .check((a) => {
     for (const key of ['instances', 'subscribers', 'stepSeconds', 'repeat'] as const) {
@@ -48,6 +49,7 @@ const args = await benchCli(
       throw new Error(`--warmup must be seconds from 0 to below --step-seconds (${String(a.stepSeconds)}), got ${String(a.warmup)}`);
     }
     if ((a.rates as number[]).some((r) => !Number.isFinite(r) || r <= 0)) throw new Error(`--rates must be positive numbers, got ${String(a.rates)}`);
+    if (typeof a.history !== 'number' || !Number.isInteger(a.history) || a.history < 0) throw new Error(`--history must be a whole number from 0, got ${String(a.history)}`);
     return true;
   })
   .parseAsync();
@@ -81,12 +83,14 @@ mkdirSync(args.out, { recursive: true });
 const clientUrls = (publisherUrl: string, subscriberUrls: string[]): string =>
   [publisherUrl, ...Array.from({ length: subscribers }, (_, i) => subscriberUrls[i % subscriberUrls.length])].join(',');
 
+const historyArgs = (args.history as number) > 0 ? ['--history', String(args.history)] : [];
+const prefix = `bench${randomBytes(3).toString('hex')}`;
 const bridged = `${instances} processes via Redis`;
 const setups: [string, () => Promise<ServerProcess>, (s: ServerProcess) => string][] = [
-  ['one process, no Redis', () => startServerProcess('ours', ['--no-allow-fallback']), (s) => clientUrls(s.url, [s.url])],
+  ['one process, no Redis', () => startServerProcess('ours', ['--no-allow-fallback', ...historyArgs]), (s) => clientUrls(s.url, [s.url])],
   [
     bridged,
-    () => startServerProcess('cluster', ['--no-allow-fallback', '--workers', String(instances), '--worker-ports', 'consecutive', '--redis', args.redis, '--prefix', `bench${randomBytes(3).toString('hex')}`]),
+    () => startServerProcess('cluster', ['--no-allow-fallback', '--workers', String(instances), '--worker-ports', 'consecutive', '--redis', args.redis, '--prefix', prefix, ...historyArgs]),
     (s) => clientUrls(`ws://127.0.0.1:${s.port}`, Array.from({ length: instances - 1 }, (_, i) => `ws://127.0.0.1:${s.port + 1 + i}`)),
   ],
 ];
@@ -128,7 +132,7 @@ for (const [label, start, urls] of setups) {
         }
         rows.push({ rate, run, deliveries, p99: f?.p99 ?? Infinity, ok });
         steps.push({
-          setup: label, run, subscribers: c.subscribed, rate, deliveries_per_s: Math.round(deliveries),
+          setup: label, run, history: args.history as number, subscribers: c.subscribed, rate, deliveries_per_s: Math.round(deliveries),
           fanout_p50_ms: f?.p50 ?? null, fanout_p99_ms: f?.p99 ?? null, fanout_p999_ms: f?.p999 ?? null, fanout_max_ms: f?.max ?? null, timed_copies: f?.count ?? 0,
           publisher_lag_p99_ms: summary.lag?.p99 ?? null, publisher_lag_max_ms: summary.lag?.max ?? null,
           published: c.published, lost_deliveries: summary.lostDeliveries, errors: totalErrors(c),
@@ -148,6 +152,9 @@ for (const [label, start, urls] of setups) {
     await server.stop();
   }
 }
+// What the run kept in Redis (the history's streams, the cache) goes with it.
+const leftKeys = await redisInfo.keys(`${prefix}:*`);
+if (leftKeys.length > 0) await redisInfo.del(...leftKeys);
 const file = join(args.out, `${name}-steps.csv`);
 writeCsv(file, steps);
 

@@ -39,27 +39,40 @@ export function historyKeys(channel: string, prefix: string): { stream: string; 
  * The broker's publish script with history. KEYS: three per message (its pub/sub name, stream and meta
  * hash); ARGV: the payloads in the same order, then the cache's seconds (0: none), the history's size,
  * its TTL in ms, the meta TTL in seconds, the time (epoch ms), and an epoch to give a channel that has
- * none. Each message goes out on its pub/sub name as `#<offset>:<epoch>:<json>` (opened by envelope.ts).
+ * none. A channel's epoch, offset counter and expiries are touched once per call however many of the
+ * turn's messages it has (one HINCRBY by their count), so each message costs its XADD and PUBLISH. Each message goes out on its pub/sub name as `#<offset>:<epoch>:<json>` (opened by envelope.ts).
  */
 export const KEPT_PUBLISH_SCRIPT = `
 local n = #KEYS / 3
 local expire = tonumber(ARGV[n + 1])
 local size, ttl, metaTtl, now, fresh = ARGV[n + 2], ARGV[n + 3], ARGV[n + 4], ARGV[n + 5], ARGV[n + 6]
+-- Per channel, once per call: how many messages it has here, its epoch, and its offsets (one HINCRBY).
+local streams, counts, epochs, nexts = {}, {}, {}, {}
 for i = 1, n do
-  local name, stream, meta, payload = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i], ARGV[i]
+  local meta = KEYS[3 * i]
+  streams[meta] = KEYS[3 * i - 1]
+  counts[meta] = (counts[meta] or 0) + 1
+end
+for meta, count in pairs(counts) do
   local epoch = redis.call('HGET', meta, 'epoch')
   if not epoch then
     epoch = fresh
-    redis.call('DEL', stream)
+    redis.call('DEL', streams[meta])
     redis.call('HSET', meta, 'epoch', epoch)
   end
-  local offset = redis.call('HINCRBY', meta, 'offset', 1)
+  epochs[meta] = epoch
+  nexts[meta] = redis.call('HINCRBY', meta, 'offset', count) - count + 1
   redis.call('EXPIRE', meta, metaTtl)
-  redis.call('XADD', stream, 'MAXLEN', size, offset .. '-0', 't', now, 'm', payload)
-  redis.call('PEXPIRE', stream, ttl)
-  if expire > 0 then redis.call('SET', name, payload, 'EX', expire) end
-  redis.call('PUBLISH', name, '#' .. offset .. ':' .. epoch .. ':' .. payload)
 end
+for i = 1, n do
+  local name, stream, meta, payload = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i], ARGV[i]
+  local offset = nexts[meta]
+  nexts[meta] = offset + 1
+  redis.call('XADD', stream, 'MAXLEN', size, offset .. '-0', 't', now, 'm', payload)
+  if expire > 0 then redis.call('SET', name, payload, 'EX', expire) end
+  redis.call('PUBLISH', name, '#' .. offset .. ':' .. epochs[meta] .. ':' .. payload)
+end
+for meta, stream in pairs(streams) do redis.call('PEXPIRE', stream, ttl) end
 return n`;
 
 /**

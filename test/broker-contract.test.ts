@@ -149,6 +149,21 @@ for (const driver of [local, single, clustered]) {
       if (b !== a) assert.deepEqual(received(b, 'news'), sent);
     });
 
+    it('fence: what another instance had published (and was acked) when it was called has been delivered here', async () => {
+      const prefix = `c${randomBytes(3).toString('hex')}`;
+      const a = make(prefix);
+      const b = driver.bridges ? make(prefix) : a;
+      await ready(a.broker, b.broker);
+      b.broker.retain('fenced');
+      await b.broker.subscribed('fenced');
+      for (let round = 1; round <= 20; round++) {
+        const sent = Array.from({ length: 50 }, (_, n) => JSON.stringify({ round, n }));
+        await Promise.all(sent.map((json) => a.broker.publish('fenced', json)));
+        await b.broker.fence();
+        assert.deepEqual(received(b, 'fenced').slice(-50), sent, `round ${round}: all 50 in by the fence`);
+      }
+    });
+
     it('flush resolves at once with nothing published', async () => {
       const a = make(`c${randomBytes(3).toString('hex')}`);
       await ready(a.broker);

@@ -39,6 +39,11 @@ export class LocalBroker implements Broker {
     return Promise.resolve();
   }
 
+  /** Delivery is synchronous: what was published has been delivered. */
+  fence(): Promise<void> {
+    return Promise.resolve();
+  }
+
   retain(): void {}
 
   subscribed(): null {

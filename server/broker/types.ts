@@ -41,6 +41,14 @@ export interface Broker {
    * how far). Shutdown awaits it before goodbye, so an ack always means delivered here.
    */
   flush(): Promise<void>;
+  /**
+   * Resolves once every message the backend had carried (from any instance) when `fence` was called
+   * has been handed to the deliver handler of this instance, for the channels it has interest in. It
+   * does not wait for this instance's own publishes still on their way (that is `flush`). A subscriber
+   * that recovers from a history read awaits it, so that messages the read already holds are not
+   * still on their way here when it joins the live stream.
+   */
+  fence(): Promise<void>;
   /** The channel got its first local subscriber. */
   retain(channel: string): void;
   /**

@@ -562,6 +562,11 @@ export class PubSubEndpoint {
       let missed: Missed;
       try {
         missed = await history.since(channel, since);
+        // Messages the read holds may still be on their way here (Redis sends them on another
+        // connection): once they have arrived, send them out now, so that they are collected (and
+        // skipped by offset) instead of reaching the socket through the topic after its replay.
+        await this.ctx.broker.fence();
+        if (this.outbox.length > 0) this.flushOutbox();
       } catch (err) {
         this.historyFailed(err);
         missed = { recovered: false, messages: [] };

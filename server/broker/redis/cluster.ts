@@ -130,6 +130,11 @@ export class RedisClusterBroker extends RedisBrokerBase {
 
   async flush(): Promise<void> {
     while (this.order.size > 0) await Promise.all([...this.order.values()].map((o) => o.idle));
+    await this.fence();
+  }
+
+  /** A PING on every shard's subscriber connection (see the single driver's `fence`). */
+  async fence(): Promise<void> {
     const group = (this.sub as unknown as { shardedSubscribers?: ShardedSubscriberGroup }).shardedSubscribers;
     const subscribers = group?.shardedSubscribers;
     if (!subscribers) {

@@ -111,6 +111,7 @@ export abstract class RedisBrokerBase implements Broker {
 
   abstract publish(channel: string, messageJson: string): Promise<void>;
   abstract flush(): Promise<void>;
+  abstract fence(): Promise<void>;
   /** Subscribes names in Redis (SUBSCRIBE or SSUBSCRIBE); rejects when Redis refuses. */
   protected abstract subscribeInRedis(names: string[]): Promise<unknown>;
   /** Unsubscribes a name in Redis. */

@@ -118,6 +118,14 @@ export class RedisBroker extends RedisBrokerBase {
   async flush(): Promise<void> {
     while (this.batch) await this.batch.done;
     await this.lastBatch;
+    await this.fence();
+  }
+
+  /**
+   * A PING on the subscriber connection: Redis answers it after it has sent this connection every
+   * message published before it, and ioredis hands those to the deliver handler before the answer.
+   */
+  async fence(): Promise<void> {
     if (this.sub.status !== 'ready') return; // nothing more can arrive: what Redis had for us is lost
     try {
       await this.sub.ping();

@@ -79,21 +79,29 @@ describe('the npm package', () => {
     const program = `
       import { createServer } from 'uws-pubsub-bench';
       import { Swarm } from 'uws-pubsub-bench/swarm';
+      import { connect } from 'uws-pubsub-bench/client';
+      import WebSocket from 'ws';
       const server = createServer({ port: 0, host: '127.0.0.1', logLevel: 'silent' });
       const { port } = await server.listen();
       const health = await fetch('http://127.0.0.1:' + port + '/health');
       const swarm = await new Swarm({ url: 'ws://127.0.0.1:' + port, clients: 5, ramp: 0, delay: 0.05, rounds: 1 }).run();
+      const client = connect('ws://127.0.0.1:' + port, { WebSocket });
+      await client.subscribe('news', () => undefined).ready;
+      await client.publish('news', 1);
+      client.close();
       await server.close();
-      console.log(JSON.stringify({ health: health.status, completed: swarm.counters.completed }));
+      console.log(JSON.stringify({ health: health.status, completed: swarm.counters.completed, client: 'published' }));
     `;
     writeFileSync(join(dir, 'use.mjs'), program);
     const { stdout } = await run(process.execPath, ['use.mjs'], { cwd: dir, timeout: 30_000 });
-    assert.deepEqual(JSON.parse(stdout.trim().split('\n').at(-1)!), { health: 200, completed: 5 });
+    assert.deepEqual(JSON.parse(stdout.trim().split('\n').at(-1)!), { health: 200, completed: 5, client: 'published' });
 
     writeFileSync(join(dir, 'use.ts'), program.replace("logLevel: 'silent'", "logLevel: 'silent', maxPayload: 65536"));
     // The user's project has Node's types (the package's own use node:* types); ours are borrowed for that.
     const compilerOptions = { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, skipLibCheck: true, typeRoots: [join(ROOT, 'node_modules', '@types')], types: ['node'] };
-    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['use.ts'] }));
+    // The user's own types of ws (@types/ws): not in this folder, so a declaration stands for them.
+    writeFileSync(join(dir, 'ws.d.ts'), "declare module 'ws' { export default class WebSocket { constructor(url: string); } }\n");
+    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['use.ts', 'ws.d.ts'] }));
     const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
     await run(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: dir }).catch((err: { stdout: string }) => assert.fail(`the types do not check:\n${err.stdout}`));
     writeFileSync(join(dir, 'wrong.ts'), "import { createServer } from 'uws-pubsub-bench';\ncreateServer({ maxPayload: 'big' });\n");

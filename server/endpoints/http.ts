@@ -1,10 +1,12 @@
 /**
- * The HTTP endpoints: `GET /health`, `GET /stats`, `GET /metrics`, `POST /publish`, and answers for
+ * The HTTP endpoints: `GET /health`, `GET /stats`, `GET /metrics`, `POST /publish`, `GET /client.js`
+ * (the browser client, clients/browser/client.ts as compiled), and answers for
  * everything else (405 on a known path with another method, 426 for a plain GET on a WebSocket path,
  * 404 elsewhere). Every route has a last guard: an exception that escapes it (a bug) is answered 500
  * and counted in `handler_errors`; the process goes on.
  */
 import { timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { DEFAULT_MAX_JSON_DEPTH, nestsDeeperThan, parseChannel } from '../protocol/index.js';
 import { statsJson, statsPrometheus, type Stats, type StatsContext } from '../stats.js';
@@ -28,7 +30,20 @@ export function discardLimit(maxPayload: number): number {
   return Math.max(16 * 1024 * 1024, 16 * maxPayload);
 }
 
-const ROUTES: Record<string, string> = { '/health': 'GET', '/stats': 'GET', '/metrics': 'GET', '/publish': 'POST' };
+const ROUTES: Record<string, string> = { '/health': 'GET', '/stats': 'GET', '/metrics': 'GET', '/publish': 'POST', '/client.js': 'GET' };
+
+/**
+ * The browser client as compiled, read once. Its source-map comment goes: the map is not served. A
+ * server built without it (a broken package) answers 404 there, as for any unknown path.
+ */
+function browserClient(): string | null {
+  try {
+    const compiled = readFileSync(new URL('../../clients/browser/client.js', import.meta.url), 'utf8');
+    return compiled.replace(/\n\/\/# sourceMappingURL=.*\s*$/, '\n');
+  } catch {
+    return null;
+  }
+}
 const WEBSOCKET_PATHS = new Set(['/pubsub', '/echo']);
 
 /** Registers the HTTP routes on the app. */
@@ -52,6 +67,15 @@ export function registerHttp(ctx: ServerContext, statsContext: () => StatsContex
   app.get('/metrics', route('GET /metrics', (res) => {
     res.writeHeader('Content-Type', 'text/plain; version=0.0.4').end(statsPrometheus(stats, statsContext()));
   }));
+  const client = browserClient();
+  if (client !== null) {
+    // Any origin may import it (a module script from another origin needs CORS).
+    app.get('/client.js', route('GET /client.js', (res) => {
+      res.cork(() => {
+        res.writeHeader('Content-Type', 'text/javascript; charset=utf-8').writeHeader('Access-Control-Allow-Origin', '*').writeHeader('Cache-Control', 'no-cache').end(client);
+      });
+    }));
+  }
   app.post('/publish', route('POST /publish', (res, req) => {
     // Everything needed from req is read now: it is invalid after this function returns.
     const request = {

@@ -3,7 +3,7 @@
  * (`sid`), may expire (`exp`), and may grant channels beyond the built-in rules (`channels` to
  * subscribe, `publish` to publish: names, or prefixes ending in `*`). Nothing here touches a socket.
  */
-import { webcrypto } from 'node:crypto';
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import { errors, jwtVerify } from 'jose';
 
 /** What a valid token says. */
@@ -30,13 +30,14 @@ const MAX_TOKEN_LENGTH = 8192;
 
 export class TokenVerifier {
   /**
-   * The secret imported once as a WebCrypto key: given the raw bytes, jose imports them again on every
-   * verification (6,200 verifications/s against 10,600 with the key, one at a time, on this host).
+   * The secret made once into a node:crypto key: jose's Node build then verifies with createHmac.
+   * (jose 6 verifies with WebCrypto only, whose HMAC costs Node 20 about 100 µs of main-thread time
+   * per call: 18,000 verifications/s against 75,000 for jose 5 with this key, on the same boot.)
    */
-  private readonly key: Promise<webcrypto.CryptoKey>;
+  private readonly key: KeyObject;
 
   constructor(secret: string) {
-    this.key = webcrypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+    this.key = createSecretKey(Buffer.from(secret, 'utf8'));
   }
 
   /** Verifies a token; resolves with what it says, or rejects with a {@link TokenRefused}. */
@@ -44,7 +45,7 @@ export class TokenVerifier {
     if (token.length > MAX_TOKEN_LENGTH) throw new TokenRefused(`token longer than ${MAX_TOKEN_LENGTH} characters`);
     let payload: Record<string, unknown>;
     try {
-      ({ payload } = await jwtVerify(token, await this.key, { algorithms: ['HS256'] }));
+      ({ payload } = await jwtVerify(token, this.key, { algorithms: ['HS256'] }));
     } catch (err) {
       throw new TokenRefused(refusal(err));
     }

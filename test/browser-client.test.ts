@@ -48,6 +48,7 @@ describe('the browser client, in Node', () => {
       assert.equal(body, compiled.replace(/\n\/\/# sourceMappingURL=.*\s*$/, '\n'));
       assert.match(body, /export function connect\(/);
       assert.doesNotMatch(body, /^import /m, 'no imports: the file stands alone');
+      assert.equal((await fetch(`${server.http}/favicon.ico`)).status, 204, 'no 404 in a page\'s console for the icon');
     } finally {
       await server.close();
     }

@@ -30,7 +30,7 @@ export function discardLimit(maxPayload: number): number {
   return Math.max(16 * 1024 * 1024, 16 * maxPayload);
 }
 
-const ROUTES: Record<string, string> = { '/health': 'GET', '/stats': 'GET', '/metrics': 'GET', '/publish': 'POST', '/client.js': 'GET' };
+const ROUTES: Record<string, string> = { '/health': 'GET', '/stats': 'GET', '/metrics': 'GET', '/publish': 'POST', '/client.js': 'GET', '/favicon.ico': 'GET' };
 
 /**
  * The browser client as compiled, read once. Its source-map comment goes: the map is not served. A
@@ -76,6 +76,8 @@ export function registerHttp(ctx: ServerContext, statsContext: () => StatsContex
       });
     }));
   }
+  // A browser asks for it on every page of the server's origin: no icon, and no 404 in its console.
+  app.get('/favicon.ico', route('GET /favicon.ico', (res) => void res.writeStatus('204 No Content').end()));
   app.post('/publish', route('POST /publish', (res, req) => {
     // Everything needed from req is read now: it is invalid after this function returns.
     const request = {

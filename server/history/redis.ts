@@ -76,16 +76,12 @@ for meta, stream in pairs(streams) do redis.call('PEXPIRE', stream, ttl) end
 return n`;
 
 /**
- * KEYS: stream, meta; ARGV: the first entry id wanted (`<offset>-0`), the cutoff (entries kept at or
- * before it are past the TTL). Returns the epoch ('' when none), the last offset given, then id and
- * message of each entry, oldest first.
+ * The end both read scripts share: appends id and message of each entry younger than the cutoff
+ * (ARGV[2]; entries kept at or before it are past the TTL) to `out`, and returns it.
  */
-const SINCE_SCRIPT = `
-local epoch = redis.call('HGET', KEYS[2], 'epoch')
-if not epoch then return {'', 0} end
-local out = {epoch, tonumber(redis.call('HGET', KEYS[2], 'offset'))}
+const YOUNG_ENTRIES = `
 local cutoff = tonumber(ARGV[2])
-for _, entry in ipairs(redis.call('XRANGE', KEYS[1], ARGV[1], '+')) do
+for _, entry in ipairs(entries) do
   if tonumber(entry[2][2]) > cutoff then
     out[#out + 1] = entry[1]
     out[#out + 1] = entry[2][4]
@@ -93,19 +89,24 @@ for _, entry in ipairs(redis.call('XRANGE', KEYS[1], ARGV[1], '+')) do
 end
 return out`;
 
+/**
+ * KEYS: stream, meta; ARGV: the first entry id wanted (`<offset>-0`), the cutoff. Returns the epoch
+ * ('' when none), the last offset given, then id and message of each entry, oldest first.
+ */
+const SINCE_SCRIPT = `
+local epoch = redis.call('HGET', KEYS[2], 'epoch')
+if not epoch then return {'', 0} end
+local out = {epoch, tonumber(redis.call('HGET', KEYS[2], 'offset'))}
+local entries = redis.call('XRANGE', KEYS[1], ARGV[1], '+')
+${YOUNG_ENTRIES}`;
+
 /** KEYS: stream, meta; ARGV: how many, the cutoff. Returns the epoch, then id and message of the newest entries, newest first. */
 const LAST_SCRIPT = `
 local epoch = redis.call('HGET', KEYS[2], 'epoch')
 if not epoch then return {''} end
 local out = {epoch}
-local cutoff = tonumber(ARGV[2])
-for _, entry in ipairs(redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', ARGV[1])) do
-  if tonumber(entry[2][2]) > cutoff then
-    out[#out + 1] = entry[1]
-    out[#out + 1] = entry[2][4]
-  end
-end
-return out`;
+local entries = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', ARGV[1])
+${YOUNG_ENTRIES}`;
 
 type ScriptedRedis = Redis & {
   historySince(stream: string, meta: string, firstId: string, cutoff: number): Promise<(string | number)[]>;

@@ -81,8 +81,10 @@ describe('presence across instances (Redis)', () => {
     const two = await spawnServer(flags);
     try {
       const a = await connect(one.ws);
-      await a.client.request({ action: 'subscribe', payload: { channel: 'room', join_leave: true }, id: 1 });
-      assert.equal((await a.client.next()).event, 'join'); // its own
+      a.client.send({ action: 'subscribe', payload: { channel: 'room', join_leave: true }, id: 1 });
+      // The ack and its own join, in either order: the join travels through Redis, the ack waits for
+      // the instance's subscription there.
+      assert.deepEqual([(await a.client.next()).event, (await a.client.next()).event].sort(), ['join', 'subscribed']);
       const b = await connect(two.ws);
       await b.client.request({ action: 'subscribe', payload: { channel: 'room' }, id: 1 });
       const joined = await a.client.next();

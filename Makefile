@@ -10,7 +10,7 @@ QUICK_FLAG = $(if $(QUICK),--quick,)
 NODE ?= node
 TEST_FLAGS ?= --test-timeout=60000
 
-.PHONY: install build server cluster example baseline swarm test bench-micro bench-c10k bench-c100k bench-slow bench-slow-consumers bench-broadcast bench-http bench-redis bench-recovery fuzz soak clean
+.PHONY: install build server cluster example baseline swarm test bench-micro bench-c10k bench-c100k bench-slow bench-slow-consumers bench-broadcast bench-http bench-redis bench-recovery report fuzz soak clean
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -77,6 +77,9 @@ bench-redis: build
 
 bench-recovery: build
 	$(NODE) dist/bench/recovery.js $(ARGS)
+
+report: build
+	$(NODE) dist/bench/report.js $(ARGS)
 
 fuzz: build
 	$(NODE) dist/bench/fuzz.js $(ARGS)

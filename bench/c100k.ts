@@ -13,7 +13,7 @@ import { Redis } from 'ioredis';
 import { MAX_CLIENTS_PER_WORKER, broadcastCount, validateSwarmOptions } from '../clients/options.js';
 import { stamp } from '../clients/output/csv.js';
 import { targetLines, type Target } from '../clients/output/summary.js';
-import { benchCli, exitCode, numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
+import { benchCli, exitCode, numeric, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { assertNative, freePortRun, startServerProcess } from './lib/servers.js';
 
 const args = await benchCli('bench-c100k', '$0 [flags]\n\n100,000 connections at once: several server processes bridged by Redis, several swarm processes,\nseveral source addresses; echo rounds plus broadcasts that must reach every client. About 4 minutes;\n--quick: 20,000 clients in about 1. Needs Redis (--redis).')
@@ -110,6 +110,7 @@ try {
 } finally {
   await server.stop();
 }
+reportIfAsked(args);
 process.exit(exitCode(failed));
 
 /** Exits 2 with a message naming the URL when Redis does not answer: the bridge is not optional here. */

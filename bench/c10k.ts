@@ -11,7 +11,7 @@ import type { RunSummary } from '../clients/engine.js';
 import { validateSwarmOptions } from '../clients/options.js';
 import { stamp } from '../clients/output/csv.js';
 import { targetLines, type Target } from '../clients/output/summary.js';
-import { benchCli, exitCode, interrupted, numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
+import { benchCli, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { assertNative, startServerProcess, type ServerKind } from './lib/servers.js';
 
 const args = await benchCli('bench-c10k', '$0 [flags]\n\nThe C10k echo sequence against a fresh server: 10,000 clients connect over --ramp seconds, then each\nwaits --delay seconds, sends, reads the echo, --rounds times. Default run about 5 minutes; --quick about 1.')
@@ -105,4 +105,5 @@ if (args.tokens && !interrupted()) {
     ])) console.log(line);
   }
 }
+reportIfAsked(args);
 process.exit(exitCode(failed));

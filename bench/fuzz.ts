@@ -20,7 +20,7 @@ import { CHECK_FILES, sampleProcess } from '../clients/proc.js';
 import { requireIntegers } from '../server/command-line.js';
 import { appendHistory, hostColumns, stamp, writeCsv } from '../clients/output/csv.js';
 import { interruptible, interruptibleSleep } from '../clients/interrupt.js';
-import { BENCH_HOST_CHECK_S, benchCli, exitCode, interrupted, numeric, RESULTS_DIR } from './lib/run.js';
+import { BENCH_HOST_CHECK_S, benchCli, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR } from './lib/run.js';
 import { assertNative, startServerProcess } from './lib/servers.js';
 
 const MIB = 1024 * 1024;
@@ -120,4 +120,5 @@ try {
 } finally {
   await server.stop();
 }
+reportIfAsked(args);
 process.exit(exitCode(!pass));

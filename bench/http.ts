@@ -11,7 +11,7 @@ import { saturation } from '../clients/saturation.js';
 import { stamp, writeCsv, type Row } from '../clients/output/csv.js';
 import { sampleProcess } from '../clients/proc.js';
 import { catchInterrupts, interruptible } from '../clients/interrupt.js';
-import { benchCli, exitCode, interrupted, numeric, RESULTS_DIR } from './lib/run.js';
+import { benchCli, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR } from './lib/run.js';
 import { assertNative, startServerProcess } from './lib/servers.js';
 
 const args = await benchCli('bench-http', '$0 [flags]\n\nHTTP throughput of POST /publish and GET /stats, measured with autocannon.')
@@ -106,4 +106,5 @@ mkdirSync(args.out, { recursive: true });
 const file = join(args.out, `http-${stamp()}.csv`);
 writeCsv(file, rows);
 console.log(`csv: ${file}`);
+reportIfAsked(args);
 if (interrupted()) process.exitCode = exitCode(false);

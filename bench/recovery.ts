@@ -28,7 +28,7 @@ import type { SubscriberPlan, SubscriberResult } from '../clients/recovering-sub
 import type { FromSubscribers, ToSubscribers } from '../clients/recovery-subscribers.js';
 import { saturation } from '../clients/saturation.js';
 import { requireIntegers } from '../server/command-line.js';
-import { BENCH_HOST_CHECK_S, benchCli, exitCode, interrupted, numeric, RESULTS_DIR } from './lib/run.js';
+import { BENCH_HOST_CHECK_S, benchCli, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR } from './lib/run.js';
 import { assertNative, startServerProcess, type ServerProcess } from './lib/servers.js';
 
 const args = await benchCli(
@@ -100,6 +100,7 @@ try {
   if (keys.length > 0) await redis.del(...keys);
   redis.disconnect();
 }
+reportIfAsked(args);
 process.exit(exit);
 
 async function run([a, b]: ServerProcess[]): Promise<number> {

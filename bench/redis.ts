@@ -18,7 +18,7 @@ import { Redis } from 'ioredis';
 import { totalErrors } from '../clients/metrics.js';
 import { appendHistory, hostColumns, stamp, summaryRow, writeCsv, type Row } from '../clients/output/csv.js';
 import { targetLines, type Target } from '../clients/output/summary.js';
-import { benchCli, exitCode, interrupted, numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
+import { benchCli, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { assertNative, startServerProcess, type ServerProcess } from './lib/servers.js';
 
 const list = (value: unknown): number[] => [value].flat().flatMap((v) => String(v).split(',')).map(Number);
@@ -183,4 +183,5 @@ console.log(
 );
 console.log(`csv: ${file}`);
 redisInfo.disconnect();
+reportIfAsked(args);
 if (interrupted()) process.exitCode = exitCode(false);

@@ -26,7 +26,7 @@ import { targetLines, type Target } from '../clients/output/summary.js';
 import { openSlowConsumer, type SlowConsumerEnd } from '../clients/slow-consumer.js';
 import { sampleProcess } from '../clients/proc.js';
 import { requireIntegers } from '../server/command-line.js';
-import { benchCli, exitCode, interrupted, numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
+import { benchCli, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { assertNative, startServerProcess, type ServerProcess } from './lib/servers.js';
 
 const MIB = 1024 * 1024;
@@ -197,4 +197,5 @@ for (const line of targetLines(targets)) console.log(line);
 const failed = targets.some((t) => t.pass === false);
 console.log(interrupted() ? `bench-slow-consumers: INTERRUPTED (${interrupted()})` : failed ? 'bench-slow-consumers: FAIL' : 'bench-slow-consumers: PASS');
 console.log(`csv: ${join(args.out, `${name}.csv`)}`);
+reportIfAsked(args);
 process.exit(exitCode(failed));

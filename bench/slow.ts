@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { appendHistory, stamp, summaryRow, writeCsv, type Row } from '../clients/output/csv.js';
 import { targetLines, type Target } from '../clients/output/summary.js';
 import type { RunSummary } from '../clients/engine.js';
-import { benchCli, exitCode, interrupted, numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
+import { benchCli, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { assertNative, startServerProcess, type ServerKind } from './lib/servers.js';
 
 const args = await benchCli('bench-slow', '$0 [flags]\n\nSlow requests sent together on one connection: answered together (ours) or in turn (baseline --serial).')
@@ -78,4 +78,5 @@ console.log('');
 for (const line of targetLines(targets)) console.log(line);
 for (const r of results) console.log(`${r.kind} x${r.clients}: saturated ${r.summary.saturated} (server cpu max ${Math.round(r.summary.server?.cpuMaxPct ?? NaN)}%, busiest swarm process ${Math.round(r.summary.clientCpuMaxPct)}%)`);
 console.log(`csv: ${join(args.out, `${name}-replies.csv`)}, ${join(args.out, `${name}-summary.csv`)}, ${join(args.out, 'history.csv')}`);
+reportIfAsked(args);
 process.exit(exitCode(failed));

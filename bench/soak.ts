@@ -20,7 +20,7 @@ import type { TickEvent } from '../clients/engine.js';
 import { broadcastCount, validateSwarmOptions } from '../clients/options.js';
 import { appendHistory, hostColumns, stamp, writeCsv, type Row } from '../clients/output/csv.js';
 import { CHECK_FILES, openFileCount, sampleProcess } from '../clients/proc.js';
-import { benchCli, exitCode, numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
+import { benchCli, exitCode, numeric, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { InspectorSession } from './lib/inspector.js';
 import { assertNative, startServerProcess } from './lib/servers.js';
 
@@ -172,4 +172,5 @@ try {
   await inspector?.close();
   await server.stop();
 }
+reportIfAsked(args);
 process.exit(exitCode(!pass));

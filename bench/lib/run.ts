@@ -6,6 +6,9 @@ import type { SwarmOptions } from '../../clients/options.js';
 import { attachCsv } from '../../clients/output/csv.js';
 import { attachProgress } from '../../clients/output/progress.js';
 import { summaryLines } from '../../clients/output/summary.js';
+import { reportHtml, reportSections } from '../../clients/output/report.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 export interface BenchRun {
   summary: RunSummary;
@@ -49,7 +52,25 @@ export const RESULTS_DIR = new URL('../../../results/', import.meta.url).pathnam
 
 /** The command line every benchmark shares (see server/command-line.ts); each adds its own options. */
 export function benchCli(name: string, usage: string) {
-  return commandLine(name, usage);
+  return commandLine(name, usage).option('report', {
+    type: 'boolean',
+    default: false,
+    describe: 'when done, also write results/report.html: charts of every kind of run in results/ (as make report)',
+  });
+}
+
+/** Writes `<dir>/report.html` from the CSVs in `dir` and says where, with the sections it has. */
+export function writeReport(dir: string): string {
+  const sections = reportSections(dir);
+  const path = join(dir, 'report.html');
+  writeFileSync(path, reportHtml(sections));
+  console.log(`report: ${path} (${sections.length === 0 ? 'no results yet' : sections.map((s) => s.id).join(', ')})`);
+  return path;
+}
+
+/** A bench's last step: the report when `--report` was given (in the bench's --out directory). */
+export function reportIfAsked(args: { report?: unknown; out?: unknown }): void {
+  if (args.report === true) writeReport(typeof args.out === 'string' ? args.out : RESULTS_DIR);
 }
 
 export { interrupted };

@@ -172,3 +172,30 @@ export function attachCsv(swarm: Swarm, options: CsvOptions): CsvPaths {
   });
   return paths;
 }
+
+/** A CSV row read back: every value as its text ('' for an empty cell). */
+export type CsvRecord = Record<string, string>;
+
+/** Reads a CSV this module wrote (quoted cells with doubled quotes, as `csvLine` writes them). */
+export function readCsv(path: string): CsvRecord[] {
+  const text = readFileSync(path, 'utf8');
+  const records: string[][] = [];
+  let row: string[] = [];
+  let cellText = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') (cellText += '"'), i++;
+      else if (c === '"') quoted = false;
+      else cellText += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') row.push(cellText), (cellText = '');
+    else if (c === '\n') row.push(cellText), records.push(row), (row = []), (cellText = '');
+    else cellText += c;
+  }
+  if (cellText !== '' || row.length > 0) records.push([...row, cellText]);
+  const [header, ...rows] = records;
+  if (!header) return [];
+  return rows.map((values) => Object.fromEntries(header.map((key, i) => [key, values[i] ?? ''])));
+}

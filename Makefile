@@ -7,10 +7,14 @@ QUICK ?=
 WORKERS ?= 2
 REDIS ?= redis://127.0.0.1:6379
 QUICK_FLAG = $(if $(QUICK),--quick,)
+# make demo-life: SIZE x SIZE cells; GENERATIONS (0 = live until Ctrl-C); CHECK=1 runs headless and checks the grid.
+SIZE ?= 32
+GENERATIONS ?= 0
+CHECK ?=
 NODE ?= node
 TEST_FLAGS ?= --test-timeout=60000
 
-.PHONY: install build server cluster example baseline swarm test bench-micro bench-c10k bench-c100k bench-slow bench-slow-consumers bench-broadcast bench-http bench-redis bench-recovery report fuzz soak clean
+.PHONY: install build server cluster example baseline swarm test bench-micro bench-c10k bench-c100k bench-slow bench-slow-consumers bench-broadcast bench-http bench-redis bench-recovery report demo-life screenshots fuzz soak clean
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -80,6 +84,12 @@ bench-recovery: build
 
 report: build
 	$(NODE) dist/bench/report.js $(ARGS)
+
+demo-life: build
+	$(NODE) dist/bench/life.js --size $(SIZE) --generations $(GENERATIONS) $(if $(CHECK),--check,) $(ARGS)
+
+screenshots: build
+	$(NODE) dist/bench/screenshots.js $(ARGS)
 
 fuzz: build
 	$(NODE) dist/bench/fuzz.js $(ARGS)

@@ -1,13 +1,13 @@
 /**
  * The browser client in a real browser: Debian's Chromium driven by playwright-core. A page imports
  * /client.js from the server, subscribes, publishes, rides out a server restart and loses nothing, with
- * the history kept in Redis. And the results report: built from the CSVs of a real swarm run, it
+ * the history kept in Redis. The Life demo's page, drawing generation after generation. And the results report: built from the CSVs of a real swarm run, it
  * opens from a file, draws every chart with data points, and logs no error. `.ci/run` installs
  * chromium when it is missing; a missing browser fails the test and names the package.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +22,7 @@ import { dropRedisKeys, REDIS_URL } from './helpers/services.js';
 const CHROMIUM = process.env.TEST_CHROMIUM ?? '/usr/bin/chromium';
 const SWARM = fileURLToPath(new URL('../clients/cli.js', import.meta.url));
 const REPORT = fileURLToPath(new URL('../bench/report.js', import.meta.url));
+const LIFE = fileURLToPath(new URL('../bench/life.js', import.meta.url));
 const run = promisify(execFile);
 
 /** What the page keeps of its client, on `globalThis.t`. */
@@ -129,6 +130,53 @@ describe('the browser client in Chromium', () => {
     } finally {
       await server.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the Life page draws the grid on a canvas and changes generation after generation', async () => {
+    const demo = await onFreePort((port) => new Promise<{ stop: () => Promise<number | null>; url: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [LIFE, '--size', '10', '--delay-ms', '50', '--page-port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+      child.stdout!.on('data', (d) => {
+        out += d;
+        const live = /live at (http\S+)/.exec(out);
+        if (live) resolve({ url: live[1], stop: () => (child.kill('SIGINT'), exited) });
+      });
+      child.stderr!.on('data', (d) => (err += d));
+      void exited.then((code) => reject(new Error(`demo-life exited (${code}) before it was live: ${err}`)));
+    }));
+    const page = await browser.newPage();
+    const errors = watchErrors(page);
+    try {
+      await page.goto(demo.url);
+      const generation = async (): Promise<number> => Number((await page.textContent('#generation')) ?? NaN);
+      /** How many different colours the canvas shows, and a digest of its pixels. */
+      const canvas = (): Promise<{ colours: number; digest: string }> => page.evaluate(() => {
+        const doc = (globalThis as unknown as { document: { getElementById(id: string): { width: number; height: number; getContext(k: string): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } } } }).document;
+        const c = doc.getElementById('grid');
+        const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        const seen = new Set<number>();
+        let digest = 0;
+        for (let i = 0; i < data.length; i += 4) {
+          const rgb = (data[i] << 16) | (data[i + 1] << 8) | data[i + 2];
+          seen.add(rgb);
+          digest = (digest * 31 + rgb) >>> 0;
+        }
+        return { colours: seen.size, digest: String(digest) };
+      });
+      await eventually(async () => (await generation()) >= 2, 20_000);
+      const first = { generation: await generation(), canvas: await canvas() };
+      await eventually(async () => (await generation()) >= first.generation + 3, 20_000);
+      const later = await canvas();
+      assert.ok(first.canvas.colours >= 2, `alive and dead cells drawn: ${first.canvas.colours} colours`);
+      assert.notEqual(later.digest, first.canvas.digest, 'the drawing changed with the generations');
+      assert.equal(await page.textContent('#state'), 'open');
+      assert.deepEqual(errors, []);
+    } finally {
+      await page.close();
+      assert.equal(await demo.stop(), 0, 'Ctrl-C stops the demo cleanly');
     }
   });
 });

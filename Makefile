@@ -14,7 +14,7 @@ CHECK ?=
 NODE ?= node
 TEST_FLAGS ?= --test-timeout=60000
 
-.PHONY: install build server cluster example baseline swarm test bench-micro bench-c10k bench-c100k bench-slow bench-slow-consumers bench-broadcast bench-http bench-redis bench-recovery report demo-life screenshots fuzz soak clean
+.PHONY: install build server cluster example baseline swarm test bench-micro bench-c10k bench-c100k bench-slow bench-slow-consumers bench-broadcast bench-http bench-redis bench-recovery report demo-life demo-comments screenshots fuzz soak clean
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -87,6 +87,9 @@ report: build
 
 demo-life: build
 	$(NODE) dist/bench/life.js --size $(SIZE) --generations $(GENERATIONS) $(if $(CHECK),--check,) $(ARGS)
+
+demo-comments: build
+	$(NODE) dist/bench/comments.js $(ARGS)
 
 screenshots: build
 	$(NODE) dist/bench/screenshots.js $(ARGS)

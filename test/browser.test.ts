@@ -1,7 +1,8 @@
 /**
  * The browser client in a real browser: Debian's Chromium driven by playwright-core. A page imports
  * /client.js from the server, subscribes, publishes, rides out a server restart and loses nothing, with
- * the history kept in Redis. The Life demo's page, drawing generation after generation. And the results report: built from the CSVs of a real swarm run, it
+ * the history kept in Redis. The Life demo's page, drawing generation after generation. Two pages of the
+ * live comments demo, each seeing the other's comment and who is here. And the results report: built from the CSVs of a real swarm run, it
  * opens from a file, draws every chart with data points, and logs no error. `.ci/run` installs
  * chromium when it is missing; a missing browser fails the test and names the package.
  */
@@ -23,6 +24,7 @@ const CHROMIUM = process.env.TEST_CHROMIUM ?? '/usr/bin/chromium';
 const SWARM = fileURLToPath(new URL('../clients/cli.js', import.meta.url));
 const REPORT = fileURLToPath(new URL('../bench/report.js', import.meta.url));
 const LIFE = fileURLToPath(new URL('../bench/life.js', import.meta.url));
+const COMMENTS = fileURLToPath(new URL('../bench/comments.js', import.meta.url));
 const run = promisify(execFile);
 
 /** What the page keeps of its client, on `globalThis.t`. */
@@ -38,6 +40,23 @@ function watchErrors(page: Page): string[] {
   page.on('console', (m) => void (m.type() === 'error' && errors.push(m.text())));
   page.on('pageerror', (e) => errors.push(e.message));
   return errors;
+}
+
+/** A demo program running live on a free page port: its page's URL, and Ctrl-C (resolves with its exit code). */
+function liveDemo(script: string, flags: string[]): Promise<{ url: string; stop: () => Promise<number | null> }> {
+  return onFreePort((port) => new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script, ...flags, '--page-port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const live = /live at (http\S+)/.exec(out);
+      if (live) resolve({ url: live[1], stop: () => (child.kill('SIGINT'), exited) });
+    });
+    child.stderr!.on('data', (d) => (err += d));
+    void exited.then((code) => reject(new Error(`${script} exited (${code}) before it was live: ${err}`)));
+  }));
 }
 
 describe('the browser client in Chromium', () => {
@@ -134,19 +153,7 @@ describe('the browser client in Chromium', () => {
   });
 
   it('the Life page draws the grid on a canvas and changes generation after generation', async () => {
-    const demo = await onFreePort((port) => new Promise<{ stop: () => Promise<number | null>; url: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [LIFE, '--size', '10', '--delay-ms', '50', '--page-port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-      child.stdout!.on('data', (d) => {
-        out += d;
-        const live = /live at (http\S+)/.exec(out);
-        if (live) resolve({ url: live[1], stop: () => (child.kill('SIGINT'), exited) });
-      });
-      child.stderr!.on('data', (d) => (err += d));
-      void exited.then((code) => reject(new Error(`demo-life exited (${code}) before it was live: ${err}`)));
-    }));
+    const demo = await liveDemo(LIFE, ['--size', '10', '--delay-ms', '50']);
     const page = await browser.newPage();
     const errors = watchErrors(page);
     try {
@@ -176,6 +183,33 @@ describe('the browser client in Chromium', () => {
       assert.deepEqual(errors, []);
     } finally {
       await page.close();
+      assert.equal(await demo.stop(), 0, 'Ctrl-C stops the demo cleanly');
+    }
+  });
+
+  it('live comments: a comment saved from one page appears on the other, with how many people are here', async () => {
+    const demo = await liveDemo(COMMENTS, ['--table', `comments_${randomBytes(4).toString('hex')}`, '--fresh']);
+    const [ann, bob] = [await browser.newPage(), await browser.newPage()];
+    const errors = [watchErrors(ann), watchErrors(bob)];
+    try {
+      await ann.goto(demo.url);
+      await bob.goto(demo.url);
+      for (const page of [ann, bob]) await page.waitForFunction(() => (globalThis as unknown as { document: { getElementById(id: string): { textContent: string } } }).document.getElementById('people').textContent === '2 people here');
+      await ann.fill('#name', 'ann');
+      await ann.fill('#body', 'hello from ann');
+      await ann.click('button');
+      await bob.waitForSelector('li:has-text("hello from ann")');
+      await bob.fill('#name', 'bob');
+      await bob.fill('#body', 'hi ann');
+      await bob.click('button');
+      await ann.waitForSelector('li:has-text("hi ann")');
+      assert.deepEqual(await ann.$$eval('li', (items) => items.map((i) => i.textContent)), ['bobhi ann', 'annhello from ann'], 'newest first, each once');
+      await bob.close();
+      await ann.waitForFunction(() => (globalThis as unknown as { document: { getElementById(id: string): { textContent: string } } }).document.getElementById('people').textContent === '1 person here');
+      assert.deepEqual(errors.flat(), []);
+    } finally {
+      if (!ann.isClosed()) await ann.close();
+      if (!bob.isClosed()) await bob.close();
       assert.equal(await demo.stop(), 0, 'Ctrl-C stops the demo cleanly');
     }
   });

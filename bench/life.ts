@@ -13,6 +13,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { createServer as createHttpServer } from 'node:http';
 import { availableParallelism } from 'node:os';
+import { checkHost, hostLine } from '../clients/host-check.js';
 import type { FromCells, ToCells } from '../clients/life/cells.js';
 import { lifePage } from '../clients/life/page.js';
 import { simulate } from '../clients/life/rules.js';
@@ -20,7 +21,7 @@ import { sampleProcess } from '../clients/proc.js';
 import { interruptible } from '../clients/interrupt.js';
 import { saturation } from '../clients/saturation.js';
 import { requireIntegers } from '../server/command-line.js';
-import { benchCli, interrupted, numeric } from './lib/run.js';
+import { BENCH_HOST_CHECK_S, benchCli, interrupted, numeric } from './lib/run.js';
 import { assertNative, startServerProcess } from './lib/servers.js';
 
 const args = await benchCli('demo-life', '$0 [flags]\n\nThe Game of Life, one WebSocket client per cell; the server only relays.')
@@ -43,6 +44,8 @@ if (cellCount > 60_000) {
 }
 const workers = (args.workers as number) || Math.max(availableParallelism(), Math.ceil(cellCount / 2500));
 
+// Beside the figures, how fast this host is now (lower is a faster core).
+if (check) console.log(hostLine(await checkHost(BENCH_HOST_CHECK_S)));
 const server = await startServerProcess('ours', ['--no-allow-fallback', '--max-subscriptions', '16']);
 let exit = 0;
 try {

@@ -229,7 +229,7 @@ h1{font-size:1.6em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #cc
 td:first-child,th:first-child{text-align:left}
 </style></head><body>
 <h1>uws-pubsub-bench results</h1>
-<p>Built ${escape(generatedAt.toISOString())} from the CSVs in results/. Compare figures side by side within one run; the host reference work beside each (lower is a faster core) tells a slow host from slow code.</p>
+<p>Built ${escape(generatedAt.toISOString())} from the CSVs beside this file. Compare figures side by side within one run; the host reference work beside each (lower is a faster core) tells a slow host from slow code.</p>
 ${empty}${body}
 <script>${chartJs}</script>
 <script>

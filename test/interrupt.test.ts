@@ -5,11 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { readCsv } from '../clients/output/csv.js';
 import { isAlive } from './helpers/process.js';
 import { eventually, startServer } from './helpers/server.js';
 
@@ -32,13 +33,6 @@ function run(script: string, args: string[]): Run {
   return { pid: child.pid!, output: () => out, exited };
 }
 
-/** The rows of a CSV as objects (no quoted commas in the columns read here). */
-function csvRows(path: string): Record<string, string>[] {
-  const [header, ...lines] = readFileSync(path, 'utf8').trim().split('\n');
-  const keys = header.split(',');
-  return lines.map((line) => Object.fromEntries(line.split(',').map((value, i) => [keys[i], value])));
-}
-
 describe('Ctrl-C', () => {
   it('stops a swarm run with its summary and CSVs, marked interrupted, and exit 130', async () => {
     const server = await startServer();
@@ -51,12 +45,12 @@ describe('Ctrl-C', () => {
       const out = swarm.output();
       assert.match(out, /INTERRUPTED \(SIGINT\): the figures cover the run until then/);
       assert.match(out, /completed 0\/40 {3}errors 40 \(deadline 40\) {3}peak connected 40/);
-      const [summary] = csvRows(join(dir, 'cut-summary.csv'));
+      const [summary] = readCsv(join(dir, 'cut-summary.csv'));
       assert.equal(summary.interrupted, 'SIGINT');
       assert.equal(summary.peak_connected, '40');
       assert.equal(summary.err_deadline, '40');
-      assert.equal(csvRows(join(dir, 'history.csv')).at(-1)!.interrupted, 'SIGINT');
-      assert.ok(csvRows(join(dir, 'cut-timeline.csv')).length >= 1, 'the timeline of what ran');
+      assert.equal(readCsv(join(dir, 'history.csv')).at(-1)!.interrupted, 'SIGINT');
+      assert.ok(readCsv(join(dir, 'cut-timeline.csv')).length >= 1, 'the timeline of what ran');
       await eventually(async () => (await server.stats()).connections === 0, 5000);
     } finally {
       await server.close();
@@ -75,8 +69,8 @@ describe('Ctrl-C', () => {
       assert.match(bench.output(), /INTERRUPTED \(SIGINT\)/);
       const summaries = readdirSync(dir).filter((f) => f.endsWith('-summary.csv'));
       assert.equal(summaries.length, 1, readdirSync(dir).join(', '));
-      assert.equal(csvRows(join(dir, summaries[0]))[0].interrupted, 'SIGINT');
-      assert.equal(csvRows(join(dir, 'history.csv')).at(-1)!.interrupted, 'SIGINT');
+      assert.equal(readCsv(join(dir, summaries[0]))[0].interrupted, 'SIGINT');
+      assert.equal(readCsv(join(dir, 'history.csv')).at(-1)!.interrupted, 'SIGINT');
       assert.equal(isAlive(serverPid), false, 'the bench stopped its server');
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -7,12 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { readCsv } from '../clients/output/csv.js';
 import { REDIS_URL, requireRedis } from './helpers/services.js';
 
 const BENCH = fileURLToPath(new URL('../bench/recovery.js', import.meta.url));
@@ -31,11 +32,9 @@ describe('bench-recovery, short form', () => {
       assert.match(stdout, /target PASS {2}every return is recovered:true: 200\/200/);
       assert.match(stdout, /recovery \(new connection to the subscribed ack, replay included\): p50 [\d.]+ p99 [\d.]+ max [\d.]+ ms over 200 recoveries/);
       const [runCsv] = readdirSync(out).filter((f) => /^recovery-\d{8}-\d{6}\.csv$/.test(f));
-      const [header, row] = readFileSync(join(out, runCsv), 'utf8').trim().split('\n').map((line) => line.split(','));
-      const value = (column: string): string => row[header.indexOf(column)];
-      assert.deepEqual([value('exact'), value('duplicates'), value('missed'), value('recovered_true'), value('passed')], ['200', '0', '0', '200', 'yes']);
-      const subscribers = readFileSync(join(out, runCsv.replace('.csv', '-subscribers.csv')), 'utf8').trim().split('\n');
-      assert.equal(subscribers.length, 201, 'a row per subscriber');
+      const [run] = readCsv(join(out, runCsv));
+      assert.deepEqual([run.exact, run.duplicates, run.missed, run.recovered_true, run.passed], ['200', '0', '0', '200', 'yes']);
+      assert.equal(readCsv(join(out, runCsv.replace('.csv', '-subscribers.csv'))).length, 200, 'a row per subscriber');
     } finally {
       rmSync(out, { recursive: true, force: true });
     }

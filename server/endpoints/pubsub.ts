@@ -94,6 +94,9 @@ const AUTHENTICATE_FAILED: UpgradeRefusal = { why: 'hook_failed', status: '500 I
 const SERVER_FAILED: UpgradeRefusal = { why: 'hook_failed', status: '500 Internal Server Error', text: 'the server failed on this upgrade' };
 let connectionCounter = 0;
 
+/** How often a monitor waiting for the broker to connect looks again (bridged()). */
+const BRIDGE_POLL_MS = 50;
+
 /** A message that went out while a subscriber's replay was read: its position (if any) and its frame. */
 interface Collected {
   position: Position | undefined;
@@ -710,6 +713,15 @@ export class PubSubEndpoint {
   publishHere(channel: string, messageJson: string): void {
     this.ctx.stats.published++;
     this.deliver(channel, messageJson);
+  }
+
+  /** A monitor's wait until publishes reach every instance (MonitorSink.bridged), polled while the broker connects. */
+  async bridged(): Promise<boolean> {
+    while (this.ctx.broker.state() !== 'ready') {
+      if (this.draining || this.stopped) return false;
+      await new Promise((resolve) => setTimeout(resolve, BRIDGE_POLL_MS));
+    }
+    return true;
   }
 
   /** Whether shutdown has begun; HTTP `/publish` refuses from then on too. */

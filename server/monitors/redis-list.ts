@@ -12,7 +12,9 @@
  *   another has an item in flight publishes that item too (at least once, not exactly once).
  * - Order: one instance publishes in push order; several instances interleave.
  * - Redis unreachable: the monitor waits and retries (ioredis reconnects), counting `redis_errors`;
- *   nothing leaves the list while it cannot be published. `stop` waits for the item in hand.
+ *   nothing leaves the list while it cannot be published. An item is published only once the broker
+ *   reaches every instance (MonitorSink.bridged): one taken while the broker connects waits in
+ *   key:processing. `stop` waits for the item in hand.
  * - An item that is not JSON is published as a JSON string.
  */
 import { Redis } from 'ioredis';
@@ -47,7 +49,9 @@ export function redisList(options: RedisListOptions): Monitor {
   let stopped = false;
   let loop: Promise<void> = Promise.resolve();
 
+  /** Publishes once the broker reaches every instance; a server that stops first leaves the item in key:processing. */
   async function publishItem(sink: MonitorSink, item: string): Promise<void> {
+    if (!(await sink.bridged())) return;
     await sink.publish(channel, messageJsonOf(item));
     await redis!.lrem(processing, 1, item);
   }

@@ -17,6 +17,13 @@ export interface MonitorSink {
    * by itself (a NOTIFY reaches every listener): through the broker, N instances would deliver N copies.
    */
   publishHere(channel: string, messageJson: string): void;
+  /**
+   * Resolves true once a publish reaches every instance (the broker is connected; at once for a broker
+   * of one process), or false when the server is stopping first. A monitor that must not lose an item
+   * (a reliable queue) awaits it before it publishes, since a publish while the broker is away reaches
+   * this instance only.
+   */
+  bridged(): Promise<boolean>;
 }
 
 /** A source watched for the server's lifetime. */

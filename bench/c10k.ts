@@ -76,7 +76,12 @@ async function run(secret: string | null): Promise<RunSummary | null> {
         : { name: 'connect rate >= 5000/s', measured: `${Math.round(summary.connectRate)}/s`, pass: null, note: `the ramp offered only ${Math.round(summary.offeredConnectRate)}/s; run with QUICK=1 or --ramp 2` },
       summary.server?.bytesPerConnection != null
         ? { name: 'server memory <= 2 KB per idle connection', measured: `${Math.round(summary.server.bytesPerConnection)} B`, pass: summary.server.bytesPerConnection <= 2048 }
-        : { name: 'server memory <= 2 KB per idle connection', measured: 'not measured', pass: null, note: 'the slope of RSS over connections needs a ramp of 5 s or more; the default run has 120 s' },
+        : {
+            name: 'server memory <= 2 KB per idle connection',
+            measured: 'N/A',
+            pass: null,
+            note: `${summary.server?.memoryFitMissing ?? 'server not sampled'}${summary.server?.memoryFitMissing === 'ramp too short to fit' ? ' (the slope of RSS over connections needs a ramp of 5 s or more; the default run has 120 s)' : ''}`,
+          },
     ];
     for (const line of targetLines(targets)) console.log(line);
     console.log(`which side was saturated: ${summary.saturated} (server cpu max ${Math.round(summary.server?.cpuMaxPct ?? NaN)}%, busiest swarm process ${Math.round(summary.clientCpuMaxPct)}%)`);

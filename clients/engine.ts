@@ -17,6 +17,7 @@ import {
 import { scenarioUrl, validateSwarmOptions, type SwarmOptions } from './options.js';
 import { busiestPct, sampleTree, type TreeSample } from './proc.js';
 import { saturation, type Saturation } from './saturation.js';
+import { fitMemoryPerConnection } from './memory-fit.js';
 import type { SlowSample } from './scenarios/index.js';
 
 export { SATURATED_CPU_PCT } from './saturation.js';
@@ -85,13 +86,10 @@ export interface RunSummary {
   server: {
     rssRestBytes: number;
     rssPeakBytes: number;
-    /**
-     * Server memory per connection: the slope of RSS over connected clients (Theil-Sen), from the
-     * seconds in which the count rose (at least 5 of them, covering at least a fifth of the peak).
-     * A single before/after difference drowns in the V8 heap's swings (several MiB either way); the
-     * slope over the ramp does not. Null when the ramp was too short to fit one.
-     */
+    /** Server memory per connection, fitted over the ramp (clients/memory-fit.ts); null when no fit means something. */
     bytesPerConnection: number | null;
+    /** Why there is no fit (printed as N/A), or null. */
+    memoryFitMissing: string | null;
     /** Seconds (ticks) the slope was fitted over. */
     memoryPoints: number;
     /** The highest CPU share of one server process in any second, % of one core (what saturates). */
@@ -313,24 +311,6 @@ export class Swarm extends EventEmitter {
   }
 
   /** Theil-Sen slope (the median of pairwise slopes): one GC swing or start-up outlier cannot tip it. */
-  private memorySlope(): number | null {
-    const all = this.growth;
-    if (all.length < 5) return null;
-    const span = all.at(-1)![0] - all[0][0];
-    if (span <= 0 || span < 0.2 * this.peakConnected) return null;
-    const step = Math.max(1, Math.floor(all.length / 200));
-    const points = all.filter((_, i) => i % step === 0);
-    const slopes: number[] = [];
-    for (let i = 0; i < points.length; i++) {
-      for (let j = i + 1; j < points.length; j++) {
-        const dx = points[j][0] - points[i][0];
-        if (dx > 0) slopes.push((points[j][1] - points[i][1]) / dx);
-      }
-    }
-    slopes.sort((a, b) => a - b);
-    return slopes.length ? slopes[Math.floor(slopes.length / 2)] : null;
-  }
-
   private sum(): Counters {
     return this.workers.reduce((total, w) => addCounters(total, w.counters), emptyCounters());
   }
@@ -376,7 +356,7 @@ export class Swarm extends EventEmitter {
         ? {
             rssRestBytes: serverRest.rssBytes,
             rssPeakBytes: this.serverPeak.rssBytes,
-            bytesPerConnection: this.memorySlope(),
+            ...(({ bytesPerConnection, why }) => ({ bytesPerConnection, memoryFitMissing: why }))(fitMemoryPerConnection(this.growth, this.peakConnected)),
             memoryPoints: this.growth.length,
             cpuMaxPct: this.serverCpuMax,
           }

@@ -32,7 +32,7 @@ export function summaryLines(s: RunSummary, label: string): string[] {
     ? `server cpu max ${Math.round(s.server.cpuMaxPct)}%, rss ${(s.server.rssRestBytes / 2 ** 20).toFixed(1)} -> ${(s.server.rssPeakBytes / 2 ** 20).toFixed(1)} MiB${
         s.server.bytesPerConnection !== null
           ? ` (${Math.round(s.server.bytesPerConnection)} B per connection, fitted over ${s.server.memoryPoints} s of ramp)`
-          : ' (per connection: ramp too short to fit)'
+          : ` (per connection: N/A, ${s.server.memoryFitMissing ?? 'no fit'})`
       }`
     : 'server cpu/rss unknown (no --server-pid)';
   if (s.host) lines.push(hostLine(s.host));

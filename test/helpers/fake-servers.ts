@@ -34,10 +34,11 @@ const bump = (counts: Record<string, number>, key: string): void => void (counts
 
 /**
  * The /echo sequence with every echo sent `delayMs` late. With `dropEvery`, connection n (counted from 1)
- * where n % dropEvery === 0 never gets its second echo (counted as `dropped`). Counts connections by
- * source address as `from <address>`.
+ * where n % dropEvery === 0 never gets its second echo (counted as `dropped`); with `goodbyeInstead`
+ * it gets a goodbye and a 1000 close in its place. Counts connections by source address as
+ * `from <address>`.
  */
-export function echoServer(options: { delayMs: number; rounds: number; dropEvery?: number }): Promise<FakeServer> {
+export function echoServer(options: { delayMs: number; rounds: number; dropEvery?: number; goodbyeInstead?: boolean }): Promise<FakeServer> {
   let connections = 0;
   return listen((ws, _path, counts, from) => {
     const n = ++connections;
@@ -46,7 +47,14 @@ export function echoServer(options: { delayMs: number; rounds: number; dropEvery
     ws.send('{"event":"welcome"}');
     ws.on('message', (data) => {
       const round = ++echoed;
-      if (options.dropEvery && n % options.dropEvery === 0 && round === 2) return bump(counts, 'dropped');
+      if (options.dropEvery && n % options.dropEvery === 0 && round === 2) {
+        bump(counts, 'dropped');
+        if (options.goodbyeInstead) {
+          ws.send('{"event":"goodbye"}');
+          ws.close(1000);
+        }
+        return;
+      }
       setTimeout(() => {
         ws.send(data.toString());
         if (round === options.rounds) {

@@ -38,8 +38,10 @@ const size = args.size as number;
 const generations = (args.generations as number) || (check ? 50 : 0);
 requireIntegers('demo-life', [['--size', size, 3], ['--generations', generations, 0], ['--seed', args.seed, 0], ['--workers', args.workers, 0], ['--delay-ms', args.delayMs, 0], ['--page-port', args.pagePort, 1]]);
 const cellCount = size * size;
-if (cellCount > 60_000) {
-  console.error(`demo-life: --size must be at most 244 (each cell is a connection to one server, which holds at most ~19,000 here per 20,000 files... got ${size})\nRun with --help for the flags.`);
+// Every cell is a connection to the one server process, which may hold 20,000 open files here.
+const MAX_CELLS = 18_000;
+if (cellCount > MAX_CELLS) {
+  console.error(`demo-life: --size must be at most ${Math.floor(Math.sqrt(MAX_CELLS))} (each cell is a connection to one server process, and one process may hold at most 20,000 open files), got ${size}\nRun with --help for the flags.`);
   process.exit(2);
 }
 const workers = (args.workers as number) || Math.max(availableParallelism(), Math.ceil(cellCount / 2500));

@@ -7,11 +7,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { SignJWT } from 'jose';
-import pg from 'pg';
 import { TestClient } from './helpers/client.js';
-import { POSTGRES_URL, requirePostgres } from './helpers/services.js';
+import { POSTGRES_URL, postgresForSuite } from './helpers/services.js';
 
 interface Example {
   port: number;
@@ -185,12 +184,7 @@ describe('examples/', () => {
   });
 
   describe('with PostgreSQL', () => {
-    const db = new pg.Client({ connectionString: POSTGRES_URL });
-    before(async () => {
-      await requirePostgres();
-      await db.connect();
-    });
-    after(() => db.end());
+    const db = postgresForSuite();
 
     it('pg-monitor: NOTIFY alerts reaches the subscribers of alerts', async () => {
       await withExample('pg-monitor', async (ex) => {

@@ -8,12 +8,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import { pgNotify } from '../server/index.js';
 import { TestClient } from './helpers/client.js';
 import { spawnServer, type ServerChild } from './helpers/process.js';
 import { eventually, startServer } from './helpers/server.js';
-import { POSTGRES_URL, REDIS_URL, requirePostgres, requireRedis } from './helpers/services.js';
+import { POSTGRES_URL, postgresForSuite, REDIS_URL, requireRedis } from './helpers/services.js';
 
 const unique = (): string => randomBytes(4).toString('hex');
 
@@ -28,12 +27,7 @@ async function statsOf(http: string): Promise<Record<string, any>> {
 }
 
 describe('PostgreSQL LISTEN/NOTIFY monitor', () => {
-  const db = new pg.Client({ connectionString: POSTGRES_URL });
-  before(async () => {
-    await requirePostgres();
-    await db.connect();
-  });
-  after(() => db.end());
+  const db = postgresForSuite();
 
   it('--pg-notify: JSON payloads as they are, others as strings, on the mapped channel; listens again after pg_terminate_backend', async () => {
     const pgChannel = `orders_${unique()}`;

@@ -24,6 +24,7 @@
  */
 import { Redis } from 'ioredis';
 import { FAIL_FAST } from '../broker/redis/shared.js';
+import { prefixed } from '../protocol/index.js';
 import type { History, Kept, Missed, Position } from './types.js';
 
 /** How long a channel's epoch and offset counter outlive its last message, at least (1 day). */
@@ -31,8 +32,7 @@ export const META_TTL_S = 86_400;
 
 /** The stream and meta hash of a channel. */
 export function historyKeys(channel: string, prefix: string): { stream: string; meta: string } {
-  const p = prefix ? `${prefix}:` : '';
-  return { stream: `${p}history:${channel}`, meta: `${p}history-meta:${channel}` };
+  return { stream: prefixed(prefix, `history:${channel}`), meta: prefixed(prefix, `history-meta:${channel}`) };
 }
 
 /**

@@ -16,6 +16,7 @@
  */
 import { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
+import { prefixed } from '../protocol/index.js';
 import type { Member, PresenceHandler, PresenceStore } from './types.js';
 
 export interface RedisPresenceOptions {
@@ -46,15 +47,11 @@ export class RedisPresence implements PresenceStore {
     this.client = new Redis(options.url, base);
     this.subscriber = new Redis(options.url, base);
     for (const connection of [this.client, this.subscriber]) connection.on('error', () => {}); // counted where a command fails
-    this.eventsChannel = `${this.prefix}presence-events`;
-  }
-
-  private get prefix(): string {
-    return this.options.prefix ? `${this.options.prefix}:` : '';
+    this.eventsChannel = prefixed(options.prefix, 'presence-events');
   }
 
   private key(channel: string): string {
-    return `${this.prefix}presence:${channel}`;
+    return prefixed(this.options.prefix, `presence:${channel}`);
   }
 
   onEvent(handler: PresenceHandler): void {

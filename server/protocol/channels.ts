@@ -75,6 +75,10 @@ export function mayClientPublish(facility: Facility, clientPublish: boolean): bo
  * name itself for `user:` and `session:` channels; with a prefix, `<prefix>:` in front.
  */
 export function redisName(channel: string, facility: Facility, prefix = ''): string {
-  const base = facility.kind === 'broadcast' ? `broadcast:${channel}` : channel;
-  return prefix ? `${prefix}:${base}` : base;
+  return prefixed(prefix, facility.kind === 'broadcast' ? `broadcast:${channel}` : channel);
+}
+
+/** A Redis name under `--prefix`: `<prefix>:<name>`, or the name itself without one. */
+export function prefixed(prefix: string, name: string): string {
+  return prefix ? `${prefix}:${name}` : name;
 }

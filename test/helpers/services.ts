@@ -3,6 +3,8 @@
  * says how to get it; it never skips.
  */
 import net from 'node:net';
+import { after, before } from 'node:test';
+import pg from 'pg';
 
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -42,6 +44,20 @@ export async function requirePostgres(): Promise<void> {
         'Install Debian\'s postgresql (apt-get install postgresql), allow trust auth for 127.0.0.1 and create database test, or set TEST_POSTGRES_URL.',
     );
   }
+}
+
+/**
+ * A PostgreSQL client for the suite it is called in: connected before its tests (failing, with how to
+ * get PostgreSQL, when there is none), ended after them.
+ */
+export function postgresForSuite(): pg.Client {
+  const db = new pg.Client({ connectionString: POSTGRES_URL });
+  before(async () => {
+    await requirePostgres();
+    await db.connect();
+  });
+  after(() => db.end());
+  return db;
 }
 
 /** Deletes every key under `<prefix>:` in the shared Redis (what a test's servers kept there). */

@@ -79,11 +79,12 @@ export class RedisBroker extends RedisBrokerBase {
   /** Settles when the last batch sent so far was answered (batches are answered in order). */
   private lastBatch: Promise<void> = Promise.resolve();
   private wasReady = false;
-  private readonly history: { size: number; ttlMs: number } | null;
+  /** With `--history`: what the publish script keeps, and how long a channel's meta outlives its last message. */
+  private readonly history: { size: number; ttlMs: number; metaTtlS: number } | null;
 
   constructor(options: SingleRedisOptions) {
     super(options);
-    this.history = options.history ?? null;
+    this.history = options.history ? { ...options.history, metaTtlS: Math.max(META_TTL_S, Math.ceil(options.history.ttlMs / 1000)) } : null;
     // Auto-pipelining is not needed: a turn's publishes are one script call already.
     this.pub = new Redis(options.url, { ...FAIL_FAST, connectionName: 'pubsub-server:pub' }) as ScriptedRedis;
     // EVALSHA, and EVAL once when Redis does not know the script (a fresh or restarted server).
@@ -202,8 +203,7 @@ export class RedisBroker extends RedisBrokerBase {
       const { stream, meta } = historyKeys(batch.channels[i], this.options.prefix);
       keys.push(batch.names[i], stream, meta);
     }
-    const metaTtl = Math.max(META_TTL_S, Math.ceil(history.ttlMs / 1000));
     const fresh = randomBytes(6).toString('base64url');
-    return this.pub.publishKept(keys.length, ...keys, ...payloads, this.options.expire, history.size, history.ttlMs, metaTtl, Date.now(), fresh);
+    return this.pub.publishKept(keys.length, ...keys, ...payloads, this.options.expire, history.size, history.ttlMs, history.metaTtlS, Date.now(), fresh);
   }
 }

@@ -14,7 +14,7 @@ CHECK ?=
 NODE ?= node
 TEST_FLAGS ?= --test-timeout=60000
 
-.PHONY: install build server cluster example baseline swarm test bench-micro bench-c10k bench-c100k bench-slow bench-slow-consumers bench-broadcast bench-http bench-redis bench-recovery report demo-life demo-comments screenshots fuzz soak clean
+.PHONY: install build server cluster example baseline swarm test bench-micro bench-c10k bench-c100k bench-slow bench-slow-consumers bench-broadcast bench-http bench-redis bench-recovery bench-swarm report demo-life demo-comments screenshots fuzz soak clean
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -81,6 +81,9 @@ bench-redis: build
 
 bench-recovery: build
 	$(NODE) dist/bench/recovery.js $(ARGS)
+
+bench-swarm: build
+	$(NODE) dist/bench/swarm.js $(ARGS)
 
 report: build
 	$(NODE) dist/bench/report.js $(ARGS)

@@ -1,6 +1,7 @@
 /**
- * The bare-uWS reference for bench-broadcast: the least a uWebSockets.js server can do and still let the
- * swarm's broadcast scenario run. /pubsub sends welcome, answers subscribe with `subscribed`, and turns a
+ * The bare-uWS reference for bench-broadcast and bench-swarm: the least a uWebSockets.js server can do and
+ * still let the swarm's scenarios run. /echo sends welcome, echoes `rounds` frames (`?rounds=N`, default 3),
+ * then goodbye and a 1000 close, as our /echo does, with no limits or stats. /pubsub sends welcome, answers subscribe with `subscribed`, and turns a
  * publish into one native `app.publish`: no validation, limits, stats, cache or backpressure policy. Its
  * throughput is the ceiling that our server's protocol work is measured against. Like our server, it
  * makes a turn's publishes together from setImmediate, so uWS writes each subscriber's copies at once
@@ -20,6 +21,25 @@ const flush = (): void => {
   outbox = [];
   for (let i = 0; i < batch.length; i += 2) app.publish(batch[i], batch[i + 1]);
 };
+
+app.ws<{ remaining: number }>('/echo', {
+  maxPayloadLength: 64 * 1024,
+  idleTimeout: 0,
+  upgrade: (res, req, context) => {
+    const rounds = Number(req.getQuery('rounds') || 3);
+    res.upgrade({ remaining: rounds > 0 ? rounds : Infinity }, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
+  },
+  open: (ws) => void ws.send('{"event":"welcome"}'),
+  message: (ws, data, isBinary) => {
+    const conn = ws.getUserData();
+    if (conn.remaining === 0) return;
+    ws.send(data, isBinary);
+    if (--conn.remaining === 0) {
+      ws.send('{"event":"goodbye"}');
+      ws.end(1000);
+    }
+  },
+});
 
 app.ws('/pubsub', {
   maxPayloadLength: 64 * 1024,

@@ -15,7 +15,7 @@ import {
   type Counters, type HistogramSet, type LatencySummary,
 } from './metrics.js';
 import { scenarioUrl, validateSwarmOptions, type SwarmOptions } from './options.js';
-import { busiestPct, sampleTree, type TreeSample } from './proc.js';
+import { busiestPct, sampleProcess, sampleTree, type TreeSample } from './proc.js';
 import { saturation, type Saturation } from './saturation.js';
 import { fitMemoryPerConnection } from './memory-fit.js';
 import type { SlowSample } from './scenarios/index.js';
@@ -96,6 +96,11 @@ export interface RunSummary {
     cpuMaxPct: number;
   } | null;
   clientCpuMaxPct: number;
+  /**
+   * CPU seconds of every swarm process over the run, from /proc: the engine's since the run began, and
+   * each worker's whole life (start-up included) up to its final report.
+   */
+  swarmCpuS: number;
   /** Longest event-loop delay of any worker during the run, ms; latencies include it. */
   clientLoopDelayMaxMs: number;
   /**
@@ -124,6 +129,8 @@ interface WorkerState {
   cpuPct: number;
   /** Longest event-loop delay since the engine's last tick, ms. */
   loopDelayMaxMs: number;
+  /** The worker's CPU µs from /proc, read at its latest report (its final one: all it used). */
+  procCpuMicros: number;
   done: boolean;
 }
 
@@ -148,6 +155,7 @@ export class Swarm extends EventEmitter {
   private firstConnectAt = 0;
   private lastConnectedAt = 0;
   private interruptedBy: string | null = null;
+  private engineCpuAtStart = 0;
 
   /** Validates the options (throws a RangeError naming the flag); `run()` starts the swarm. */
   constructor(options: Partial<SwarmOptions>) {
@@ -175,6 +183,7 @@ export class Swarm extends EventEmitter {
     warmUpHistogramCode();
     const tokens = options.tokenSecret ? await signTokens(options.tokenSecret, options.clients) : null;
     const startedAt = Date.now();
+    this.engineCpuAtStart = sampleProcess(process.pid)?.cpuMicros ?? 0;
     const serverRest = options.serverPid ? sampleTree(options.serverPid) : null;
     this.emit('start', { options, url: this.url, startedAt, helpers: wsHelpers().description } satisfies StartEvent);
     const finished = new Promise<void>((resolve) => this.once('all-final', resolve));
@@ -256,7 +265,7 @@ export class Swarm extends EventEmitter {
     // for diagnosis (e.g. "--trace-gc" or "--cpu-prof").
     const execArgv = [...(process.env.SWARM_WORKER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [])];
     const child = fork(WORKER_PATH, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const state: WorkerState = { child, counters: emptyCounters(), last: null, cpuPct: 0, loopDelayMaxMs: 0, done: false };
+    const state: WorkerState = { child, counters: emptyCounters(), last: null, cpuPct: 0, loopDelayMaxMs: 0, procCpuMicros: 0, done: false };
     this.workers.push(state);
     child.on('message', (message: FromWorker) => this.onMessage(state, message));
     child.on('exit', (code, signal) => {
@@ -283,6 +292,7 @@ export class Swarm extends EventEmitter {
 
   private onReport(state: WorkerState, report: ReportMessage): void {
     state.counters = report.counters;
+    state.procCpuMicros = sampleProcess(state.child.pid ?? 0)?.cpuMicros ?? state.procCpuMicros;
     // The first report only sets the origin: its CPU is the worker's start-up, not load it generated.
     if (state.last && report.at > state.last.at) {
       state.cpuPct = ((report.cpuMicros - state.last.cpuMicros) / ((report.at - state.last.at) * 1000)) * 100;
@@ -362,6 +372,7 @@ export class Swarm extends EventEmitter {
           }
         : null,
       clientCpuMaxPct: this.clientCpuMax,
+      swarmCpuS: ((sampleProcess(process.pid)?.cpuMicros ?? 0) - this.engineCpuAtStart + this.workers.reduce((sum, w) => sum + w.procCpuMicros, 0)) / 1e6,
       clientLoopDelayMaxMs: this.loopDelayMax,
       saturated,
       samples: this.samples,

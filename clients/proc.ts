@@ -14,17 +14,36 @@ export interface ProcessSample {
 /** Samples `pid`; null when it is gone or /proc is not there. */
 export function sampleProcess(pid: number): ProcessSample | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name may hold spaces and parentheses; the fields after its last ')' are fixed.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
+    const cpu = statTimes(pid);
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const rssKb = Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? NaN);
-    if (!Number.isFinite(ticks) || !Number.isFinite(rssKb)) return null;
-    return { cpuMicros: (ticks * 1e6) / CLOCK_TICKS, rssBytes: rssKb * 1024 };
+    if (!Number.isFinite(cpu.own) || !Number.isFinite(rssKb)) return null;
+    return { cpuMicros: cpu.own, rssBytes: rssKb * 1024 };
   } catch {
     return null;
   }
+}
+
+/**
+ * CPU µs `pid` used itself (every thread), and CPU µs of its children that have exited and been waited
+ * for (`cutime` + `cstime`): with both, a process tree's cost counts workers that are gone. Unlike
+ * {@link sampleProcess} it reads a process that has exited but is not yet reaped. Null when it is gone.
+ */
+export function processCpuMicros(pid = process.pid): { own: number; reaped: number } | null {
+  try {
+    const times = statTimes(pid);
+    return Number.isFinite(times.own) ? times : null;
+  } catch {
+    return null;
+  }
+}
+
+function statTimes(pid: number): { own: number; reaped: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name may hold spaces and parentheses; the fields after its last ')' are fixed.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const micros = (i: number): number => (Number(fields[i]) * 1e6) / CLOCK_TICKS;
+  return { own: micros(11) + micros(12), reaped: micros(13) + micros(14) };
 }
 
 /** A server and the processes it started (a `--workers` supervisor and its workers), summed. */
@@ -58,7 +77,8 @@ export function busiestPct(before: TreeSample, now: TreeSample, elapsedMicros: n
   return (busiest / elapsedMicros) * 100;
 }
 
-function childPids(pid: number): number[] {
+/** The process ids of `pid`'s children. */
+export function childPids(pid: number): number[] {
   try {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
   } catch {

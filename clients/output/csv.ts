@@ -78,8 +78,19 @@ export function timelineRow(tick: TickEvent): Row {
 const latency = (prefix: string, l: LatencySummary | null, keys: (keyof LatencySummary)[]): Row =>
   Object.fromEntries(keys.map((key) => [`${prefix}_${key}_ms`, l ? l[key] : null]));
 
-/** The summary row; `label` names the server (ours, baseline, a URL). */
-export function summaryRow(s: RunSummary, label: string, run: string): Row {
+/** What bench-swarm measures the swarm's CPU per operation to be, µs (see bench/swarm.ts). */
+export interface SwarmCosts {
+  connect: number | null;
+  rtt: number | null;
+  close: number | null;
+  frame: number | null;
+}
+
+/**
+ * The summary row; `label` names the server (ours, baseline, a URL). `costs` are bench-swarm's; the
+ * columns are there, empty, in every other run's row, so all runs share history.csv.
+ */
+export function summaryRow(s: RunSummary, label: string, run: string, costs?: SwarmCosts): Row {
   const c = s.counters;
   const o = s.options;
   return {
@@ -114,6 +125,12 @@ export function summaryRow(s: RunSummary, label: string, run: string): Row {
     server_bytes_per_conn: s.server?.bytesPerConnection != null ? Math.round(s.server.bytesPerConnection) : null,
     server_cpu_max_pct: s.server ? Math.round(s.server.cpuMaxPct) : null,
     client_cpu_max_pct: Math.round(s.clientCpuMaxPct),
+    swarm_cpu_s: Math.round(s.swarmCpuS * 1000) / 1000,
+    swarm_cpu_ms_per_client: Math.round((s.swarmCpuS / o.clients) * 1e6) / 1000,
+    swarm_us_per_connect: costs?.connect ?? null,
+    swarm_us_per_rtt: costs?.rtt ?? null,
+    swarm_us_per_close: costs?.close ?? null,
+    swarm_us_per_frame: costs?.frame ?? null,
     client_loop_delay_max_ms: Math.round(s.clientLoopDelayMaxMs),
     saturated: s.saturated,
     duration_s: Math.round(s.durationS * 10) / 10,

@@ -36,7 +36,7 @@ export function summaryLines(s: RunSummary, label: string): string[] {
       }`
     : 'server cpu/rss unknown (no --server-pid)';
   if (s.host) lines.push(hostLine(s.host));
-  lines.push(`${server};   swarm cpu max ${Math.round(s.clientCpuMaxPct)}% of a core per process, event-loop delay max ${Math.round(s.clientLoopDelayMaxMs)} ms;   saturated: ${s.saturated}`);
+  lines.push(`${server};   busiest swarm process ${Math.round(s.clientCpuMaxPct)}% of a core (its threads together), swarm cpu ${s.swarmCpuS.toFixed(1)} s (${((s.swarmCpuS / s.options.clients) * 1000).toFixed(3)} ms per client), event-loop delay max ${Math.round(s.clientLoopDelayMaxMs)} ms;   saturated: ${s.saturated}`);
   return lines;
 }
 

@@ -1,0 +1,300 @@
+/**
+ * `make bench-swarm`: what the swarm itself costs in CPU, measured against the cheapest server we have
+ * (bench/bare-uws.ts), so that the figures are the load generator's. Three runs:
+ *
+ * - sequence: the C10k echo sequence in short (5,000 clients over 10 s, each: connect, 3 x (wait 1 s,
+ *   send, read the echo), goodbye, close); the CPU of every swarm process over the whole run, workers'
+ *   start-up included, divided by the clients: ms of CPU per echo client sequence.
+ * - phases: the same sequence with its phases apart in time (connects over 4 s, rounds 6 s apart); CPU
+ *   read from /proc every 100 ms. The middle 3 s of each phase, less the idle rate read in the gaps
+ *   between phases, divided by the clients whose slot fell in it, gives CPU per connect (welcome
+ *   included), per echo round trip (rounds 1 and 2), and per close (round 3 less a round trip: the
+ *   goodbye and the closing handshake).
+ * - broadcast: subscribers receive one publisher's messages at a fixed rate; CPU per received frame
+ *   over the seconds in which every copy arrived at the offered rate, less the idle rate.
+ *
+ * The swarm is this process (the engine) and its children other than the server. `--against DIR` runs
+ * each of the three with the swarm of another built checkout too (DIR/dist/clients/engine.js), one after
+ * the other on the same server, and prints both side by side: how two commits compare on one boot.
+ * Writes results/swarm-<stamp>-cost.csv and a history.csv row (this checkout's sequence run, costs in
+ * the swarm_us_per_* columns).
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { RunSummary, Swarm, TickEvent } from '../clients/engine.js';
+import { checkHost, type HostCheck } from '../clients/host-check.js';
+import { interruptible } from '../clients/interrupt.js';
+import type { SwarmOptions } from '../clients/options.js';
+import { appendHistory, hostColumns, stamp, summaryRow, writeCsv, type Row, type SwarmCosts } from '../clients/output/csv.js';
+import { attachProgress } from '../clients/output/progress.js';
+import { summaryLines, targetLines } from '../clients/output/summary.js';
+import { childPids, processCpuMicros } from '../clients/proc.js';
+import { benchCli, BENCH_HOST_CHECK_S, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR } from './lib/run.js';
+import { assertNative, startServerProcess, type ServerProcess } from './lib/servers.js';
+
+const RUNS = ['sequence', 'phases', 'broadcast'] as const;
+type RunName = (typeof RUNS)[number];
+
+const args = await benchCli('bench-swarm', '$0 [flags]\n\nThe swarm\'s own CPU per echo client sequence, per connect, per echo round trip, per close and per\nreceived broadcast frame, against the bare-uWS server. About 1.5 minutes; twice that with --against.')
+  .option('clients', { coerce: numeric, requiresArg: true, default: 5000, describe: 'echo clients of the sequence and phases runs' })
+  .option('subscribers', { coerce: numeric, requiresArg: true, default: 1000, describe: 'subscribers of the broadcast run (one more client publishes)' })
+  .option('rate', { coerce: numeric, requiresArg: true, default: 200, describe: 'messages per second the broadcast publisher sends; each reaches every subscriber' })
+  .option('duration', { coerce: numeric, requiresArg: true, default: 8, describe: 'seconds of publishing in the broadcast run' })
+  .option('workers', { coerce: numeric, requiresArg: true, default: 2, describe: 'swarm worker processes in every run' })
+  .option('runs', { type: 'string', default: 'sequence,phases,broadcast', describe: 'comma-separated runs to make: sequence, phases, broadcast' })
+  .option('against', { type: 'string', describe: 'a built checkout of another commit (its dist/): run its swarm too, and compare side by side' })
+  .option('out', { type: 'string', default: RESULTS_DIR, describe: 'directory for the CSV and history.csv' })
+  .check((a) => {
+    for (const key of ['clients', 'subscribers', 'rate', 'duration', 'workers'] as const) {
+      const value = a[key];
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new Error(`--${key} must be a whole number above 0, got ${String(value)}`);
+    }
+    if ((a.duration as number) < 4) throw new Error(`--duration must be 4 s or more (the steady seconds are its middle), got ${String(a.duration)}`);
+    const bad = a.runs.split(',').find((r) => !RUNS.includes(r.trim() as RunName));
+    if (bad !== undefined) throw new Error(`--runs: unknown run ${JSON.stringify(bad)}; use ${RUNS.join(', ')}`);
+    if (a.against !== undefined && !existsSync(join(resolve(a.against), 'dist/clients/engine.js'))) {
+      throw new Error(`--against: no dist/clients/engine.js under ${resolve(a.against)}; build that checkout first (make build)`);
+    }
+    return true;
+  })
+  .parseAsync();
+
+/** The phases run: connects over RAMP_S seconds, each round PHASE_S seconds after the previous one. */
+const RAMP_S = 4;
+const PHASE_S = 6;
+/** The engine's workers begin their ramp this long after the run starts (clients/engine.ts). */
+const WORKERS_START_MS = 300;
+const SAMPLE_MS = 100;
+
+type SwarmClass = new (options: Partial<SwarmOptions>) => Swarm;
+interface Side {
+  label: string;
+  Swarm: SwarmClass;
+}
+
+/** The swarm's CPU (µs) read from /proc: this process, its live children but the server, and those reaped. */
+function swarmCpuMicros(serverPid: number): number {
+  const self = processCpuMicros()!;
+  let total = self.own + self.reaped;
+  for (const pid of childPids(process.pid)) if (pid !== serverPid) total += processCpuMicros(pid)?.own ?? 0;
+  return total;
+}
+
+/** CPU samples of the swarm over a run, and the CPU between two moments by linear interpolation. */
+class CpuTimeline {
+  private readonly points: [number, number][] = [];
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly serverPid: number) {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), SAMPLE_MS);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.sample();
+  }
+
+  /** CPU µs used between epoch ms `from` and `to`. */
+  between(from: number, to: number): number {
+    return this.at(to) - this.at(from);
+  }
+
+  private sample(): void {
+    this.points.push([Date.now(), swarmCpuMicros(this.serverPid)]);
+  }
+
+  private at(t: number): number {
+    const p = this.points;
+    if (t <= p[0][0]) return p[0][1];
+    for (let i = 1; i < p.length; i++) {
+      if (p[i][0] >= t) {
+        const [t0, c0] = p[i - 1];
+        const [t1, c1] = p[i];
+        return c0 + ((c1 - c0) * (t - t0)) / Math.max(1, t1 - t0);
+      }
+    }
+    return p[p.length - 1][1];
+  }
+}
+
+interface Measured {
+  summary: RunSummary;
+  /** CPU µs of the whole run, workers' whole lives included. */
+  cpuMicros: number;
+  timeline: CpuTimeline;
+  startedAt: number;
+  ticks: { at: number; delivered: number }[];
+}
+
+/** Waits until every swarm worker has exited and been reaped, so their CPU shows in this process's cutime. */
+async function workersReaped(serverPid: number): Promise<void> {
+  const until = Date.now() + 5000;
+  while (childPids(process.pid).some((pid) => pid !== serverPid) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+}
+
+async function measure(side: Side, server: ServerProcess, options: Partial<SwarmOptions>): Promise<Measured> {
+  const swarm = new side.Swarm({ ...options, url: server.url, serverPid: server.pid, hostCheck: 0 });
+  attachProgress(swarm);
+  let startedAt = 0;
+  const ticks: Measured['ticks'] = [];
+  swarm.on('start', (event: { startedAt: number }) => (startedAt = event.startedAt));
+  swarm.on('tick', (tick: TickEvent) => ticks.push({ at: Date.now(), delivered: tick.counters.delivered }));
+  const timeline = new CpuTimeline(server.pid);
+  const before = swarmCpuMicros(server.pid);
+  const done = interruptible(swarm);
+  const summary = await swarm.run().finally(done);
+  await workersReaped(server.pid);
+  timeline.stop();
+  const cpuMicros = swarmCpuMicros(server.pid) - before;
+  // An older engine does not measure its own CPU; this measure is the same for both sides.
+  summary.swarmCpuS = cpuMicros / 1e6;
+  for (const line of summaryLines(summary, `${side.label}, ${options.scenario}`)) console.log(line);
+  return { summary, cpuMicros, timeline, startedAt, ticks };
+}
+
+/** What one side measured, µs of CPU per thing (null when not measured). */
+interface Costs extends SwarmCosts {
+  sequence: number | null;
+  idlePct: number | null;
+  saturated: string[];
+  summaries: Partial<Record<RunName, RunSummary>>;
+}
+
+function echoOptions(clients: number, ramp: number, delay: number): Partial<SwarmOptions> {
+  return { scenario: 'echo', clients, ramp, delay, rounds: 3, workers: args.workers as number };
+}
+
+async function measureSide(side: Side, server: ServerProcess, runs: RunName[]): Promise<Costs> {
+  const clients = args.clients as number;
+  const costs: Costs = { sequence: null, connect: null, rtt: null, close: null, frame: null, idlePct: null, saturated: [], summaries: {} };
+  let idleMicrosPerMs: number | null = null;
+  for (const run of runs) {
+    if (interrupted()) break;
+    console.log(`\n== ${side.label}: ${run}`);
+    if (run === 'sequence') {
+      const m = await measure(side, server, echoOptions(clients, 10, 1));
+      costs.summaries.sequence = m.summary;
+      costs.saturated.push(`sequence: ${m.summary.saturated}`);
+      costs.sequence = m.cpuMicros / clients;
+    } else if (run === 'phases') {
+      const m = await measure(side, server, echoOptions(clients, RAMP_S, PHASE_S));
+      costs.summaries.phases = m.summary;
+      costs.saturated.push(`phases: ${m.summary.saturated}`);
+      const origin = m.startedAt + WORKERS_START_MS;
+      // The middle 3 of each phase's RAMP_S seconds: clear of start-up and of a slow client's tail.
+      const inWindow = (clients * (RAMP_S - 1)) / RAMP_S;
+      const phase = (p: number): number => m.timeline.between(origin + p * PHASE_S * 1000 + 500, origin + p * PHASE_S * 1000 + (RAMP_S - 0.5) * 1000);
+      const gapMs = (PHASE_S - RAMP_S - 0.7) * 1000;
+      const gaps = [0, 1, 2].map((p) => m.timeline.between(origin + p * PHASE_S * 1000 + (RAMP_S + 0.5) * 1000, origin + p * PHASE_S * 1000 + (RAMP_S + 0.5) * 1000 + gapMs));
+      idleMicrosPerMs = gaps.reduce((a, b) => a + b, 0) / (gaps.length * gapMs);
+      const net = (p: number): number => Math.max(0, phase(p) - idleMicrosPerMs! * (RAMP_S - 1) * 1000) / inWindow;
+      costs.idlePct = idleMicrosPerMs / 10;
+      costs.connect = net(0);
+      costs.rtt = (net(1) + net(2)) / 2;
+      costs.close = Math.max(0, net(3) - costs.rtt);
+    } else {
+      const subscribers = args.subscribers as number;
+      const rate = args.rate as number;
+      const m = await measure(side, server, {
+        scenario: 'broadcast', clients: subscribers + 1, publishers: 1, rate, duration: args.duration as number, ramp: 1, warmup: 0, drain: 1, workers: args.workers as number,
+      });
+      costs.summaries.broadcast = m.summary;
+      costs.saturated.push(`broadcast: ${m.summary.saturated}`);
+      // The steady seconds: every tick from the first to the last in which copies came in at 90% or more
+      // of the offered rate; the ramp to it and the drain after it are left out.
+      const offered = rate * subscribers;
+      let first = -1;
+      let last = -1;
+      for (let i = 1; i < m.ticks.length; i++) {
+        const perSecond = ((m.ticks[i].delivered - m.ticks[i - 1].delivered) * 1000) / Math.max(1, m.ticks[i].at - m.ticks[i - 1].at);
+        if (perSecond >= 0.9 * offered) {
+          if (first < 0) first = i - 1;
+          last = i;
+        }
+      }
+      if (first < 0 || last - first < 2) {
+        console.log(`bench-swarm: ${side.label}: copies never arrived at 90% of the offered ${offered}/s for 2 s; no per-frame figure`);
+      } else {
+        const from = m.ticks[first];
+        const to = m.ticks[last];
+        const idle = (idleMicrosPerMs ?? 0) * (to.at - from.at);
+        costs.frame = Math.max(0, m.timeline.between(from.at, to.at) - idle) / (to.delivered - from.delivered);
+      }
+    }
+  }
+  return costs;
+}
+
+const runs = [...new Set(args.runs.split(',').map((r) => r.trim() as RunName))].sort((a, b) => RUNS.indexOf(a) - RUNS.indexOf(b));
+const { Swarm: OwnSwarm } = await import('../clients/engine.js');
+const sides: Side[] = [];
+if (args.against !== undefined) {
+  const dir = resolve(args.against);
+  const module = (await import(pathToFileURL(join(dir, 'dist/clients/engine.js')).href)) as { Swarm: SwarmClass };
+  sides.push({ label: `against (${dir})`, Swarm: module.Swarm });
+}
+sides.push({ label: 'this checkout', Swarm: OwnSwarm as unknown as SwarmClass });
+
+const host: HostCheck = await checkHost(BENCH_HOST_CHECK_S);
+console.log(`host: reference work ${Math.round(host.referenceMs)} ms, stalled ${host.stalledPct.toFixed(1)}%`);
+const server = await startServerProcess('bare');
+const results: Costs[] = [];
+try {
+  assertNative(server);
+  console.log(`bench-swarm: bare uWS, pid ${server.pid} on ${server.url}, engine ${server.engine}`);
+  for (const side of sides) results.push(await measureSide(side, server, runs));
+} finally {
+  await server.stop();
+}
+
+const fmt = (v: number | null, unit: 'ms' | 'µs'): string => (v === null ? 'N/A' : unit === 'ms' ? `${(v / 1000).toFixed(3)} ms` : `${v.toFixed(1)} µs`);
+const own = results[results.length - 1];
+const against = results.length > 1 ? results[0] : null;
+const rows: [string, keyof Costs, 'ms' | 'µs'][] = [
+  [`echo client sequence (${args.clients} clients over 10 s, 3 rounds 1 s apart)`, 'sequence', 'ms'],
+  ['connect (upgrade and welcome)', 'connect', 'µs'],
+  ['echo round trip', 'rtt', 'µs'],
+  ['close (goodbye and the closing handshake)', 'close', 'µs'],
+  [`received broadcast frame (${args.subscribers} subscribers x ${args.rate} msg/s)`, 'frame', 'µs'],
+];
+console.log(`\nbench-swarm: the swarm's CPU per operation, from /proc of every swarm process (host reference ${Math.round(host.referenceMs)} ms)`);
+for (const [name, key, unit] of rows) {
+  const mine = own[key] as number | null;
+  const theirs = against?.[key] as number | null | undefined;
+  const side = against ? `   against: ${fmt(theirs ?? null, unit)}${mine && theirs ? ` (${(theirs / mine).toFixed(2)}x lighter now)` : ''}` : '';
+  console.log(`  ${name}: ${fmt(mine, unit)}${side}`);
+}
+console.log(`  idle (reports, timers): ${own.idlePct === null ? 'N/A' : `${own.idlePct.toFixed(1)}% of a core`}`);
+for (const [i, r] of results.entries()) console.log(`which side was saturated (${sides[i].label}): ${r.saturated.join(', ')}`);
+const lines = targetLines([
+  { name: 'swarm CPU per echo client sequence <= 0.45 ms', measured: fmt(own.sequence, 'ms'), pass: own.sequence === null ? null : own.sequence <= 450 },
+  ...(against
+    ? [
+        { name: 'at least 3x lighter per echo client sequence', measured: own.sequence && against.sequence ? `${(against.sequence / own.sequence).toFixed(2)}x` : 'N/A', pass: own.sequence && against.sequence ? against.sequence / own.sequence >= 3 : null },
+        { name: 'at least 2x lighter per received broadcast frame', measured: own.frame && against.frame ? `${(against.frame / own.frame).toFixed(2)}x` : 'N/A', pass: own.frame && against.frame ? against.frame / own.frame >= 2 : null },
+      ]
+    : []),
+]);
+for (const line of lines) console.log(line);
+
+mkdirSync(args.out, { recursive: true });
+const name = `swarm-${stamp()}`;
+const csvRows: Row[] = results.flatMap((r, i) =>
+  rows.map(([operation, key]) => ({
+    run: name, swarm: sides[i].label, operation: key, cpu_us: r[key] as number | null, description: operation, idle_pct: r.idlePct, ...hostColumns(host),
+  })),
+);
+const csvPath = join(args.out, `${name}-cost.csv`);
+writeCsv(csvPath, csvRows);
+const files = [csvPath];
+const summary = own.summaries.sequence ?? own.summaries.phases ?? own.summaries.broadcast;
+if (summary) {
+  appendHistory(join(args.out, 'history.csv'), summaryRow({ ...summary, host }, 'bare', name, own));
+  files.push(join(args.out, 'history.csv'));
+}
+console.log(`csv: ${files.join(', ')}`);
+reportIfAsked(args);
+const failed = own.summaries.sequence !== undefined && own.summaries.sequence.counters.completed !== own.summaries.sequence.options.clients;
+process.exit(exitCode(failed));

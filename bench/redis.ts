@@ -117,7 +117,7 @@ for (const [label, start, urls] of setups) {
           true,
         );
         if (!helpersShown) {
-          console.log(`swarm: ws helpers ${summary.helpers}`);
+          console.log(`swarm: client sockets: ${summary.clientSockets}`);
           helpersShown = true;
         }
         const redisCpuPct = ((await redisCpuSeconds()) - cpuBefore) / ((performance.now() - startedAt) / 1000) * 100;

@@ -150,6 +150,7 @@ async function measure(side: Side, server: ServerProcess, options: Partial<Swarm
   const cpuMicros = swarmCpuMicros(server.pid) - before;
   // An older engine does not measure its own CPU; this measure is the same for both sides.
   summary.swarmCpuS = cpuMicros / 1e6;
+  summary.clientSockets ??= `ws client (${(summary as { helpers?: string }).helpers ?? 'an older engine'})`;
   for (const line of summaryLines(summary, `${side.label}, ${options.scenario}`)) console.log(line);
   return { summary, cpuMicros, timeline, startedAt, ticks };
 }

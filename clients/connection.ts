@@ -1,11 +1,18 @@
 /**
- * One client socket (ws) as a scenario sees it: open it, await the next frame or the close with a time
- * limit, and have every failure arrive as a SwarmError of a known kind. Frames are queued until a scenario
- * reads them, or handed to a listener for scenarios that stream (broadcast).
+ * One client socket as a scenario sees it: open it, await the next frame or the close with a time limit,
+ * and have every failure arrive as a SwarmError of a known kind. Frames are queued until a scenario reads
+ * them, or handed to a listener for scenarios that stream (broadcast).
+ *
+ * It is a raw TCP socket with the handshake (handshake.ts) and framing (frame-codec.ts) done here, not
+ * the `ws` client: the same bytes on the wire, for about a third of the swarm's CPU per client sequence
+ * (`make bench-swarm`). Time limits go through one sweep per process (deadlines.ts), not a timer each.
  */
-import type { Socket } from 'node:net';
-import WebSocket from 'ws';
-import { SwarmError, type Counters } from './metrics.js';
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { watch, unwatch, type Expiring } from './deadlines.js';
+import { encodeClose, encodeFrame, FrameDecoder, OPCODE, type FrameSink } from './frame-codec.js';
+import { checkUpgradeResponse, upgradeRequest, upgradeTarget } from './handshake.js';
+import { SwarmError, epochMicros, type Counters } from './metrics.js';
 
 /** What a close looked like from the client. */
 export interface CloseInfo {
@@ -13,97 +20,154 @@ export interface CloseInfo {
   reason: string;
 }
 
-type Waiter = { resolve: (frame: string) => void; reject: (err: SwarmError) => void };
+/** What the swarm's client sockets are, as the summary and CSVs name them. */
+export const CLIENT_SOCKETS = 'raw TCP, the swarm\'s own handshake and framing';
 
-export class Connection {
+/**
+ * Every plain socket reads into this one buffer (net's `onread`), and its frames are decoded before the
+ * next read: no Buffer per read and no stream machinery between the kernel and the decoder.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
+
+/** A listener of raw text frames: bytes `start` to `end` of `data`, valid only during the call. */
+export type RawListener = (data: Buffer, start: number, end: number) => void;
+
+/** The largest message a client accepts, bytes. */
+const MAX_PAYLOAD = 64 * 1024 * 1024;
+/** A binary frame as the queue holds it: the contract sends text, and a scenario reading one fails. */
+const BINARY_MARK = '\u0000binary:';
+
+type Waiter = { resolve: (frame: string) => void; reject: (err: SwarmError) => void; what: string };
+type OpenOptions = { localAddress?: string; localPort?: number; timeoutMs: number };
+
+export class Connection implements Expiring {
   private readonly queue: string[] = [];
   private waiter: Waiter | null = null;
   private closeInfo: CloseInfo | null = null;
   private readonly closeWaiters: ((info: CloseInfo) => void)[] = [];
   private listener: ((frame: string) => void) | null = null;
+  private rawListener: RawListener | null = null;
+  /** Epoch µs of the read being decoded; 0 until asked for (see {@link readAt}). */
+  private readAtMicros = 0;
+  /** The close frame the server sent, kept until the TCP connection ends. */
+  private closeFrame: CloseInfo | null = null;
+  private closeSent = false;
+  private open = false;
+  private head: Buffer | null = null;
+  private readonly decoder: FrameDecoder;
+  /** performance.now() ms by which the current wait (one at a time) must end (see deadlines.ts). */
+  deadline = Infinity;
+  private onExpire: (() => void) | null = null;
 
   private constructor(
-    private readonly ws: WebSocket,
+    private readonly socket: Socket,
     private readonly counters: Counters,
-    /** The TCP socket under `ws`, for `batch`; null if the upgrade did not show it. */
-    private readonly socket: Socket | null,
   ) {
-    ws.on('message', (data, isBinary) => {
-      counters.received++;
-      const frame = isBinary ? `\u0000binary:${(data as Buffer).length}` : data.toString();
-      if (this.listener) return this.listener(frame);
-      if (this.waiter) {
-        const { resolve } = this.waiter;
-        this.waiter = null;
-        resolve(frame);
-      } else {
-        this.queue.push(frame);
-      }
-    });
-    ws.on('close', (code, reason) => {
-      counters.connected--;
-      counters.closed++;
-      this.closeInfo = { code, reason: reason.toString() };
-      const waiter = this.waiter;
-      this.waiter = null;
-      waiter?.reject(new SwarmError('unexpected_close', `closed with ${code} ${this.closeInfo.reason} while a frame was awaited`));
-      for (const resolve of this.closeWaiters.splice(0)) resolve(this.closeInfo);
-    });
-    // After open, errors are followed by 'close', which is where the scenario hears of them.
-    ws.on('error', () => undefined);
+    const sink: FrameSink = {
+      text: (data, start, end) => {
+        counters.received++;
+        if (this.rawListener) this.rawListener(data, start, end);
+        else this.deliver(data.toString('utf8', start, end));
+      },
+      binary: (data) => {
+        counters.received++;
+        this.deliver(`${BINARY_MARK}${data.length}`);
+      },
+      close: (code, reason) => {
+        this.closeFrame = { code, reason };
+        // Answer with the same code, as the RFC asks; the server then ends the TCP connection.
+        this.sendClose(code === 1005 ? 1000 : code);
+      },
+      ping: (payload) => {
+        if (!this.closeSent && !this.closeInfo) socket.write(encodeFrame(OPCODE.pong, payload));
+      },
+      error: (message) => {
+        this.closeFrame ??= { code: 1002, reason: message };
+        socket.destroy();
+      },
+    };
+    this.decoder = new FrameDecoder(sink, MAX_PAYLOAD);
   }
 
   /**
    * Opens a socket; counts it as opening, then connected or failed. With `localPort` the socket binds
    * that port of `localAddress`; if something else holds it, the kernel picks one instead.
    */
-  static open(url: string, counters: Counters, options: { localAddress?: string; localPort?: number; timeoutMs: number }): Promise<Connection> {
+  static open(url: string, counters: Counters, options: OpenOptions): Promise<Connection> {
     counters.opening++;
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, {
-        perMessageDeflate: false,
-        localAddress: options.localAddress,
-        localPort: options.localPort,
-        handshakeTimeout: options.timeoutMs,
-        maxPayload: 64 * 1024 * 1024,
-        // Every frame the scenarios read goes through JSON.parse or an exact comparison, which catch bad
-        // text; validating UTF-8 first would cost the swarm CPU it needs for load.
-        skipUTF8Validation: true,
-      });
-      const fail = (err: SwarmError): void => {
-        counters.opening--;
-        counters.failed++;
-        ws.removeAllListeners();
-        ws.on('error', () => undefined);
-        ws.terminate();
-        reject(err);
-      };
-      ws.once('unexpected-response', (_req, res) => fail(new SwarmError('rejected', `upgrade answered with HTTP ${res.statusCode}`)));
-      ws.once('error', (err: Error & { code?: string }) => {
-        if (err.code === 'EADDRINUSE' && options.localPort !== undefined) {
-          counters.opening--;
-          ws.removeAllListeners();
-          ws.on('error', () => undefined);
-          Connection.open(url, counters, { ...options, localPort: undefined }).then(resolve, reject);
-        } else {
-          fail(classifyConnectError(err));
-        }
-      });
-      let socket: Socket | null = null;
-      ws.once('upgrade', (res) => (socket = res.socket));
-      ws.once('open', () => {
-        ws.removeAllListeners();
-        counters.opening--;
-        counters.connected++;
-        resolve(new Connection(ws, counters, socket));
-      });
+    return new Promise((resolve, reject) => Connection.start(url, counters, options, resolve, reject));
+  }
+
+  private static start(url: string, counters: Counters, options: OpenOptions, resolve: (c: Connection) => void, reject: (e: SwarmError) => void): void {
+    const target = upgradeTarget(url);
+    const { request, accept } = upgradeRequest(target);
+    const socketOptions = { host: target.host, port: target.port, localAddress: options.localAddress, localPort: options.localPort, noDelay: true };
+    let onBytes: (data: Buffer, length: number) => void = () => undefined;
+    const socket = target.tls
+      ? tlsConnect({ ...socketOptions, servername: target.host })
+      : netConnect({ ...socketOptions, onread: { buffer: READ_BUFFER, callback: (length: number) => (onBytes(READ_BUFFER, length), true) } });
+    if (target.tls) socket.on('data', (chunk: Buffer) => onBytes(chunk, chunk.length));
+    const conn = new Connection(socket, counters);
+    let settled = false;
+    const fail = (err: SwarmError): void => {
+      if (settled) return;
+      settled = true;
+      conn.clearWait();
+      counters.opening--;
+      counters.failed++;
+      socket.removeAllListeners();
+      socket.on('error', () => undefined);
+      socket.destroy();
+      reject(err);
+    };
+    conn.wait(options.timeoutMs, () => fail(new SwarmError('timeout', `no upgrade within ${options.timeoutMs} ms`)));
+    socket.on('error', (err: Error & { code?: string }) => {
+      if (conn.open) return; // after open, 'close' follows and tells the scenario
+      if (err.code === 'EADDRINUSE' && options.localPort !== undefined && !settled) {
+        settled = true;
+        conn.clearWait();
+        socket.removeAllListeners();
+        socket.destroy();
+        Connection.start(url, counters, { ...options, localPort: undefined }, resolve, reject);
+        return;
+      }
+      fail(classifyConnectError(err));
+    });
+    socket.once(target.tls ? 'secureConnect' : 'connect', () => socket.write(request));
+    onBytes = (chunk, length) => {
+      if (conn.open) {
+        conn.readAtMicros = 0;
+        return conn.decoder.push(chunk, length);
+      }
+      const head = conn.head ? Buffer.concat([conn.head, chunk.subarray(0, length)]) : chunk.subarray(0, length);
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) {
+        conn.head = head.length > 16_384 ? null : Buffer.from(head);
+        if (head.length > 16_384) fail(new SwarmError('protocol_mismatch', 'upgrade response head above 16 KiB'));
+        return;
+      }
+      conn.head = null;
+      const result = checkUpgradeResponse(head.toString('latin1', 0, end), accept);
+      if (!result.ok) return fail(new SwarmError(result.status === 101 || result.status === null ? 'protocol_mismatch' : 'rejected', result.message));
+      settled = true;
+      conn.clearWait();
+      conn.open = true;
+      counters.opening--;
+      counters.connected++;
+      socket.on('close', () => conn.ended());
+      resolve(conn);
+      // Frames that came with the response (the welcome, often) are read once the scenario holds the connection.
+      if (end + 4 < head.length) conn.decoder.push(Buffer.from(head.subarray(end + 4)));
+    };
+    socket.once('close', () => {
+      if (!conn.open) fail(new SwarmError('unexpected_close', 'the server closed the connection during the upgrade'));
     });
   }
 
   /** Sends a text frame. */
   send(text: string): void {
     this.counters.sent++;
-    this.ws.send(text);
+    if (!this.closeInfo && !this.closeSent) this.socket.write(encodeFrame(OPCODE.text, text));
   }
 
   /**
@@ -112,18 +176,18 @@ export class Connection {
    * frame, as a batching producer would.
    */
   batch(fill: () => void): void {
-    this.socket?.cork();
+    this.socket.cork();
     try {
       fill();
     } finally {
-      this.socket?.uncork();
+      this.socket.uncork();
     }
   }
 
   /** The next text frame; rejects on timeout, on close, and on a binary frame (the contract sends text). */
   async next(timeoutMs: number, what = 'a frame'): Promise<string> {
     const frame = this.queue.shift() ?? (await this.waitFrame(timeoutMs, what));
-    if (frame.startsWith('\u0000binary:')) throw new SwarmError('protocol_mismatch', `binary frame while awaiting ${what}`);
+    if (frame.startsWith(BINARY_MARK)) throw new SwarmError('protocol_mismatch', `binary frame while awaiting ${what}`);
     return frame;
   }
 
@@ -145,15 +209,31 @@ export class Connection {
     for (const frame of this.queue.splice(0)) listener(frame);
   }
 
+  /**
+   * Hands every later text frame to `listener` as bytes, not as a string (a queued one too); for a
+   * scenario that reads a field or two of each of very many frames. Time them with {@link readAt}.
+   */
+  streamRaw(listener: RawListener): void {
+    this.rawListener = listener;
+    for (const frame of this.queue.splice(0)) {
+      const bytes = Buffer.from(frame);
+      listener(bytes, 0, bytes.length);
+    }
+  }
+
+  /** Epoch µs at which the bytes being decoded were read: every frame of one read arrived together. */
+  get readAt(): number {
+    return (this.readAtMicros ||= epochMicros());
+  }
+
   /** Resolves when the socket has closed; rejects if that takes longer than `timeoutMs`. */
   closed(timeoutMs: number): Promise<CloseInfo> {
     if (this.closeInfo) return Promise.resolve(this.closeInfo);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new SwarmError('timeout', `no close within ${timeoutMs} ms`)), timeoutMs);
-      this.closeWaiters.push((info) => {
-        clearTimeout(timer);
-        resolve(info);
+      this.wait(timeoutMs, () => {
+        reject(new SwarmError('timeout', `no close within ${timeoutMs} ms`));
       });
+      this.closeWaiters.push(resolve);
     });
   }
 
@@ -165,17 +245,69 @@ export class Connection {
 
   /** Starts a clean close (1000) and waits for it to finish. */
   async close(timeoutMs: number): Promise<CloseInfo> {
-    if (!this.closeInfo) this.ws.close(1000);
+    this.sendClose(1000);
     return this.closed(timeoutMs);
   }
 
   /** Drops the socket at once (errors, the run's deadline). */
   terminate(): void {
-    if (!this.closeInfo) this.ws.terminate();
+    if (!this.closeInfo) this.socket.destroy();
   }
 
   get isClosed(): boolean {
     return this.closeInfo !== null;
+  }
+
+  // Expiring: the sweep calls this once the deadline has passed.
+
+  expire(): void {
+    const onExpire = this.onExpire;
+    this.clearWait();
+    onExpire?.();
+  }
+
+  private sendClose(code: number): void {
+    if (this.closeSent || this.closeInfo) return;
+    this.closeSent = true;
+    this.socket.write(encodeClose(code));
+  }
+
+  private deliver(frame: string): void {
+    if (this.listener) return this.listener(frame);
+    const waiter = this.waiter;
+    if (waiter) {
+      this.waiter = null;
+      this.clearWait();
+      waiter.resolve(frame);
+    } else {
+      this.queue.push(frame);
+    }
+  }
+
+  /** The TCP connection has closed: with the server's close frame's code, or 1006 without one. */
+  private ended(): void {
+    if (this.closeInfo) return;
+    this.counters.connected--;
+    this.counters.closed++;
+    this.closeInfo = this.closeFrame ?? { code: 1006, reason: '' };
+    this.clearWait();
+    const waiter = this.waiter;
+    this.waiter = null;
+    waiter?.reject(new SwarmError('unexpected_close', `closed with ${this.closeInfo.code} ${this.closeInfo.reason} while ${waiter.what} was awaited`));
+    for (const resolve of this.closeWaiters.splice(0)) resolve(this.closeInfo);
+  }
+
+  private wait(timeoutMs: number, onExpire: () => void): void {
+    this.deadline = performance.now() + timeoutMs;
+    this.onExpire = onExpire;
+    watch(this);
+  }
+
+  private clearWait(): void {
+    if (this.onExpire === null) return;
+    this.onExpire = null;
+    this.deadline = Infinity;
+    unwatch(this);
   }
 
   private waitFrame(timeoutMs: number, what: string): Promise<string> {
@@ -183,19 +315,16 @@ export class Connection {
       return Promise.reject(new SwarmError('unexpected_close', `closed with ${this.closeInfo.code} before ${what}`));
     }
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      this.waiter = { resolve, reject, what };
+      this.wait(timeoutMs, () => {
         this.waiter = null;
         reject(new SwarmError('timeout', `no ${what} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiter = {
-        resolve: (frame) => (clearTimeout(timer), resolve(frame)),
-        reject: (err) => (clearTimeout(timer), reject(err)),
-      };
+      });
     });
   }
 }
 
-/** Sorts a connect failure into an error kind by its errno code or ws's message. */
+/** Sorts a connect failure into an error kind by its errno code. */
 export function classifyConnectError(err: Error & { code?: string }): SwarmError {
   switch (err.code) {
     case 'ECONNREFUSED':
@@ -208,10 +337,6 @@ export function classifyConnectError(err: Error & { code?: string }): SwarmError
     case 'ECONNRESET':
     case 'EPIPE':
       return new SwarmError('unexpected_close', err.message);
-  }
-  if (/handshake has timed out/i.test(err.message)) return new SwarmError('timeout', err.message);
-  if (/Invalid Sec-WebSocket-Accept|Unexpected server response|Invalid WebSocket frame/i.test(err.message)) {
-    return new SwarmError('protocol_mismatch', err.message);
   }
   return new SwarmError('other', err.message);
 }

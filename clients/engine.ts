@@ -7,7 +7,7 @@
 import { signTokens } from './tokens.js';
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { wsHelpers } from '../server/engine.js';
+import { CLIENT_SOCKETS } from './connection.js';
 import { checkHost, type HostCheck } from './host-check.js';
 import type { FromWorker, ReportMessage, ToWorker } from './ipc.js';
 import {
@@ -31,8 +31,8 @@ export interface StartEvent {
   url: string;
   /** Epoch ms. */
   startedAt: number;
-  /** Native helpers of ws in the swarm. */
-  helpers: string;
+  /** What the clients' sockets are (see connection.ts). */
+  clientSockets: string;
 }
 
 /** One second of the run. Counters are cumulative; latencies and rates cover this tick only. */
@@ -110,7 +110,8 @@ export interface RunSummary {
   saturated: Saturation;
   /** Every slow reply (slow scenario). */
   samples: SlowSample[];
-  helpers: string;
+  /** What the clients' sockets are (see connection.ts). */
+  clientSockets: string;
   /** What the host check saw just before the load (`hostCheck` seconds); null without one. */
   host: HostCheck | null;
   /**
@@ -180,12 +181,12 @@ export class Swarm extends EventEmitter {
     const host = options.hostCheck > 0 ? await checkHost(options.hostCheck) : null;
     // The engine decodes, merges and summarizes every worker's histograms each tick; unoptimized, the
     // first ticks with timed values took CPU the servers under test needed (see warmUpHistogramCode).
-    warmUpHistogramCode();
+    warmUpHistogramCode('engine');
     const tokens = options.tokenSecret ? await signTokens(options.tokenSecret, options.clients) : null;
     const startedAt = Date.now();
     this.engineCpuAtStart = sampleProcess(process.pid)?.cpuMicros ?? 0;
     const serverRest = options.serverPid ? sampleTree(options.serverPid) : null;
-    this.emit('start', { options, url: this.url, startedAt, helpers: wsHelpers().description } satisfies StartEvent);
+    this.emit('start', { options, url: this.url, startedAt, clientSockets: CLIENT_SOCKETS } satisfies StartEvent);
     const finished = new Promise<void>((resolve) => this.once('all-final', resolve));
     for (let worker = 0; worker < options.workers; worker++) this.spawn(worker, startedAt + 300, tokens);
     if (this.interruptedBy !== null) this.broadcast({ type: 'stop' }); // interrupted during the host check
@@ -376,7 +377,7 @@ export class Swarm extends EventEmitter {
       clientLoopDelayMaxMs: this.loopDelayMax,
       saturated,
       samples: this.samples,
-      helpers: wsHelpers().description,
+      clientSockets: CLIENT_SOCKETS,
       host,
       interrupted: this.interruptedBy,
     };

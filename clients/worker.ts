@@ -64,7 +64,7 @@ class Worker {
 
   start(): void {
     const { options, worker, startAt, reportMs } = this.plan;
-    warmUpHistogramCode();
+    warmUpHistogramCode('worker');
     this.reportTimer = setInterval(() => this.report(false), reportMs);
     this.loopDelay.enable();
     if (this.ownClients === 0) return void this.finish();

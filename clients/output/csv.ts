@@ -135,7 +135,7 @@ export function summaryRow(s: RunSummary, label: string, run: string, costs?: Sw
     saturated: s.saturated,
     duration_s: Math.round(s.durationS * 10) / 10,
     interrupted: s.interrupted ?? '',
-    ws_helpers: s.helpers,
+    client_sockets: s.clientSockets,
     ...hostColumns(s.host),
   };
 }

@@ -11,7 +11,7 @@ export function summaryLines(s: RunSummary, label: string): string[] {
   const c = s.counters;
   const errors = totalErrors(c);
   const lines = [
-    `== ${label}: ${s.options.scenario}, ${s.options.clients} clients, ${s.durationS.toFixed(1)} s, ws helpers: ${s.helpers}${
+    `== ${label}: ${s.options.scenario}, ${s.options.clients} clients, ${s.durationS.toFixed(1)} s, client sockets: ${s.clientSockets}${
       s.interrupted ? `   INTERRUPTED (${s.interrupted}): the figures cover the run until then` : ''
     }`,
     `completed ${c.completed}/${s.options.clients}   errors ${errors}${

@@ -13,15 +13,19 @@
  * - broadcast: subscribers receive one publisher's messages at a fixed rate; CPU per received frame
  *   over the seconds in which every copy arrived at the offered rate, less the idle rate.
  *
+ * The sequence run is also made by bench/lib/floor-client.ts, the least a Node client can do for it (no
+ * checks, no figures): the floor under which no Node load generator goes on this boot.
+ *
  * The swarm is this process (the engine) and its children other than the server. `--against DIR` runs
  * each of the three with the swarm of another built checkout too (DIR/dist/clients/engine.js), one after
  * the other on the same server, and prints both side by side: how two commits compare on one boot.
  * Writes results/swarm-<stamp>-cost.csv and a history.csv row (this checkout's sequence run, costs in
  * the swarm_us_per_* columns).
  */
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { RunSummary, Swarm, TickEvent } from '../clients/engine.js';
 import { checkHost, type HostCheck } from '../clients/host-check.js';
 import { interruptible } from '../clients/interrupt.js';
@@ -41,14 +45,15 @@ const args = await benchCli('bench-swarm', '$0 [flags]\n\nThe swarm\'s own CPU p
   .option('subscribers', { coerce: numeric, requiresArg: true, default: 1000, describe: 'subscribers of the broadcast run (one more client publishes)' })
   .option('rate', { coerce: numeric, requiresArg: true, default: 200, describe: 'messages per second the broadcast publisher sends; each reaches every subscriber' })
   .option('duration', { coerce: numeric, requiresArg: true, default: 8, describe: 'seconds of publishing in the broadcast run' })
-  .option('workers', { coerce: numeric, requiresArg: true, default: 2, describe: 'swarm worker processes in every run' })
+  .option('workers', { coerce: numeric, requiresArg: true, default: 0, describe: 'swarm worker processes in every run; 0 = the swarm\'s own choice, one per 5,000 clients' })
   .option('runs', { type: 'string', default: 'sequence,phases,broadcast', describe: 'comma-separated runs to make: sequence, phases, broadcast' })
   .option('against', { type: 'string', describe: 'a built checkout of another commit (its dist/): run its swarm too, and compare side by side' })
   .option('out', { type: 'string', default: RESULTS_DIR, describe: 'directory for the CSV and history.csv' })
   .check((a) => {
     for (const key of ['clients', 'subscribers', 'rate', 'duration', 'workers'] as const) {
       const value = a[key];
-      if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new Error(`--${key} must be a whole number above 0, got ${String(value)}`);
+      const least = key === 'workers' ? 0 : 1;
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < least) throw new Error(`--${key} must be a whole number from ${least}, got ${String(value)}`);
     }
     if ((a.duration as number) < 4) throw new Error(`--duration must be 4 s or more (the steady seconds are its middle), got ${String(a.duration)}`);
     const bad = a.runs.split(',').find((r) => !RUNS.includes(r.trim() as RunName));
@@ -228,6 +233,22 @@ async function measureSide(side: Side, server: ServerProcess, runs: RunName[]): 
   return costs;
 }
 
+/** The floor client's CPU per echo client sequence, µs; null when it did not complete every client. */
+async function measureFloor(server: ServerProcess): Promise<number | null> {
+  const clients = args.clients as number;
+  const script = fileURLToPath(new URL('./lib/floor-client.js', import.meta.url));
+  console.log(`\n== floor: ${clients} bare Node clients, the same sequence`);
+  const before = swarmCpuMicros(server.pid);
+  const child = spawn(process.execPath, [script, `${server.url}/echo?rounds=3`, String(clients), '10', '1', '3'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  await new Promise((resolve) => child.once('exit', resolve));
+  const cpu = swarmCpuMicros(server.pid) - before;
+  const completed = Number(/completed (\d+)/.exec(out)?.[1] ?? NaN);
+  console.log(`floor: ${completed} of ${clients} completed, ${(cpu / 1e6).toFixed(2)} s of CPU`);
+  return completed === clients ? cpu / clients : null;
+}
+
 const runs = [...new Set(args.runs.split(',').map((r) => r.trim() as RunName))].sort((a, b) => RUNS.indexOf(a) - RUNS.indexOf(b));
 const { Swarm: OwnSwarm } = await import('../clients/engine.js');
 const sides: Side[] = [];
@@ -242,9 +263,11 @@ const host: HostCheck = await checkHost(BENCH_HOST_CHECK_S);
 console.log(`host: reference work ${Math.round(host.referenceMs)} ms, stalled ${host.stalledPct.toFixed(1)}%`);
 const server = await startServerProcess('bare');
 const results: Costs[] = [];
+let floor: number | null = null;
 try {
   assertNative(server);
   console.log(`bench-swarm: bare uWS, pid ${server.pid} on ${server.url}, engine ${server.engine}`);
+  if (runs.includes('sequence')) floor = await measureFloor(server);
   for (const side of sides) results.push(await measureSide(side, server, runs));
 } finally {
   await server.stop();
@@ -267,6 +290,7 @@ for (const [name, key, unit] of rows) {
   const side = against ? `   against: ${fmt(theirs ?? null, unit)}${mine && theirs ? ` (${(theirs / mine).toFixed(2)}x lighter now)` : ''}` : '';
   console.log(`  ${name}: ${fmt(mine, unit)}${side}`);
 }
+if (runs.includes('sequence')) console.log(`  floor: the least a Node client can do for the same sequence (bench/lib/floor-client.ts): ${fmt(floor, 'ms')}`);
 console.log(`  idle (reports, timers): ${own.idlePct === null ? 'N/A' : `${own.idlePct.toFixed(1)}% of a core`}`);
 for (const [i, r] of results.entries()) console.log(`which side was saturated (${sides[i].label}): ${r.saturated.join(', ')}`);
 const lines = targetLines([
@@ -282,11 +306,16 @@ for (const line of lines) console.log(line);
 
 mkdirSync(args.out, { recursive: true });
 const name = `swarm-${stamp()}`;
-const csvRows: Row[] = results.flatMap((r, i) =>
-  rows.map(([operation, key]) => ({
-    run: name, swarm: sides[i].label, operation: key, cpu_us: r[key] as number | null, description: operation, idle_pct: r.idlePct, ...hostColumns(host),
-  })),
-);
+const csvRows: Row[] = [
+  ...results.flatMap((r, i) =>
+    rows.map(([operation, key]) => ({
+      run: name, swarm: sides[i].label, operation: key, cpu_us: r[key] as number | null, description: operation, idle_pct: r.idlePct, ...hostColumns(host),
+    })),
+  ),
+  ...(runs.includes('sequence')
+    ? [{ run: name, swarm: 'floor', operation: 'sequence', cpu_us: floor, description: 'the least a Node client can do for the echo client sequence (bench/lib/floor-client.ts)', idle_pct: null, ...hostColumns(host) }]
+    : []),
+];
 const csvPath = join(args.out, `${name}-cost.csv`);
 writeCsv(csvPath, csvRows);
 const files = [csvPath];

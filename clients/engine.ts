@@ -264,7 +264,10 @@ export class Swarm extends EventEmitter {
   private spawn(worker: number, startAt: number, tokens: string[] | null): void {
     // The engine's own flags (such as --test) stay out of the workers; SWARM_WORKER_NODE_ARGS adds some
     // for diagnosis (e.g. "--trace-gc" or "--cpu-prof").
-    const execArgv = [...(process.env.SWARM_WORKER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [])];
+    // --expose-gc: a worker collects once in the idle moment after its ramp (worker.ts, collectWhileIdle).
+    // --no-memory-reducer: V8 otherwise shrinks the heap with full GCs whenever a worker looks idle, such
+    // as between two rounds, and the next round's first clients wait behind them.
+    const execArgv = ['--expose-gc', '--no-memory-reducer', ...(process.env.SWARM_WORKER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [])];
     const child = fork(WORKER_PATH, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const state: WorkerState = { child, counters: emptyCounters(), last: null, cpuPct: 0, loopDelayMaxMs: 0, procCpuMicros: 0, done: false };
     this.workers.push(state);

@@ -1,6 +1,6 @@
 /**
  * `make bench-broadcast`: the sockjs-bench saturation method. For each server (ours, the ws baseline, the
- * bare-uWS reference) and each number of clients, all clients subscribe to one channel and publish in turn
+ * bare-uWS reference, the Socket.IO peer, which the swarm speaks Socket.IO to) and each number of clients, all clients subscribe to one channel and publish in turn
  * at a fixed total rate; the rate grows by --factor step by step until the mean round trip passes
  * --rtt-limit or a message is lost. The last rate that passed is the server's saturation point at that
  * many clients. If the first rate already fails, the rate falls by the same factor until one passes.
@@ -17,10 +17,10 @@ import { assertNative, startServerProcess, type ServerKind } from './lib/servers
 /** A comma-separated flag as a list; yargs hands over a number for `--clients 1000` and an array when repeated. */
 const list = (value: unknown): string[] => [value].flat().flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter(Boolean);
 
-const args = await benchCli('bench-broadcast', '$0 [flags]\n\nFan-out saturation of ours vs the ws baseline vs bare uWS, at several numbers of clients.')
+const args = await benchCli('bench-broadcast', '$0 [flags]\n\nFan-out saturation of ours vs the ws baseline vs bare uWS vs Socket.IO, at several numbers of clients.')
   .option('quick', { type: 'boolean', default: false, describe: 'short form: clients 100,1000 and 2-second steps' })
   .option('clients', { coerce: list, default: '25,100,500,1000,2000', describe: 'comma-separated numbers of clients' })
-  .option('servers', { coerce: list, default: 'ours,baseline,bare', describe: 'comma-separated servers: ours, baseline, bare' })
+  .option('servers', { coerce: list, default: 'ours,baseline,bare,socketio', describe: 'comma-separated servers: ours, baseline, bare, socketio (bench/socketio-server.ts, rooms as channels)' })
   .option('start', { coerce: numeric, requiresArg: true, default: 20_000, describe: 'deliveries per second (rate x clients) of the first step' })
   .option('factor', { coerce: numeric, requiresArg: true, default: 2, describe: 'rate multiplier from one step to the next' })
   .option('max-steps', { coerce: numeric, requiresArg: true, default: 8, describe: 'steps per (server, clients) at most' })
@@ -30,8 +30,8 @@ const args = await benchCli('bench-broadcast', '$0 [flags]\n\nFan-out saturation
   .option('out', { type: 'string', default: RESULTS_DIR, describe: 'directory for the CSVs and history.csv' })
   .check((a) => {
     const kinds = a.servers as string[];
-    const bad = kinds.find((k) => !['ours', 'baseline', 'bare'].includes(k));
-    if (bad) throw new Error(`--servers: unknown server ${bad}; use ours, baseline, bare`);
+    const bad = kinds.find((k) => !['ours', 'baseline', 'bare', 'socketio'].includes(k));
+    if (bad) throw new Error(`--servers: unknown server ${bad}; use ours, baseline, bare, socketio`);
     const levels = (a.clients as string[]).map(Number);
     if (levels.some((n) => !Number.isInteger(n) || n < 1 || n > 18_000)) throw new Error(`--clients must be integers from 1 to 18000, got ${String(a.clients)}`);
     for (const key of ['start', 'factor', 'maxSteps', 'stepSeconds', 'rttLimit'] as const) {
@@ -63,7 +63,7 @@ for (const kind of kinds) {
         const { summary } = await runSwarm(
           kind,
           {
-            url: server.url, scenario: 'broadcast', clients, rate, duration: stepSeconds, drain: 1,
+            url: server.url, scenario: 'broadcast', protocol: kind === 'socketio' ? 'socketio' : 'contract', clients, rate, duration: stepSeconds, drain: 1,
             ramp: Math.min(2, clients / 2000), payload: args.payload as number, serverPid: server.pid,
           },
           undefined,
@@ -108,7 +108,7 @@ for (const clients of levels) {
     const ratio = (other: ServerKind): number | null => (mine && get(other) ? mine.deliveries / get(other)!.deliveries : null);
     saturation.push({
       server: kind, clients, max_rate: mine ? Math.round(mine.rate * 10) / 10 : 0, max_deliveries_per_s: mine ? Math.round(mine.deliveries) : 0,
-      vs_baseline: ratio('baseline'), vs_bare: ratio('bare'),
+      vs_baseline: ratio('baseline'), vs_bare: ratio('bare'), vs_socketio: ratio('socketio'),
     });
   }
 }
@@ -130,6 +130,8 @@ if (levels.includes(1000)) {
     targets.push({ name: 'broadcast at 1000 clients >= 0.8x bare uWS', measured: ours && bare ? `${(ours / bare).toFixed(2)}x` : 'not measured', pass: ours && bare ? ours / bare >= 0.8 : false });
   }
   for (const line of targetLines(targets)) console.log(line);
+  const sio = at1000('socketio');
+  if (kinds.includes('socketio') && ours && sio) console.log(`ours against Socket.IO at 1000 clients: ${(ours / sio).toFixed(2)}x the deliveries/s`);
 }
 console.log('a step fails on the first lost message, error, or mean rtt over the limit; its "saturated" column says whose CPU ran out');
 console.log(`csv: ${join(args.out, `${name}-steps.csv`)}, ${join(args.out, `${name}-saturation.csv`)}`);

@@ -22,7 +22,7 @@ const args = await benchCli('bench-c10k', '$0 [flags]\n\nThe C10k echo sequence 
   .option('rounds', { coerce: numeric, requiresArg: true, default: 3, describe: 'echo rounds per client' })
   .option('workers', { coerce: numeric, requiresArg: true, default: 0, describe: 'swarm processes; 0 = one per 5000 clients' })
   .option('source-addresses', { type: 'string', default: '', describe: 'comma-separated local addresses the clients connect from; default: the kernel picks' })
-  .option('server', { type: 'string', choices: ['ours', 'baseline'], default: 'ours', describe: 'which server to start: ours (uWS) or the ws baseline' })
+  .option('server', { type: 'string', choices: ['ours', 'baseline', 'socketio'], default: 'ours', describe: 'which server to start: ours (uWS), the ws baseline, or the Socket.IO peer (bench/socketio-server.ts; the swarm speaks Socket.IO to it)' })
   .option('tokens', { type: 'boolean', default: false, describe: 'run again with --jwt-secret on the server and a signed token per client (--token-secret), and compare' })
   .option('out', { type: 'string', default: RESULTS_DIR, describe: 'directory for the CSVs and history.csv' })
   .parseAsync();
@@ -34,6 +34,7 @@ const kind = args.server as ServerKind;
 const idle = Math.min(960, Math.max(120, Math.ceil((delay * 2) / 8) * 8));
 const swarmOptions = {
   scenario: 'echo' as const,
+  protocol: kind === 'socketio' ? ('socketio' as const) : ('contract' as const),
   clients: args.clients as number,
   ramp,
   delay,

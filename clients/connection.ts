@@ -47,6 +47,8 @@ export class Connection implements Expiring {
   private readonly closeWaiters: ((info: CloseInfo) => void)[] = [];
   private listener: ((frame: string) => void) | null = null;
   private rawListener: RawListener | null = null;
+  /** Answers the protocol's own control frames (see {@link answer}). */
+  private responder: ((data: Buffer, start: number, end: number) => string | null) | null = null;
   /** Epoch µs of the read being decoded; 0 until asked for (see {@link readAt}). */
   private readAtMicros = 0;
   /** The close frame the server sent, kept until the TCP connection ends. */
@@ -65,6 +67,10 @@ export class Connection implements Expiring {
   ) {
     const sink: FrameSink = {
       text: (data, start, end) => {
+        if (this.responder) {
+          const reply = this.responder(data, start, end);
+          if (reply !== null) return void this.sendFrame(reply);
+        }
         counters.received++;
         if (this.rawListener) this.rawListener(data, start, end);
         else this.deliver(data.toString('utf8', start, end));
@@ -167,6 +173,19 @@ export class Connection implements Expiring {
   /** Sends a text frame. */
   send(text: string): void {
     this.counters.sent++;
+    this.sendFrame(text);
+  }
+
+  /**
+   * Has `responder` look at every later text frame first: when it returns a text, that is sent back at
+   * once and the frame goes no further (a protocol's keep-alive, such as Engine.IO's ping); neither
+   * counts as a frame sent or received.
+   */
+  answer(responder: (data: Buffer, start: number, end: number) => string | null): void {
+    this.responder = responder;
+  }
+
+  private sendFrame(text: string): void {
     if (!this.closeInfo && !this.closeSent) this.socket.write(encodeFrame(OPCODE.text, text));
   }
 

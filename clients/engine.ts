@@ -5,11 +5,12 @@
  * and the CSV writers in `output/` subscribe (as autocannon's engine and printers do).
  */
 import { signTokens } from './tokens.js';
-import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { CLIENT_SOCKETS } from './connection.js';
 import { checkHost, type HostCheck } from './host-check.js';
 import type { FromWorker, ReportMessage, ToWorker } from './ipc.js';
+import { LocalWorker, type WorkerLink } from './worker-link.js';
+import { Coordinator, type AgentInfo } from './coordinator.js';
 import {
   addCounters, emptyCounters, mergeEncoded, newHistogramSet, resetHistograms, summarize, warmUpHistogramCode,
   type Counters, type HistogramSet, type LatencySummary,
@@ -22,8 +23,9 @@ import type { SlowSample } from './scenarios/index.js';
 
 export { SATURATED_CPU_PCT } from './saturation.js';
 
-const WORKER_PATH = new URL('./worker.js', import.meta.url);
 const REPORT_MS = 500;
+/** How long after the start remote workers begin their ramp: the start crosses Redis and an agent forks. */
+const REMOTE_START_MS = 2000;
 
 
 export interface StartEvent {
@@ -33,6 +35,8 @@ export interface StartEvent {
   startedAt: number;
   /** What the clients' sockets are (see connection.ts). */
   clientSockets: string;
+  /** The agents running the workers (`--agents`); empty when all run here. */
+  agents: string[];
 }
 
 /** One second of the run. Counters are cumulative; latencies and rates cover this tick only. */
@@ -119,10 +123,12 @@ export interface RunSummary {
    * interrupted run's figures are what was measured until then; clients it cut count as `deadline`.
    */
   interrupted: string | null;
+  /** Agents that stopped reporting during the run (their clients count as `other` errors). */
+  lostAgents: string[];
 }
 
 interface WorkerState {
-  child: ChildProcess;
+  link: WorkerLink;
   counters: Counters;
   /** CPU and time of the previous report, to compute the share of a core in between. */
   last: { cpuMicros: number; at: number } | null;
@@ -156,6 +162,7 @@ export class Swarm extends EventEmitter {
   private firstConnectAt = 0;
   private lastConnectedAt = 0;
   private interruptedBy: string | null = null;
+  private coordinator: Coordinator | null = null;
   private engineCpuAtStart = 0;
 
   /** Validates the options (throws a RangeError naming the flag); `run()` starts the swarm. */
@@ -183,12 +190,27 @@ export class Swarm extends EventEmitter {
     // first ticks with timed values took CPU the servers under test needed (see warmUpHistogramCode).
     warmUpHistogramCode('engine');
     const tokens = options.tokenSecret ? await signTokens(options.tokenSecret, options.clients) : null;
+    // With agents, workers run on their machines: worker w on agent w mod N. They are asked for now, so
+    // that a missing one fails the run before it starts.
+    const coordinator = options.agents > 0 ? await Coordinator.connect(options.coordinator, options.coordinatorKey) : null;
+    let agents: AgentInfo[] = [];
+    try {
+      if (coordinator) agents = await coordinator.takeAgents(options.agents, options.agentWait);
+    } catch (err) {
+      await coordinator?.close();
+      throw err;
+    }
+    this.coordinator = coordinator;
     const startedAt = Date.now();
     this.engineCpuAtStart = sampleProcess(process.pid)?.cpuMicros ?? 0;
     const serverRest = options.serverPid ? sampleTree(options.serverPid) : null;
-    this.emit('start', { options, url: this.url, startedAt, clientSockets: CLIENT_SOCKETS } satisfies StartEvent);
+    this.emit('start', { options, url: this.url, startedAt, clientSockets: CLIENT_SOCKETS, agents: agents.map((a) => a.name) } satisfies StartEvent);
     const finished = new Promise<void>((resolve) => this.once('all-final', resolve));
-    for (let worker = 0; worker < options.workers; worker++) this.spawn(worker, startedAt + 300, tokens);
+    // A remote worker starts later: the command crosses Redis and the agent forks it.
+    const startAt = startedAt + (coordinator ? REMOTE_START_MS : 300);
+    for (let worker = 0; worker < options.workers; worker++) {
+      this.spawn(coordinator ? coordinator.link(agents[worker % agents.length], worker) : new LocalWorker(), worker, startAt, tokens);
+    }
     if (this.interruptedBy !== null) this.broadcast({ type: 'stop' }); // interrupted during the host check
 
     let lastSecond = 0;
@@ -252,6 +274,7 @@ export class Swarm extends EventEmitter {
     const deadline = setTimeout(() => this.broadcast({ type: 'stop' }), options.timeout * 1000);
     const killer = setTimeout(() => this.killAll(), options.timeout * 1000 + 10_000);
     await finished;
+    await this.coordinator?.close();
     clearInterval(ticker);
     clearTimeout(deadline);
     clearTimeout(killer);
@@ -261,34 +284,27 @@ export class Swarm extends EventEmitter {
     return summary;
   }
 
-  private spawn(worker: number, startAt: number, tokens: string[] | null): void {
-    // The engine's own flags (such as --test) stay out of the workers; SWARM_WORKER_NODE_ARGS adds some
-    // for diagnosis (e.g. "--trace-gc" or "--cpu-prof").
-    // --expose-gc: a worker collects once in the idle moment after its ramp (worker.ts, collectWhileIdle).
-    // --no-memory-reducer: V8 otherwise shrinks the heap with full GCs whenever a worker looks idle, such
-    // as between two rounds, and the next round's first clients wait behind them.
-    const execArgv = ['--expose-gc', '--no-memory-reducer', ...(process.env.SWARM_WORKER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [])];
-    const child = fork(WORKER_PATH, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const state: WorkerState = { child, counters: emptyCounters(), last: null, cpuPct: 0, loopDelayMaxMs: 0, procCpuMicros: 0, done: false };
+  private spawn(link: WorkerLink, worker: number, startAt: number, tokens: string[] | null): void {
+    const state: WorkerState = { link, counters: emptyCounters(), last: null, cpuPct: 0, loopDelayMaxMs: 0, procCpuMicros: 0, done: false };
     this.workers.push(state);
-    child.on('message', (message: FromWorker) => this.onMessage(state, message));
-    child.on('exit', (code, signal) => {
+    link.onMessage((message: FromWorker) => this.onMessage(state, message));
+    link.onExit((how) => {
       if (state.done) return;
       // A worker that dies mid-run loses its clients; count every one it did not finish as `other`.
-      this.emit('error-sample', `worker ${worker} exited (${signal ?? code}) before its final report`);
+      this.emit('error-sample', `worker ${worker}${link.where === 'local' ? '' : ` (agent ${link.where})`} exited (${how}) before its final report`);
       const ownClients = Math.floor(this.options.clients / this.options.workers) + (worker < this.options.clients % this.options.workers ? 1 : 0);
       const accounted = state.counters.completed + Object.values(state.counters.errors).reduce((a, b) => a + b, 0);
       state.counters = { ...state.counters, connected: 0, opening: 0, errors: { ...state.counters.errors, other: state.counters.errors.other + ownClients - accounted } };
       this.markDone(state);
     });
     const own = tokens && tokens.filter((_, i) => i % this.options.workers === worker);
-    this.send(child, { type: 'start', options: this.options, worker, startAt, reportMs: REPORT_MS, tokens: own });
+    link.send({ type: 'start', options: this.options, worker, startAt, reportMs: REPORT_MS, tokens: own });
   }
 
   private onMessage(state: WorkerState, message: FromWorker): void {
     if (message.type === 'ready') {
       this.ready++;
-      if (this.ready === this.options.workers) this.broadcast({ type: 'go', at: Date.now() + 100 });
+      if (this.ready === this.options.workers) this.broadcast({ type: 'go', at: Date.now() + (this.coordinator ? 500 : 100) });
       return;
     }
     this.onReport(state, message);
@@ -296,7 +312,8 @@ export class Swarm extends EventEmitter {
 
   private onReport(state: WorkerState, report: ReportMessage): void {
     state.counters = report.counters;
-    state.procCpuMicros = sampleProcess(state.child.pid ?? 0)?.cpuMicros ?? state.procCpuMicros;
+    // A remote worker's CPU is what it reports of itself (the same getrusage a /proc read gives here).
+    state.procCpuMicros = state.link.pid === null ? report.cpuMicros : (sampleProcess(state.link.pid)?.cpuMicros ?? state.procCpuMicros);
     // The first report only sets the origin: its CPU is the worker's start-up, not load it generated.
     if (state.last && report.at > state.last.at) {
       state.cpuPct = ((report.cpuMicros - state.last.cpuMicros) / ((report.at - state.last.at) * 1000)) * 100;
@@ -320,7 +337,7 @@ export class Swarm extends EventEmitter {
   private markDone(state: WorkerState): void {
     if (state.done) return;
     state.done = true;
-    if (state.child.connected) state.child.disconnect();
+    state.link.disconnect();
     if (this.workers.length === this.options.workers && this.workers.every((w) => w.done)) this.emit('all-final');
   }
 
@@ -330,15 +347,11 @@ export class Swarm extends EventEmitter {
   }
 
   private broadcast(message: ToWorker): void {
-    for (const w of this.workers) if (!w.done) this.send(w.child, message);
-  }
-
-  private send(child: ChildProcess, message: ToWorker): void {
-    if (child.connected) child.send(message);
+    for (const w of this.workers) if (!w.done) w.link.send(message);
   }
 
   private killAll(): void {
-    for (const w of this.workers) if (!w.done) w.child.kill('SIGKILL');
+    for (const w of this.workers) if (!w.done) w.link.kill();
   }
 
   private summarize(startedAt: number, serverRest: TreeSample | null, host: HostCheck | null): RunSummary {
@@ -383,6 +396,7 @@ export class Swarm extends EventEmitter {
       clientSockets: CLIENT_SOCKETS,
       host,
       interrupted: this.interruptedBy,
+      lostAgents: this.coordinator?.lostAgents ?? [],
     };
   }
 }

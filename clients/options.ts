@@ -4,6 +4,8 @@
  * per-request limits), as each name says.
  */
 
+import { PROTOCOLS, type ProtocolName } from './protocols/types.js';
+
 export type ScenarioName = 'echo' | 'slow' | 'broadcast' | 'pubsub' | 'crowd';
 export const SCENARIOS: readonly ScenarioName[] = ['echo', 'slow', 'broadcast', 'pubsub', 'crowd'];
 
@@ -17,6 +19,12 @@ export interface SwarmOptions {
   url: string;
   /** Scenario each client runs. Default `echo`. */
   scenario: ScenarioName;
+  /**
+   * What the clients speak (clients/protocols/): `contract` (ours), `raw` (any plain WebSocket echo or
+   * broadcast server) or `socketio` (Socket.IO v5 over Engine.IO v4, WebSocket transport, rooms as
+   * channels). Other than `contract` only for echo and broadcast. Default `contract`.
+   */
+  protocol: ProtocolName;
   /** Connections to open. Default 10000. */
   clients: number;
   /** Seconds over which connects are spread evenly; 0 opens them all at once. Default 120. */
@@ -76,6 +84,17 @@ export interface SwarmOptions {
   /** Process id of the server, to report its CPU and RSS from /proc; 0 = not known. Default 0. */
   serverPid: number;
   /**
+   * Agents on other machines (`swarm agent`, clients/agent.ts) that run the workers instead of this
+   * machine, each its share; 0 = all workers here. Needs `coordinator`. Default 0.
+   */
+  agents: number;
+  /** Redis URL through which the run and its agents talk (clients/coordinator.ts); '' = none. Default ''. */
+  coordinator: string;
+  /** Prefix of every Redis key the run and its agents use, so several swarms can share one Redis. Default `swarm`. */
+  coordinatorKey: string;
+  /** Seconds a run with agents waits for them to be there. Default 30. */
+  agentWait: number;
+  /**
    * Seconds of host check before the load starts (see host-check.ts): one thread per core spins and
    * reports the time it did not get a core, then times a fixed piece of work. 0 = none. Default 0; every
    * bench asks for 1.
@@ -86,6 +105,7 @@ export interface SwarmOptions {
 export const DEFAULT_SWARM_OPTIONS: Readonly<SwarmOptions> = Object.freeze({
   url: 'ws://127.0.0.1:9000',
   scenario: 'echo',
+  protocol: 'contract',
   clients: 10_000,
   ramp: 120,
   delay: 60,
@@ -109,6 +129,10 @@ export const DEFAULT_SWARM_OPTIONS: Readonly<SwarmOptions> = Object.freeze({
   replyTimeout: 10_000,
   timeout: 0,
   serverPid: 0,
+  agents: 0,
+  coordinator: '',
+  coordinatorKey: 'swarm',
+  agentWait: 30,
   hostCheck: 0,
 });
 
@@ -116,6 +140,7 @@ export const DEFAULT_SWARM_OPTIONS: Readonly<SwarmOptions> = Object.freeze({
 export const SWARM_FLAGS: Readonly<Record<keyof SwarmOptions, string>> = {
   url: '--url',
   scenario: '--scenario',
+  protocol: '--protocol',
   clients: '--clients',
   ramp: '--ramp',
   delay: '--delay',
@@ -139,6 +164,10 @@ export const SWARM_FLAGS: Readonly<Record<keyof SwarmOptions, string>> = {
   replyTimeout: '--reply-timeout',
   timeout: '--timeout',
   serverPid: '--server-pid',
+  agents: '--agents',
+  coordinator: '--coordinator',
+  coordinatorKey: '--coordinator-key',
+  agentWait: '--agent-wait',
   hostCheck: '--host-check',
 };
 
@@ -185,6 +214,10 @@ export function validateSwarmOptions(input: Partial<SwarmOptions>): SwarmOptions
     if (url && url.protocol !== 'ws:' && url.protocol !== 'wss:') fail('url', 'must be a ws:// or wss:// URL (or several, comma-separated)');
   }
   if (!SCENARIOS.includes(o.scenario)) fail('scenario', `must be one of ${SCENARIOS.join(', ')}`);
+  if (!PROTOCOLS.includes(o.protocol)) fail('protocol', `must be one of ${PROTOCOLS.join(', ')}`);
+  if (o.protocol !== 'contract' && o.scenario !== 'echo' && o.scenario !== 'broadcast') {
+    fail('protocol', `${o.protocol} runs the echo and broadcast scenarios only; ${o.scenario} needs our contract`);
+  }
   integer('clients', 1, 1_000_000);
   seconds('ramp', 3600);
   seconds('delay', 3600);
@@ -219,8 +252,15 @@ export function validateSwarmOptions(input: Partial<SwarmOptions>): SwarmOptions
   seconds('timeout', 86_400);
   integer('serverPid', 0, 4_194_304);
   seconds('hostCheck', 60);
+  integer('agents', 0, 1000);
+  if (typeof o.coordinator !== 'string' || (o.coordinator !== '' && !/^rediss?:\/\//.test(o.coordinator))) fail('coordinator', 'must be a redis:// URL');
+  if (o.agents > 0 && !o.coordinator) fail('coordinator', 'must be given with --agents (the Redis the agents were started with)');
+  if (typeof o.coordinatorKey !== 'string' || !/^[\w.:-]{1,100}$/.test(o.coordinatorKey)) fail('coordinatorKey', 'must be 1 to 100 characters of A-Z a-z 0-9 _ . : -');
+  seconds('agentWait', 3600);
 
-  const workers = o.workers || Math.max(1, Math.ceil(o.clients / 5000));
+  // With agents, every agent runs as many workers as every other.
+  const needed = o.workers || Math.max(1, Math.ceil(o.clients / 5000));
+  const workers = o.agents > 0 ? Math.ceil(Math.max(needed, o.agents) / o.agents) * o.agents : needed;
   if (Math.ceil(o.clients / workers) > MAX_CLIENTS_PER_WORKER) {
     fail('workers', `must give each worker at most ${MAX_CLIENTS_PER_WORKER} clients (one process may hold 20,000 open files)`);
   }
@@ -269,10 +309,17 @@ export function scenarioUrl(options: SwarmOptions): string {
   return urls.length === 1 ? urls[0] : `${urls[0]} (+${urls.length - 1} more)`;
 }
 
-/** The given URL, or the scenario's path on a bare host. */
+/** The given URL, or the scenario's path on a bare host (the protocol's: /echo?rounds=N, /pubsub, /socket.io/...). */
 function withScenarioPath(given: string, options: SwarmOptions): string {
   const url = new URL(given);
-  if (url.pathname === '/' || url.pathname === '') url.pathname = options.scenario === 'echo' ? '/echo' : '/pubsub';
-  if (options.scenario === 'echo' && !url.searchParams.has('rounds')) url.searchParams.set('rounds', String(options.rounds));
+  const scenario = options.scenario === 'echo' ? 'echo' : 'broadcast';
+  if (options.protocol === 'contract') {
+    if (url.pathname === '/' || url.pathname === '') url.pathname = scenario === 'echo' ? '/echo' : '/pubsub';
+    if (scenario === 'echo' && !url.searchParams.has('rounds')) url.searchParams.set('rounds', String(options.rounds));
+  } else if (options.protocol === 'socketio') {
+    if (url.pathname === '/' || url.pathname === '') url.pathname = '/socket.io/';
+    if (!url.searchParams.has('EIO')) url.searchParams.set('EIO', '4');
+    if (!url.searchParams.has('transport')) url.searchParams.set('transport', 'websocket');
+  }
   return url.toString();
 }

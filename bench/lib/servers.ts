@@ -10,9 +10,10 @@ import { catchInterrupts } from '../../clients/interrupt.js';
 
 /**
  * `ours`: the uWS pub/sub server; `baseline`: the ws server; `bare`: the bare-uWS reference; `cluster`:
- * ours under the --workers supervisor (give it --workers and --redis in `args`).
+ * ours under the --workers supervisor (give it --workers and --redis in `args`); `socketio`: the Socket.IO
+ * peer (bench/socketio-server.ts), which the swarm loads with `--protocol socketio`.
  */
-export type ServerKind = 'ours' | 'baseline' | 'bare' | 'cluster';
+export type ServerKind = 'ours' | 'baseline' | 'bare' | 'cluster' | 'socketio';
 
 export interface ServerProcess {
   kind: ServerKind;
@@ -35,6 +36,7 @@ const SCRIPTS: Record<ServerKind, string> = {
   cluster: '../../server/cli.js',
   baseline: '../../server/baseline/cli.js',
   bare: '../bare-uws.js',
+  socketio: '../socketio-server.js',
 };
 
 const running = new Set<ChildProcess>();
@@ -153,7 +155,7 @@ function canListen(port: number): Promise<boolean> {
 
 /** Refuses to benchmark a uWS server that runs on the ws fallback shim. */
 export function assertNative(server: ServerProcess): void {
-  if (server.kind !== 'baseline' && !server.engine.includes('(native ')) {
+  if (server.kind !== 'baseline' && server.kind !== 'socketio' && !server.engine.includes('(native ')) {
     throw new Error(`${server.kind} server runs on the ws fallback (${server.engine}); refusing to benchmark the shim`);
   }
 }

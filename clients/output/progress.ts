@@ -3,7 +3,7 @@
  * without one (CI, a pipe) a plain line every few seconds. Both go to stderr, so stdout carries only the
  * peak line and the summary. The peak is announced as django-c10k-demo does.
  */
-import type { Swarm, TickEvent } from '../engine.js';
+import type { StartEvent, Swarm, TickEvent } from '../engine.js';
 import { totalErrors } from '../metrics.js';
 
 export interface ProgressOptions {
@@ -24,9 +24,10 @@ export function attachProgress(swarm: Swarm, options: ProgressOptions = {}): voi
     if (live && drawn) stream.write('\r\x1b[K');
     drawn = false;
   };
-  swarm.on('start', () => {
+  swarm.on('start', (start: StartEvent) => {
     const o = swarm.options;
-    stream.write(`swarm: ${o.clients} clients, scenario ${o.scenario}, ${o.workers} worker(s), from ${o.sourceAddresses.join(',') || 'the default address'} to ${swarm.url}; stops after ${o.timeout} s at most\n`);
+    const from = start.agents?.length ? `on agents ${start.agents.join(', ')}` : `from ${o.sourceAddresses.join(',') || 'the default address'}`;
+    stream.write(`swarm: ${o.clients} clients, scenario ${o.scenario}, ${o.workers} worker(s), ${from} to ${swarm.url}; stops after ${o.timeout} s at most\n`);
   });
   swarm.on('tick', (tick: TickEvent) => {
     if (live) {

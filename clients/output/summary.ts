@@ -16,7 +16,9 @@ export function summaryLines(s: RunSummary, label: string): string[] {
     }`,
     `completed ${c.completed}/${s.options.clients}   errors ${errors}${
       errors ? ` (${ERROR_KINDS.filter((k) => c.errors[k]).map((k) => `${k} ${c.errors[k]}`).join(', ')})` : ''
-    }   peak connected ${s.peakConnected}`,
+    }   peak connected ${s.peakConnected}${
+      s.options.agents > 0 ? `   agents ${s.options.agents}${s.lostAgents?.length ? `, LOST: ${s.lostAgents.join(', ')} (stopped reporting; their clients count as errors)` : ''}` : ''
+    }`,
     `connect  ${ms(s.connect, ['p50', 'p99', 'max'])}   rate ${Math.round(s.connectRate)}/s (ramp offered ${
       Number.isFinite(s.offeredConnectRate) ? Math.round(s.offeredConnectRate) : 'all at once'
     })`,

@@ -15,6 +15,7 @@
  * but not timed.
  */
 import { SwarmError, epochMicros, newHistogram, record } from '../metrics.js';
+import { PROTOCOL_ADAPTERS } from '../protocols/index.js';
 import { subscribeToRunChannel } from './frames.js';
 import type { Scenario } from './types.js';
 
@@ -31,10 +32,11 @@ export const broadcast: Scenario = async (ctx) => {
   const split = options.publishers > 0;
   const publishes = !split || index < options.publishers;
   const subscribes = !split || index >= options.publishers;
+  const protocol = PROTOCOL_ADAPTERS[options.protocol];
   const conn = await ctx.connect();
   try {
     if (subscribes) await subscribeToRunChannel(ctx, conn);
-    else await conn.nextJson(options.replyTimeout, 'welcome');
+    else await protocol.opened(conn, options.replyTimeout);
     const released = await ctx.barrier();
     const start = released * 1000;
     // Messages carry their due moment rounded to whole µs; the warm-up's end is compared the same way.
@@ -47,21 +49,22 @@ export const broadcast: Scenario = async (ctx) => {
     // Each copy is read as bytes: its kind from the first bytes, its due moment from "t":, and (without
     // publishers) whether it is this client's own from {"c":<index>,. No string per copy.
     conn.streamRaw((data, from, to) => {
-      if (startsWith(data, from, to, MESSAGE)) {
+      const kind = protocol.classify(data, from, to);
+      // A publisher that does not subscribe may still get copies (a raw server sends to everyone); they are not deliveries.
+      if (kind === 'message' && subscribes) {
         counters.delivered++;
         if (split) {
           const due = dueOf(data, from, to);
           if (Number.isNaN(due)) trouble ??= `unexpected message ${data.toString('utf8', from, Math.min(to, from + 120))}`;
           else record(due >= timedFrom ? histograms.fanout : warmupHistogram, conn.readAt - due);
         } else {
-          const own = data.indexOf(mine, from);
-          if (own >= 0 && own < to) {
+          if (contains(data, from, to, mine)) {
             ownBack++;
             const due = dueOf(data, from, to);
             if (!Number.isNaN(due)) record(due >= timedFrom ? histograms.rtt : warmupHistogram, conn.readAt - due);
           }
         }
-      } else if (!startsWith(data, from, to, PUBLISHED)) {
+      } else if (kind === 'other') {
         trouble ??= `server sent ${data.toString('utf8', from, Math.min(to, from + 160))}`;
       }
     });
@@ -81,7 +84,7 @@ export const broadcast: Scenario = async (ctx) => {
           const now = epochMicros();
           while (due < end && due <= now) {
             record(due >= timedFrom ? histograms.lag : warmupHistogram, now - due);
-            conn.send(`{"action":"publish","payload":{"channel":"${options.channel}","message":{"c":${index},"t":${Math.round(due)},"p":"${pad}"}}}`);
+            conn.send(protocol.publishFrame(options.channel, `{"c":${index},"t":${Math.round(due)},"p":"${pad}"}`));
             counters.published++;
             ownSent++;
             due += interval;
@@ -101,19 +104,25 @@ export const broadcast: Scenario = async (ctx) => {
   }
 };
 
-const MESSAGE = Buffer.from('{"event":"message"');
-const PUBLISHED = Buffer.from('{"event":"published"');
 const QUOTE = 0x22;
 const T = 0x74;
 const COLON = 0x3a;
 const COMMA = 0x2c;
 const ZERO = 0x30;
 
-/** Whether bytes `from` to `to` of `data` begin with `prefix`. */
-function startsWith(data: Buffer, from: number, to: number, prefix: Buffer): boolean {
-  if (to - from < prefix.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (data[from + i] !== prefix[i]) return false;
-  return true;
+/**
+ * Whether bytes `from` to `to` of `data` hold `needle`. Not Buffer.indexOf: that searches on to the end
+ * of the buffer, and a frame lies in the connection's 256 KiB read buffer.
+ */
+function contains(data: Buffer, from: number, to: number, needle: Buffer): boolean {
+  const first = needle[0];
+  for (let at = from; at + needle.length <= to; at++) {
+    if (data[at] !== first) continue;
+    let i = 1;
+    while (i < needle.length && data[at + i] === needle[i]) i++;
+    if (i === needle.length) return true;
+  }
+  return false;
 }
 
 /**

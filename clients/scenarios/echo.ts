@@ -1,24 +1,26 @@
 /**
- * The C10k echo sequence of the contract: read welcome, then `rounds` times wait `delay`, send, read the
+ * The C10k echo sequence: in our contract read welcome, then `rounds` times wait `delay`, send, read the
  * echo (which must be the same text), then read goodbye and see a 1000 close. Round trips go to `rtt`.
+ * Other protocols (clients/protocols/) open, frame the echo and end the sequence their own way.
  *
  * Round r is due at the client's ramp slot + r x delay, not r x delay after its connect finished: connects
  * complete in clumps when the swarm is busy, and rounds timed from them would arrive in the same clumps,
  * so the swarm would measure its own bursts. From the slots, sends keep the ramp's even spacing.
  */
 import { SwarmError, nowMicros, record } from '../metrics.js';
-import { expectEvent } from './frames.js';
+import { PROTOCOL_ADAPTERS } from '../protocols/index.js';
 import type { Scenario } from './types.js';
 
 export const echo: Scenario = async (ctx) => {
   const { options, histograms } = ctx;
+  const protocol = PROTOCOL_ADAPTERS[options.protocol];
   const conn = await ctx.connect();
   try {
-    expectEvent(await conn.nextJson(options.replyTimeout, 'welcome'), 'welcome');
+    await protocol.opened(conn, options.replyTimeout);
     const pad = 'x'.repeat(options.payload);
     for (let round = 1; round <= options.rounds; round++) {
       await ctx.sleepUntil(ctx.slot + round * options.delay * 1000);
-      const text = `{"client":${ctx.index},"round":${round},"pad":"${pad}"}`;
+      const text = protocol.echoFrame(`{"client":${ctx.index},"round":${round},"pad":"${pad}"}`);
       const sentAt = nowMicros();
       conn.send(text);
       const reply = await conn.next(options.replyTimeout, `echo of round ${round}`);
@@ -27,9 +29,7 @@ export const echo: Scenario = async (ctx) => {
       if (reply !== text) throw new SwarmError('protocol_mismatch', `round ${round}: echo differs from what was sent: ${reply.slice(0, 80)}`);
       record(histograms.rtt, micros);
     }
-    expectEvent(await conn.nextJson(options.replyTimeout, 'goodbye'), 'goodbye');
-    const { code } = await conn.closed(options.replyTimeout);
-    if (code !== 1000) throw new SwarmError('unexpected_close', `closed with ${code} after goodbye, expected 1000`);
+    await protocol.endEcho(conn, options.replyTimeout);
   } finally {
     conn.terminate();
   }

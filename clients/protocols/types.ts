@@ -1,0 +1,36 @@
+/**
+ * What the swarm speaks to a server, behind one interface, so that the echo and broadcast scenarios run
+ * against servers that do not speak our contract: `contract` (docs/protocol.md), `raw` (any plain
+ * WebSocket echo or broadcast server) and `socketio` (Engine.IO v4 / Socket.IO v5 over the WebSocket
+ * transport). The other scenarios (slow, pubsub, crowd) use parts of the contract only ours has.
+ */
+import type { Connection } from '../connection.js';
+
+export type ProtocolName = 'contract' | 'raw' | 'socketio';
+export const PROTOCOLS: readonly ProtocolName[] = ['contract', 'raw', 'socketio'];
+
+/** How a received text frame counts in a broadcast: a copy of a published message, an ack, or something unexpected. */
+export type FrameKind = 'message' | 'ack' | 'other';
+
+export interface Protocol {
+  readonly name: ProtocolName;
+  /** What follows the upgrade before the scenario speaks: our welcome; Engine.IO's open and Socket.IO's connect. */
+  opened(conn: Connection, timeoutMs: number): Promise<void>;
+  /** The frame asking for an echo of `text`; the echo is the same frame back. */
+  echoFrame(text: string): string;
+  /** Ends an echo client: our server says goodbye and closes with 1000; with the others the client closes. */
+  endEcho(conn: Connection, timeoutMs: number): Promise<void>;
+  /** Subscribes to `channel` and waits for the server to confirm it, where the protocol has a confirmation. */
+  subscribe(conn: Connection, channel: string, timeoutMs: number): Promise<void>;
+  /** The frame publishing `message` (a JSON object's text) on `channel`. */
+  publishFrame(channel: string, message: string): string;
+  /** The kind of a received text frame, from bytes `start` to `end` of `data`. */
+  classify(data: Buffer, start: number, end: number): FrameKind;
+}
+
+/** Whether bytes `from` to `to` of `data` begin with `prefix`. */
+export function startsWith(data: Buffer, from: number, to: number, prefix: Buffer): boolean {
+  if (to - from < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (data[from + i] !== prefix[i]) return false;
+  return true;
+}

@@ -1,0 +1,98 @@
+/**
+ * A swarm across machines through Redis (clients/coordinator.ts, clients/agent.ts): three agents on this
+ * machine, each connecting from its own source address, give the same totals as one swarm; an agent
+ * that dies mid-run is named in the summary and the run still ends by itself. The agents are real
+ * `swarm agent` processes and the Redis is the machine's; every key is under a prefix of this run.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { Swarm } from '../clients/engine.js';
+import { echoServer, type FakeServer } from './helpers/fake-servers.js';
+
+const SWARM = fileURLToPath(new URL('../clients/cli.js', import.meta.url));
+const REDIS = 'redis://127.0.0.1:6379';
+
+interface AgentProcess {
+  child: ChildProcess;
+  /** Resolves with the next line matching `pattern`. */
+  line(pattern: RegExp): Promise<string>;
+}
+
+function startAgent(key: string, name: string, source: string): Promise<AgentProcess> {
+  const child = spawn(process.execPath, [SWARM, 'agent', '--coordinator', REDIS, '--coordinator-key', key, '--name', name, '--source-addresses', source], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const waiting: { pattern: RegExp; resolve: (line: string) => void }[] = [];
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    const i = waiting.findIndex((w) => w.pattern.test(line));
+    if (i >= 0) waiting.splice(i, 1)[0].resolve(line);
+  });
+  const agent: AgentProcess = { child, line: (pattern) => new Promise((resolve) => waiting.push({ pattern, resolve })) };
+  return agent.line(/waiting for a run/).then(() => agent);
+}
+
+describe('a swarm across agents, coordinated through Redis', () => {
+  const key = `swarm-test-${randomBytes(4).toString('hex')}`;
+  const agents: AgentProcess[] = [];
+  let server: FakeServer;
+
+  before(async () => {
+    server = await echoServer({ delayMs: 0, rounds: 2 });
+    agents.push(...(await Promise.all(['a1', 'a2', 'a3'].map((name, i) => startAgent(key, name, `127.0.0.${i + 2}`)))));
+  });
+  after(async () => {
+    for (const agent of agents) agent.child.kill('SIGTERM');
+    await Promise.all(agents.map((a) => (a.child.exitCode === null && a.child.signalCode === null ? new Promise((r) => a.child.once('exit', r)) : null)));
+    await server.close();
+    const redis = new Redis(REDIS);
+    const left = await redis.keys(`${key}:*`);
+    if (left.length) await redis.del(...left);
+    redis.disconnect();
+  });
+
+  it('three agents from their own source addresses give the same totals as one swarm', async () => {
+    const options = { url: `${server.url}/echo`, clients: 300, ramp: 1, delay: 0.3, rounds: 2 };
+    const local = await new Swarm(options).run();
+    const before = { ...server.counts };
+    // Each agent announces itself again once its workers of the run are gone (listened for from now on).
+    const waitingAgain = Promise.all(agents.map((a) => a.line(/waiting for a run/)));
+    const spread = await new Swarm({ ...options, agents: 3, coordinator: REDIS, coordinatorKey: key, agentWait: 10 }).run();
+    for (const summary of [local, spread]) {
+      assert.equal(summary.counters.completed, 300);
+      assert.equal(summary.rtt?.count, 600);
+      assert.equal(summary.connect?.count, 300);
+    }
+    assert.deepEqual(
+      { sent: spread.counters.sent, received: spread.counters.received, closed: spread.counters.closed, errors: spread.counters.errors },
+      { sent: local.counters.sent, received: local.counters.received, closed: local.counters.closed, errors: local.counters.errors },
+    );
+    assert.equal(spread.options.workers, 3);
+    assert.deepEqual(spread.lostAgents, []);
+    for (const address of ['127.0.0.2', '127.0.0.3', '127.0.0.4']) {
+      assert.equal((server.counts[`from ${address}`] ?? 0) - (before[`from ${address}`] ?? 0), 100, `100 clients from ${address}`);
+    }
+    await waitingAgain;
+  });
+
+  it('an agent that dies mid-run is named, its clients count as failed, and the run ends by itself', async () => {
+    const running = new Swarm({ url: `${server.url}/echo`, clients: 300, ramp: 1, delay: 1, rounds: 2, agents: 3, coordinator: REDIS, coordinatorKey: key, agentWait: 10 });
+    const started = agents[1].line(/worker \d+ started/);
+    const done = running.run();
+    await started;
+    agents[1].child.kill('SIGKILL');
+    const summary = await done;
+    assert.deepEqual(summary.lostAgents, ['a2']);
+    assert.equal(summary.counters.completed, 200);
+    assert.equal(summary.counters.errors.other, 100);
+  });
+
+  it('fails at once, naming how many came, when fewer agents are there than asked for', async () => {
+    await assert.rejects(
+      new Swarm({ url: `${server.url}/echo`, clients: 10, agents: 5, coordinator: REDIS, coordinatorKey: key, agentWait: 2 }).run(),
+      /only 2 of 5 agents came within 2 s \((a1, a3|a3, a1)\)/,
+    );
+  });
+});

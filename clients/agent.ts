@@ -8,7 +8,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
-import { ALIVE_TTL_S, keys, type AgentCommand, type AgentInfo, type AgentReport } from './coordinator.js';
+import { ALIVE_TTL_S, connectPair, keys, type AgentCommand, type AgentInfo, type AgentReport } from './coordinator.js';
 import type { FromWorker } from './ipc.js';
 import { forkWorker } from './worker-link.js';
 
@@ -30,16 +30,7 @@ export class Agent {
 
   /** Connects to the coordinator's Redis; throws with the URL when it cannot. */
   static async connect(url: string, key: string, info: AgentInfo, log: (line: string) => void): Promise<Agent> {
-    const options = { lazyConnect: true, maxRetriesPerRequest: 2 };
-    const redis = new Redis(url, options);
-    const blocking = new Redis(url, options);
-    try {
-      await Promise.all([redis.connect(), blocking.connect()]);
-    } catch (err) {
-      redis.disconnect();
-      blocking.disconnect();
-      throw new Error(`--coordinator ${url}: ${(err as Error).message}`);
-    }
+    const [redis, blocking] = await connectPair(url);
     return new Agent(redis, blocking, key, info, log);
   }
 

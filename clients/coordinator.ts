@@ -44,6 +44,24 @@ export const keys = (key: string) => ({
   from: (run: string) => `${key}:run:${run}:from`,
 });
 
+/**
+ * Two connections to the coordinator's Redis: one for commands, one for BRPOP/BLPOP (a blocked
+ * connection can send nothing else). Throws naming the URL when Redis cannot be reached.
+ */
+export async function connectPair(url: string): Promise<[Redis, Redis]> {
+  const options = { lazyConnect: true, maxRetriesPerRequest: 2 };
+  const redis = new Redis(url, options);
+  const blocking = new Redis(url, options);
+  try {
+    await Promise.all([redis.connect(), blocking.connect()]);
+  } catch (err) {
+    redis.disconnect();
+    blocking.disconnect();
+    throw new Error(`--coordinator ${url}: ${(err as Error).message}`);
+  }
+  return [redis, blocking];
+}
+
 /** Seconds an agent's alive key lives; it refreshes it every second. */
 export const ALIVE_TTL_S = 3;
 
@@ -116,16 +134,7 @@ export class Coordinator {
   }
 
   static async connect(url: string, key: string): Promise<Coordinator> {
-    const options = { lazyConnect: true, maxRetriesPerRequest: 2, retryStrategy: () => null };
-    const redis = new Redis(url, options);
-    const blocking = new Redis(url, options);
-    try {
-      await Promise.all([redis.connect(), blocking.connect()]);
-    } catch (err) {
-      redis.disconnect();
-      blocking.disconnect();
-      throw new Error(`--coordinator ${url}: ${(err as Error).message}`);
-    }
+    const [redis, blocking] = await connectPair(url);
     return new Coordinator(redis, blocking, key);
   }
 

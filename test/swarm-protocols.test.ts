@@ -4,19 +4,24 @@
  * (bench/socketio-server.ts). Every count is the server's or follows from the run's own numbers.
  */
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { startServerProcess, type ServerProcess } from '../bench/lib/servers.js';
 import { Swarm } from '../clients/engine.js';
 
 /** A plain ws server on a free port: `echo` sends each frame back, `broadcast` sends each to every client. */
-async function plainServer(kind: 'echo' | 'broadcast'): Promise<{ url: string; frames: () => number; closeCodes: number[]; close: () => Promise<void> }> {
+async function plainServer(kind: 'echo' | 'broadcast'): Promise<{ url: string; frames: () => number; closeCodes: number[]; closedCount: (n: number) => Promise<void>; close: () => Promise<void> }> {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
   await new Promise((resolve) => wss.once('listening', resolve));
   let frames = 0;
   const closeCodes: number[] = [];
+  const closes = new EventEmitter();
   wss.on('connection', (ws: WebSocket) => {
-    ws.on('close', (code) => closeCodes.push(code));
+    ws.on('close', (code) => {
+      closeCodes.push(code);
+      closes.emit('close');
+    });
     ws.on('message', (data, isBinary) => {
       frames++;
       if (kind === 'echo') ws.send(data, { binary: isBinary });
@@ -27,6 +32,16 @@ async function plainServer(kind: 'echo' | 'broadcast'): Promise<{ url: string; f
     url: `ws://127.0.0.1:${(wss.address() as { port: number }).port}`,
     frames: () => frames,
     closeCodes,
+    // The server hears a close a moment after the client has seen its socket closed.
+    closedCount: (n) => new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (closeCodes.length < n) return;
+        closes.off('close', check);
+        resolve();
+      };
+      closes.on('close', check);
+      check();
+    }),
     close: () => new Promise<void>((resolve) => wss.close(() => resolve())),
   };
 }
@@ -39,6 +54,7 @@ describe('protocol raw: any plain WebSocket server', () => {
       assert.equal(summary.counters.completed, 60);
       assert.equal(summary.rtt?.count, 180);
       assert.equal(server.frames(), 180, 'the server echoed exactly the frames the swarm timed');
+      await server.closedCount(60);
       assert.equal(server.closeCodes.filter((code) => code === 1000).length, 60);
     } finally {
       await server.close();

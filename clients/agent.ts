@@ -8,7 +8,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
-import { ALIVE_TTL_S, connectPair, keys, type AgentCommand, type AgentInfo, type AgentReport } from './coordinator.js';
+import { ALIVE_TTL_S, connectPair, keys, LEFTOVER_TTL_S, type AgentCommand, type AgentInfo, type AgentReport } from './coordinator.js';
 import type { FromWorker } from './ipc.js';
 import { forkWorker } from './worker-link.js';
 
@@ -90,7 +90,8 @@ export class Agent {
     if (start.type !== 'start') return;
     const child = forkWorker();
     this.workers.set(id, child);
-    const report = (body: AgentReport): void => void this.redis.lpush(from, JSON.stringify(body)).catch(() => undefined);
+    // The run deletes its list when it ends; what comes after (a worker's exit) expires instead of staying.
+    const report = (body: AgentReport): void => void this.redis.multi().lpush(from, JSON.stringify(body)).expire(from, LEFTOVER_TTL_S).exec().catch(() => undefined);
     child.on('message', (message: FromWorker) => report({ worker, message }));
     child.once('exit', (code, signal) => {
       report({ worker, exit: String(signal ?? code) });

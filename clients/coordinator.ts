@@ -11,6 +11,7 @@
  *                                {run, worker, disconnect: true}, {run, worker, kill: true}
  *   <key>:run:<run>:from         agents -> run: {worker, message} (the worker's report or ready), {worker, exit}
  *
+ * Lists expire an hour after their last message, so nothing a dead agent or run leaves behind stays.
  * Guarantees: messages of one worker arrive in order (one list each way); a worker an agent loses, or
  * whose agent stops refreshing its key, is reported gone within about 3 s, and its clients counted as
  * failed, so the run still ends by itself. Clocks: agents time their own clients, and the start and
@@ -64,6 +65,8 @@ export async function connectPair(url: string): Promise<[Redis, Redis]> {
 
 /** Seconds an agent's alive key lives; it refreshes it every second. */
 export const ALIVE_TTL_S = 3;
+/** Seconds a run's list and an agent's inbox live after their last message: longer than any run's silence. */
+export const LEFTOVER_TTL_S = 3600;
 
 class RemoteWorker implements WorkerLink {
   readonly pid = null;
@@ -175,7 +178,9 @@ export class Coordinator {
   }
 
   command(agent: AgentInfo, command: AgentCommand): void {
-    void this.redis.rpush(this.names.inbox(agent.name), JSON.stringify(command)).catch(() => undefined);
+    const inbox = this.names.inbox(agent.name);
+    // A command to an agent that has gone would stay in its inbox for good; it expires instead.
+    void this.redis.multi().rpush(inbox, JSON.stringify(command)).expire(inbox, LEFTOVER_TTL_S).exec().catch(() => undefined);
   }
 
   async close(): Promise<void> {

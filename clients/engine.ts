@@ -1,5 +1,6 @@
 /**
- * The swarm engine: forks the worker processes, hands each its share of the clients, releases barriers,
+ * The swarm engine: forks the worker processes (or, with --agents, has agents on other machines run them:
+ * coordinator.ts), hands each its share of the clients, releases barriers,
  * merges what the workers report, and *emits*: `start`, `tick` (once a second), `peak` (the first time
  * every client is connected at once), `error-sample`, `done`. It prints nothing itself; the progress line
  * and the CSV writers in `output/` subscribe (as autocannon's engine and printers do).

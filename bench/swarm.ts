@@ -13,8 +13,8 @@
  * - broadcast: subscribers receive one publisher's messages at a fixed rate; CPU per received frame
  *   over the seconds in which every copy arrived at the offered rate, less the idle rate.
  *
- * The sequence run is also made by bench/lib/floor-client.ts, the least a Node client can do for it (no
- * checks, no figures): the floor under which no Node load generator goes on this boot.
+ * The sequence and broadcast runs are also made by bench/lib/floor-client.ts, the least a Node client can
+ * do for them (no checks, no figures): the floors under which no Node load generator goes on this boot.
  *
  * The swarm is this process (the engine) and its children other than the server. `--against DIR` runs
  * each of the three with the swarm of another built checkout too (DIR/dist/clients/engine.js), one after
@@ -233,6 +233,24 @@ async function measureSide(side: Side, server: ServerProcess, runs: RunName[]): 
   return costs;
 }
 
+/**
+ * The broadcast floor's CPU per received frame, µs: bare subscribers of bench/lib/floor-client.ts at the
+ * broadcast run's subscribers and rate, over its publishing seconds.
+ */
+async function measureFrameFloor(server: ServerProcess): Promise<number | null> {
+  const script = fileURLToPath(new URL('./lib/floor-client.js', import.meta.url));
+  const subscribers = args.subscribers as number;
+  console.log(`\n== floor: ${subscribers} bare Node subscribers at ${args.rate as number} msg/s`);
+  const child = spawn(process.execPath, [script, 'broadcast', `${server.url}/pubsub`, String(subscribers), String(args.rate), String(args.duration)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  await new Promise((resolve) => child.once('exit', resolve));
+  const match = /frames (\d+) cpu_us (\d+)/.exec(out);
+  if (!match || Number(match[1]) === 0) return null;
+  console.log(`floor: ${match[1]} frames, ${(Number(match[2]) / 1e6).toFixed(2)} s of CPU`);
+  return Number(match[2]) / Number(match[1]);
+}
+
 /** The floor client's CPU per echo client sequence, µs; null when it did not complete every client. */
 async function measureFloor(server: ServerProcess): Promise<number | null> {
   const clients = args.clients as number;
@@ -264,10 +282,12 @@ console.log(`host: reference work ${Math.round(host.referenceMs)} ms, stalled ${
 const server = await startServerProcess('bare');
 const results: Costs[] = [];
 let floor: number | null = null;
+let frameFloor: number | null = null;
 try {
   assertNative(server);
   console.log(`bench-swarm: bare uWS, pid ${server.pid} on ${server.url}, engine ${server.engine}`);
   if (runs.includes('sequence')) floor = await measureFloor(server);
+  if (runs.includes('broadcast')) frameFloor = await measureFrameFloor(server);
   for (const side of sides) results.push(await measureSide(side, server, runs));
 } finally {
   await server.stop();
@@ -291,6 +311,7 @@ for (const [name, key, unit] of rows) {
   console.log(`  ${name}: ${fmt(mine, unit)}${side}`);
 }
 if (runs.includes('sequence')) console.log(`  floor: the least a Node client can do for the same sequence (bench/lib/floor-client.ts): ${fmt(floor, 'ms')}`);
+if (runs.includes('broadcast')) console.log(`  floor: the least a Node subscriber can do per received frame, same subscribers and rate: ${fmt(frameFloor, 'µs')}`);
 console.log(`  idle (reports, timers): ${own.idlePct === null ? 'N/A' : `${own.idlePct.toFixed(1)}% of a core`}`);
 for (const [i, r] of results.entries()) console.log(`which side was saturated (${sides[i].label}): ${r.saturated.join(', ')}`);
 const lines = targetLines([
@@ -314,6 +335,9 @@ const csvRows: Row[] = [
   ),
   ...(runs.includes('sequence')
     ? [{ run: name, swarm: 'floor', operation: 'sequence', cpu_us: floor, description: 'the least a Node client can do for the echo client sequence (bench/lib/floor-client.ts)', idle_pct: null, ...hostColumns(host) }]
+    : []),
+  ...(runs.includes('broadcast')
+    ? [{ run: name, swarm: 'floor', operation: 'frame', cpu_us: frameFloor, description: 'the least a Node subscriber can do per received broadcast frame (bench/lib/floor-client.ts)', idle_pct: null, ...hostColumns(host) }]
     : []),
 ];
 const csvPath = join(args.out, `${name}-cost.csv`);

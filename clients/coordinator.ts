@@ -50,17 +50,20 @@ export const keys = (key: string) => ({
  * connection can send nothing else). Throws naming the URL when Redis cannot be reached.
  */
 export async function connectPair(url: string): Promise<[Redis, Redis]> {
-  const options = { lazyConnect: true, maxRetriesPerRequest: 2 };
-  const redis = new Redis(url, options);
-  const blocking = new Redis(url, options);
+  // No retries while connecting, so a wrong URL fails at once with its own error; later, after a Redis
+  // restart, they reconnect. Errors are kept for the message, not left unhandled.
+  const options = { lazyConnect: true, maxRetriesPerRequest: 2, retryStrategy: () => null };
+  const pair = [new Redis(url, options), new Redis(url, options)] as [Redis, Redis];
+  let last: Error | null = null;
+  for (const redis of pair) redis.on('error', (err: Error) => (last = err));
   try {
-    await Promise.all([redis.connect(), blocking.connect()]);
+    await Promise.all(pair.map((redis) => redis.connect()));
   } catch (err) {
-    redis.disconnect();
-    blocking.disconnect();
-    throw new Error(`--coordinator ${url}: ${(err as Error).message}`);
+    for (const redis of pair) redis.disconnect();
+    throw new Error(`--coordinator ${url}: ${(last ?? (err as Error)).message}`);
   }
-  return [redis, blocking];
+  for (const redis of pair) redis.options.retryStrategy = (times: number) => Math.min(times * 200, 2000);
+  return pair;
 }
 
 /** Seconds an agent's alive key lives; it refreshes it every second. */

@@ -89,6 +89,13 @@ describe('a swarm across agents, coordinated through Redis', () => {
     assert.equal(summary.counters.errors.other, 100);
   });
 
+  it('fails at once, naming the URL and the error, when the coordinator cannot be reached', async () => {
+    await assert.rejects(
+      new Swarm({ url: `${server.url}/echo`, clients: 10, agents: 1, coordinator: 'redis://127.0.0.1:1' }).run(),
+      /^Error: --coordinator redis:\/\/127\.0\.0\.1:1: connect ECONNREFUSED 127\.0\.0\.1:1$/,
+    );
+  });
+
   it('fails at once, naming how many came, when fewer agents are there than asked for', async () => {
     await assert.rejects(
       new Swarm({ url: `${server.url}/echo`, clients: 10, agents: 5, coordinator: REDIS, coordinatorKey: key, agentWait: 2 }).run(),

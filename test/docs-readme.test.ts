@@ -1,21 +1,18 @@
 /**
  * README.md's commands, run as written (short forms where the docs test helper says): the server, the
- * cluster and the baseline in their forms, --help, bench-micro, the short fuzz run, and the long
- * benchmarks' flags. See test/helpers/docs.ts for what is mapped and why.
+ * cluster and the baseline in their forms, --help and bench-micro (the fuzz run and the long benchmarks'
+ * flags are in docs-readme-benches.test.ts). See test/helpers/docs.ts for what is mapped and why.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { FLAGS } from '../server/options.js';
 import { TestClient } from './helpers/client.js';
-import { doc, docPlaces, health, mapped, ROOT, serve, sh } from './helpers/docs.js';
+import { doc, docPlaces, health, serve, sh } from './helpers/docs.js';
 import { pidOf } from './helpers/process.js';
 import { eventually } from './helpers/server.js';
 
-describe('README.md: the server, the cluster, the baseline, the benchmarks', () => {
+describe('README.md: the server, the cluster, the baseline, bench-micro', () => {
   const places = docPlaces();
-  const scratch = (): string => places.scratch;
 
   it('README: make server and its forms start, answer, and stop cleanly on Ctrl-C', async () => {
     const plain = await serve(doc('README.md', 'make server').command, places);
@@ -71,28 +68,5 @@ describe('README.md: the server, the cluster, the baseline, the benchmarks', () 
     assert.match(micro.output, /bench-micro: 9\/10 verify HS256 token \(jose\): \d+ ops\/s/);
     assert.match(micro.output, /bench-micro: 10\/10 call a hook \(callHook, empty sync hook\): \d+ ops\/s/);
     assert.match(micro.output, /'parse publish'\s+│\s+\d+/);
-  });
-
-  it('README: the fuzz run in its short form; the long benchmarks and make test take their flags', async () => {
-    const short = doc('README.md', 'make fuzz ARGS="--inputs 5000 --seed 42 --quiet-seconds 5"');
-    const fuzz = await sh(mapped(short.command.replace('--inputs 5000', '--inputs 1000').replace('--quiet-seconds 5', `--quiet-seconds 2 --out ${scratch()}`), places));
-    assert.match(fuzz.output, /PASS {2}every input answered as it must be: 1000 inputs, 0 mismatches/);
-    assert.match(fuzz.output, /^fuzz: (PASS|FAIL)$/m, 'it says PASS or FAIL as the docs say');
-
-    for (const [file, command, flags] of [
-      ['README.md', 'make bench-c10k', ['--quick']],
-      ['README.md', 'make fuzz', ['--inputs', '--seed']],
-      ['README.md', 'make soak', ['--minutes']],
-      ['README.md', 'make soak ARGS="--minutes 2"', ['--minutes']],
-    ] as const) {
-      doc(file, command);
-      const target = command.split(' ')[1];
-      const help = await sh(`make ${target} ARGS=--help`);
-      assert.equal(help.code, 0, help.output);
-      for (const flag of flags) assert.ok(help.output.includes(flag), `make ${target} takes ${flag}`);
-    }
-    // `make test` is this very run; the Makefile must have the target README names.
-    doc('README.md', 'make test');
-    assert.match(readFileSync(join(ROOT, 'Makefile'), 'utf8'), /^test: build$/m);
   });
 });

@@ -233,18 +233,24 @@ async function measureSide(side: Side, server: ServerProcess, runs: RunName[]): 
   return costs;
 }
 
+/** Runs bench/lib/floor-client.js with `argv` to its end; resolves with what it printed. */
+async function runFloor(argv: string[]): Promise<string> {
+  const script = fileURLToPath(new URL('./lib/floor-client.js', import.meta.url));
+  const child = spawn(process.execPath, [script, ...argv], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  await new Promise((resolve) => child.once('exit', resolve));
+  return out;
+}
+
 /**
  * The broadcast floor's CPU per received frame, µs: bare subscribers of bench/lib/floor-client.ts at the
  * broadcast run's subscribers and rate, over its publishing seconds.
  */
 async function measureFrameFloor(server: ServerProcess): Promise<number | null> {
-  const script = fileURLToPath(new URL('./lib/floor-client.js', import.meta.url));
   const subscribers = args.subscribers as number;
   console.log(`\n== floor: ${subscribers} bare Node subscribers at ${args.rate as number} msg/s`);
-  const child = spawn(process.execPath, [script, 'broadcast', `${server.url}/pubsub`, String(subscribers), String(args.rate), String(args.duration)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  await new Promise((resolve) => child.once('exit', resolve));
+  const out = await runFloor(['broadcast', `${server.url}/pubsub`, String(subscribers), String(args.rate), String(args.duration)]);
   const match = /frames (\d+) cpu_us (\d+)/.exec(out);
   if (!match || Number(match[1]) === 0) return null;
   console.log(`floor: ${match[1]} frames, ${(Number(match[2]) / 1e6).toFixed(2)} s of CPU`);
@@ -254,13 +260,9 @@ async function measureFrameFloor(server: ServerProcess): Promise<number | null> 
 /** The floor client's CPU per echo client sequence, µs; null when it did not complete every client. */
 async function measureFloor(server: ServerProcess): Promise<number | null> {
   const clients = args.clients as number;
-  const script = fileURLToPath(new URL('./lib/floor-client.js', import.meta.url));
   console.log(`\n== floor: ${clients} bare Node clients, the same sequence`);
   const before = swarmCpuMicros(server.pid);
-  const child = spawn(process.execPath, [script, `${server.url}/echo?rounds=3`, String(clients), '10', '1', '3'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  await new Promise((resolve) => child.once('exit', resolve));
+  const out = await runFloor([`${server.url}/echo?rounds=3`, String(clients), '10', '1', '3']);
   const cpu = swarmCpuMicros(server.pid) - before;
   const completed = Number(/completed (\d+)/.exec(out)?.[1] ?? NaN);
   console.log(`floor: ${completed} of ${clients} completed, ${(cpu / 1e6).toFixed(2)} s of CPU`);

@@ -9,7 +9,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { ALIVE_TTL_S, connectPair, keys, LEFTOVER_TTL_S, type AgentCommand, type AgentInfo, type AgentReport } from './coordinator.js';
-import type { FromWorker } from './ipc.js';
+import type { FromWorker, StartMessage } from './ipc.js';
 import { forkWorker } from './worker-link.js';
 
 export class Agent {
@@ -86,8 +86,7 @@ export class Agent {
     }
   }
 
-  private fork(id: string, worker: number, from: string, start: Extract<AgentCommand, { to: unknown }>['to']): void {
-    if (start.type !== 'start') return;
+  private fork(id: string, worker: number, from: string, start: StartMessage): void {
     const child = forkWorker();
     this.workers.set(id, child);
     // The run deletes its list when it ends; what comes after (a worker's exit) expires instead of staying.

@@ -17,7 +17,7 @@ import {
   type Counters, type HistogramSet, type LatencySummary,
 } from './metrics.js';
 import { scenarioUrl, validateSwarmOptions, type SwarmOptions } from './options.js';
-import { busiestPct, sampleProcess, sampleTree, type TreeSample } from './proc.js';
+import { busiestPct, processCpuMicros, sampleTree, type TreeSample } from './proc.js';
 import { saturation, type Saturation } from './saturation.js';
 import { fitMemoryPerConnection } from './memory-fit.js';
 import type { SlowSample } from './scenarios/index.js';
@@ -137,7 +137,7 @@ interface WorkerState {
   cpuPct: number;
   /** Longest event-loop delay since the engine's last tick, ms. */
   loopDelayMaxMs: number;
-  /** The worker's CPU µs from /proc, read at its latest report (its final one: all it used). */
+  /** The worker's CPU µs over its life so far (all of it after its final report). */
   procCpuMicros: number;
   done: boolean;
 }
@@ -203,7 +203,7 @@ export class Swarm extends EventEmitter {
     }
     this.coordinator = coordinator;
     const startedAt = Date.now();
-    this.engineCpuAtStart = sampleProcess(process.pid)?.cpuMicros ?? 0;
+    this.engineCpuAtStart = processCpuMicros()?.own ?? 0;
     const serverRest = options.serverPid ? sampleTree(options.serverPid) : null;
     this.emit('start', { options, url: this.url, startedAt, clientSockets: CLIENT_SOCKETS, agents: agents.map((a) => a.name) } satisfies StartEvent);
     const finished = new Promise<void>((resolve) => this.once('all-final', resolve));
@@ -313,8 +313,9 @@ export class Swarm extends EventEmitter {
 
   private onReport(state: WorkerState, report: ReportMessage): void {
     state.counters = report.counters;
-    // A remote worker's CPU is what it reports of itself (the same getrusage a /proc read gives here).
-    state.procCpuMicros = state.link.pid === null ? report.cpuMicros : (sampleProcess(state.link.pid)?.cpuMicros ?? state.procCpuMicros);
+    // Its total CPU: what it reports of itself (getrusage), and at its final report, for a local worker,
+    // /proc's figure once (it is alive until the engine disconnects it). A worker that dies keeps its last.
+    state.procCpuMicros = report.final && state.link.pid !== null ? (processCpuMicros(state.link.pid)?.own ?? report.cpuMicros) : report.cpuMicros;
     // The first report only sets the origin: its CPU is the worker's start-up, not load it generated.
     if (state.last && report.at > state.last.at) {
       state.cpuPct = ((report.cpuMicros - state.last.cpuMicros) / ((report.at - state.last.at) * 1000)) * 100;
@@ -390,7 +391,7 @@ export class Swarm extends EventEmitter {
           }
         : null,
       clientCpuMaxPct: this.clientCpuMax,
-      swarmCpuS: ((sampleProcess(process.pid)?.cpuMicros ?? 0) - this.engineCpuAtStart + this.workers.reduce((sum, w) => sum + w.procCpuMicros, 0)) / 1e6,
+      swarmCpuS: ((processCpuMicros()?.own ?? 0) - this.engineCpuAtStart + this.workers.reduce((sum, w) => sum + w.procCpuMicros, 0)) / 1e6,
       clientLoopDelayMaxMs: this.loopDelayMax,
       saturated,
       samples: this.samples,

@@ -126,6 +126,14 @@ for (const driver of [local, single, clustered]) {
       brokers.push(broker);
       return instance(broker);
     };
+    /** Two instances on one fresh prefix (the same one twice for a driver that bridges nothing), both ready. */
+    const pair = async (): Promise<{ a: Instance; b: Instance }> => {
+      const prefix = `c${randomBytes(3).toString('hex')}`;
+      const a = make(prefix);
+      const b = driver.bridges ? make(prefix) : a;
+      await ready(a.broker, b.broker);
+      return { a, b };
+    };
     before(() => driver.setup());
     after(async () => {
       await Promise.all(brokers.map((b) => b.close()));
@@ -133,10 +141,7 @@ for (const driver of [local, single, clustered]) {
     });
 
     it('delivers one publisher\'s messages once each, in order, on every instance; flush fences them', async () => {
-      const prefix = `c${randomBytes(3).toString('hex')}`;
-      const a = make(prefix);
-      const b = driver.bridges ? make(prefix) : a;
-      await ready(a.broker, b.broker);
+      const { a, b } = await pair();
       a.broker.retain('news');
       if (b !== a) b.broker.retain('news');
       await eventually(() => a.broker.counters().channels_unconfirmed === undefined || (a.broker.counters().channels_unconfirmed === 0 && b.broker.counters().channels_unconfirmed === 0), 5000);
@@ -150,10 +155,7 @@ for (const driver of [local, single, clustered]) {
     });
 
     it('fence: what another instance had published (and was acked) when it was called has been delivered here', async () => {
-      const prefix = `c${randomBytes(3).toString('hex')}`;
-      const a = make(prefix);
-      const b = driver.bridges ? make(prefix) : a;
-      await ready(a.broker, b.broker);
+      const { a, b } = await pair();
       b.broker.retain('fenced');
       await b.broker.subscribed('fenced');
       for (let round = 1; round <= 20; round++) {

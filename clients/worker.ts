@@ -30,7 +30,10 @@ class Worker {
   private readonly pacer = new Pacer();
   /** Clients waiting for a moment (epoch ms `at`): rounds due later. */
   private readonly sleepers = new Set<{ timer: NodeJS.Timeout; at: number; reject: (err: Error) => void }>();
-  private collected = false;
+  /** The ramp's end has had its chance to collect (once: a later reconnect must not pause a running load). */
+  private rampCollected = false;
+  /** {@link activity} at the last idle collection; -1 before the first. */
+  private collectedAt = -1;
   private readonly urls: string[];
   private readonly ownClients: number;
   /** Milliseconds between consecutive clients' connects (all workers together). */
@@ -153,6 +156,7 @@ class Worker {
           reject,
         };
         this.sleepers.add(sleeper);
+        if (this.launched === this.ownClients && this.sleepers.size === this.launched - this.ended) this.collectWhileIdle();
       });
     return {
       index,
@@ -181,7 +185,10 @@ class Worker {
         // tell exactly when every client of every worker was connected at the same time.
         if (this.counters.connected === this.ownClients) {
           this.report(false);
-          this.collectWhileIdle();
+          if (!this.rampCollected) {
+            this.rampCollected = true;
+            this.collectWhileIdle();
+          }
         }
         conn.onClose(() => {
           this.connections.delete(conn);
@@ -198,19 +205,26 @@ class Worker {
   }
 
   /**
-   * Once, when every client of this worker is connected: a full garbage collection, if no client is
-   * due to do anything for a while. The connect ramp leaves tens of MB of garbage, and V8's next major
-   * GC otherwise came during the first timed round: incremental marking steps of up to 19 ms in the
-   * worker's loop, and echo p99 11 ms instead of 3.7 in bench-c10k QUICK. Between the ramp and the
-   * first round the same work costs no timed figure anything.
+   * A full garbage collection in an idle moment: when every client of this worker is connected (the
+   * ramp's end), and whenever every running client sleeps until a later round, provided none is due for
+   * IDLE_GC_MARGIN_MS and frames were sent or read since the last one. The connect ramp leaves tens of MB
+   * of garbage, and each round leaves the next round's awaits in the young generation: V8's collections
+   * then came during the next timed round (incremental marking steps of up to 19 ms after the ramp, and
+   * scavenges of 20-28 ms copying the sleeping clients' state at the first frames of rounds 2 and 3), and
+   * bench-c10k QUICK's echo p99 read 7-15 ms instead of 3. Between rounds the same work costs no timed
+   * figure anything; a run with no idle moment (a steady ramp, a broadcast) never collects here.
    */
   private collectWhileIdle(): void {
     const gc = (globalThis as { gc?: () => void }).gc;
-    if (this.collected || !gc || this.pacer.waiting > 0) return;
-    this.collected = true;
+    if (!gc || this.stopped || this.pacer.waiting > 0) return;
+    const { sent, received, connected, closed } = this.counters;
+    const activity = sent + received + connected + closed;
+    if (activity === this.collectedAt) return;
     let soonest = Infinity;
     for (const sleeper of this.sleepers) soonest = Math.min(soonest, sleeper.at);
-    if (soonest - Date.now() > IDLE_GC_MARGIN_MS) setImmediate(gc);
+    if (soonest - Date.now() <= IDLE_GC_MARGIN_MS) return;
+    this.collectedAt = activity;
+    setImmediate(gc);
   }
 
   report(final: boolean): void {

@@ -34,6 +34,8 @@ class Worker {
   private rampCollected = false;
   /** {@link activity} at the last idle collection; -1 before the first. */
   private collectedAt = -1;
+  /** The idle collection scheduled half-way into a gap, if one is. */
+  private idleCollection: NodeJS.Timeout | null = null;
   private readonly urls: string[];
   private readonly ownClients: number;
   /** Milliseconds between consecutive clients' connects (all workers together). */
@@ -102,6 +104,7 @@ class Worker {
       sleeper.reject(deadline());
     }
     this.sleepers.clear();
+    if (this.idleCollection) clearTimeout(this.idleCollection);
     this.pacer.stop(deadline());
     for (const conn of this.connections) conn.terminate();
     this.releaseResolve(Date.now());
@@ -213,18 +216,42 @@ class Worker {
    * scavenges of 20-28 ms copying the sleeping clients' state at the first frames of rounds 2 and 3), and
    * bench-c10k QUICK's echo p99 read 7-15 ms instead of 3. Between rounds the same work costs no timed
    * figure anything; a run with no idle moment (a steady ramp, a broadcast) never collects here.
+   *
+   * It runs half-way into the gap, not at its start: the other workers' clients, interleaved with these,
+   * are still finishing the round when this worker's last one sleeps, and a full GC marks on V8's helper
+   * threads too, so at the gap's start it took both cores from them and from the server (p99 10-27 ms in
+   * the seconds where it ran).
    */
   private collectWhileIdle(): void {
     const gc = (globalThis as { gc?: () => void }).gc;
-    if (!gc || this.stopped || this.pacer.waiting > 0) return;
+    if (!gc || this.stopped || this.pacer.waiting > 0 || this.idleCollection) return;
+    if (this.activity() === this.collectedAt) return;
+    const gap = this.sleepGap();
+    if (gap <= IDLE_GC_MARGIN_MS) return;
+    const collect = (): void => {
+      this.collectedAt = this.activity();
+      gc();
+    };
+    // No client sleeps: the ramp's end of a scenario whose clients wait at the barrier or for messages.
+    if (gap === Infinity) return void setImmediate(collect);
+    this.idleCollection = setTimeout(() => {
+      this.idleCollection = null;
+      const allAsleep = this.sleepers.size === this.launched - this.ended;
+      if (!this.stopped && this.pacer.waiting === 0 && allAsleep && this.sleepGap() > IDLE_GC_MARGIN_MS) collect();
+    }, gap / 2).unref();
+  }
+
+  /** Frames and connections so far: unchanged means no new garbage to collect. */
+  private activity(): number {
     const { sent, received, connected, closed } = this.counters;
-    const activity = sent + received + connected + closed;
-    if (activity === this.collectedAt) return;
+    return sent + received + connected + closed;
+  }
+
+  /** Milliseconds until the soonest sleeping client is due; Infinity if none sleeps. */
+  private sleepGap(): number {
     let soonest = Infinity;
     for (const sleeper of this.sleepers) soonest = Math.min(soonest, sleeper.at);
-    if (soonest - Date.now() <= IDLE_GC_MARGIN_MS) return;
-    this.collectedAt = activity;
-    setImmediate(gc);
+    return soonest - Date.now();
   }
 
   report(final: boolean): void {

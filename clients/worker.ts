@@ -159,7 +159,7 @@ class Worker {
           reject,
         };
         this.sleepers.add(sleeper);
-        if (this.launched === this.ownClients && this.sleepers.size === this.launched - this.ended) this.collectWhileIdle();
+        if (this.launched === this.ownClients && this.allAsleep()) this.collectWhileIdle();
       });
     return {
       index,
@@ -224,10 +224,9 @@ class Worker {
    */
   private collectWhileIdle(): void {
     const gc = (globalThis as { gc?: () => void }).gc;
-    if (!gc || this.stopped || this.pacer.waiting > 0 || this.idleCollection) return;
-    if (this.activity() === this.collectedAt) return;
+    if (!gc || this.idleCollection || this.activity() === this.collectedAt) return;
     const gap = this.sleepGap();
-    if (gap <= IDLE_GC_MARGIN_MS) return;
+    if (!this.quiet(gap)) return;
     const collect = (): void => {
       this.collectedAt = this.activity();
       gc();
@@ -236,9 +235,18 @@ class Worker {
     if (gap === Infinity) return void setImmediate(collect);
     this.idleCollection = setTimeout(() => {
       this.idleCollection = null;
-      const allAsleep = this.sleepers.size === this.launched - this.ended;
-      if (!this.stopped && this.pacer.waiting === 0 && allAsleep && this.sleepGap() > IDLE_GC_MARGIN_MS) collect();
+      if (this.allAsleep() && this.quiet(this.sleepGap())) collect();
     }, gap / 2).unref();
+  }
+
+  /** Not stopped, no publisher pacing, and `gap` (ms to the next sleeping client) above IDLE_GC_MARGIN_MS. */
+  private quiet(gap: number): boolean {
+    return !this.stopped && this.pacer.waiting === 0 && gap > IDLE_GC_MARGIN_MS;
+  }
+
+  /** Every client still running is asleep until a later round. */
+  private allAsleep(): boolean {
+    return this.sleepers.size === this.launched - this.ended;
   }
 
   /** Frames and connections so far: unchanged means no new garbage to collect. */

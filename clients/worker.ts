@@ -14,6 +14,7 @@ import {
 import { FIRST_SOURCE_PORT, scenarioUrls } from './options.js';
 import { Pacer } from './pacer.js';
 import { SCENARIO_RUNNERS, type ClientContext, type SlowSample } from './scenarios/index.js';
+import { lowerHelperThreads } from './thread-priority.js';
 
 const MAX_ERROR_SAMPLES = 5;
 /** A full GC (40 MB of heap, 5,000 sockets) takes 20-50 ms here; it runs only this far from the next due round. */
@@ -314,6 +315,9 @@ function deadline(): SwarmError {
 function send(message: FromWorker): void {
   process.send?.(message);
 }
+
+// V8's compiler and GC helpers get only the CPU time the server and this thread leave (thread-priority.ts).
+lowerHelperThreads();
 
 let worker: Worker;
 

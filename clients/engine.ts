@@ -25,6 +25,8 @@ import type { SlowSample } from './scenarios/index.js';
 export { SATURATED_CPU_PCT } from './saturation.js';
 
 const REPORT_MS = 500;
+/** The shortest interval a share of CPU is taken over, ms (see the tick, and {@link Swarm.onReport}). */
+const MIN_SHARE_INTERVAL_MS = REPORT_MS / 2;
 /** How long after the start remote workers begin their ramp: the start crosses Redis and an agent forks. */
 const REMOTE_START_MS = 2000;
 
@@ -215,15 +217,21 @@ export class Swarm extends EventEmitter {
     if (this.interruptedBy !== null) this.broadcast({ type: 'stop' }); // interrupted during the host check
 
     let lastSecond = 0;
-    let lastTick = { at: startedAt, received: 0, server: serverRest, engineCpu: cpuMicros() };
+    let lastTick = { at: startedAt, received: 0 };
+    // CPU shares are taken over MIN_SHARE_INTERVAL_MS at least: /proc counts CPU in 10 ms steps, and the
+    // run's last tick can come a few ms after the one before, so that one is measured from the one before.
+    let cpuBase = { at: startedAt, server: serverRest, engineCpu: cpuMicros() };
+    let olderCpuBase = cpuBase;
     const tick = (): void => {
       const now = Date.now();
       const counters = this.sum();
       const elapsed = Math.max(1, now - lastTick.at) * 1000;
       const engineCpu = cpuMicros();
+      const base = now - cpuBase.at >= MIN_SHARE_INTERVAL_MS ? cpuBase : olderCpuBase;
+      const cpuElapsed = Math.max(1, now - base.at) * 1000;
       // Workers' shares come from their own report times: a busy worker reports late, and its CPU
       // must not land in whichever tick the report happens to reach.
-      const enginePct = ((engineCpu - lastTick.engineCpu) / elapsed) * 100;
+      const enginePct = ((engineCpu - base.engineCpu) / cpuElapsed) * 100;
       let clientCpuPct = enginePct;
       let clientCpuMax = enginePct;
       let loopDelayMaxMs = 0;
@@ -236,10 +244,10 @@ export class Swarm extends EventEmitter {
       }
       this.loopDelayMax = Math.max(this.loopDelayMax, loopDelayMaxMs);
       const serverNow = options.serverPid ? sampleTree(options.serverPid) : null;
-      const server = serverNow && lastTick.server
+      const server = serverNow && base.server
         ? {
-            cpuPct: ((serverNow.cpuMicros - lastTick.server.cpuMicros) / elapsed) * 100,
-            busiestPct: busiestPct(lastTick.server, serverNow, elapsed),
+            cpuPct: ((serverNow.cpuMicros - base.server.cpuMicros) / cpuElapsed) * 100,
+            busiestPct: busiestPct(base.server, serverNow, cpuElapsed),
             rssBytes: serverNow.rssBytes,
           }
         : null;
@@ -268,7 +276,11 @@ export class Swarm extends EventEmitter {
         server,
       };
       resetHistograms(this.tickHistograms);
-      lastTick = { at: now, received: counters.received, server: serverNow ?? lastTick.server, engineCpu };
+      lastTick = { at: now, received: counters.received };
+      if (base === cpuBase) {
+        olderCpuBase = cpuBase;
+        cpuBase = { at: now, server: serverNow ?? cpuBase.server, engineCpu };
+      }
       this.emit('tick', event);
     };
     const ticker = setInterval(tick, 1000);
@@ -317,10 +329,14 @@ export class Swarm extends EventEmitter {
     // /proc's figure once (it is alive until the engine disconnects it). A worker that dies keeps its last.
     state.procCpuMicros = report.final && state.link.pid !== null ? (processCpuMicros(state.link.pid)?.own ?? report.cpuMicros) : report.cpuMicros;
     // The first report only sets the origin: its CPU is the worker's start-up, not load it generated.
-    if (state.last && report.at > state.last.at) {
+    // A share is taken over half a report period at least: a worker also reports when it becomes full
+    // and when it stops being full, sometimes a millisecond after a periodic report, and over an
+    // interval that short the millisecond clock alone makes the share read several cores.
+    if (!state.last) state.last = { cpuMicros: report.cpuMicros, at: report.at };
+    else if (report.at - state.last.at >= MIN_SHARE_INTERVAL_MS) {
       state.cpuPct = ((report.cpuMicros - state.last.cpuMicros) / ((report.at - state.last.at) * 1000)) * 100;
+      state.last = { cpuMicros: report.cpuMicros, at: report.at };
     }
-    state.last = { cpuMicros: report.cpuMicros, at: report.at };
     state.loopDelayMaxMs = Math.max(state.loopDelayMaxMs, report.loopDelayMaxMs);
     mergeEncoded([this.tickHistograms, this.totalHistograms], report.histograms);
     this.samples.push(...report.samples);

@@ -24,11 +24,11 @@ export interface WorkerLink {
 const WORKER_PATH = new URL('./worker.js', import.meta.url);
 
 /**
- * The Node flags of every worker. --expose-gc: a worker collects once in the idle moment after its ramp
- * (worker.ts, collectWhileIdle). --no-memory-reducer: V8 otherwise shrinks the heap with full GCs
- * whenever a worker looks idle, such as between two rounds, and the next round's first clients wait
- * behind them. SWARM_WORKER_NODE_ARGS adds some for diagnosis (e.g. "--trace-gc" or "--cpu-prof"); the
- * parent's own flags (such as --test) stay out.
+ * The Node flags of every worker. --expose-gc: a worker collects in the idle moments after its ramp
+ * and between rounds (worker.ts, collectWhileIdle). --no-memory-reducer: V8 otherwise shrinks the heap
+ * with full GCs whenever a worker looks idle, such as between two rounds, and the next round's first
+ * clients wait behind them. SWARM_WORKER_NODE_ARGS adds some for diagnosis (e.g. "--trace-gc" or
+ * "--cpu-prof"); the parent's own flags (such as --test) stay out.
  */
 export function workerExecArgv(): string[] {
   return ['--expose-gc', '--no-memory-reducer', ...(process.env.SWARM_WORKER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [])];

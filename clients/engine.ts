@@ -27,8 +27,12 @@ export { SATURATED_CPU_PCT } from './saturation.js';
 const REPORT_MS = 500;
 /** The shortest interval a share of CPU is taken over, ms (see the tick, and {@link Swarm.onReport}). */
 const MIN_SHARE_INTERVAL_MS = REPORT_MS / 2;
-/** How long after the start remote workers begin their ramp: the start crosses Redis and an agent forks. */
-const REMOTE_START_MS = 2000;
+/**
+ * How far ahead of now the engine sets a moment every worker must act on together (the ramp's start,
+ * the barrier's release), ms: a message to a remote worker crosses Redis and its agent first.
+ */
+const LOCAL_LEAD_MS = 100;
+const REMOTE_LEAD_MS = 500;
 
 
 export interface StartEvent {
@@ -141,6 +145,8 @@ interface WorkerState {
   loopDelayMaxMs: number;
   /** The worker's CPU µs over its life so far (all of it after its final report). */
   procCpuMicros: number;
+  /** Loaded and warmed up (its `prepared` came). */
+  prepared: boolean;
   done: boolean;
 }
 
@@ -152,6 +158,8 @@ export class Swarm extends EventEmitter {
   private readonly totalHistograms: HistogramSet = newHistogramSet();
   private readonly samples: SlowSample[] = [];
   private ready = 0;
+  /** The ramp's start has been sent. */
+  private launched = false;
   private peakConnected = 0;
   private peakAnnounced = false;
   private serverPeak = { connected: -1, rssBytes: 0 };
@@ -209,10 +217,10 @@ export class Swarm extends EventEmitter {
     const serverRest = options.serverPid ? sampleTree(options.serverPid) : null;
     this.emit('start', { options, url: this.url, startedAt, clientSockets: CLIENT_SOCKETS, agents: agents.map((a) => a.name) } satisfies StartEvent);
     const finished = new Promise<void>((resolve) => this.once('all-final', resolve));
-    // A remote worker starts later: the command crosses Redis and the agent forks it.
-    const startAt = startedAt + (coordinator ? REMOTE_START_MS : 300);
+    // The ramp starts when every worker is prepared (launchWhenPrepared), not at a fixed moment after
+    // the fork: workers load and warm up in 0.3-0.6 s on a busy host, remote ones later still.
     for (let worker = 0; worker < options.workers; worker++) {
-      this.spawn(coordinator ? coordinator.link(agents[worker % agents.length], worker) : new LocalWorker(), worker, startAt, tokens);
+      this.spawn(coordinator ? coordinator.link(agents[worker % agents.length], worker) : new LocalWorker(), worker, tokens);
     }
     if (this.interruptedBy !== null) this.broadcast({ type: 'stop' }); // interrupted during the host check
 
@@ -297,8 +305,8 @@ export class Swarm extends EventEmitter {
     return summary;
   }
 
-  private spawn(link: WorkerLink, worker: number, startAt: number, tokens: string[] | null): void {
-    const state: WorkerState = { link, counters: emptyCounters(), last: null, cpuPct: 0, loopDelayMaxMs: 0, procCpuMicros: 0, done: false };
+  private spawn(link: WorkerLink, worker: number, tokens: string[] | null): void {
+    const state: WorkerState = { link, counters: emptyCounters(), last: null, cpuPct: 0, loopDelayMaxMs: 0, procCpuMicros: 0, prepared: false, done: false };
     this.workers.push(state);
     link.onMessage((message: FromWorker) => this.onMessage(state, message));
     link.onExit((how) => {
@@ -311,16 +319,31 @@ export class Swarm extends EventEmitter {
       this.markDone(state);
     });
     const own = tokens && tokens.filter((_, i) => i % this.options.workers === worker);
-    link.send({ type: 'start', options: this.options, worker, startAt, reportMs: REPORT_MS, tokens: own });
+    link.send({ type: 'start', options: this.options, worker, reportMs: REPORT_MS, tokens: own });
   }
 
   private onMessage(state: WorkerState, message: FromWorker): void {
+    if (message.type === 'prepared') {
+      state.prepared = true;
+      return this.launchWhenPrepared();
+    }
     if (message.type === 'ready') {
       this.ready++;
-      if (this.ready === this.options.workers) this.broadcast({ type: 'go', at: Date.now() + (this.coordinator ? 500 : 100) });
+      if (this.ready === this.options.workers) this.broadcast({ type: 'go', at: Date.now() + this.leadMs() });
       return;
     }
     this.onReport(state, message);
+  }
+
+  /** Starts every worker's ramp at one moment, once each is prepared or gone. */
+  private launchWhenPrepared(): void {
+    if (this.launched || !this.workers.every((w) => w.prepared || w.done) || this.workers.length < this.options.workers) return;
+    this.launched = true;
+    this.broadcast({ type: 'launch', at: Date.now() + this.leadMs() });
+  }
+
+  private leadMs(): number {
+    return this.coordinator ? REMOTE_LEAD_MS : LOCAL_LEAD_MS;
   }
 
   private onReport(state: WorkerState, report: ReportMessage): void {
@@ -357,9 +380,10 @@ export class Swarm extends EventEmitter {
     state.done = true;
     state.link.disconnect();
     if (this.workers.length === this.options.workers && this.workers.every((w) => w.done)) this.emit('all-final');
+    else this.launchWhenPrepared(); // one gone before it was prepared must not hold the others' ramp
   }
 
-  /** Theil-Sen slope (the median of pairwise slopes): one GC swing or start-up outlier cannot tip it. */
+  /** Every worker's counters added up. */
   private sum(): Counters {
     return this.workers.reduce((total, w) => addCounters(total, w.counters), emptyCounters());
   }

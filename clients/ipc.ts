@@ -3,17 +3,24 @@ import type { Counters, HistogramName } from './metrics.js';
 import type { SwarmOptions } from './options.js';
 import type { SlowSample } from './scenarios/types.js';
 
-/** Engine -> worker: run clients `worker`, `worker + workers`, ... with connects due from `startAt`. */
+/**
+ * Engine -> worker: prepare to run clients `worker`, `worker + workers`, ...; the worker answers
+ * `prepared`, and its clients connect once every worker has and `launch` says when.
+ */
 export interface StartMessage {
   type: 'start';
   options: SwarmOptions;
   worker: number;
-  /** Epoch ms at which client 0 connects; client i connects at startAt + i * ramp / clients. */
-  startAt: number;
   /** Milliseconds between reports. */
   reportMs: number;
   /** With --token-secret: the token of each of this worker's clients, in the order it runs them. */
   tokens: string[] | null;
+}
+
+/** Engine -> worker: every worker is prepared; client i connects at epoch ms `at` + i * ramp / clients. */
+export interface LaunchMessage {
+  type: 'launch';
+  at: number;
 }
 
 /** Engine -> worker: every client has reached the barrier; resume at epoch ms `at`. */
@@ -27,7 +34,7 @@ export interface StopMessage {
   type: 'stop';
 }
 
-export type ToWorker = StartMessage | GoMessage | StopMessage;
+export type ToWorker = StartMessage | LaunchMessage | GoMessage | StopMessage;
 
 /** Worker -> engine: cumulative counters, histograms and samples of the interval since the last report. */
 export interface ReportMessage {
@@ -52,10 +59,16 @@ export interface ReportMessage {
   errorSamples: string[];
 }
 
+/** Worker -> engine: loaded and warmed up, ready for `launch`. */
+export interface PreparedMessage {
+  type: 'prepared';
+  worker: number;
+}
+
 /** Worker -> engine: each of its clients has reached the barrier or ended. */
 export interface ReadyMessage {
   type: 'ready';
   worker: number;
 }
 
-export type FromWorker = ReportMessage | ReadyMessage;
+export type FromWorker = ReportMessage | PreparedMessage | ReadyMessage;

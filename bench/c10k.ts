@@ -15,9 +15,9 @@ import { benchCli, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR, r
 import { assertNative, startServerProcess, type ServerKind } from './lib/servers.js';
 
 const args = await benchCli('bench-c10k', '$0 [flags]\n\nThe C10k echo sequence against a fresh server: 10,000 clients connect over --ramp seconds, then each\nwaits --delay seconds, sends, reads the echo, --rounds times. Default run about 5 minutes; --quick about 1.')
-  .option('quick', { type: 'boolean', default: false, describe: 'short form: ramp 2 s (5,000 connects/s offered), delay 15 s, same 10,000 clients' })
+  .option('quick', { type: 'boolean', default: false, describe: 'short form: ramp 1.9 s (5,263 connects/s offered, 5% above the 5,000/s target), delay 15 s, same 10,000 clients' })
   .option('clients', { coerce: numeric, requiresArg: true, default: 10_000, describe: 'connections' })
-  .option('ramp', { coerce: numeric, requiresArg: true, describe: 'seconds over which clients connect (default 120; quick 2)' })
+  .option('ramp', { coerce: numeric, requiresArg: true, describe: 'seconds over which clients connect (default 120; quick 1.9)' })
   .option('delay', { coerce: numeric, requiresArg: true, describe: 'seconds before each round (default 60; quick 15)' })
   .option('rounds', { coerce: numeric, requiresArg: true, default: 3, describe: 'echo rounds per client' })
   .option('workers', { coerce: numeric, requiresArg: true, default: 0, describe: 'swarm processes; 0 = one per 5000 clients' })
@@ -27,7 +27,15 @@ const args = await benchCli('bench-c10k', '$0 [flags]\n\nThe C10k echo sequence 
   .option('out', { type: 'string', default: RESULTS_DIR, describe: 'directory for the CSVs and history.csv' })
   .parseAsync();
 
-const ramp = (args.ramp as number | undefined) ?? (args.quick ? 2 : 120);
+/** The connect-rate target, connects/s. */
+const CONNECT_TARGET = 5000;
+/**
+ * The short form's ramp offers 5% more than the target (10,000 clients: 5,263/s): the swarm paces its
+ * connects, so a run that keeps up achieves the offered rate (within 0.3% here), never more, and a ramp
+ * offering the target itself would pass or fail it by a few connects a second either way.
+ */
+const QUICK_RAMP_S = 1.9;
+const ramp = (args.ramp as number | undefined) ?? (args.quick ? QUICK_RAMP_S : 120);
 const delay = (args.delay as number | undefined) ?? (args.quick ? 15 : 60);
 const kind = args.server as ServerKind;
 // The server must not close idle clients during the delay: its idle timeout is set above it.
@@ -72,9 +80,9 @@ async function run(secret: string | null): Promise<RunSummary | null> {
     const targets: Target[] = [
       { name: 'sequences complete', measured: `${c.completed} of ${clients}, ${clients - c.completed} not`, pass: c.completed === clients },
       { name: 'echo p99 <= 5 ms', measured: summary.rtt ? `${summary.rtt.p99.toFixed(2)} ms` : 'no round trips', pass: summary.rtt ? summary.rtt.p99 <= 5 : false },
-      summary.offeredConnectRate >= 5000
-        ? { name: 'connect rate >= 5000/s', measured: `${Math.round(summary.connectRate)}/s`, pass: summary.connectRate >= 5000 }
-        : { name: 'connect rate >= 5000/s', measured: `${Math.round(summary.connectRate)}/s`, pass: null, note: `the ramp offered only ${Math.round(summary.offeredConnectRate)}/s; run with QUICK=1 or --ramp 2` },
+      summary.offeredConnectRate > CONNECT_TARGET
+        ? { name: `connect rate >= ${CONNECT_TARGET}/s`, measured: `${Math.round(summary.connectRate)}/s`, pass: summary.connectRate >= CONNECT_TARGET }
+        : { name: `connect rate >= ${CONNECT_TARGET}/s`, measured: `${Math.round(summary.connectRate)}/s`, pass: null, note: `the ramp offered ${Math.round(summary.offeredConnectRate)}/s, not above the target; run with QUICK=1 or --ramp 1.9` },
       summary.server?.bytesPerConnection != null
         ? { name: 'server memory <= 2 KB per idle connection', measured: `${Math.round(summary.server.bytesPerConnection)} B`, pass: summary.server.bytesPerConnection <= 2048 }
         : {

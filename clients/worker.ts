@@ -75,9 +75,9 @@ class Worker {
   }
 
   /**
-   * Warms up and tells the engine so; the ramp starts at `launch`. Loading and warming up took 300-550
-   * ms after the fork on a busy 2-core host, and when the ramp's start was fixed at the fork + 300 ms,
-   * each worker began with the clients already due launched in one burst (hundreds at once).
+   * Warms up and tells the engine so; the ramp starts only at `launch`, one moment for every worker. A
+   * worker needs 0.3-0.6 s after its fork to load and warm up on a busy host, and a ramp due before
+   * that would begin by launching every client already due in one burst.
    */
   prepare(): void {
     warmUpHistogramCode('worker');

@@ -5,21 +5,13 @@
  * --trace-gc lines of the worker processes: a collection the program asks for is traced as "testing".
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { startServer, type RunningServer } from './helpers/server.js';
-
-const SWARM = fileURLToPath(new URL('../clients/cli.js', import.meta.url));
+import { runSwarm } from './helpers/swarm.js';
 
 /** Requested (full) collections per worker pid, from the traced output of a swarm run. */
 async function requestedCollections(url: string, delaySeconds: number): Promise<{ perWorker: Map<string, number>; output: string }> {
-  const args = [SWARM, '--url', url, '--clients', '200', '--workers', '2', '--ramp', '0.3', '--delay', String(delaySeconds), '--rounds', '3'];
-  const { stdout } = await promisify(execFile)(process.execPath, args, {
-    env: { ...process.env, SWARM_WORKER_NODE_ARGS: '--trace-gc' },
-    maxBuffer: 16 * 2 ** 20,
-  });
+  const stdout = await runSwarm(['--url', url, '--clients', '200', '--workers', '2', '--ramp', '0.3', '--delay', String(delaySeconds), '--rounds', '3'], '--trace-gc');
   const perWorker = new Map<string, number>();
   for (const match of stdout.matchAll(/^\[(\d+):0x[0-9a-f]+\]\s+\d+ ms: (?:Mark-Compact|Scavenge)\b.*$/gm)) {
     perWorker.set(match[1], (perWorker.get(match[1]) ?? 0) + (/\btesting\b/.test(match[0]) ? 1 : 0));

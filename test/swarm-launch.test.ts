@@ -4,13 +4,10 @@
  * clients already due in one burst. Made slow here by a module that busies its loader for 800 ms.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { startServer, type RunningServer } from './helpers/server.js';
+import { runSwarm } from './helpers/swarm.js';
 
-const SWARM = fileURLToPath(new URL('../clients/cli.js', import.meta.url));
 /** Busies the worker's loader for 800 ms before the worker's own module runs (no spaces: the flag is split on them). */
 const SLOW_LOAD = '--import=data:text/javascript,((end)=>{while(Date.now()<end);})(Date.now()+800)';
 
@@ -20,8 +17,7 @@ describe('the swarm starts its ramp when its workers are ready', () => {
   after(() => server.close());
 
   it('keeps the offered connect rate with workers that take 0.8 s to load', async () => {
-    const args = [SWARM, '--url', `${server.ws}/echo?rounds=1`, '--clients', '100', '--workers', '2', '--ramp', '1', '--delay', '0.2', '--rounds', '1'];
-    const { stdout } = await promisify(execFile)(process.execPath, args, { env: { ...process.env, SWARM_WORKER_NODE_ARGS: SLOW_LOAD } });
+    const stdout = await runSwarm(['--url', `${server.ws}/echo?rounds=1`, '--clients', '100', '--workers', '2', '--ramp', '1', '--delay', '0.2', '--rounds', '1'], SLOW_LOAD);
     assert.match(stdout, /completed 100\/100/);
     const rate = Number(/^connect .* rate (\d+)\/s \(ramp offered 100\)/m.exec(stdout)?.[1]);
     // Launched in a burst, the 60 clients due while the workers loaded would all open at once, and 100

@@ -6,12 +6,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { childPids } from '../clients/proc.js';
 import { startServer, type RunningServer } from './helpers/server.js';
-
-const SWARM = fileURLToPath(new URL('../clients/cli.js', import.meta.url));
+import { SWARM } from './helpers/swarm.js';
 
 /** The nice value of every thread of `pid`, the main thread's first; null once it is gone. */
 function threadNices(pid: number): { main: number; helpers: number[] } | null {
@@ -41,7 +39,7 @@ describe('swarm worker thread priority', () => {
   after(() => server.close());
 
   it('lowers every helper thread of each worker to nice 19 and leaves the main thread at the swarm\'s own', async () => {
-    const ownNice = Number(readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ')[16]);
+    const ownNice = threadNices(process.pid)!.main;
     // Two workers whose 20 clients sleep 1.5 s twice: long enough to read their threads.
     const swarm = spawn(process.execPath, [SWARM, '--url', `${server.ws}/echo?rounds=2`, '--clients', '20', '--workers', '2', '--ramp', '0.2', '--delay', '1.5', '--rounds', '2'], { stdio: ['ignore', 'pipe', 'inherit'] });
     let output = '';

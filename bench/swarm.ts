@@ -26,7 +26,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { RunSummary, Swarm, TickEvent } from '../clients/engine.js';
+import type { LaunchEvent, RunSummary, Swarm, TickEvent } from '../clients/engine.js';
 import { checkHost, type HostCheck } from '../clients/host-check.js';
 import { interruptible } from '../clients/interrupt.js';
 import type { SwarmOptions } from '../clients/options.js';
@@ -68,8 +68,8 @@ const args = await benchCli('bench-swarm', '$0 [flags]\n\nThe swarm\'s own CPU p
 /** The phases run: connects over RAMP_S seconds, each round PHASE_S seconds after the previous one. */
 const RAMP_S = 4;
 const PHASE_S = 6;
-/** The engine's workers begin their ramp this long after the run starts (clients/engine.ts). */
-const WORKERS_START_MS = 300;
+/** An engine older than the `launch` event began its workers' ramp this long after the run started. */
+const OLDER_ENGINE_LAUNCH_MS = 300;
 const SAMPLE_MS = 100;
 
 type SwarmClass = new (options: Partial<SwarmOptions>) => Swarm;
@@ -129,7 +129,8 @@ interface Measured {
   /** CPU µs of the whole run, workers' whole lives included. */
   cpuMicros: number;
   timeline: CpuTimeline;
-  startedAt: number;
+  /** Epoch ms at which the ramp began (client 0's slot). */
+  launchedAt: number;
   ticks: { at: number; delivered: number }[];
 }
 
@@ -143,8 +144,10 @@ async function measure(side: Side, server: ServerProcess, options: Partial<Swarm
   const swarm = new side.Swarm({ ...options, url: server.url, serverPid: server.pid, hostCheck: 0 });
   attachProgress(swarm);
   let startedAt = 0;
+  let launchedAt: number | null = null;
   const ticks: Measured['ticks'] = [];
   swarm.on('start', (event: { startedAt: number }) => (startedAt = event.startedAt));
+  swarm.on('launch', (event: LaunchEvent) => (launchedAt = event.at));
   swarm.on('tick', (tick: TickEvent) => ticks.push({ at: Date.now(), delivered: tick.counters.delivered }));
   const timeline = new CpuTimeline(server.pid);
   const before = swarmCpuMicros(server.pid);
@@ -157,7 +160,7 @@ async function measure(side: Side, server: ServerProcess, options: Partial<Swarm
   summary.swarmCpuS = cpuMicros / 1e6;
   summary.clientSockets ??= `ws client (${(summary as { helpers?: string }).helpers ?? 'an older engine'})`;
   for (const line of summaryLines(summary, `${side.label}, ${options.scenario}`)) console.log(line);
-  return { summary, cpuMicros, timeline, startedAt, ticks };
+  return { summary, cpuMicros, timeline, launchedAt: launchedAt ?? startedAt + OLDER_ENGINE_LAUNCH_MS, ticks };
 }
 
 /** What one side measured, µs of CPU per thing (null when not measured). */
@@ -188,7 +191,7 @@ async function measureSide(side: Side, server: ServerProcess, runs: RunName[]): 
       const m = await measure(side, server, echoOptions(clients, RAMP_S, PHASE_S));
       costs.summaries.phases = m.summary;
       costs.saturated.push(`phases: ${m.summary.saturated}`);
-      const origin = m.startedAt + WORKERS_START_MS;
+      const origin = m.launchedAt;
       // The middle 3 of each phase's RAMP_S seconds: clear of start-up and of a slow client's tail.
       const inWindow = (clients * (RAMP_S - 1)) / RAMP_S;
       const phase = (p: number): number => m.timeline.between(origin + p * PHASE_S * 1000 + 500, origin + p * PHASE_S * 1000 + (RAMP_S - 0.5) * 1000);

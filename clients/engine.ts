@@ -46,6 +46,11 @@ export interface StartEvent {
   agents: string[];
 }
 
+/** The moment (epoch ms) every worker starts its ramp: client 0's slot. */
+export interface LaunchEvent {
+  at: number;
+}
+
 /** One second of the run. Counters are cumulative; latencies and rates cover this tick only. */
 export interface TickEvent {
   /** Whole seconds since the start. */
@@ -339,7 +344,9 @@ export class Swarm extends EventEmitter {
   private launchWhenPrepared(): void {
     if (this.launched || !this.workers.every((w) => w.prepared || w.done) || this.workers.length < this.options.workers) return;
     this.launched = true;
-    this.broadcast({ type: 'launch', at: Date.now() + this.leadMs() });
+    const at = Date.now() + this.leadMs();
+    this.broadcast({ type: 'launch', at });
+    this.emit('launch', { at } satisfies LaunchEvent);
   }
 
   private leadMs(): number {

@@ -4,13 +4,15 @@
  * The engine signs them all before the run starts, so the ramp times connects, not signing.
  */
 import { webcrypto } from 'node:crypto';
-import { SignJWT } from 'jose';
 
 /** Seconds a signed token stays valid: longer than any run. */
 const LIFETIME_S = 24 * 3600;
 
 /** A token for each of `clients` clients, by client index. */
 export async function signTokens(secret: string, clients: number): Promise<string[]> {
+  // jose is loaded here, not with the module: every worker imports this module for withToken, and
+  // loading jose costs each process 30-60 ms of CPU that a run without --token-secret never needs.
+  const { SignJWT } = await import('jose');
   // The key imported once: signing with raw bytes would import it again for every token.
   const key = await webcrypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
   const now = Math.floor(Date.now() / 1000);

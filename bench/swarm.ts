@@ -15,6 +15,10 @@
  *
  * The sequence and broadcast runs are also made by bench/lib/floor-client.ts, the least a Node client can
  * do for them (no checks, no figures): the floors under which no Node load generator goes on this boot.
+ * The sequence is also run with one client for as long, by the swarm and by the floor: a run's own CPU
+ * (start-up, reports, the end), which the per-sequence figure spreads over the clients; the sequence's
+ * CPU less it, over the other clients, is what each client adds at this load (fewer clients a second
+ * cost more each: the loop wakes for fewer events at a time).
  *
  * The swarm is this process (the engine) and its children other than the server. `--against DIR` runs
  * each of the three with the swarm of another built checkout too (DIR/dist/clients/engine.js), one after
@@ -40,7 +44,7 @@ import { assertNative, startServerProcess, type ServerProcess } from './lib/serv
 const RUNS = ['sequence', 'phases', 'broadcast'] as const;
 type RunName = (typeof RUNS)[number];
 
-const args = await benchCli('bench-swarm', '$0 [flags]\n\nThe swarm\'s own CPU per echo client sequence, per connect, per echo round trip, per close and per\nreceived broadcast frame, against the bare-uWS server. About 1.5 minutes; twice that with --against.')
+const args = await benchCli('bench-swarm', '$0 [flags]\n\nThe swarm\'s own CPU per echo client sequence (and that split into a run\'s own, from the same run with\none client, and each client\'s at this load), per connect, per echo round trip, per close and per\nreceived broadcast frame, against the bare-uWS server. About 2 minutes; twice that with --against.')
   .option('clients', { coerce: numeric, requiresArg: true, default: 5000, describe: 'echo clients of the sequence and phases runs' })
   .option('subscribers', { coerce: numeric, requiresArg: true, default: 1000, describe: 'subscribers of the broadcast run (one more client publishes)' })
   .option('rate', { coerce: numeric, requiresArg: true, default: 200, describe: 'messages per second the broadcast publisher sends; each reaches every subscriber' })
@@ -65,6 +69,14 @@ const args = await benchCli('bench-swarm', '$0 [flags]\n\nThe swarm\'s own CPU p
   })
   .parseAsync();
 
+/** The sequence run: connects over 10 s, then 3 rounds 1 s apart; it lasts SEQUENCE_S. */
+const SEQUENCE = { ramp: 10, delay: 1, rounds: 3 };
+const SEQUENCE_S = SEQUENCE.ramp + SEQUENCE.rounds * SEQUENCE.delay;
+/**
+ * The one-client run spaces its rounds so that it lasts as long as the sequence: its CPU is then all a
+ * run costs whatever its clients (start-up, a report every 500 ms, the end), not less for ending sooner.
+ */
+const ONE_CLIENT_DELAY = SEQUENCE_S / SEQUENCE.rounds;
 /** The phases run: connects over RAMP_S seconds, each round PHASE_S seconds after the previous one. */
 const RAMP_S = 4;
 const PHASE_S = 6;
@@ -166,27 +178,35 @@ async function measure(side: Side, server: ServerProcess, options: Partial<Swarm
 /** What one side measured, µs of CPU per thing (null when not measured). */
 interface Costs extends SwarmCosts {
   sequence: number | null;
+  /** CPU of the sequence with one client: what a run costs whatever its clients. */
+  run: number | null;
+  /** Per client beyond that one-client run. */
+  added: number | null;
   idlePct: number | null;
   saturated: string[];
   summaries: Partial<Record<RunName, RunSummary>>;
 }
 
 function echoOptions(clients: number, ramp: number, delay: number): Partial<SwarmOptions> {
-  return { scenario: 'echo', clients, ramp, delay, rounds: 3, workers: args.workers as number };
+  return { scenario: 'echo', clients, ramp, delay, rounds: SEQUENCE.rounds, workers: args.workers as number };
 }
 
 async function measureSide(side: Side, server: ServerProcess, runs: RunName[]): Promise<Costs> {
   const clients = args.clients as number;
-  const costs: Costs = { sequence: null, connect: null, rtt: null, close: null, frame: null, idlePct: null, saturated: [], summaries: {} };
+  const costs: Costs = { sequence: null, run: null, added: null, connect: null, rtt: null, close: null, frame: null, idlePct: null, saturated: [], summaries: {} };
   let idleMicrosPerMs: number | null = null;
   for (const run of runs) {
     if (interrupted()) break;
     console.log(`\n== ${side.label}: ${run}`);
     if (run === 'sequence') {
-      const m = await measure(side, server, echoOptions(clients, 10, 1));
+      const m = await measure(side, server, echoOptions(clients, SEQUENCE.ramp, SEQUENCE.delay));
       costs.summaries.sequence = m.summary;
       costs.saturated.push(`sequence: ${m.summary.saturated}`);
       costs.sequence = m.cpuMicros / clients;
+      console.log(`\n== ${side.label}: sequence with one client`);
+      const one = await measure(side, server, echoOptions(1, SEQUENCE.ramp, ONE_CLIENT_DELAY));
+      costs.run = one.cpuMicros;
+      costs.added = addedPerClient(m.cpuMicros, one.cpuMicros, clients);
     } else if (run === 'phases') {
       const m = await measure(side, server, echoOptions(clients, RAMP_S, PHASE_S));
       costs.summaries.phases = m.summary;
@@ -260,16 +280,29 @@ async function measureFrameFloor(server: ServerProcess): Promise<number | null> 
   return Number(match[2]) / Number(match[1]);
 }
 
-/** The floor client's CPU per echo client sequence, µs; null when it did not complete every client. */
-async function measureFloor(server: ServerProcess): Promise<number | null> {
-  const clients = args.clients as number;
-  console.log(`\n== floor: ${clients} bare Node clients, the same sequence`);
+/** CPU µs per client of a run of `clients` beyond a one-client run of the same sequence; null for one client. */
+function addedPerClient(cpuMicros: number, oneClientMicros: number, clients: number): number | null {
+  return clients > 1 ? Math.max(0, cpuMicros - oneClientMicros) / (clients - 1) : null;
+}
+
+/** The floor client's CPU running the echo client sequence for `clients` clients, µs; null when one did not complete. */
+async function floorSequenceCpu(server: ServerProcess, clients: number): Promise<number | null> {
+  console.log(`\n== floor: ${clients} bare Node client${clients === 1 ? '' : 's'}, the same sequence`);
   const before = swarmCpuMicros(server.pid);
-  const out = await runFloor([`${server.url}/echo?rounds=3`, String(clients), '10', '1', '3']);
+  const delay = clients === 1 ? ONE_CLIENT_DELAY : SEQUENCE.delay;
+  const out = await runFloor([`${server.url}/echo?rounds=${SEQUENCE.rounds}`, String(clients), String(SEQUENCE.ramp), String(delay), String(SEQUENCE.rounds)]);
   const cpu = swarmCpuMicros(server.pid) - before;
   const completed = Number(/completed (\d+)/.exec(out)?.[1] ?? NaN);
   console.log(`floor: ${completed} of ${clients} completed, ${(cpu / 1e6).toFixed(2)} s of CPU`);
-  return completed === clients ? cpu / clients : null;
+  return completed === clients ? cpu : null;
+}
+
+/** The floor's figures for the echo client sequence, µs, as {@link Costs} has them for a swarm. */
+async function measureFloor(server: ServerProcess): Promise<{ sequence: number | null; run: number | null; added: number | null }> {
+  const clients = args.clients as number;
+  const all = await floorSequenceCpu(server, clients);
+  const one = await floorSequenceCpu(server, 1);
+  return { sequence: all === null ? null : all / clients, run: one, added: all === null || one === null ? null : addedPerClient(all, one, clients) };
 }
 
 const runs = [...new Set(args.runs.split(',').map((r) => r.trim() as RunName))].sort((a, b) => RUNS.indexOf(a) - RUNS.indexOf(b));
@@ -286,7 +319,7 @@ const host: HostCheck = await checkHost(BENCH_HOST_CHECK_S);
 console.log(`host: reference work ${Math.round(host.referenceMs)} ms, stalled ${host.stalledPct.toFixed(1)}%`);
 const server = await startServerProcess('bare');
 const results: Costs[] = [];
-let floor: number | null = null;
+let floor: Awaited<ReturnType<typeof measureFloor>> = { sequence: null, run: null, added: null };
 let frameFloor: number | null = null;
 try {
   assertNative(server);
@@ -298,11 +331,15 @@ try {
   await server.stop();
 }
 
-const fmt = (v: number | null, unit: 'ms' | 'µs'): string => (v === null ? 'N/A' : unit === 'ms' ? `${(v / 1000).toFixed(3)} ms` : `${v.toFixed(1)} µs`);
+type Unit = 'ms' | 'whole ms' | 'µs';
+const fmt = (v: number | null, unit: Unit): string =>
+  v === null ? 'N/A' : unit === 'ms' ? `${(v / 1000).toFixed(3)} ms` : unit === 'whole ms' ? `${(v / 1000).toFixed(0)} ms` : `${v.toFixed(1)} µs`;
 const own = results[results.length - 1];
 const against = results.length > 1 ? results[0] : null;
-const rows: [string, keyof Costs, 'ms' | 'µs'][] = [
+const rows: [string, keyof Costs, Unit][] = [
   [`echo client sequence (${args.clients} clients over 10 s, 3 rounds 1 s apart)`, 'sequence', 'ms'],
+  [`  of which a run's own: one client over the same ${SEQUENCE_S} s (start-up, reports, the end)`, 'run', 'whole ms'],
+  ['  and each client\'s: the sequence less that run, per other client', 'added', 'ms'],
   ['connect (upgrade and welcome)', 'connect', 'µs'],
   ['echo round trip', 'rtt', 'µs'],
   ['close (goodbye and the closing handshake)', 'close', 'µs'],
@@ -315,7 +352,10 @@ for (const [name, key, unit] of rows) {
   const side = against ? `   against: ${fmt(theirs ?? null, unit)}${mine && theirs ? ` (${(theirs / mine).toFixed(2)}x lighter now)` : ''}` : '';
   console.log(`  ${name}: ${fmt(mine, unit)}${side}`);
 }
-if (runs.includes('sequence')) console.log(`  floor: the least a Node client can do for the same sequence (bench/lib/floor-client.ts): ${fmt(floor, 'ms')}`);
+if (runs.includes('sequence')) {
+  console.log(`  floor: the least a Node client can do for the same sequence (bench/lib/floor-client.ts): ${fmt(floor.sequence, 'ms')}`);
+  console.log(`    its one-client run: ${fmt(floor.run, 'whole ms')}; each client beyond it: ${fmt(floor.added, 'ms')}`);
+}
 if (runs.includes('broadcast')) console.log(`  floor: the least a Node subscriber can do per received frame, same subscribers and rate: ${fmt(frameFloor, 'µs')}`);
 console.log(`  idle (reports, timers): ${own.idlePct === null ? 'N/A' : `${own.idlePct.toFixed(1)}% of a core`}`);
 for (const [i, r] of results.entries()) console.log(`which side was saturated (${sides[i].label}): ${r.saturated.join(', ')}`);
@@ -335,11 +375,15 @@ const name = `swarm-${stamp()}`;
 const csvRows: Row[] = [
   ...results.flatMap((r, i) =>
     rows.map(([operation, key]) => ({
-      run: name, swarm: sides[i].label, operation: key, cpu_us: r[key] as number | null, description: operation, idle_pct: r.idlePct, ...hostColumns(host),
+      run: name, swarm: sides[i].label, operation: key, cpu_us: r[key] as number | null, description: operation.trim(), idle_pct: r.idlePct, ...hostColumns(host),
     })),
   ),
   ...(runs.includes('sequence')
-    ? [{ run: name, swarm: 'floor', operation: 'sequence', cpu_us: floor, description: 'the least a Node client can do for the echo client sequence (bench/lib/floor-client.ts)', idle_pct: null, ...hostColumns(host) }]
+    ? ([
+        ['sequence', 'the least a Node client can do for the echo client sequence (bench/lib/floor-client.ts)'],
+        ['run', 'the same, one client: the floor client\'s own start-up and end'],
+        ['added', 'the same, per client beyond the one-client run'],
+      ] as const).map(([key, description]) => ({ run: name, swarm: 'floor', operation: key, cpu_us: floor[key], description, idle_pct: null, ...hostColumns(host) }))
     : []),
   ...(runs.includes('broadcast')
     ? [{ run: name, swarm: 'floor', operation: 'frame', cpu_us: frameFloor, description: 'the least a Node subscriber can do per received broadcast frame (bench/lib/floor-client.ts)', idle_pct: null, ...hostColumns(host) }]

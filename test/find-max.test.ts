@@ -4,20 +4,16 @@
  * the failing cases through findMax itself: p99 over the limit and clients that fail.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { findMax } from '../clients/find-max.js';
 import { readCsv } from '../clients/output/csv.js';
 import { echoServer } from './helpers/fake-servers.js';
 import { startServer, type RunningServer } from './helpers/server.js';
+import { runSwarm } from './helpers/swarm.js';
 
-const SWARM = fileURLToPath(new URL('../clients/cli.js', import.meta.url));
-const run = promisify(execFile);
 
 describe('swarm --find-max', () => {
   let server: RunningServer;
@@ -26,8 +22,8 @@ describe('swarm --find-max', () => {
 
   it('doubles the clients while every step holds, and stops at --max-clients with that count', async () => {
     const out = mkdtempSync(join(tmpdir(), 'find-max-'));
-    const { stdout } = await run(process.execPath, [
-      SWARM, '--url', server.ws, '--find-max', '--clients', '10', '--max-clients', '40', '--p99-limit', '1000',
+    const stdout = await runSwarm([
+      '--url', server.ws, '--find-max', '--clients', '10', '--max-clients', '40', '--p99-limit', '1000',
       '--ramp', '0.2', '--delay', '0.1', '--rounds', '2', '--out', out, '--name', 'fm',
     ]);
     assert.match(stdout, /find-max: 10 clients: p99 [\d.]+ ms, errors 0, lost 0, saturated: \w+ -> held/);
@@ -40,7 +36,7 @@ describe('swarm --find-max', () => {
 
   it('reports no count, and exits 1, when the first step already fails its p99 limit', async () => {
     await assert.rejects(
-      run(process.execPath, [SWARM, '--url', server.ws, '--find-max', '--clients', '10', '--p99-limit', '0.001', '--ramp', '0.2', '--delay', '0.1', '--rounds', '2']),
+      runSwarm(['--url', server.ws, '--find-max', '--clients', '10', '--p99-limit', '0.001', '--ramp', '0.2', '--delay', '0.1', '--rounds', '2']),
       (err: { code: number; stdout: string }) => err.code === 1 && /the largest client count that held: none \(10 clients: p99 [\d.]+ ms above the limit of 0\.001 ms\)/.test(err.stdout),
     );
   });
@@ -62,6 +58,6 @@ describe('swarm --find-max', () => {
   });
 
   it('refuses scenarios it cannot judge, naming the flag', async () => {
-    await assert.rejects(run(process.execPath, [SWARM, '--find-max', '--scenario', 'slow']), (err: { code: number; stderr: string }) => err.code === 2 && /--find-max runs the echo and broadcast scenarios \(got --scenario slow\)/.test(err.stderr));
+    await assert.rejects(runSwarm(['--find-max', '--scenario', 'slow']), (err: { code: number; stderr: string }) => err.code === 2 && /--find-max runs the echo and broadcast scenarios \(got --scenario slow\)/.test(err.stderr));
   });
 });

@@ -13,8 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { readCsv } from '../clients/output/csv.js';
 import { isAlive } from './helpers/process.js';
 import { eventually, startServer } from './helpers/server.js';
+import { SWARM } from './helpers/swarm.js';
 
-const SWARM = fileURLToPath(new URL('../clients/cli.js', import.meta.url));
 const C10K = fileURLToPath(new URL('../bench/c10k.js', import.meta.url));
 
 interface Run {

@@ -203,6 +203,7 @@ async function measureSide(side: Side, server: ServerProcess, runs: RunName[]): 
       costs.summaries.sequence = m.summary;
       costs.saturated.push(`sequence: ${m.summary.saturated}`);
       costs.sequence = m.cpuMicros / clients;
+      if (interrupted()) break;
       console.log(`\n== ${side.label}: sequence with one client`);
       const one = await measure(side, server, echoOptions(1, SEQUENCE.ramp, ONE_CLIENT_DELAY));
       costs.run = one.cpuMicros;

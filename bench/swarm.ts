@@ -302,7 +302,7 @@ async function floorSequenceCpu(server: ServerProcess, clients: number): Promise
 async function measureFloor(server: ServerProcess): Promise<{ sequence: number | null; run: number | null; added: number | null }> {
   const clients = args.clients as number;
   const all = await floorSequenceCpu(server, clients);
-  const one = await floorSequenceCpu(server, 1);
+  const one = interrupted() ? null : await floorSequenceCpu(server, 1);
   return { sequence: all === null ? null : all / clients, run: one, added: all === null || one === null ? null : addedPerClient(all, one, clients) };
 }
 

@@ -8,7 +8,7 @@ import type { ServerOptions } from '../options.js';
 import type { SlowIo } from '../slow-io/index.js';
 import type { Stats } from '../stats.js';
 import type { Admission } from './admission.js';
-import type { Hooks } from '../hooks.js';
+import type { HookName, Hooks } from '../hooks.js';
 import type { TokenVerifier } from '../identity.js';
 import type { Logger, Throttle } from '../log.js';
 
@@ -73,6 +73,18 @@ export function acceptUpgrade<T>(res: HttpResponse, headers: UpgradeHeaders, con
 export function reportHandlerError(ctx: Pick<ServerContext, 'stats' | 'log' | 'throttle'>, where: string, err: unknown): void {
   const count = ++ctx.stats.handlerErrors;
   ctx.throttle.pass(`handler:${where}`, (suppressed) => ctx.log.error({ err, where, count, suppressed }, 'handler error: the connection or request it concerned was ended'));
+}
+
+/**
+ * Counts and logs a failed hook call (a line per hook per 10 s at most): the caller answers the one
+ * connection or upgrade it concerned (hook_failed, or 500).
+ */
+export function reportHookFailure(ctx: Pick<ServerContext, 'stats' | 'log' | 'throttle'>, hook: HookName, outcome: { error: Error; timedOut: boolean }): void {
+  const count = ++ctx.stats.hookErrors[hook];
+  if (outcome.timedOut) ctx.stats.hookTimeouts++;
+  ctx.throttle.pass(`hook:${hook}`, (suppressed) =>
+    ctx.log.warn({ hook, err: outcome.error, timed_out: outcome.timedOut, count, suppressed }, `the ${hook} hook failed: its connection got hook_failed`),
+  );
 }
 
 /** Bytes uWS still holds in this process for `sockets`, summed (shutdown waits for 0). */

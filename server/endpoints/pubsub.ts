@@ -16,8 +16,7 @@
  * that budget plus one frame before it is closed, at any publish rate; the sweep runs as often as the
  * bytes flowing require and no more often.
  */
-import { randomBytes } from 'node:crypto';
-import type { HttpRequest, HttpResponse, us_socket_context_t, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
+import type { WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import {
   events,
   mayClientPublish,
@@ -31,11 +30,11 @@ import {
   type RequestId,
 } from '../protocol/index.js';
 import { countClientClose } from '../stats.js';
-import { callHook, hasRequestHooks, Refusal as HookRefusal, type HookConnection, type HookIdentity, type HookName, type UpgradeRequest } from '../hooks.js';
+import { callHook, hasRequestHooks, type HookConnection, type HookName } from '../hooks.js';
 import type { History, Missed, Position } from '../history/types.js';
-import { refuseUpgrade, requestToken, TOKEN_REQUIRED, tokenRefusal, upgradeLater, type UpgradeRefusal } from './token-gate.js';
-import { granted, isOwnerName, TokenRefused, type TokenIdentity } from '../identity.js';
-import { acceptUpgrade, bufferedBytes, CLOSE, endAll, refuseWithServerError, reportHandlerError, SEND, upgradeHeaders, type ServerContext, type UpgradeHeaders } from './context.js';
+import { granted, TokenRefused, type TokenIdentity } from '../identity.js';
+import { bufferedBytes, CLOSE, endAll, reportHandlerError, reportHookFailure, SEND, type ServerContext } from './context.js';
+import { PubSubUpgrades } from './pubsub-upgrade.js';
 
 
 /** Per-connection state, kept by uWS as the socket's user data. */
@@ -80,8 +79,6 @@ const SWEEP_BUDGET_SHARE = 0.25;
 /** The sweep also runs this often, for a socket over the limit while nothing is published. */
 const SWEEP_INTERVAL_MS = 1000;
 
-const connectionPrefix = randomBytes(4).toString('hex');
-
 /** Before a channel name, the uWS topic of its join_leave subscribers (no channel name has this character). */
 const JOIN_LEAVE_TOPIC = '\u0001';
 
@@ -90,9 +87,6 @@ function memberOf(conn: PubSubConnection): events.Member {
   return { connection: conn.id, user: conn.user, session: conn.session };
 }
 
-const AUTHENTICATE_FAILED: UpgradeRefusal = { why: 'hook_failed', status: '500 Internal Server Error', text: 'the authenticate hook failed' };
-const SERVER_FAILED: UpgradeRefusal = { why: 'hook_failed', status: '500 Internal Server Error', text: 'the server failed on this upgrade' };
-let connectionCounter = 0;
 
 /** How often a monitor waiting for the broker to connect looks again (bridged()). */
 const BRIDGE_POLL_MS = 50;
@@ -133,16 +127,11 @@ export class PubSubEndpoint {
   private readonly sweepTimer: NodeJS.Timeout;
   /** The sockets whose token expires, checked each second (the sweep's timer). */
   private readonly expiring = new Set<Socket>();
-  /**
-   * Set while an upgrade runs inside an HttpResponse cork (the asynchronous upgrade after a token
-   * check). uWS 20.30 ends a socket (1006, though the client saw the frame) that is sent a frame from
-   * `open` then, so the welcome waits until the cork has ended.
-   */
-  private upgradingInCork = false;
   /** The kept messages (`--history`); null when off. */
   private readonly history: History | null;
   /** Whether hooks handle requests: then each connection's requests run one at a time, in order. */
   private readonly sequential: boolean;
+  private readonly upgrades: PubSubUpgrades;
 
   constructor(private readonly ctx: ServerContext) {
     ctx.broker.onDeliver((channel, json, position) => this.deliver(channel, json, position));
@@ -150,6 +139,7 @@ export class PubSubEndpoint {
     this.history = ctx.history;
     this.sweepBudget = Math.max(1, Math.floor(ctx.options.maxBackpressure * SWEEP_BUDGET_SHARE));
     this.sequential = hasRequestHooks(ctx.hooks);
+    this.upgrades = new PubSubUpgrades(ctx);
     this.sweepTimer = setInterval(() => {
       this.sweepSlowConsumers();
       this.expireTokens(Date.now());
@@ -166,98 +156,11 @@ export class PubSubEndpoint {
       closeOnBackpressureLimit: 0,
       idleTimeout: options.idleTimeout,
       sendPingsAutomatically: options.idleTimeout > 0,
-      upgrade: (res, req, context) => this.upgrade(res, req, context),
+      upgrade: (res, req, context) => this.upgrades.upgrade(res, req, context),
       open: (ws) => this.open(ws),
       message: (ws, data, isBinary) => this.message(ws, data, isBinary),
       close: (ws, code, reason) => this.close(ws, code, reason),
     };
-  }
-
-  private upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
-    try {
-      const address = this.ctx.admission.admit(res, req, this.ctx.shuttingDown);
-      if (address === null) return;
-      const token = requestToken(this.ctx, req);
-      const headers = upgradeHeaders(req);
-      if (token === null && this.ctx.options.requireAuth) return this.refuse(res, address, TOKEN_REQUIRED);
-      if (token === null && !this.ctx.hooks.authenticate) return this.accept(res, headers, context, address, null);
-      // The request is gone after the first await: what authenticate sees is copied now.
-      const request = this.ctx.hooks.authenticate ? upgradeRequest(req, address) : null;
-      void this.acceptLater(res, headers, context, address, token, request);
-    } catch (err) {
-      reportHandlerError(this.ctx, 'pubsub upgrade', err);
-      refuseWithServerError(res);
-    }
-  }
-
-  /**
-   * The asynchronous upgrade: verifies the token and asks `authenticate` (other connections go on
-   * meanwhile), then upgrades, or answers 401/403 (a refusal) or 500 (a failed hook).
-   */
-  private acceptLater(
-    res: HttpResponse,
-    headers: UpgradeHeaders,
-    context: us_socket_context_t,
-    address: string,
-    token: string | null,
-    request: UpgradeRequest | null,
-  ): Promise<void> {
-    return upgradeLater(this.ctx, res, address, 'pubsub upgrade', async () => {
-      let identity: TokenIdentity | null = null;
-      try {
-        if (token !== null) identity = await this.ctx.verifier!.verify(token);
-        if (request) {
-          request.token = identity && { user: identity.user, session: identity.session };
-          const outcome = await callHook(() => this.ctx.hooks.authenticate!(request), this.ctx.options.hookTimeout);
-          if (!outcome.ok && outcome.error instanceof HookRefusal) {
-            return { status: outcome.error.status === 403 ? '403 Forbidden' : '401 Unauthorized', why: 'unauthorized', text: outcome.error.message };
-          }
-          const named = outcome.ok ? hookIdentity(outcome.value, identity) : outcome;
-          if ('error' in named) {
-            this.hookFailed('authenticate', named);
-            return AUTHENTICATE_FAILED;
-          }
-          identity = named.identity;
-        }
-      } catch (err) {
-        if (err instanceof TokenRefused) return tokenRefusal(err);
-        reportHandlerError(this.ctx, 'pubsub upgrade', err);
-        return SERVER_FAILED;
-      }
-      if (identity === null && this.ctx.options.requireAuth) return TOKEN_REQUIRED;
-      return () => {
-        this.upgradingInCork = true;
-        try {
-          this.accept(res, headers, context, address, identity);
-        } finally {
-          this.upgradingInCork = false;
-        }
-      };
-    });
-  }
-
-  private refuse(res: HttpResponse, address: string, refusal: UpgradeRefusal): void {
-    refuseUpgrade(this.ctx, res, address, refusal);
-  }
-
-  private accept(res: HttpResponse, headers: UpgradeHeaders, context: us_socket_context_t, address: string, identity: TokenIdentity | null): void {
-    const connection: PubSubConnection = {
-      id: connectionPrefix + (++connectionCounter).toString(36),
-      user: identity?.user ?? null,
-      session: identity?.session ?? randomBytes(12).toString('base64url'),
-      grants: identity && { channels: identity.channels, publish: identity.publish },
-      expiresAt: identity?.expiresAt ?? null,
-      channels: null,
-      closed: false,
-      leaving: false,
-      endedByServer: false,
-      windowStart: 0,
-      windowCount: 0,
-      address,
-      queue: null,
-      facade: null,
-    };
-    acceptUpgrade(res, headers, context, connection);
   }
 
   private open(ws: Socket): void {
@@ -267,7 +170,7 @@ export class PubSubEndpoint {
     this.ctx.stats.pubsubConnections++;
     this.ctx.stats.connectionsTotal++;
     // Nothing can be sent to the socket between the upgrade and the microtask: welcome stays first.
-    if (this.upgradingInCork) queueMicrotask(() => this.welcome(ws, conn, true));
+    if (this.upgrades.inCork) queueMicrotask(() => this.welcome(ws, conn, true));
     else this.welcome(ws, conn, false);
     // In the connection's queue, so requests wait for it; it runs after the welcome's microtask.
     if (this.ctx.hooks.onOpen) this.enqueue(conn, () => this.runOnOpen(ws, conn));
@@ -415,7 +318,7 @@ export class PubSubEndpoint {
     if (!receiver) return this.failLater(ws, conn, 'unknown_method', `no method ${JSON.stringify(method.slice(0, 50))}`, id);
     const outcome = await callHook(() => receiver(this.facade(ws, conn), params), this.ctx.options.hookTimeout);
     if (!outcome.ok) {
-      this.hookFailed('rpc', outcome);
+      reportHookFailure(this.ctx, 'rpc', outcome);
       return this.failLater(ws, conn, 'rpc_failed', outcome.error.message, id);
     }
     const json = JSON.stringify(outcome.value ?? null);
@@ -423,17 +326,8 @@ export class PubSubEndpoint {
     this.sendLater(ws, conn, events.result(json, id));
   }
 
-  /** Counts and logs a failed hook call (a line per hook per 10 s at most). */
-  private hookFailed(hook: HookName, outcome: { error: Error; timedOut: boolean }): void {
-    const count = ++this.ctx.stats.hookErrors[hook];
-    if (outcome.timedOut) this.ctx.stats.hookTimeouts++;
-    this.ctx.throttle.pass(`hook:${hook}`, (suppressed) =>
-      this.ctx.log.warn({ hook, err: outcome.error, timed_out: outcome.timedOut, count, suppressed }, `the ${hook} hook failed: its connection got hook_failed`),
-    );
-  }
-
   private hookFailedFor(ws: Socket, conn: PubSubConnection, hook: HookName, outcome: { error: Error; timedOut: boolean }, id: RequestId): void {
-    this.hookFailed(hook, outcome);
+    reportHookFailure(this.ctx, hook, outcome);
     this.failLater(ws, conn, 'hook_failed', `the ${hook} hook failed: ${outcome.error.message}`, id);
   }
 
@@ -483,7 +377,7 @@ export class PubSubEndpoint {
     if (onClose) {
       const facade = this.facade(ws, conn);
       void callHook(() => onClose(facade, code), this.ctx.options.hookTimeout).then((outcome) => {
-        if (!outcome.ok) this.hookFailed('onClose', outcome);
+        if (!outcome.ok) reportHookFailure(this.ctx, 'onClose', outcome);
       });
     }
   }
@@ -1002,23 +896,4 @@ export class PubSubEndpoint {
     this.ctx.stats.channels--;
     this.ctx.broker.release(channel);
   }
-}
-
-/** What `authenticate` sees of an upgrade request, copied while the request is valid. */
-function upgradeRequest(req: HttpRequest, address: string): UpgradeRequest {
-  const headers: Record<string, string> = {};
-  req.forEach((name, value) => (headers[name] = value));
-  const query = req.getQuery();
-  return { url: query ? `${req.getUrl()}?${query}` : req.getUrl(), headers, address, token: null };
-}
-
-/**
- * The identity `authenticate` returned, over the token's (whose expiry and grants it keeps), or the
- * failure a malformed one is; null: anonymous.
- */
-function hookIdentity(value: HookIdentity, token: TokenIdentity | null): { identity: TokenIdentity | null } | { error: Error; timedOut: false } {
-  if (value === null) return { identity: null };
-  const valid = typeof value === 'object' && isOwnerName(value.user) && (value.session === undefined || isOwnerName(value.session));
-  if (!valid) return { error: new Error('authenticate returned neither null nor { user, session? } with names of A-Z a-z 0-9 _ - . @'), timedOut: false };
-  return { identity: { user: value.user, session: value.session ?? null, expiresAt: token?.expiresAt ?? null, channels: token?.channels ?? [], publish: token?.publish ?? [] } };
 }

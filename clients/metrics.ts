@@ -125,6 +125,9 @@ export function mergeEncoded(sets: HistogramSet[], encoded: Record<HistogramName
   }
 }
 
+/** Values per round of {@link warmUpHistogramCode}. */
+const WARM_UP_VALUES = 2_000;
+
 /**
  * Runs the histogram code a side runs during a run on throwaway histograms until the JIT has compiled
  * it: a worker records and encodes from the first timed value on, the engine decodes, merges and
@@ -132,22 +135,22 @@ export function mergeEncoded(sets: HistogramSet[], encoded: Record<HistogramName
  * unoptimized, while the servers were under load. Warming it in both (broadcast, 50,000 msg/s, 3 server
  * processes) took the 2nd and 3rd timed seconds from p99 4-9 ms to 3-5 ms (the 1st stayed at 6-14 ms).
  *
- * The engine's part merges and summarizes one small encoded set again and again: it records and
- * encodes nothing in a run, and the merges, not the values, are what the JIT counts. Every run pays
- * for this warm-up, so it does no more than that.
+ * Every run pays for this warm-up, so it does no more than the JIT needs: 8 rounds of 2,000 values
+ * (the JIT counts calls and loop iterations, and compiled as much at 2,000 as at 20,000). The engine
+ * records and encodes nothing in a run, so its part merges and summarizes one encoded set 8 times.
  */
 export function warmUpHistogramCode(side: 'worker' | 'engine'): void {
   const set = newHistogramSet();
   const spread = (i: number): number => 50 + ((i * 7919) % 20_000) * (1 + (i % 7));
   if (side === 'worker') {
     for (let round = 0; round < 8; round++) {
-      for (let i = 0; i < 20_000; i++) record(set.fanout, spread(i));
+      for (let i = 0; i < WARM_UP_VALUES; i++) record(set.fanout, spread(i));
       record(set.connect, 1000 + round);
       encodeHistograms(set);
       resetHistograms(set);
     }
   } else {
-    for (let i = 0; i < 2_000; i++) record(set.fanout, spread(i));
+    for (let i = 0; i < WARM_UP_VALUES; i++) record(set.fanout, spread(i));
     record(set.connect, 1000);
     const encoded = encodeHistograms(set);
     const into = [newHistogramSet()];

@@ -208,8 +208,12 @@ export class Swarm extends EventEmitter {
     const tokens = options.tokenSecret ? await signTokens(options.tokenSecret, options.clients) : null;
     // With agents, workers run on their machines: worker w on agent w mod N. They are asked for now, so
     // that a missing one fails the run before it starts.
-    // ioredis is loaded only for a run with agents: 30-80 ms of CPU that every other run would pay.
-    const coordinator = options.agents > 0 ? await (await import('./coordinator.js')).Coordinator.connect(options.coordinator, options.coordinatorKey) : null;
+    let coordinator: Coordinator | null = null;
+    if (options.agents > 0) {
+      // Loaded only for a run with agents: ioredis costs 30-80 ms of CPU that every other run would pay.
+      const { Coordinator: Coordinating } = await import('./coordinator.js');
+      coordinator = await Coordinating.connect(options.coordinator, options.coordinatorKey);
+    }
     let agents: AgentInfo[] = [];
     try {
       if (coordinator) agents = await coordinator.takeAgents(options.agents, options.agentWait);

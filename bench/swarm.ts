@@ -175,13 +175,18 @@ async function measure(side: Side, server: ServerProcess, options: Partial<Swarm
   return { summary, cpuMicros, timeline, launchedAt: launchedAt ?? startedAt + OLDER_ENGINE_LAUNCH_MS, ticks };
 }
 
-/** What one side measured, µs of CPU per thing (null when not measured). */
-interface Costs extends SwarmCosts {
+/** The echo client sequence's figures, µs of CPU (null when not measured), for a swarm and for the floor. */
+interface SequenceCosts {
+  /** Per client. */
   sequence: number | null;
-  /** CPU of the sequence with one client: what a run costs whatever its clients. */
+  /** The sequence with one client: what a run costs whatever its clients. */
   run: number | null;
   /** Per client beyond that one-client run. */
   added: number | null;
+}
+
+/** What one side measured, µs of CPU per thing (null when not measured). */
+interface Costs extends SwarmCosts, SequenceCosts {
   idlePct: number | null;
   saturated: string[];
   summaries: Partial<Record<RunName, RunSummary>>;
@@ -299,7 +304,7 @@ async function floorSequenceCpu(server: ServerProcess, clients: number): Promise
 }
 
 /** The floor's figures for the echo client sequence, µs, as {@link Costs} has them for a swarm. */
-async function measureFloor(server: ServerProcess): Promise<{ sequence: number | null; run: number | null; added: number | null }> {
+async function measureFloor(server: ServerProcess): Promise<SequenceCosts> {
   const clients = args.clients as number;
   const all = await floorSequenceCpu(server, clients);
   const one = interrupted() ? null : await floorSequenceCpu(server, 1);
@@ -320,7 +325,7 @@ const host: HostCheck = await checkHost(BENCH_HOST_CHECK_S);
 console.log(`host: reference work ${Math.round(host.referenceMs)} ms, stalled ${host.stalledPct.toFixed(1)}%`);
 const server = await startServerProcess('bare');
 const results: Costs[] = [];
-let floor: Awaited<ReturnType<typeof measureFloor>> = { sequence: null, run: null, added: null };
+let floor: SequenceCosts = { sequence: null, run: null, added: null };
 let frameFloor: number | null = null;
 try {
   assertNative(server);

@@ -141,17 +141,19 @@ const WARM_UP_VALUES = 2_000;
  */
 export function warmUpHistogramCode(side: 'worker' | 'engine'): void {
   const set = newHistogramSet();
-  const spread = (i: number): number => 50 + ((i * 7919) % 20_000) * (1 + (i % 7));
+  /** Values spread over 50 µs to 140 ms, as round trips and connects are. */
+  const fill = (round: number): void => {
+    for (let i = 0; i < WARM_UP_VALUES; i++) record(set.fanout, 50 + ((i * 7919) % 20_000) * (1 + (i % 7)));
+    record(set.connect, 1000 + round);
+  };
   if (side === 'worker') {
     for (let round = 0; round < 8; round++) {
-      for (let i = 0; i < WARM_UP_VALUES; i++) record(set.fanout, spread(i));
-      record(set.connect, 1000 + round);
+      fill(round);
       encodeHistograms(set);
       resetHistograms(set);
     }
   } else {
-    for (let i = 0; i < WARM_UP_VALUES; i++) record(set.fanout, spread(i));
-    record(set.connect, 1000);
+    fill(0);
     const encoded = encodeHistograms(set);
     const into = [newHistogramSet()];
     for (let round = 0; round < 8; round++) {

@@ -38,10 +38,18 @@ export function processCpuMicros(pid = process.pid): { own: number; reaped: numb
   }
 }
 
+/**
+ * The fields of a /proc stat file (`/proc/<pid>/stat`, `/proc/<pid>/task/<tid>/stat`) after the command
+ * name: field 0 is the state. The name may hold spaces and parentheses; the fields after its last ')'
+ * are fixed. Throws when the file is gone.
+ */
+export function statFields(path: string): string[] {
+  const stat = readFileSync(path, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 function statTimes(pid: number): { own: number; reaped: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // The command name may hold spaces and parentheses; the fields after its last ')' are fixed.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const fields = statFields(`/proc/${pid}/stat`);
   const micros = (i: number): number => (Number(fields[i]) * 1e6) / CLOCK_TICKS;
   return { own: micros(11) + micros(12), reaped: micros(13) + micros(14) };
 }

@@ -7,17 +7,14 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { childPids } from '../clients/proc.js';
+import { childPids, statFields } from '../clients/proc.js';
 import { startServer, type RunningServer } from './helpers/server.js';
 import { SWARM } from './helpers/swarm.js';
 
 /** The nice value of every thread of `pid`, the main thread's first; null once it is gone. */
 function threadNices(pid: number): { main: number; helpers: number[] } | null {
   try {
-    const nice = (tid: string): number => {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
-    };
+    const nice = (tid: string): number => Number(statFields(`/proc/${pid}/task/${tid}/stat`)[16]);
     const helpers = readdirSync(`/proc/${pid}/task`).filter((tid) => Number(tid) !== pid);
     return { main: nice(String(pid)), helpers: helpers.map(nice) };
   } catch {

@@ -9,9 +9,17 @@
  *
  * `node dist/bench/bare-uws.js [port]` prints `listening: ws://127.0.0.1:<port>`.
  */
-import { loadEngine } from '../server/engine.js';
+import { loadEngine, type EngineInfo, type Uws } from '../server/engine.js';
+import { DEFAULT_OPTIONS } from '../server/options.js';
 
-const { uws, info } = loadEngine();
+let engine: { uws: Uws; info: EngineInfo };
+try {
+  engine = loadEngine(DEFAULT_OPTIONS.maxHeaderSize);
+} catch (err) {
+  console.error(`bare-uws: ${(err as Error).message}`);
+  process.exit(2);
+}
+const { uws, info } = engine;
 const decoder = new TextDecoder();
 const app = uws.App();
 /** Topic and frame, in turn, of this event-loop turn's publishes. */

@@ -12,7 +12,7 @@ import { appendHistory, hostColumns, stamp, summaryRow, writeCsv, type Row } fro
 import { targetLines, type Target } from '../clients/output/summary.js';
 import { totalErrors } from '../clients/metrics.js';
 import { benchCli, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
-import { assertNative, startServerProcess, type ServerKind } from './lib/servers.js';
+import { startServerProcess, type ServerKind } from './lib/servers.js';
 
 /** A comma-separated flag as a list; yargs hands over a number for `--clients 1000` and an array when repeated. */
 const list = (value: unknown): string[] => [value].flat().flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter(Boolean);
@@ -53,9 +53,8 @@ const best = new Map<string, { rate: number; deliveries: number }>();
 
 for (const kind of kinds) {
   if (interrupted()) break;
-  const server = await startServerProcess(kind, kind === 'ours' ? ['--no-allow-fallback'] : []);
+  const server = await startServerProcess(kind, kind === 'ours' ? [] : []);
   try {
-    assertNative(server);
     console.log(`\n== ${kind}: ${server.engine}`);
     for (const clients of levels) {
       let rate = (args.start as number) / clients;

@@ -14,7 +14,7 @@ import { MAX_CLIENTS_PER_WORKER, broadcastCount, validateSwarmOptions } from '..
 import { stamp } from '../clients/output/csv.js';
 import { targetLines, type Target } from '../clients/output/summary.js';
 import { benchCli, exitCode, numeric, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
-import { assertNative, freePortRun, startServerProcess } from './lib/servers.js';
+import { freePortRun, startServerProcess } from './lib/servers.js';
 
 const args = await benchCli('bench-c100k', '$0 [flags]\n\n100,000 connections at once: several server processes bridged by Redis, several swarm processes,\nseveral source addresses; echo rounds plus broadcasts that must reach every client. About 4 minutes;\n--quick: 20,000 clients in about 1. Needs Redis (--redis).')
   .option('quick', { type: 'boolean', default: false, describe: 'rehearsal: 20,000 clients, 2 server and 2 swarm processes, 2 source addresses, ramp 10 s, delay 5 s' })
@@ -74,13 +74,12 @@ await requireRedis(args.redis);
 const idle = Math.min(960, Math.max(120, Math.ceil((ramp + 2 * delay + 30) / 8) * 8));
 // The server ports stay out of the ephemeral range that the 100,000 client ports fill (see freePortRun).
 const server = await startServerProcess('cluster', [
-  '--no-allow-fallback', '--idle-timeout', String(idle),
+  '--idle-timeout', String(idle),
   '--workers', String(serverWorkers), '--worker-ports', 'consecutive',
   '--redis', args.redis, '--prefix', `c100k${randomBytes(3).toString('hex')}`,
 ], { port: await freePortRun(serverWorkers) });
 let failed = true;
 try {
-  assertNative(server);
   const urls = Array.from({ length: serverWorkers }, (_, i) => `ws://127.0.0.1:${server.port + i}`);
   console.log(`bench-c100k: ${serverWorkers} server processes (supervisor pid ${server.pid}) on ports ${server.port}-${server.port + serverWorkers - 1}, bridged by ${args.redis}; engine ${server.engine}`);
   const { summary, files } = await runSwarm(

@@ -12,7 +12,7 @@ import { validateSwarmOptions } from '../clients/options.js';
 import { stamp } from '../clients/output/csv.js';
 import { targetLines, type Target } from '../clients/output/summary.js';
 import { benchCli, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
-import { assertNative, startServerProcess, type ServerKind } from './lib/servers.js';
+import { startServerProcess, type ServerKind } from './lib/servers.js';
 
 const args = await benchCli('bench-c10k', '$0 [flags]\n\nThe C10k echo sequence against a fresh server: 10,000 clients connect over --ramp seconds, then each\nwaits --delay seconds, sends, reads the echo, --rounds times. Default run about 5 minutes; --quick about 1.')
   .option('quick', { type: 'boolean', default: false, describe: 'short form: ramp 1.9 s (5,263 connects/s offered, 5% above the 5,000/s target), delay 15 s, same 10,000 clients' })
@@ -64,9 +64,8 @@ if (args.tokens && kind !== 'ours') {
 /** One run on a fresh server; with `secret`, the server verifies a token per client signed with it. */
 async function run(secret: string | null): Promise<RunSummary | null> {
   const tokenFlags = secret ? ['--jwt-secret', secret] : [];
-  const server = await startServerProcess(kind, kind === 'ours' ? ['--idle-timeout', String(idle), '--no-allow-fallback', ...tokenFlags] : []);
+  const server = await startServerProcess(kind, kind === 'ours' ? ['--idle-timeout', String(idle), ...tokenFlags] : []);
   try {
-    assertNative(server);
     const label = secret ? `${kind} with tokens` : kind;
     console.log(`bench-c10k: ${label}: server pid ${server.pid} on ${server.url}, engine ${server.engine}`);
     const name = `c10k-${stamp()}${secret ? '-tokens' : ''}`;

@@ -9,7 +9,7 @@ import pg from 'pg';
 import { COMMENTS_CHANNEL, commentsPage } from '../clients/comments/page.js';
 import { interruptible } from '../clients/interrupt.js';
 import { benchCli, interrupted } from './lib/run.js';
-import { assertNative, startServerProcess } from './lib/servers.js';
+import { startServerProcess } from './lib/servers.js';
 
 const args = await benchCli('demo-comments', '$0 [flags]\n\nLive comments: saved into PostgreSQL, shown at once on every page, with who is here.')
   .option('postgres', { type: 'string', default: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test', describe: 'the database that keeps the comments (DATABASE_URL)' })
@@ -42,10 +42,9 @@ await db.query(`
   CREATE OR REPLACE TRIGGER ${table}_inserted AFTER INSERT ON ${table} FOR EACH ROW EXECUTE FUNCTION ${table}_notify();
 `);
 
-const server = await startServerProcess('ours', ['--no-allow-fallback', '--presence', '--pg-notify', args.postgres, '--pg-notify-channel', `${table}=${COMMENTS_CHANNEL}`]);
+const server = await startServerProcess('ours', ['--presence', '--pg-notify', args.postgres, '--pg-notify-channel', `${table}=${COMMENTS_CHANNEL}`]);
 const page = commentsPage(server.url);
 try {
-  assertNative(server);
   const http = createHttpServer((req, res) => void handle(req, res).catch((err: Error) => answer(res, 500, { error: `the server failed: ${err.message}` })));
   await new Promise<void>((resolve, reject) => {
     http.once('error', (err) => reject(new Error(`--page-port ${args.pagePort}: ${err.message}`)));

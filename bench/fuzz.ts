@@ -21,7 +21,7 @@ import { requireIntegers } from '../server/command-line.js';
 import { appendHistory, hostColumns, stamp, writeCsv } from '../clients/output/csv.js';
 import { interruptible, interruptibleSleep } from '../clients/interrupt.js';
 import { BENCH_HOST_CHECK_S, benchCli, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR } from './lib/run.js';
-import { assertNative, startServerProcess } from './lib/servers.js';
+import { startServerProcess } from './lib/servers.js';
 
 const MIB = 1024 * 1024;
 /** The fuzzer's scheduling priority (see fuzzInChild). */
@@ -40,10 +40,9 @@ requireIntegers('fuzz', [['--inputs', args.inputs, 1], ['--concurrency', args.co
 const key = 'fuzz';
 const host = await checkHost(BENCH_HOST_CHECK_S);
 console.log(hostLine(host));
-const server = await startServerProcess('ours', ['--no-allow-fallback', '--publish-key', key]);
+const server = await startServerProcess('ours', ['--publish-key', key]);
 let pass = false;
 try {
-  assertNative(server);
   console.log(`fuzz: server pid ${server.pid} on port ${server.port} (${server.engine}); seed ${args.seed}`);
   console.log(`fuzz: ${args.quietSeconds} s of bystanders alone...`);
   const quietRun = await startBystanders(server.url);

@@ -12,7 +12,7 @@ import { stamp, writeCsv, type Row } from '../clients/output/csv.js';
 import { sampleProcess } from '../clients/proc.js';
 import { catchInterrupts, interruptible } from '../clients/interrupt.js';
 import { benchCli, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR } from './lib/run.js';
-import { assertNative, startServerProcess } from './lib/servers.js';
+import { startServerProcess } from './lib/servers.js';
 
 const args = await benchCli('bench-http', '$0 [flags]\n\nHTTP throughput of POST /publish and GET /stats, measured with autocannon.')
   .option('connections', { coerce: numeric, requiresArg: true, default: 50, describe: 'concurrent HTTP connections' })
@@ -29,12 +29,11 @@ const args = await benchCli('bench-http', '$0 [flags]\n\nHTTP throughput of POST
   .parseAsync();
 
 const key = 'bench-http-key';
-const server = await startServerProcess('ours', ['--no-allow-fallback', '--publish-key', key]);
+const server = await startServerProcess('ours', ['--publish-key', key]);
 const rows: Row[] = [];
 const subscribers: WebSocket[] = [];
 let received = 0;
 try {
-  assertNative(server);
   for (let i = 0; i < (args.subscribers as number); i++) {
     const ws = new WebSocket(`${server.url}/pubsub`, { perMessageDeflate: false });
     ws.on('message', () => received++);

@@ -22,7 +22,7 @@ import { interruptible } from '../clients/interrupt.js';
 import { saturation } from '../clients/saturation.js';
 import { requireIntegers } from '../server/command-line.js';
 import { BENCH_HOST_CHECK_S, benchCli, interrupted, numeric } from './lib/run.js';
-import { assertNative, startServerProcess } from './lib/servers.js';
+import { startServerProcess } from './lib/servers.js';
 
 const args = await benchCli('demo-life', '$0 [flags]\n\nThe Game of Life, one WebSocket client per cell; the server only relays.')
   .option('size', { coerce: numeric, requiresArg: true, default: 32, describe: 'cells per side of the cyclic grid (100: 10,000 cell clients, 80,000 subscriptions)' })
@@ -48,10 +48,9 @@ const workers = (args.workers as number) || Math.max(availableParallelism(), Mat
 
 // Beside the figures, how fast this host is now (lower is a faster core).
 if (check) console.log(hostLine(await checkHost(BENCH_HOST_CHECK_S)));
-const server = await startServerProcess('ours', ['--no-allow-fallback', '--max-subscriptions', '16']);
+const server = await startServerProcess('ours', ['--max-subscriptions', '16']);
 let exit = 0;
 try {
-  assertNative(server);
   exit = await run();
 } finally {
   await server.stop();

@@ -29,7 +29,7 @@ import type { FromSubscribers, ToSubscribers } from '../clients/recovery-subscri
 import { saturation } from '../clients/saturation.js';
 import { requireIntegers } from '../server/command-line.js';
 import { BENCH_HOST_CHECK_S, benchCli, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR } from './lib/run.js';
-import { assertNative, startServerProcess, type ServerProcess } from './lib/servers.js';
+import { startServerProcess, type ServerProcess } from './lib/servers.js';
 
 const args = await benchCli(
   'bench-recovery',
@@ -86,12 +86,11 @@ console.log(`bench-recovery: ${subscriberCount} subscribers on ${channelCount} c
 const host: HostCheck = await checkHost(BENCH_HOST_CHECK_S);
 console.log(hostLine(host));
 
-const serverArgs = ['--no-allow-fallback', '--redis', args.redis, '--prefix', prefix, '--history', String(args.history)];
+const serverArgs = ['--redis', args.redis, '--prefix', prefix, '--history', String(args.history)];
 const servers: ServerProcess[] = [];
 let exit = 1;
 try {
   servers.push(await startServerProcess('ours', serverArgs), await startServerProcess('ours', serverArgs));
-  for (const s of servers) assertNative(s);
   console.log(servers[0].engine);
   exit = await run(servers);
 } finally {

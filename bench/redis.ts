@@ -19,7 +19,7 @@ import { totalErrors } from '../clients/metrics.js';
 import { appendHistory, hostColumns, stamp, summaryRow, writeCsv, type Row } from '../clients/output/csv.js';
 import { targetLines, type Target } from '../clients/output/summary.js';
 import { benchCli, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
-import { assertNative, startServerProcess, type ServerProcess } from './lib/servers.js';
+import { startServerProcess, type ServerProcess } from './lib/servers.js';
 
 const list = (value: unknown): number[] => [value].flat().flatMap((v) => String(v).split(',')).map(Number);
 
@@ -87,10 +87,10 @@ const historyArgs = (args.history as number) > 0 ? ['--history', String(args.his
 const prefix = `bench${randomBytes(3).toString('hex')}`;
 const bridged = `${instances} processes via Redis`;
 const setups: [string, () => Promise<ServerProcess>, (s: ServerProcess) => string][] = [
-  ['one process, no Redis', () => startServerProcess('ours', ['--no-allow-fallback', ...historyArgs]), (s) => clientUrls(s.url, [s.url])],
+  ['one process, no Redis', () => startServerProcess('ours', historyArgs), (s) => clientUrls(s.url, [s.url])],
   [
     bridged,
-    () => startServerProcess('cluster', ['--no-allow-fallback', '--workers', String(instances), '--worker-ports', 'consecutive', '--redis', args.redis, '--prefix', prefix, ...historyArgs]),
+    () => startServerProcess('cluster', ['--workers', String(instances), '--worker-ports', 'consecutive', '--redis', args.redis, '--prefix', prefix, ...historyArgs]),
     (s) => clientUrls(`ws://127.0.0.1:${s.port}`, Array.from({ length: instances - 1 }, (_, i) => `ws://127.0.0.1:${s.port + 1 + i}`)),
   ],
 ];
@@ -101,7 +101,6 @@ for (const [label, start, urls] of setups) {
   const rows: Step[] = [];
   results.set(label, rows);
   try {
-    assertNative(server);
     console.log(`\n== ${label}: 1 publisher, ${subscribers} subscribers${label === bridged ? ` on instances 2 to ${instances}, the publisher on 1` : ''}`);
     steps: for (const rate of args.rates as number[]) {
       for (let run = 1; run <= repeat; run++) {

@@ -27,7 +27,7 @@ import { openSlowConsumer, type SlowConsumerEnd } from '../clients/slow-consumer
 import { sampleProcess } from '../clients/proc.js';
 import { requireIntegers } from '../server/command-line.js';
 import { benchCli, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
-import { assertNative, startServerProcess, type ServerProcess } from './lib/servers.js';
+import { startServerProcess, type ServerProcess } from './lib/servers.js';
 
 const MIB = 1024 * 1024;
 const CHANNEL = 'feed';
@@ -85,9 +85,8 @@ const backlog = limit + limit / 4 + frameBytes;
 const rssBound = slowCount * 2 * backlog + healthy * backlog + 16 * MIB;
 for (const rate of rates) {
   if (interrupted()) break;
-  const server = await startServerProcess('ours', ['--no-allow-fallback', '--log-level', 'warn', '--max-backpressure', String(limit)]);
+  const server = await startServerProcess('ours', ['--log-level', 'warn', '--max-backpressure', String(limit)]);
   try {
-    assertNative(server);
     console.log(`\n== ${rate} msg/s of ${args.payload} bytes, ${healthy} healthy subscribers; ${server.engine}`);
     const quiet = (await broadcast(server, 'quiet', rate, args.seconds as number, healthy, args.payload as number)).summary;
     if (interrupted()) break;
@@ -155,10 +154,9 @@ async function openIdle(server: ServerProcess, count: number): Promise<WebSocket
 const sweepSockets = args.sweepSockets as number;
 for (const idle of sweepSockets > 0 ? [0, sweepSockets] : []) {
   if (interrupted()) break;
-  const server = await startServerProcess('ours', ['--no-allow-fallback', '--log-level', 'warn', '--max-backpressure', String(limit)]);
+  const server = await startServerProcess('ours', ['--log-level', 'warn', '--max-backpressure', String(limit)]);
   let sockets: WebSocket[] = [];
   try {
-    assertNative(server);
     console.log(`\n== sweep: ${idle} idle connections, ${args.sweepRate} publishes/s of ${args.sweepPayload} bytes to one subscriber`);
     sockets = await openIdle(server, idle);
     const before = await server.stats();

@@ -10,7 +10,7 @@ import { appendHistory, stamp, summaryRow, writeCsv, type Row } from '../clients
 import { targetLines, type Target } from '../clients/output/summary.js';
 import type { RunSummary } from '../clients/engine.js';
 import { benchCli, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
-import { assertNative, startServerProcess, type ServerKind } from './lib/servers.js';
+import { startServerProcess, type ServerKind } from './lib/servers.js';
 
 const args = await benchCli('bench-slow', '$0 [flags]\n\nSlow requests sent together on one connection: answered together (ours) or in turn (baseline --serial).')
   .option('slow-ms', { coerce: numeric, requiresArg: true, default: 5000, describe: 'ms each request asks for' })
@@ -30,7 +30,7 @@ const results: { kind: ServerKind; clients: number; summary: RunSummary }[] = []
 mkdirSync(args.out, { recursive: true });
 
 const servers: [ServerKind, string[]][] = [
-  ['ours', ['--no-allow-fallback', '--slow-io', args.slowIo, '--slow-io-pool', String(args.slowIoPool)]],
+  ['ours', ['--slow-io', args.slowIo, '--slow-io-pool', String(args.slowIoPool)]],
   ['baseline', ['--serial']],
 ];
 let failed = false;
@@ -38,7 +38,6 @@ for (const [kind, flags] of servers) {
   if (interrupted()) break;
   const server = await startServerProcess(kind, flags);
   try {
-    assertNative(server);
     const label = kind === 'ours' ? `ours (${args.slowIo})` : 'baseline --serial';
     for (const clients of [1, args.clients as number]) {
       if (interrupted()) break;

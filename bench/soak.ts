@@ -22,7 +22,7 @@ import { appendHistory, hostColumns, stamp, writeCsv, type Row } from '../client
 import { CHECK_FILES, openFileCount, sampleProcess } from '../clients/proc.js';
 import { benchCli, exitCode, numeric, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { InspectorSession } from './lib/inspector.js';
-import { assertNative, startServerProcess } from './lib/servers.js';
+import { startServerProcess } from './lib/servers.js';
 
 const MIB = 1024 * 1024;
 const args = await benchCli('soak', '$0 [flags]\n\n10,000 connections under steady echoes and broadcasts for minutes: does memory or the file count creep?')
@@ -56,11 +56,10 @@ try {
   process.exit(2);
 }
 
-const server = await startServerProcess('ours', ['--no-allow-fallback'], { inspect: true });
+const server = await startServerProcess('ours', [], { inspect: true });
 let pass = false;
 let inspector: InspectorSession | null = null;
 try {
-  assertNative(server);
   const stats = server.stats;
   await stats(); // the keep-alive connection of these reads is open from here on, in the count below too
   const filesStart = openFileCount(server.pid)!;

@@ -39,7 +39,7 @@ import { attachProgress } from '../clients/output/progress.js';
 import { summaryLines, targetLines } from '../clients/output/summary.js';
 import { childPids, processCpuMicros } from '../clients/proc.js';
 import { benchCli, BENCH_HOST_CHECK_S, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR } from './lib/run.js';
-import { assertNative, startServerProcess, type ServerProcess } from './lib/servers.js';
+import { startServerProcess, type ServerProcess } from './lib/servers.js';
 
 const RUNS = ['sequence', 'phases', 'broadcast'] as const;
 type RunName = (typeof RUNS)[number];
@@ -328,7 +328,6 @@ const results: Costs[] = [];
 let floor: SequenceCosts = { sequence: null, run: null, added: null };
 let frameFloor: number | null = null;
 try {
-  assertNative(server);
   console.log(`bench-swarm: bare uWS, pid ${server.pid} on ${server.url}, engine ${server.engine}`);
   if (runs.includes('sequence')) floor = await measureFloor(server);
   if (runs.includes('broadcast')) frameFloor = await measureFrameFloor(server);

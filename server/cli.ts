@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { hideBin } from 'yargs/helpers';
 import { commandLine, numeric } from './command-line.js';
 import { createServer, DEFAULT_OPTIONS, pgNotifyChannels, redisList, validateOptions, type Monitor, type ServerOptions } from './index.js';
+import { loadEngine, skippedLine } from './engine.js';
 import { createLog, LOG_LEVELS, type LogLevel } from './log.js';
 import { runSupervisor, SUPERVISED_ENV, type WorkerPorts } from './supervisor.js';
 import { MAX_SLOW_MS } from './protocol/index.js';
@@ -70,7 +71,6 @@ async function parseServerArgs(argv: string[]): Promise<ParsedArgs> {
     .option('pg-notify-channel', { coerce: strings, requiresArg: true, default: [], describe: 'name[=channel], repeatable: LISTEN on name, publish its payloads (JSON, or else a JSON string) on channel (name itself without =); needs --pg-notify' })
     .option('redis-list', { coerce: strings, requiresArg: true, default: [], describe: 'key=channel, repeatable: publish every item LPUSHed to the list key on channel, oldest first, through the broker; moved to key:processing until published, so a restart loses none (needs --redis)' })
     .option('log-level', { type: 'string', choices: LOG_LEVELS, default: d.logLevel, describe: 'least severe level logged to stderr (JSON lines, or readable lines on a terminal): Redis outages, slow consumers cut, refused upgrades, handler errors, shutdown' })
-    .option('allow-fallback', { type: 'boolean', default: d.allowFallback, describe: 'run on the slow ws fallback if the native uWS binary does not load (--no-allow-fallback refuses)' })
     .parseAsync();
   const options = {
     port: args.port as number,
@@ -87,7 +87,6 @@ async function parseServerArgs(argv: string[]): Promise<ParsedArgs> {
     slowIoUrl: args.slowIoUrl ?? null,
     slowIoPool: args.slowIoPool as number,
     shutdownTimeout: args.shutdownTimeout as number,
-    allowFallback: args.allowFallback,
     logLevel: args.logLevel as LogLevel,
     redis: args.redis ?? null,
     redisCluster: args.redisCluster ?? null,
@@ -161,6 +160,13 @@ async function main(): Promise<void> {
     usageError((err as Error).message);
   }
   const monitors = monitorsOf(parsed.monitorFlags, checked);
+  // Before any worker is forked: a supervisor of processes that can never start would only restart them.
+  try {
+    loadEngine(checked.maxHeaderSize);
+  } catch (err) {
+    console.error(`pubsub-server: ${(err as Error).message}`);
+    process.exit(2);
+  }
   if (workers > 1) {
     if (checked.redis === null && checked.redisCluster === null) {
       usageError('--workers above 1 needs --redis or --redis-cluster: without it each process would have channels of its own');
@@ -182,6 +188,8 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   console.log(`engine: ${server.engine.description}`);
+  const skipped = skippedLine(server.engine);
+  if (skipped) console.log(`engine not used: ${skipped}`);
   let address;
   try {
     address = await server.listen();

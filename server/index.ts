@@ -7,14 +7,13 @@
  * await server.listen();
  * ```
  */
-import type { us_listen_socket } from 'uWebSockets.js';
 import { createBroker } from './broker/index.js';
 import { Admission } from './endpoints/admission.js';
 import { CLOSE, type ServerContext } from './endpoints/context.js';
 import { EchoEndpoint } from './endpoints/echo.js';
 import { registerHttp } from './endpoints/http.js';
 import { PubSubEndpoint } from './endpoints/pubsub.js';
-import { loadEngine, type EngineInfo } from './engine.js';
+import { loadEngine, skippedLine, type EngineInfo, type us_listen_socket } from './engine.js';
 import { validateOptions, type ServerOptions } from './options.js';
 import { LoopDelayMonitor } from './loop-delay.js';
 import { createSlowIo } from './slow-io/index.js';
@@ -31,7 +30,7 @@ import { RedisPresence } from './presence/redis.js';
 import type { PresenceStore } from './presence/types.js';
 
 export { DEFAULT_OPTIONS, validateOptions, type ServerOptions } from './options.js';
-export type { EngineInfo } from './engine.js';
+export { NoEngineError, type EngineInfo, type SkippedBuild } from './engine.js';
 export type { Logger, LogLevel } from './log.js';
 export type { Monitor, MonitorSink } from './monitors/types.js';
 export { pgNotify, pgNotifyChannels, type PgMapping, type PgNotification, type PgNotifyOptions, type PgPublish } from './monitors/pg-notify.js';
@@ -49,7 +48,7 @@ export interface ListenInfo {
 
 /** A server made by {@link createServer}. */
 export interface PubSubServer {
-  /** Which engine serves the sockets (native uWS or the ws fallback). */
+  /** Which native uWS build serves the sockets, and why the others do not. */
   readonly engine: EngineInfo;
   /** The counters behind `/stats`. */
   readonly stats: Stats;
@@ -88,8 +87,8 @@ export interface ServerExtras {
 
 /**
  * Creates a pub/sub server with the given options over the defaults.
- * @throws TypeError / RangeError naming the option when one is invalid, and Error when the native uWS
- *   engine did not load and `allowFallback` is false.
+ * @throws TypeError / RangeError naming the option when one is invalid, and NoEngineError when no
+ *   native uWS build loads on this Node and libc (its message names them and what works).
  */
 export function createServer(input: Partial<ServerOptions> & { hooks?: Hooks; monitors?: Monitor[] } = {}, extras: ServerExtras = {}): PubSubServer {
   const { hooks: inline, monitors: inlineMonitors, ...rest } = input;
@@ -97,11 +96,7 @@ export function createServer(input: Partial<ServerOptions> & { hooks?: Hooks; mo
   const options = validateOptions(rest);
   const hooks: Hooks = { ...inline, ...extras.hooks };
   const log = extras.logger ?? createLog(options.logLevel);
-  const { uws, info: engine } = loadEngine();
-  if (engine.name !== 'uws-native') {
-    if (!options.allowFallback) throw new Error(`refusing to start on the fallback engine (allowFallback false, --no-allow-fallback): ${engine.description}`);
-    log.warn({ engine: engine.description }, 'running on the ws fallback: far slower than uWS; benchmarks refuse it');
-  }
+  const { uws, info: engine } = loadEngine(options.maxHeaderSize);
   const stats = new Stats();
   let listenSocket: us_listen_socket | null = null;
   let pubsub: PubSubEndpoint | null = null;
@@ -168,7 +163,7 @@ export function createServer(input: Partial<ServerOptions> & { hooks?: Hooks; mo
       throw err;
     }
     const port = uws.us_socket_local_port(listenSocket as never);
-    log.info({ host: options.host, port, engine: engine.description, broker: broker.kind, slow_io: slowIo.description, max_connections: admission.maxConnections }, 'listening');
+    log.info({ host: options.host, port, engine: engine.description, engine_skipped: skippedLine(engine), broker: broker.kind, slow_io: slowIo.description, max_connections: admission.maxConnections }, 'listening');
     return { port, host: options.host, slowIo: slowIo.description };
   }
 

@@ -40,8 +40,6 @@ export interface ServerOptions {
   slowIoPool: number;
   /** Milliseconds that shutdown waits for clients to close before it stops anyway. Default 5000. */
   shutdownTimeout: number;
-  /** Whether to run on the ws fallback when the native uWS binary does not load. Default true. */
-  allowFallback: boolean;
   /** Redis to bridge instances through (`redis://host:port/db`); null keeps everything in this process. */
   redis: string | null;
   /**
@@ -111,7 +109,6 @@ export const DEFAULT_OPTIONS: Readonly<ServerOptions> = Object.freeze({
   slowIoUrl: null,
   slowIoPool: 10,
   shutdownTimeout: 5000,
-  allowFallback: true,
   redis: null,
   redisCluster: null,
   prefix: '',
@@ -152,7 +149,6 @@ export const FLAGS: Readonly<Record<keyof ServerOptions, string>> = {
   slowIoUrl: '--slow-io-url',
   slowIoPool: '--slow-io-pool',
   shutdownTimeout: '--shutdown-timeout',
-  allowFallback: '--allow-fallback',
   redis: '--redis',
   redisCluster: '--redis-cluster',
   prefix: '--prefix',
@@ -216,7 +212,6 @@ export function validateOptions(input: Partial<ServerOptions> = {}, names: Optio
   checkString(n('publishKey'), options.publishKey, true);
   checkString(n('slowIoUrl'), options.slowIoUrl, true);
   checkBoolean(n('clientPublish'), options.clientPublish);
-  checkBoolean(n('allowFallback'), options.allowFallback);
   checkBoolean(n('reusePort'), options.reusePort);
   checkString(n('jwtSecret'), options.jwtSecret, true);
   if (options.jwtSecret !== null && Buffer.byteLength(options.jwtSecret) < MIN_SECRET_BYTES) {

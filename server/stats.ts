@@ -4,6 +4,7 @@
  */
 import { getHeapSpaceStatistics } from 'node:v8';
 import { REFUSALS, type Refusal } from './endpoints/admission.js';
+import type { EngineInfo } from './engine.js';
 import { HOOK_NAMES, type HookName } from './hooks.js';
 import type { LoopDelay } from './loop-delay.js';
 import { ERROR_CODES, type ErrorCode } from './protocol/index.js';
@@ -91,7 +92,7 @@ export function countClientClose(stats: Stats, code: number, reason: ArrayBuffer
 
 /** What `/stats` and `/metrics` need besides the counters. */
 export interface StatsContext {
-  engine: { name: string; version: string; description: string };
+  engine: EngineInfo;
   broker: { kind: string; state: string; counters: Record<string, number> };
   slowIo: string;
   /** WebSocket connections allowed at once (`--max-connections`, or derived from the open-file limit). */
@@ -133,7 +134,15 @@ export function statsJson(stats: Stats, context: StatsContext): Record<string, u
     sweep_ms: Math.round(stats.sweepMs * 1000) / 1000,
     max_connections: context.maxConnections,
     event_loop_delay: context.loopDelay,
-    engine: context.engine,
+    engine: {
+      name: context.engine.name,
+      version: context.engine.version,
+      package: context.engine.package,
+      binary: context.engine.binary,
+      description: context.engine.description,
+      skipped: context.engine.skipped,
+      request_head_limit: context.engine.requestHeadLimit,
+    },
     redis: context.broker.kind === 'local' ? 'not configured' : context.broker.state,
     broker: { kind: context.broker.kind, state: context.broker.state, ...context.broker.counters },
     monitors: context.monitors,

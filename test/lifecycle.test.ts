@@ -1,37 +1,13 @@
-/** The engine, the library API and graceful shutdown of the real CLI process. */
+/** The library API and graceful shutdown of the real CLI process (the engine: engine.test.ts). */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createServer } from '../server/index.js';
-import { loadEngine } from '../server/engine.js';
 import { TestClient } from './helpers/client.js';
 
 const CLI = fileURLToPath(new URL('../server/cli.js', import.meta.url));
-
-describe('engine', () => {
-  it('runs the native uWS binary, not the ws fallback', () => {
-    const { info } = loadEngine();
-    assert.equal(info.name, 'uws-native', info.description);
-    assert.match(info.binary ?? '', /^uws_linux_x64_\d+\.node$/);
-  });
-
-  it('reports the fallback when UWS_USE_FALLBACK forces it, and --no-allow-fallback refuses it', () => {
-    const env = { ...process.env, UWS_USE_FALLBACK: '1' };
-    const refused = spawnSync(process.execPath, [CLI, '--port', '0', '--no-allow-fallback'], { env, encoding: 'utf8', timeout: 10_000 });
-    assert.equal(refused.status, 2);
-    assert.match(refused.stderr, /refusing to start on the fallback engine.*FALLBACK/);
-    const probe = spawnSync(
-      process.execPath,
-      ['--input-type=module', '-e', `import { loadEngine } from ${JSON.stringify(new URL('../server/engine.js', import.meta.url).href)}; console.log(JSON.stringify(loadEngine().info));`],
-      { env, encoding: 'utf8', timeout: 10_000 },
-    );
-    const info = JSON.parse(probe.stdout.trim().split('\n').at(-1)!);
-    assert.equal(info.name, 'ws-fallback');
-    assert.equal(info.binary, null);
-  });
-});
 
 describe('library API', () => {
   it('serves with three lines and closes', async () => {

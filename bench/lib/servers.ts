@@ -152,10 +152,3 @@ function canListen(port: number): Promise<boolean> {
     probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
   });
 }
-
-/** Refuses to benchmark a uWS server that runs on the ws fallback shim. */
-export function assertNative(server: ServerProcess): void {
-  if (server.kind !== 'baseline' && server.kind !== 'socketio' && !server.engine.includes('(native ')) {
-    throw new Error(`${server.kind} server runs on the ws fallback (${server.engine}); refusing to benchmark the shim`);
-  }
-}

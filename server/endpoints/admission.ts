@@ -9,7 +9,7 @@
  * - `per_ip` 429: the source address holds `--max-connections-per-ip` already.
  */
 import { readFileSync } from 'node:fs';
-import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse } from '../engine.js';
 import { defaultMaxConnections, type ServerOptions } from '../options.js';
 import type { Stats } from '../stats.js';
 import type { Logger, Throttle } from '../log.js';

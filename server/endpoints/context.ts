@@ -1,9 +1,8 @@
 /** What every endpoint of one server shares. */
 import type { History } from '../history/types.js';
 import type { PresenceStore } from '../presence/types.js';
-import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
 import type { Broker } from '../broker/index.js';
-import type { Uws } from '../engine.js';
+import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, Uws, WebSocket } from '../engine.js';
 import type { ServerOptions } from '../options.js';
 import type { SlowIo } from '../slow-io/index.js';
 import type { Stats } from '../stats.js';

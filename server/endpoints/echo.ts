@@ -2,7 +2,7 @@
  * The `/echo` WebSocket endpoint: the C10k sequence. Welcome, then each frame echoed unchanged
  * `rounds` times (`/echo?rounds=N`, default 3, 0 = until the client closes), then goodbye and 1000.
  */
-import type { HttpRequest, HttpResponse, us_socket_context_t, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, us_socket_context_t, WebSocket, WebSocketBehavior } from '../engine.js';
 import { events, type GoodbyeReason } from '../protocol/index.js';
 import { TokenRefused } from '../identity.js';
 import { countClientClose } from '../stats.js';

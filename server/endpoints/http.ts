@@ -7,7 +7,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse } from '../engine.js';
 import { DEFAULT_MAX_JSON_DEPTH, nestsDeeperThan, parseChannel } from '../protocol/index.js';
 import { statsJson, statsPrometheus, type Stats, type StatsContext } from '../stats.js';
 import { reportHandlerError, type ServerContext } from './context.js';

@@ -5,7 +5,7 @@
  * request costs its own connection only.
  */
 import { randomBytes } from 'node:crypto';
-import type { HttpRequest, HttpResponse, us_socket_context_t } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, us_socket_context_t } from '../engine.js';
 import { callHook, Refusal as HookRefusal, type HookIdentity, type UpgradeRequest } from '../hooks.js';
 import { isOwnerName, TokenRefused, type TokenIdentity } from '../identity.js';
 import { acceptUpgrade, refuseWithServerError, reportHandlerError, reportHookFailure, upgradeHeaders, type ServerContext, type UpgradeHeaders } from './context.js';

@@ -16,7 +16,7 @@
  * that budget plus one frame before it is closed, at any publish rate; the sweep runs as often as the
  * bytes flowing require and no more often.
  */
-import type { WebSocket, WebSocketBehavior } from 'uWebSockets.js';
+import type { WebSocket, WebSocketBehavior } from '../engine.js';
 import {
   events,
   mayClientPublish,
@@ -153,7 +153,7 @@ export class PubSubEndpoint {
       compression: uws.DISABLED,
       maxPayloadLength: options.maxPayload * PAYLOAD_READ_FACTOR,
       maxBackpressure: 0,
-      closeOnBackpressureLimit: 0,
+      closeOnBackpressureLimit: false,
       idleTimeout: options.idleTimeout,
       sendPingsAutomatically: options.idleTimeout > 0,
       upgrade: (res, req, context) => this.upgrades.upgrade(res, req, context),

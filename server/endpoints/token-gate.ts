@@ -3,7 +3,7 @@
  * from the query, the Authorization header or the cookie is verified asynchronously (other
  * connections go on meanwhile); a bad one is refused with 401, and `--require-auth` refuses none.
  */
-import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse } from '../engine.js';
 import { tokenOf, type TokenRefused } from '../identity.js';
 import type { Refusal } from './admission.js';
 import { refuseWithServerError, reportHandlerError, type ServerContext } from './context.js';

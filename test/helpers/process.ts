@@ -23,13 +23,15 @@ export interface ServerChild {
 
 /**
  * Starts `node server/cli.js --host 127.0.0.1 <args>` and waits for its listening line. With
- * `openFiles`, the process runs under `ulimit -n openFiles` (soft and hard).
+ * `openFiles`, the process runs under `ulimit -n openFiles` (soft and hard); with `env`, in that
+ * environment instead of this process's; with `node`, on that Node binary instead of this one.
  */
-export async function spawnServer(args: string[], { openFiles }: { openFiles?: number } = {}): Promise<ServerChild> {
-  const command = [process.execPath, CLI, '--host', '127.0.0.1', ...(args.includes('--port') ? [] : ['--port', '0']), ...args];
+export async function spawnServer(args: string[], { openFiles, env, node }: { openFiles?: number; env?: NodeJS.ProcessEnv; node?: string } = {}): Promise<ServerChild> {
+  const command = [node ?? process.execPath, CLI, '--host', '127.0.0.1', ...(args.includes('--port') ? [] : ['--port', '0']), ...args];
+  const options = { stdio: ['ignore', 'pipe', 'pipe'] as ('ignore' | 'pipe')[], env: env ?? process.env };
   const child = openFiles
-    ? spawn('/bin/bash', ['-c', `ulimit -n ${openFiles} && exec "$@"`, 'bash', ...command], { stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    ? spawn('/bin/bash', ['-c', `ulimit -n ${openFiles} && exec "$@"`, 'bash', ...command], options)
+    : spawn(command[0], command.slice(1), options);
   let out = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const port = await new Promise<number>((resolve, reject) => {

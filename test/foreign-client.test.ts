@@ -6,8 +6,8 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { startServer } from './helpers/server.js';
+import { PYTHON } from './helpers/services.js';
 
-const PYTHON = process.env.TEST_PYTHON ?? '/usr/bin/python3.11';
 // The script is not compiled: read it from the source tree next to dist/.
 const SCRIPT = fileURLToPath(new URL('../../test/foreign/client.py', import.meta.url));
 const SCRIPT_V2 = fileURLToPath(new URL('../../test/foreign/client_v2.py', import.meta.url));

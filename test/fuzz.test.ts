@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { attack } from '../clients/fuzz/attack.js';
 import { CHECK_FILES } from '../clients/proc.js';
-import { runFuzz } from '../clients/fuzz/runner.js';
+import { readUwsTraits, runFuzz } from '../clients/fuzz/runner.js';
 import { spawnServer } from './helpers/process.js';
 
 const MIB = 1024 * 1024;
@@ -20,12 +20,13 @@ describe('fuzz (short)', () => {
   it(`${inputs} seeded inputs (seed ${seed}) leave the server up, correct and unchanged for others`, async (t) => {
     const server = await spawnServer(['--publish-key', 'fuzz']);
     try {
+      const uws = await readUwsTraits(server.port);
       const result = await attack(server.pid, server.port, () =>
         runFuzz({
           port: server.port,
           inputs,
           seed,
-          limits: { maxPayload: 65_536, maxJsonDepth: 64, maxHeaderSize: 8192, publishKey: 'fuzz' },
+          limits: { maxPayload: 65_536, maxJsonDepth: 64, maxHeaderSize: 8192, publishKey: 'fuzz', uws },
           sourceAddresses: ['127.0.0.2', '127.0.0.3', '127.0.0.4'],
         }),
       );

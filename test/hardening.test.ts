@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { TestClient } from './helpers/client.js';
 import { rawHttp, upgradeRequest } from './helpers/raw.js';
 import { startServer, type RunningServer } from './helpers/server.js';
+import { PYTHON } from './helpers/services.js';
 
 const nested = (depth: number): string => `${'['.repeat(depth)}${']'.repeat(depth)}`;
 
@@ -171,7 +172,7 @@ describe('POST /publish over the size limit', () => {
       'except urllib.error.HTTPError as e:',
       '    print(e.code)',
     ].join('\n');
-    const { stdout } = await promisify(execFile)('/usr/bin/python3.11', ['-c', script, `${s.http}/publish`]);
+    const { stdout } = await promisify(execFile)(PYTHON, ['-c', script, `${s.http}/publish`]);
     assert.equal(stdout.trim(), '413');
     assert.equal((await s.stats()).http_too_large, 2);
   });

@@ -6,8 +6,9 @@
  *   125 bytes, reserved opcodes and RSV bits, unmasked and truncated frames, bad close codes);
  * - `http`: requests on a fresh TCP connection (malformed lines, upgrade edge cases, huge headers and
  *   URLs, bad bodies, slow senders), answered with a status or, where uWS 20.30 decides, not at all.
- * What the server decides is ours; what uWS decides is what uWS 20.30 was seen to do (docs/protocol.md,
- * deviations), so a change in uWS shows up as a mismatch. Pure: a seed gives the same cases.
+ * What the server decides is ours; what uWS decides is what the build under test was seen to do
+ * ({@link UwsTraits}; docs/protocol.md, deviations), so a change in uWS shows up as a mismatch. Pure: a
+ * seed and the limits give the same cases.
  */
 import { isJsonText, nestsDeeperThan } from '../../server/protocol/json-text.js';
 import type { Random } from './random.js';
@@ -19,6 +20,29 @@ export interface FuzzLimits {
   maxJsonDepth: number;
   maxHeaderSize: number;
   publishKey: string;
+  /** What its uWS build decides for itself ({@link uwsTraits} of its /stats `engine`). */
+  uws: UwsTraits;
+}
+
+/** What the uWS build under test decides for itself before any handler of the server runs. */
+export interface UwsTraits {
+  /**
+   * 20.57: the longest request head uWS reads; a longer one gets uWS's own 431, counted nowhere.
+   * null (20.30): uWS reads a head of any size that comes in one read, and may drop one over
+   * SPLIT_HEAD_LIMIT that comes in several, unanswered.
+   */
+  headLimit: number | null;
+  /**
+   * HTTP that uWS cannot parse (a bad request line, LF line ends, HTTP/1.0, no Host, too many
+   * headers): 20.57 answers 400, 431 or 505 (or nothing, for a request line it is still waiting to
+   * see end); 20.30 never answers.
+   */
+  answersMalformed: boolean;
+}
+
+/** The traits of the build a server's /stats `engine` names (docs/protocol.md, Deviations). */
+export function uwsTraits(engine: { version: string; request_head_limit: number | null }): UwsTraits {
+  return { headLimit: engine.request_head_limit, answersMalformed: !engine.version.startsWith('20.30.') };
 }
 
 /** How the server ends a connection the client did not close cleanly, as `/stats` `closes` counts it. */
@@ -42,7 +66,9 @@ export type Expect =
    */
   | { kind: 'status'; status: number; error?: string; refused?: string; orUnanswered?: boolean }
   /** http: uWS 20.30 answers nothing (and closes by its own timeout); the fuzzer drops the connection. */
-  | { kind: 'unanswered' };
+  | { kind: 'unanswered' }
+  /** http: uWS 20.57 answers by itself with one of these statuses, or not at all; the server counts nothing. */
+  | { kind: 'uws'; statuses: number[] };
 
 export interface FuzzCase {
   level: 'json' | 'frame' | 'http';
@@ -247,7 +273,9 @@ export function httpCase(r: Random, limits: FuzzLimits): FuzzCase {
   const make = (name: string, request: string | Buffer, expect: Expect): FuzzCase => {
     const bytes = Buffer.isBuffer(request) ? request : Buffer.from(request);
     const head = bytes.indexOf('\r\n\r\n') + 4;
-    if (expect.kind === 'status' && head > SPLIT_HEAD_LIMIT) expect = { ...expect, orUnanswered: true };
+    const { headLimit } = limits.uws;
+    if (headLimit !== null && head > headLimit) expect = { kind: 'status', status: 431 };
+    else if (headLimit === null && expect.kind === 'status' && head > SPLIT_HEAD_LIMIT) expect = { ...expect, orUnanswered: true };
     // One request in three comes from a slow sender: in up to 6 pieces, a few ms apart.
     if (!r.chance(1 / 3) || bytes.length < 2) return { level: 'http', name, data: [bytes], expect };
     const cuts = [...new Set(Array.from({ length: r.int(1, 5) }, () => r.int(1, bytes.length - 1)))].sort((a, b) => a - b);
@@ -292,14 +320,15 @@ export function httpCase(r: Random, limits: FuzzLimits): FuzzCase {
     case 16:
       return make('upgrade-wrong-path', upgradeRequest(`/${r.text(r.int(1, 20))}`), { kind: 'status', status: 404, error: 'not_found' });
     default: {
-      // Not HTTP as uWS 20.30 reads it: no answer at all, the connection is left to uWS's own timeout.
+      // Not HTTP as uWS reads it: 20.30 answers nothing at all, leaving the connection to its own
+      // timeout; 20.57 answers by itself.
       const request = r.pick([
         () => `${r.text(r.int(1, 40), 'ABC xyz/')}\r\n\r\n`,
         () => 'GET /health\r\n\r\n',
         () => 'GET /health HTTP/1.1\nHost: x\n\n',
         () => lines('GET /health HTTP/1.1', ...Array.from({ length: r.int(60, 300) }, (_, i) => `X-${i}: v`), '', ''),
       ])();
-      return make('malformed', request, { kind: 'unanswered' });
+      return make('malformed', request, limits.uws.answersMalformed ? { kind: 'uws', statuses: [400, 431, 505] } : { kind: 'unanswered' });
     }
   }
 }

@@ -2,11 +2,12 @@
  * `node dist/clients/fuzz/cli.js --port P [flags]`: the fuzzer as a process of its own (bench/fuzz.ts
  * runs it so, apart from the clients whose latency it measures). Progress goes to stderr; the report
  * is the last line of stdout, as JSON. The expectations are those of this project's server
- * (docs/protocol.md): against another server, mismatches say where it differs.
+ * (docs/protocol.md), on the uWS build its /stats names: against another server, mismatches say where
+ * it differs.
  */
 import { hideBin } from 'yargs/helpers';
 import { commandLine, numeric, requireIntegers } from '../../server/command-line.js';
-import { runFuzz } from './runner.js';
+import { readUwsTraits, runFuzz } from './runner.js';
 
 const args = await commandLine('fuzz', '$0 --port P [flags]\n\nSeeded hostile input at the JSON, WebSocket-frame and HTTP levels; every answer checked.', hideBin(process.argv))
   .option('port', { coerce: numeric, requiresArg: true, demandOption: true, describe: 'port of the server on 127.0.0.1' })
@@ -31,7 +32,13 @@ const report = await runFuzz({
   inputs: args.inputs as number,
   seed: args.seed as number,
   concurrency: args.concurrency as number,
-  limits: { maxPayload: args.maxPayload as number, maxJsonDepth: args.maxJsonDepth as number, maxHeaderSize: args.maxHeaderSize as number, publishKey: args.publishKey },
+  limits: {
+    maxPayload: args.maxPayload as number,
+    maxJsonDepth: args.maxJsonDepth as number,
+    maxHeaderSize: args.maxHeaderSize as number,
+    publishKey: args.publishKey,
+    uws: await readUwsTraits(args.port as number),
+  },
   sourceAddresses: args.sourceAddresses.split(',').filter(Boolean),
   onProgress: (done, total) => {
     if (done % 10_000 === 0) process.stderr.write(`fuzz: ${done}/${total} inputs\n`);

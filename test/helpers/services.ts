@@ -8,6 +8,8 @@ import pg from 'pg';
 
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+/** The Python the tests drive the server from (Debian's python3 with python3-websockets). */
+export const PYTHON = process.env.TEST_PYTHON ?? '/usr/bin/python3.11';
 
 function reachable(url: string): Promise<boolean> {
   const { hostname, port } = new URL(url);

@@ -22,23 +22,25 @@ const run = promisify(execFile);
 const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Record<string, any>;
 
 describe('the npm package', () => {
+  /** The tarball's folder; the user's project is `app` inside it. */
+  let packed = '';
   let dir = '';
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'package-'));
-    const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--pack-destination', dir, '--json'], { cwd: ROOT });
+    packed = mkdtempSync(join(tmpdir(), 'package-'));
+    const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--pack-destination', packed, '--json'], { cwd: ROOT });
     const [{ filename, files }] = JSON.parse(stdout) as { filename: string; files: { path: string }[] }[];
     const paths = files.map((f) => f.path);
     assert.ok(paths.includes('dist/server/index.js') && paths.includes('dist/server/index.d.ts'), 'the library and its types are in the tarball');
     assert.ok(!paths.some((p) => p.startsWith('dist/test/') || p.startsWith('dist/bench/')), 'tests and benches stay out');
-    const app = join(dir, 'app');
+    const app = join(packed, 'app');
     await run('mkdir', ['-p', app]);
     // The user's own project: an empty package that approves the install scripts of ws's helpers as ours does.
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', type: 'module', allowScripts: manifest.allowScripts }));
-    await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', join(dir, filename)], { cwd: app, timeout: 180_000 });
+    await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', join(packed, filename)], { cwd: app, timeout: 180_000 });
     dir = app;
   });
   after(() => {
-    if (dir) rmSync(join(dir, '..'), { recursive: true, force: true });
+    if (packed) rmSync(packed, { recursive: true, force: true });
   });
 
   it('builds before it packs (prepack)', () => {

@@ -74,6 +74,9 @@ type Socket = WebSocket<PubSubConnection>;
  * uWS cuts off at once (1006), so no client can make the server buffer more. */
 const PAYLOAD_READ_FACTOR = 4;
 
+/** Characters of frames in a turn's outbox past which it goes out at once: twice the 512 KB uWS 20.30 reads from one connection per turn. */
+const OUTBOX_FLUSH_CHARS = 1024 * 1024;
+
 /** Published bytes, as a share of `--max-backpressure`, after which every socket is swept. */
 const SWEEP_BUDGET_SHARE = 0.25;
 /** The sweep also runs this often, for a socket over the limit while nothing is published. */
@@ -109,6 +112,8 @@ export class PubSubEndpoint {
   private readonly channelCounts = new Map<string, number>();
   /** Channel and frame, in turn, of every message delivered this event-loop turn (see `deliver`). */
   private outbox: string[] = [];
+  /** Characters of the frames (or messages, with history) in the outbox. */
+  private outboxChars = 0;
   /** With history: the position the broker gave each message of the outbox (one per pair), if any. */
   private outboxPositions: (Position | undefined)[] = [];
   /**
@@ -120,7 +125,10 @@ export class PubSubEndpoint {
   private stopped = false;
   /** Set when shutdown begins: publishes and slow requests are refused from then on. */
   private draining = false;
-  private readonly flush = (): void => this.flushOutbox();
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    this.flushOutbox();
+  };
   /** Characters published since the last sweep, and how many make the next sweep due. */
   private unswept = 0;
   private readonly sweepBudget: number;
@@ -657,13 +665,21 @@ export class PubSubEndpoint {
         // Kept whether anyone listens here or not; encoded with its offset as it goes out (flushOutbox).
         this.outbox.push(channel, messageJson);
         this.outboxPositions.push(position);
+        this.outboxChars += messageJson.length;
       } else {
         const subscribers = this.ctx.app.numSubscribers(channel);
         if (subscribers === 0) return;
         this.ctx.stats.messagesOut += subscribers;
-        this.outbox.push(channel, events.message(channel, messageJson));
+        const frame = events.message(channel, messageJson);
+        this.outbox.push(channel, frame);
+        this.outboxChars += frame.length;
       }
-      if (!this.flushScheduled) {
+      // A turn's outbox goes out early once it holds OUTBOX_FLUSH_CHARS: uWS 20.57 may read one
+      // connection for as long as it keeps sending (docs/protocol.md, Deviations), and an outbox held
+      // until such a turn ended grew on the heap without a bound. Published inside a handler, the
+      // copies leave in more writes, so the mark is past what 20.30 reads from a connection per turn.
+      if (this.outboxChars >= OUTBOX_FLUSH_CHARS) this.flushOutbox();
+      else if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(this.flush);
       }
@@ -677,11 +693,11 @@ export class PubSubEndpoint {
    * last sweep reach the budget, so that no socket passes the limit by more than that between looks.
    */
   private flushOutbox(): void {
-    this.flushScheduled = false;
     const outbox = this.outbox;
     const positions = this.outboxPositions;
     this.outbox = [];
     this.outboxPositions = [];
+    this.outboxChars = 0;
     const app = this.ctx.app;
     try {
       for (let i = 0; i < outbox.length; i += 2) {

@@ -14,7 +14,7 @@ CHECK ?=
 NODE ?= node
 TEST_FLAGS ?= --test-timeout=60000
 
-.PHONY: install build server cluster example baseline swarm test bench-micro bench-c10k bench-c100k bench-slow bench-slow-consumers bench-broadcast bench-http bench-redis bench-recovery bench-swarm report demo-life demo-comments screenshots fuzz soak clean
+.PHONY: install build server cluster example baseline swarm test test-node-lines bench-micro bench-c10k bench-c100k bench-slow bench-slow-consumers bench-broadcast bench-http bench-redis bench-recovery bench-swarm report demo-life demo-comments screenshots fuzz soak clean
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -54,6 +54,10 @@ swarm: build
 
 test: build
 	$(NODE) --test $(TEST_FLAGS) dist/test/*.test.js
+
+# Node 22 and 24: refused on this host's glibc, native uWS 20.57 in a Debian 13 root (root, debootstrap).
+test-node-lines: build
+	bash .ci/node-lines
 
 bench-micro: build
 	$(NODE) dist/bench/micro-codec.js

@@ -44,6 +44,30 @@ describe('hooks', () => {
     );
   });
 
+  it('a channel canSubscribe refuses answers no history, no recovery and no presence either: one access rule for every read', async () => {
+    const asked: string[] = [];
+    await withServer(
+      { canSubscribe: (_conn, channel) => (asked.push(channel), channel !== 'room:staff') },
+      async (server) => {
+        const { client } = await TestClient.pubsub(server.ws);
+        // Messages kept on the refused channel, published from the server side.
+        for (const n of [1, 2]) assert.equal((await fetch(`${server.http}/publish`, { method: 'POST', headers: { authorization: 'Bearer k' }, body: JSON.stringify({ channel: 'room:staff', message: n }) })).status, 202);
+        const refused = { event: 'error', code: 'forbidden', message: 'the canSubscribe hook refused room:staff' };
+        assert.deepEqual(await client.request(subscribe('room:staff', 1)), { ...refused, id: 1 });
+        assert.deepEqual(await client.request({ action: 'history', payload: { channel: 'room:staff' }, id: 2 }), { ...refused, id: 2 });
+        assert.deepEqual(await client.request({ action: 'subscribe', payload: { channel: 'room:staff', since: { offset: 0, epoch: 'x' } }, id: 3 }), { ...refused, id: 3 });
+        // An allowed channel reads as before, through the same rule.
+        const history = await client.request({ action: 'history', payload: { channel: 'room:open' }, id: 4 });
+        assert.equal(history.event, 'history');
+        assert.equal((await client.request(subscribe('room:open', 5))).event, 'subscribed');
+        assert.equal((await client.request({ action: 'presence', payload: { channel: 'room:open' }, id: 6 })).event, 'presence');
+        assert.deepEqual(asked, ['room:staff', 'room:staff', 'room:staff', 'room:open', 'room:open', 'room:open']);
+        await client.close();
+      },
+      { history: 10, presence: true, publishKey: 'k' },
+    );
+  });
+
   it('runs the push traps in order: they change a message or drop it, and the publisher is acked either way', async () => {
     await withServer(
       {

@@ -9,7 +9,7 @@ import type { HttpRequest, HttpResponse, us_socket_context_t } from '../engine.j
 import { callHook, Refusal as HookRefusal, type HookIdentity, type UpgradeRequest } from '../hooks.js';
 import { isOwnerName, TokenRefused, type TokenIdentity } from '../identity.js';
 import { acceptUpgrade, refuseWithServerError, reportHandlerError, reportHookFailure, upgradeHeaders, type ServerContext, type UpgradeHeaders } from './context.js';
-import type { PubSubConnection } from './pubsub.js';
+import type { PubSubConnection } from './pubsub-connection.js';
 import { refuseUpgrade, requestToken, TOKEN_REQUIRED, tokenRefusal, upgradeLater, type UpgradeRefusal } from './token-gate.js';
 
 const AUTHENTICATE_FAILED: UpgradeRefusal = { why: 'hook_failed', status: '500 Internal Server Error', text: 'the authenticate hook failed' };

@@ -11,12 +11,13 @@ import { targetLines, type Target } from '../clients/output/summary.js';
 import type { RunSummary } from '../clients/engine.js';
 import { benchCli, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { startServerProcess, type ServerKind } from './lib/servers.js';
+import { SLOW_IO_BACKENDS } from '../server/options.js';
 
 const args = await benchCli('bench-slow', '$0 [flags]\n\nSlow requests sent together on one connection: answered together (ours) or in turn (baseline --serial).')
   .option('slow-ms', { coerce: numeric, requiresArg: true, default: 5000, describe: 'ms each request asks for' })
   .option('requests', { coerce: numeric, requiresArg: true, default: 3, describe: 'requests each client sends at once' })
   .option('clients', { coerce: numeric, requiresArg: true, default: 1000, describe: 'clients of the scaled form (the seed form has 1)' })
-  .option('slow-io', { type: 'string', choices: ['timer', 'redis', 'postgres'], default: 'timer', describe: "our server's slow backend (redis/postgres hold a pooled connection per waiting request)" })
+  .option('slow-io', { type: 'string', choices: SLOW_IO_BACKENDS, default: 'timer', describe: "our server's slow backend (redis/postgres hold a pooled connection per waiting request)" })
   .option('slow-io-pool', { coerce: numeric, requiresArg: true, default: 10, describe: 'pool size of the redis/postgres backend' })
   .option('out', { type: 'string', default: RESULTS_DIR, describe: 'directory for the CSVs and history.csv' })
   .parseAsync();

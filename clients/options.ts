@@ -6,8 +6,8 @@
 
 import { PROTOCOLS, type ProtocolName } from './protocols/types.js';
 
-export type ScenarioName = 'echo' | 'slow' | 'broadcast' | 'pubsub' | 'crowd';
-export const SCENARIOS: readonly ScenarioName[] = ['echo', 'slow', 'broadcast', 'pubsub', 'crowd'];
+export const SCENARIOS = ['echo', 'slow', 'broadcast', 'pubsub', 'crowd'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** Everything `runSwarm` accepts. */
 export interface SwarmOptions {

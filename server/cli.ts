@@ -9,7 +9,7 @@ import { commandLine, numeric } from './command-line.js';
 import { createServer, DEFAULT_OPTIONS, pgNotifyChannels, redisList, validateOptions, type Monitor, type ServerOptions } from './index.js';
 import { loadEngine, skippedLine } from './engine.js';
 import { createLog, LOG_LEVELS, type LogLevel } from './log.js';
-import { runSupervisor, SUPERVISED_ENV, type WorkerPorts } from './supervisor.js';
+import { runSupervisor, SUPERVISED_ENV, WORKER_PORTS, type WorkerPorts } from './supervisor.js';
 import { MAX_SLOW_MS } from './protocol/index.js';
 import { DEFAULT_SLOW_IO_URLS, SLOW_IO_BACKENDS } from './options.js';
 
@@ -54,7 +54,7 @@ async function parseServerArgs(argv: string[]): Promise<ParsedArgs> {
     .option('prefix', { type: 'string', default: d.prefix, describe: 'namespace of every Redis channel and cache key (<prefix>:broadcast:news); needs --redis or --redis-cluster' })
     .option('reuse-port', { type: 'boolean', default: d.reusePort, describe: 'listen with SO_REUSEPORT so several processes share the port (set by --workers; off: a taken port is an error)' })
     .option('workers', { coerce: numeric, requiresArg: true, default: 1, describe: 'server processes run by one supervisor that restarts any that die; above 1 needs --redis or --redis-cluster' })
-    .option('worker-ports', { type: 'string', choices: ['shared', 'consecutive'], default: 'shared', describe: 'with --workers: all on --port (SO_REUSEPORT), or on --port, --port+1, ...' })
+    .option('worker-ports', { type: 'string', choices: WORKER_PORTS, default: 'shared', describe: 'with --workers: all on --port (SO_REUSEPORT), or on --port, --port+1, ...' })
     .option('max-connections', { coerce: numeric, requiresArg: true, describe: 'WebSocket connections at once; past it an upgrade gets 503 (default: the open-file limit less a reserve of 5%, 64 to 1000, for HTTP, Redis and PostgreSQL)' })
     .option('max-connections-per-ip', { coerce: numeric, requiresArg: true, default: d.maxConnectionsPerIp, describe: 'WebSocket connections one source address may hold; past it 429; 0 = no limit' })
     .option('max-json-depth', { coerce: numeric, requiresArg: true, default: d.maxJsonDepth, describe: 'deepest nesting of arrays and objects in a frame or /publish body (the whole frame; a publish takes 2); deeper: too_deep' })

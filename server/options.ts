@@ -6,9 +6,9 @@ import { MIN_SECRET_BYTES } from './identity.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 
 /** Where the `slow` action does its waiting. */
-export type SlowIoBackend = 'timer' | 'redis' | 'postgres';
+export const SLOW_IO_BACKENDS = ['timer', 'redis', 'postgres'] as const;
 
-export const SLOW_IO_BACKENDS: readonly SlowIoBackend[] = ['timer', 'redis', 'postgres'];
+export type SlowIoBackend = (typeof SLOW_IO_BACKENDS)[number];
 
 /** Everything `createServer` accepts. Sizes are in bytes, durations as named. */
 export interface ServerOptions {

@@ -10,8 +10,9 @@ import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-/** How the workers listen. */
-export type WorkerPorts = 'shared' | 'consecutive';
+/** How the workers listen: all on one port (SO_REUSEPORT), or on consecutive ports. */
+export const WORKER_PORTS = ['shared', 'consecutive'] as const;
+export type WorkerPorts = (typeof WORKER_PORTS)[number];
 
 export interface SupervisorOptions {
   workers: number;

@@ -6,8 +6,8 @@
  */
 import type { Connection } from '../connection.js';
 
-export type ProtocolName = 'contract' | 'raw' | 'socketio';
-export const PROTOCOLS: readonly ProtocolName[] = ['contract', 'raw', 'socketio'];
+export const PROTOCOLS = ['contract', 'raw', 'socketio'] as const;
+export type ProtocolName = (typeof PROTOCOLS)[number];
 
 /** How a received text frame counts in a broadcast: a copy of a published message, an ack, or something unexpected. */
 export type FrameKind = 'message' | 'ack' | 'other';

@@ -3,8 +3,9 @@
  * HTTP answer with a clear status, counted in `/stats` under `refused`:
  * - `shutting_down` 503: shutdown has begun.
  * - `handshake` 400 / 426: no valid `Sec-WebSocket-Key`, or a `Sec-WebSocket-Version` other than 13
- *   (426 names the version spoken, as RFC 6455 4.4 asks). uWS 20.30 checks neither itself.
- * - `header_too_large` 431: request line and headers over `--max-header-size`; uWS 20.30 takes 100 KB.
+ *   (426 names the version spoken, as RFC 6455 4.4 asks). uWS checks neither itself.
+ * - `header_too_large` 431: request line and headers over `--max-header-size` (a head over uWS's own
+ *   limit gets uWS's 431 before this check: docs/protocol.md, Deviations).
  * - `max_connections` 503: the process holds `--max-connections` WebSockets already.
  * - `per_ip` 429: the source address holds `--max-connections-per-ip` already.
  */
@@ -13,11 +14,8 @@ import type { HttpRequest, HttpResponse } from '../engine.js';
 import { defaultMaxConnections, type ServerOptions } from '../options.js';
 import type { Stats } from '../stats.js';
 import type { Logger, Throttle } from '../log.js';
+import type { Refusal } from './refusals.js';
 
-/** Why an upgrade was refused; the keys of `/stats` `refused`. */
-export type Refusal = 'shutting_down' | 'handshake' | 'header_too_large' | 'max_connections' | 'per_ip' | 'unauthorized' | 'hook_failed';
-
-export const REFUSALS: readonly Refusal[] = ['shutting_down', 'handshake', 'header_too_large', 'max_connections', 'per_ip', 'unauthorized', 'hook_failed'];
 
 /** A client key is 16 random bytes in base64 (RFC 6455 4.1). */
 const CLIENT_KEY = /^[A-Za-z0-9+/]{22}==$/;

@@ -5,7 +5,7 @@
  */
 import type { HttpRequest, HttpResponse } from '../engine.js';
 import { tokenOf, type TokenRefused } from '../identity.js';
-import type { Refusal } from './admission.js';
+import type { Refusal } from './refusals.js';
 import { refuseWithServerError, reportHandlerError, type ServerContext } from './context.js';
 
 /** A refusal of an upgrade that passed admission: the reason counted, the status line, the body. */

@@ -13,28 +13,10 @@ export const DEFAULT_MAX_JSON_DEPTH = 64;
 /**
  * The stable error codes of protocol.md, "Errors", plus the extensions of docs/protocol.md:
  * `too_deep` (JSON nested past `--max-json-depth`), `shutting_down` (a publish or slow request that
- * arrived after shutdown began: it was not taken) and `slow_io_failed` (the slow backend failed).
+ * arrived after shutdown began: it was not taken) and `slow_io_failed` (the slow backend failed). In a
+ * fixed order (for counters).
  */
-export type ErrorCode =
-  | 'too_deep'
-  | 'shutting_down'
-  | 'slow_io_failed'
-  | 'bad_json'
-  | 'bad_request'
-  | 'unknown_action'
-  | 'bad_channel'
-  | 'forbidden'
-  | 'too_many_subscriptions'
-  | 'rate_limited'
-  | 'binary_not_supported'
-  | 'unknown_method'
-  | 'rpc_failed'
-  | 'hook_failed'
-  | 'presence_failed'
-  | 'history_failed';
-
-/** Every error code, in a fixed order (for counters). */
-export const ERROR_CODES: readonly ErrorCode[] = [
+export const ERROR_CODES = [
   'bad_json',
   'bad_request',
   'unknown_action',
@@ -51,7 +33,9 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'hook_failed',
   'presence_failed',
   'history_failed',
-];
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 /** A request id as the client sent it; null when it sent none. */
 export type RequestId = string | number | null;

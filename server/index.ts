@@ -25,6 +25,7 @@ import type { Monitor } from './monitors/types.js';
 import { MemoryHistory } from './history/memory.js';
 import { RedisHistory } from './history/redis.js';
 import type { History } from './history/types.js';
+import type { Keeper } from './hub/fanout.js';
 import { LocalPresence } from './presence/local.js';
 import { RedisPresence } from './presence/redis.js';
 import type { PresenceStore } from './presence/types.js';
@@ -109,7 +110,7 @@ export function createServer(input: Partial<ServerOptions> & { hooks?: Hooks; mo
     const slowIo = await createSlowIo(options.slowIo, options.slowIoUrl, options.slowIoPool);
     const historyOptions = options.history > 0 ? { size: options.history, ttlMs: options.historyTtl * 1000 } : null;
     const broker = createBroker({ expire: options.expire, redis: options.redis, redisCluster: options.redisCluster, prefix: options.prefix, log, history: historyOptions });
-    const history = createHistory(options);
+    const { history, keeper } = createHistory(options);
     const app = uws.App();
     const throttle = new Throttle();
     const admission = new Admission(options, stats, log, throttle);
@@ -126,7 +127,7 @@ export function createServer(input: Partial<ServerOptions> & { hooks?: Hooks; mo
     try {
       await presence?.start();
       const verifier = options.jwtSecret === null ? null : new TokenVerifier(options.jwtSecret);
-      const context: ServerContext = (ctx = { uws, app, options, stats, broker, slowIo, admission, shuttingDown: false, log, throttle, hooks, presence, history, verifier });
+      const context: ServerContext = (ctx = { uws, app, options, stats, broker, slowIo, admission, shuttingDown: false, log, throttle, hooks, presence, history, keeper, verifier });
       const endpoint = (pubsub = new PubSubEndpoint(context));
       echo = new EchoEndpoint(context);
       app.ws('/pubsub', endpoint.behavior());
@@ -210,12 +211,18 @@ function createPresence(options: ServerOptions, log: Logger): PresenceStore | nu
   return new RedisPresence({ url: options.redis, prefix: options.prefix, heartbeatMs: options.presenceHeartbeat, log });
 }
 
-/** The history the options ask for: none (off), in this process, or in `redis` (written by the broker). */
-function createHistory(options: ServerOptions): History | null {
-  if (options.history === 0) return null;
+/**
+ * The history the options ask for: none (off), in this process (the hub keeps, so it is the keeper
+ * too), or in `redis` (the broker's publish script keeps).
+ */
+function createHistory(options: ServerOptions): { history: History | null; keeper: Keeper | null } {
+  if (options.history === 0) return { history: null, keeper: null };
   const ttlMs = options.historyTtl * 1000;
-  if (options.redis === null) return new MemoryHistory(options.history, ttlMs);
-  return new RedisHistory({ url: options.redis, prefix: options.prefix, size: options.history, ttlMs });
+  if (options.redis === null) {
+    const memory = new MemoryHistory(options.history, ttlMs);
+    return { history: memory, keeper: memory };
+  }
+  return { history: new RedisHistory({ url: options.redis, prefix: options.prefix, size: options.history, ttlMs }), keeper: null };
 }
 
 /** Milliseconds shutdown waits after the close frames (within --shutdown-timeout) for clients to answer. */

@@ -10,9 +10,12 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import calculateSlot from 'cluster-key-slot';
 import { createBroker, type Broker } from '../server/broker/index.js';
-import { redisName, parseChannel } from '../server/protocol/index.js';
+import { channelRef, redisName, parseChannel, type ChannelRef } from '../server/protocol/index.js';
 import { redisCluster, redisProcess, type RedisClusterProcess, type RedisProcess } from './helpers/redis-process.js';
 import { eventually } from './helpers/server.js';
+
+/** A channel as the broker takes it, parsed. */
+const ch = (name: string): ChannelRef => channelRef(name)!;
 
 /** A broker with what it delivered recorded per channel. */
 interface Instance {
@@ -142,12 +145,12 @@ for (const driver of [local, single, clustered]) {
 
     it('delivers one publisher\'s messages once each, in order, on every instance; flush fences them', async () => {
       const { a, b } = await pair();
-      a.broker.retain('news');
-      if (b !== a) b.broker.retain('news');
+      a.broker.retain(ch('news'));
+      if (b !== a) b.broker.retain(ch('news'));
       await eventually(() => a.broker.counters().channels_unconfirmed === undefined || (a.broker.counters().channels_unconfirmed === 0 && b.broker.counters().channels_unconfirmed === 0), 5000);
       const sent = Array.from({ length: 500 }, (_, n) => JSON.stringify({ n }));
       // Never rejects: every publish resolves.
-      await Promise.all(sent.map((json) => a.broker.publish('news', json)));
+      await Promise.all(sent.map((json) => a.broker.publish(ch('news'), json)));
       await a.broker.flush();
       await b.broker.flush();
       assert.deepEqual(received(a, 'news'), sent);
@@ -156,14 +159,19 @@ for (const driver of [local, single, clustered]) {
 
     it('fence: what another instance had published (and was acked) when it was called has been delivered here', async () => {
       const { a, b } = await pair();
-      b.broker.retain('fenced');
-      await b.broker.subscribed('fenced');
+      b.broker.retain(ch('fenced'));
+      await b.broker.subscribed(ch('fenced'));
       for (let round = 1; round <= 20; round++) {
         const sent = Array.from({ length: 50 }, (_, n) => JSON.stringify({ round, n }));
-        await Promise.all(sent.map((json) => a.broker.publish('fenced', json)));
+        await Promise.all(sent.map((json) => a.broker.publish(ch('fenced'), json)));
         await b.broker.fence();
         assert.deepEqual(received(b, 'fenced').slice(-50), sent, `round ${round}: all 50 in by the fence`);
       }
+    });
+
+    it('publish resolves with no position: without --history no driver keeps one', async () => {
+      const { a } = await pair();
+      assert.equal(await a.broker.publish(ch('plain'), '1'), undefined);
     });
 
     it('flush resolves at once with nothing published', async () => {
@@ -178,20 +186,20 @@ for (const driver of [local, single, clustered]) {
         const a = make(prefix);
         const b = make(prefix);
         await ready(a.broker, b.broker);
-        a.broker.retain('room');
-        b.broker.retain('room');
+        a.broker.retain(ch('room'));
+        b.broker.retain(ch('room'));
         await eventually(() => b.broker.counters().channels_unconfirmed === 0 && a.broker.counters().channels_unconfirmed === 0);
-        b.broker.release('room');
+        b.broker.release(ch('room'));
         assert.equal(b.broker.counters().channels_subscribed, 0);
         await b.broker.flush(); // the UNSUBSCRIBE went before this PING on the same connection
-        await a.broker.publish('room', '"while away"');
+        await a.broker.publish(ch('room'), '"while away"');
         await a.broker.flush();
         await b.broker.flush();
         assert.deepEqual(received(b, 'room'), []);
         assert.deepEqual(received(a, 'room'), ['"while away"']);
-        b.broker.retain('room');
+        b.broker.retain(ch('room'));
         await eventually(() => b.broker.counters().channels_unconfirmed === 0);
-        await a.broker.publish('room', '"back"');
+        await a.broker.publish(ch('room'), '"back"');
         await a.broker.flush();
         await b.broker.flush();
         assert.deepEqual(received(b, 'room'), ['"back"']);
@@ -202,21 +210,21 @@ for (const driver of [local, single, clustered]) {
         const a = make(prefix);
         const b = make(prefix);
         await ready(a.broker, b.broker);
-        a.broker.retain('alerts');
-        b.broker.retain('alerts');
+        a.broker.retain(ch('alerts'));
+        b.broker.retain(ch('alerts'));
         await eventually(() => a.broker.counters().channels_unconfirmed === 0 && b.broker.counters().channels_unconfirmed === 0);
         const name = redisName('alerts', parseChannel('alerts')!, prefix);
         await driver.down!(name);
         await eventually(() => a.broker.state() !== 'ready', 10_000);
         const lostBefore = a.broker.counters().lost_in_outage;
-        for (let n = 0; n < 5; n++) await a.broker.publish('alerts', String(n));
+        for (let n = 0; n < 5; n++) await a.broker.publish(ch('alerts'), String(n));
         assert.deepEqual(received(a, 'alerts'), ['0', '1', '2', '3', '4']);
         assert.equal(a.broker.counters().lost_in_outage - lostBefore, 5);
         assert.ok(a.broker.counters().outages >= 1);
         await driver.up!(name);
         await ready(a.broker, b.broker);
         await eventually(() => a.broker.counters().channels_unconfirmed === 0 && b.broker.counters().channels_unconfirmed === 0, 10_000);
-        await a.broker.publish('alerts', '"after"');
+        await a.broker.publish(ch('alerts'), '"after"');
         await a.broker.flush();
         await eventually(async () => {
           await b.broker.flush();
@@ -233,7 +241,7 @@ for (const driver of [local, single, clustered]) {
         const name = redisName('locked', parseChannel('locked')!, prefix);
         try {
           await driver.deny!(name);
-          b.broker.retain('locked');
+          b.broker.retain(ch('locked'));
           await eventually(() => b.broker.counters().subscribe_errors >= 1, 5000);
           assert.equal(b.broker.counters().channels_unconfirmed, 1);
         } finally {
@@ -241,7 +249,7 @@ for (const driver of [local, single, clustered]) {
         }
         await ready(a.broker, b.broker);
         await eventually(() => b.broker.counters().channels_unconfirmed === 0, 10_000);
-        await a.broker.publish('locked', '"open"');
+        await a.broker.publish(ch('locked'), '"open"');
         await a.broker.flush();
         await b.broker.flush();
         assert.deepEqual(received(b, 'locked'), ['"open"']);

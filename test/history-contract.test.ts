@@ -12,8 +12,12 @@ import { createBroker, type Broker } from '../server/broker/index.js';
 import { MemoryHistory } from '../server/history/memory.js';
 import { RedisHistory } from '../server/history/redis.js';
 import type { History, Position } from '../server/history/types.js';
+import { channelRef, type ChannelRef } from '../server/protocol/index.js';
 import { eventually } from './helpers/server.js';
 import { REDIS_URL } from './helpers/services.js';
+
+/** A channel as the broker takes it, parsed. */
+const ch = (name: string): ChannelRef => channelRef(name)!;
 
 const SIZE = 3;
 const TTL_MS = 60_000;
@@ -60,14 +64,16 @@ async function redisFixture(): Promise<Fixture> {
     async write(channel, json) {
       if (!retained.has(channel)) {
         retained.add(channel);
-        broker.retain(channel);
-        await broker.subscribed(channel);
+        broker.retain(ch(channel));
+        await broker.subscribed(ch(channel));
       }
       // Until both its connections are up the broker delivers here only, and keeps nothing.
       await eventually(() => broker.state() === 'ready');
       const delivered = new Promise<Position>((resolve) => waiting.set(`${channel}\n${json}`, resolve));
-      await broker.publish(channel, json);
-      return delivered;
+      const given = await broker.publish(ch(channel), json);
+      const position = await delivered;
+      assert.deepEqual(given, position, "the broker's publish resolves with the position its delivery carries");
+      return position;
     },
     async lose() {
       const keys = await admin.keys(`${prefix}:history*`);

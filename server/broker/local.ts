@@ -1,6 +1,7 @@
 /**
  * The in-memory broker: delivery within this process, and a last-message cache with expiry.
  */
+import type { ChannelRef } from '../protocol/index.js';
 import type { Broker, DeliverHandler } from './types.js';
 
 /** Options of {@link LocalBroker}. */
@@ -26,12 +27,13 @@ export class LocalBroker implements Broker {
     this.deliver = handler;
   }
 
-  publish(channel: string, messageJson: string): Promise<void> {
+  /** Resolves with no position: in one process the hub gives offsets as messages go out (hub/fanout.ts). */
+  publish(channel: ChannelRef, messageJson: string): Promise<undefined> {
     if (this.options.expire > 0) {
-      this.cache.set(channel, { json: messageJson, expiresAt: Date.now() + this.options.expire * 1000 });
+      this.cache.set(channel.name, { json: messageJson, expiresAt: Date.now() + this.options.expire * 1000 });
     }
-    this.deliver(channel, messageJson);
-    return Promise.resolve();
+    this.deliver(channel.name, messageJson);
+    return Promise.resolve(undefined);
   }
 
   /** Delivery is synchronous, so everything published was delivered already. */
@@ -52,11 +54,11 @@ export class LocalBroker implements Broker {
 
   release(): void {}
 
-  lastMessage(channel: string): Promise<string | undefined> {
-    const entry = this.cache.get(channel);
+  lastMessage(channel: ChannelRef): Promise<string | undefined> {
+    const entry = this.cache.get(channel.name);
     if (!entry) return Promise.resolve(undefined);
     if (entry.expiresAt <= Date.now()) {
-      this.cache.delete(channel);
+      this.cache.delete(channel.name);
       return Promise.resolve(undefined);
     }
     return Promise.resolve(entry.json);

@@ -3,7 +3,7 @@
  * everything in this process, a Redis broker (later) bridges instances.
  */
 
-import type { Position } from '../history/types.js';
+import type { ChannelRef, Position } from '../protocol/index.js';
 
 /**
  * Receives every message the broker delivers to this instance; registered once. `position`: where the
@@ -12,7 +12,8 @@ import type { Position } from '../history/types.js';
 export type DeliverHandler = (channel: string, messageJson: string, position?: Position) => void;
 
 /**
- * A pub/sub backend.
+ * A pub/sub backend. Channels come in parsed (the name and what it means), as the frame parser made
+ * them, so a driver never parses a name again; deliveries name the channel only.
  *
  * Guarantees:
  * - At most once: a message reaches each local subscriber of its channel once or not at all.
@@ -31,9 +32,11 @@ export interface Broker {
    * Publishes `messageJson` on `channel` to every instance, and caches it when a cache is configured.
    * Never rejects: resolves once the message is on its way to the subscribers of every instance the
    * driver can reach, or, when it can reach none but this one, has been delivered here and counted
-   * as lost to the others (`lost_in_outage`).
+   * as lost to the others (`lost_in_outage`). Resolves with the message's position when the broker
+   * keeps the history (Redis with `--history`: the same position every delivery carries), else with
+   * undefined.
    */
-  publish(channel: string, messageJson: string): Promise<void>;
+  publish(channel: ChannelRef, messageJson: string): Promise<Position | undefined>;
   /**
    * Resolves once every message whose `publish` was called before has been handed to the deliver
    * handler of this instance (when this instance has local interest in its channel), and every
@@ -50,18 +53,18 @@ export interface Broker {
    */
   fence(): Promise<void>;
   /** The channel got its first local subscriber. */
-  retain(channel: string): void;
+  retain(channel: ChannelRef): void;
   /**
    * Null when messages that other instances publish on a retained `channel` from now on reach this
    * one already (always, for a broker of one process); else a promise that resolves once they do (its
    * upstream subscription confirmed), or after a bounded wait. The `subscribed` ack waits for it, so
    * that an ack means: every message published after it, on any instance, reaches this subscriber.
    */
-  subscribed(channel: string): Promise<void> | null;
+  subscribed(channel: ChannelRef): Promise<void> | null;
   /** The channel lost its last local subscriber. */
-  release(channel: string): void;
+  release(channel: ChannelRef): void;
   /** The cached last message of `channel` (JSON text), or undefined when none is kept or it expired. */
-  lastMessage(channel: string): Promise<string | undefined>;
+  lastMessage(channel: ChannelRef): Promise<string | undefined>;
   /** `ready`, or a word saying why delivery across instances is degraded. */
   state(): string;
   /** The broker's own counters for /stats and /metrics (snake_case names); empty when it keeps none. */

@@ -1,5 +1,6 @@
 /** What every endpoint of one server shares. */
 import type { History } from '../history/types.js';
+import type { Keeper } from '../hub/fanout.js';
 import type { PresenceStore } from '../presence/types.js';
 import type { Broker } from '../broker/index.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, Uws, WebSocket } from '../engine.js';
@@ -30,8 +31,10 @@ export interface ServerContext {
   readonly hooks: Hooks;
   /** Who is subscribed where (server/presence/); null unless `presence` is on. */
   readonly presence: PresenceStore | null;
-  /** The kept messages of each channel (server/history/); null unless `history` is on. */
+  /** The kept messages of each channel (server/history/), for reading; null unless `history` is on. */
   readonly history: History | null;
+  /** With history in this process (no Redis): where the hub keeps each message as it goes out. */
+  readonly keeper: Keeper | null;
   /** Verifies the tokens of both WebSocket endpoints (one key import per server); null without `jwtSecret`. */
   readonly verifier: TokenVerifier | null;
 }

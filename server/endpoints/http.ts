@@ -8,14 +8,14 @@
 import { timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { HttpRequest, HttpResponse } from '../engine.js';
-import { DEFAULT_MAX_JSON_DEPTH, nestsDeeperThan, parseChannel } from '../protocol/index.js';
+import { DEFAULT_MAX_JSON_DEPTH, nestsDeeperThan, parseChannel, type ChannelRef } from '../protocol/index.js';
 import { statsJson, statsPrometheus, type Stats, type StatsContext } from '../stats.js';
 import { reportHandlerError, type ServerContext } from './context.js';
 
 /** What `/publish` publishes through: the `/pubsub` endpoint, so that HTTP and WebSocket publishes are one path. */
 export interface Publisher {
   /** Publishes the way a WebSocket publish would (counted, through the broker); never rejects. */
-  publish(channel: string, messageJson: string): Promise<void>;
+  publish(channel: ChannelRef, messageJson: string): Promise<unknown>;
   /** True once shutdown has begun: publishes are refused from then on. */
   readonly isDraining: boolean;
 }
@@ -163,7 +163,7 @@ async function handlePublish(
 export function parsePublishBody(
   body: Buffer,
   maxDepth = DEFAULT_MAX_JSON_DEPTH,
-): { channel: string; messageJson: string } | { error: string; message: string } {
+): { channel: ChannelRef; messageJson: string } | { error: string; message: string } {
   const text = body.toString('utf8');
   if (nestsDeeperThan(text, maxDepth)) return { error: 'too_deep', message: `body nests arrays and objects more than ${maxDepth} deep (--max-json-depth)` };
   let parsed: unknown;
@@ -177,9 +177,10 @@ export function parsePublishBody(
   }
   const { channel, message } = parsed as Record<string, unknown>;
   if (typeof channel !== 'string') return { error: 'bad_request', message: '"channel" must be a string' };
-  if (!parseChannel(channel)) return { error: 'bad_channel', message: `channel ${JSON.stringify(channel.slice(0, 50))} is outside the grammar` };
+  const facility = parseChannel(channel);
+  if (!facility) return { error: 'bad_channel', message: `channel ${JSON.stringify(channel.slice(0, 50))} is outside the grammar` };
   if (message === undefined) return { error: 'bad_request', message: '"message" is missing' };
-  return { channel, messageJson: JSON.stringify(message) };
+  return { channel: { name: channel, facility }, messageJson: JSON.stringify(message) };
 }
 
 function bearerMatches(authorization: string, key: string): boolean {

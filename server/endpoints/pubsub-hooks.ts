@@ -20,7 +20,7 @@ export interface RequestTarget {
   subscribeTrusted(ws: PubSubSocket, channel: ChannelRef): void;
   unsubscribe(ws: PubSubSocket, channel: ChannelRef, id: RequestId): void;
   /** Publishes and acks (the broker never rejects). */
-  publishAndAck(ws: PubSubSocket, conn: PubSubConnection, channel: string, messageJson: string, id: RequestId): Promise<void>;
+  publishAndAck(ws: PubSubSocket, conn: PubSubConnection, channel: ChannelRef, messageJson: string, id: RequestId): Promise<void>;
   /** Whether history (`--history`) and presence (`--presence`) are on: a request for one that is off fails before any access check. */
   readonly historyOn: boolean;
   readonly presenceOn: boolean;
@@ -105,7 +105,7 @@ export class RequestQueue {
     }
     const json = JSON.stringify(message);
     if (json === undefined) return this.hookFailed(ws, conn, 'onPublish', { error: new Error('a push trap returned a value that is not JSON'), timedOut: false }, id);
-    await this.target.publishAndAck(ws, conn, channel.name, json, id);
+    await this.target.publishAndAck(ws, conn, channel, json, id);
   }
 
   /** `rpc`: the receiver's result, `unknown_method`, or `rpc_failed` with what it threw. */

@@ -19,7 +19,7 @@ import type { Position } from '../history/types.js';
 import { SlowConsumerSweep } from '../hub/backpressure.js';
 import { Fanout } from '../hub/fanout.js';
 import { Recovery } from '../hub/recovery.js';
-import { events, parseClientFrame, type ChannelRef, type ClientAction, type GoodbyeReason, type RequestId } from '../protocol/index.js';
+import { channelRef, events, parseClientFrame, type ChannelRef, type ClientAction, type GoodbyeReason, type RequestId } from '../protocol/index.js';
 import { countClientClose } from '../stats.js';
 import { bufferedBytes, endAll, reportHandlerError, type ServerContext } from './context.js';
 import { ConnectionWriter, PAYLOAD_READ_FACTOR, type PubSubConnection, type PubSubSocket } from './pubsub-connection.js';
@@ -70,7 +70,7 @@ export class PubSubEndpoint {
     });
     this.writer = new ConnectionWriter(ctx, this.sweep);
     const topics = { publish: (topic: string, frame: string) => void app.publish(topic, frame, false), subscribers: (topic: string) => app.numSubscribers(topic) };
-    this.fanout = new Fanout({ topics, broker: ctx.broker, history: ctx.history, stats, sweep: this.sweep, failed: (where, err) => reportHandlerError(ctx, where, err) });
+    this.fanout = new Fanout({ topics, broker: ctx.broker, history: ctx.history && { keeper: ctx.keeper }, stats, sweep: this.sweep, failed: (where, err) => reportHandlerError(ctx, where, err) });
     this.recovery = ctx.history && new Recovery(ctx.history, ctx.broker, this.fanout, (err) => this.historyFailed(err));
     ctx.presence?.onEvent((kind, channel, member) => this.fanout.joinOrLeave(kind, channel, member));
     this.access = new AccessRule(ctx.hooks, options.clientPublish, options.hookTimeout);
@@ -203,7 +203,7 @@ export class PubSubEndpoint {
       case 'unsubscribe':
         return this.unsubscribe(ws, request.channel, request.id);
       case 'publish':
-        return void this.publishAndAck(ws, conn, request.channel.name, request.messageJson, request.id);
+        return void this.publishAndAck(ws, conn, request.channel, request.messageJson, request.id);
       case 'ping':
         return this.writer.send(ws, events.pong(request.id));
       case 'slow':
@@ -231,24 +231,24 @@ export class PubSubEndpoint {
       // A recovering subscriber joins the topic after its replay (recover()).
       if (!since || !this.recovery) ws.subscribe(channel.name);
       this.ctx.stats.subscriptions++;
-      this.fanout.addInterest(channel.name);
+      this.fanout.addInterest(channel);
       this.ctx.presence?.join(channel.name, memberOf(conn));
     }
     if (joinLeave && this.ctx.presence) ws.subscribe(Fanout.joinLeaveTopic(channel.name));
-    const upstream = this.ctx.broker.subscribed(channel.name);
-    if (upstream === null) return this.acknowledgeSubscribe(ws, conn, channel.name, id, since);
+    const upstream = this.ctx.broker.subscribed(channel);
+    if (upstream === null) return this.acknowledgeSubscribe(ws, conn, channel, id, since);
     // The broker's upstream subscription is not confirmed yet: the ack waits for it, and so do this
     // connection's later requests (in its queue), so that what they publish reaches it too.
     this.queue.enqueue(conn, async () => {
       await upstream;
-      this.writer.corkLater(ws, conn, () => this.acknowledgeSubscribe(ws, conn, channel.name, id, since));
+      this.writer.corkLater(ws, conn, () => this.acknowledgeSubscribe(ws, conn, channel, id, since));
     });
   }
 
   /** The subscribed ack: after the replay when the client asked to recover (`since`), else with the cached message. */
-  private acknowledgeSubscribe(ws: PubSubSocket, conn: PubSubConnection, channel: string, id: RequestId, since?: Position): void {
-    if (since) return this.recover(ws, conn, channel, since, id);
-    this.writer.send(ws, events.subscribed(channel, id));
+  private acknowledgeSubscribe(ws: PubSubSocket, conn: PubSubConnection, channel: ChannelRef, id: RequestId, since?: Position): void {
+    if (since) return this.recover(ws, conn, channel.name, since, id);
+    this.writer.send(ws, events.subscribed(channel.name, id));
     if (this.ctx.options.expire > 0) void this.sendCached(ws, conn, channel);
   }
 
@@ -276,11 +276,11 @@ export class PubSubEndpoint {
     });
   }
 
-  private async sendCached(ws: PubSubSocket, conn: PubSubConnection, channel: string): Promise<void> {
+  private async sendCached(ws: PubSubSocket, conn: PubSubConnection, channel: ChannelRef): Promise<void> {
     try {
       const cached = await this.ctx.broker.lastMessage(channel);
-      if (cached === undefined || !conn.channels?.has(channel)) return;
-      this.writer.sendLater(ws, conn, events.message(channel, cached, true));
+      if (cached === undefined || !conn.channels?.has(channel.name)) return;
+      this.writer.sendLater(ws, conn, events.message(channel.name, cached, true));
     } catch (err) {
       this.writer.crashed(ws, conn, 'pubsub cache', err);
     }
@@ -333,22 +333,26 @@ export class PubSubEndpoint {
   }
 
   /** The broker never rejects (broker/types.ts), so the ack follows once it has the message. */
-  private async publishAndAck(ws: PubSubSocket, conn: PubSubConnection, channel: string, messageJson: string, id: RequestId): Promise<void> {
+  private async publishAndAck(ws: PubSubSocket, conn: PubSubConnection, channel: ChannelRef, messageJson: string, id: RequestId): Promise<void> {
     try {
       await this.publish(channel, messageJson);
-      if (id !== null) this.writer.sendLater(ws, conn, events.published(channel, id));
+      if (id !== null) this.writer.sendLater(ws, conn, events.published(channel.name, id));
     } catch (err) {
       this.writer.crashed(ws, conn, 'pubsub publish', err);
     }
   }
 
   /**
-   * Publishes on behalf of a client or of HTTP `/publish`. Resolves once the broker has the message:
-   * it then reaches every subscriber connected now, also if shutdown begins meanwhile (see {@link drain}).
+   * Publishes on behalf of a client, HTTP `/publish` or a monitor. Resolves once the broker has the
+   * message: it then reaches every subscriber connected now, also if shutdown begins meanwhile (see
+   * {@link drain}). A name (a monitor's) is parsed here; a client's and HTTP's come parsed.
+   * @throws RangeError for a name outside the channel grammar.
    */
-  publish(channel: string, messageJson: string): Promise<void> {
+  publish(channel: ChannelRef | string, messageJson: string): Promise<Position | undefined> {
+    const ref = typeof channel === 'string' ? channelRef(channel) : channel;
+    if (!ref) throw new RangeError(`not a channel name: ${JSON.stringify(String(channel).slice(0, 50))}`);
     this.ctx.stats.published++;
-    return this.ctx.broker.publish(channel, messageJson);
+    return this.ctx.broker.publish(ref, messageJson);
   }
 
   /**

@@ -1,7 +1,8 @@
 /**
  * History in this process: the last `size` messages of each channel, each kept `ttlMs`, with offsets
  * (+1 per message on a channel, from 1) and an epoch that names this process's history (a restart
- * starts a new one). Kept as messages go out to the subscribers (the endpoint's flush calls `keep`).
+ * starts a new one). Written by the hub as messages go out to the subscribers (hub/fanout.ts calls
+ * `keep`); read through the History interface.
  */
 import { randomBytes } from 'node:crypto';
 import type { History, Kept, Missed, Position } from './types.js';

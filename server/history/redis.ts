@@ -9,10 +9,11 @@
  * - `history-meta:<channel>`: a hash, `epoch` and `offset` (the last offset given), expiring
  *   META_TTL_S (or the TTL, when longer) after the channel's last message.
  *
- * Writing is the broker's: its publish script (KEPT_PUBLISH_SCRIPT, one call per event-loop turn, as
- * every publish of the single-Redis driver) gives each message the next offset, adds it to the stream
- * and PUBLISHes it wrapped in an envelope carrying offset and epoch, in one atomic step. Redis runs
- * scripts one at a time, so offsets follow the order Redis delivers the messages in, on every instance.
+ * Writing is the broker's (server/broker/redis/kept.ts): its publish script, one call per event-loop
+ * turn as every publish of the single-Redis driver, gives each message the next offset, adds it to the
+ * stream and PUBLISHes it wrapped in an envelope carrying offset and epoch, in one atomic step. Redis
+ * runs scripts one at a time, so offsets follow the order Redis delivers the messages in, on every
+ * instance. This side only reads.
  *
  * Guarantees:
  * - An offset never names two messages: a new epoch starts whenever the meta hash is gone (expired, or
@@ -23,57 +24,9 @@
  *   offset.
  */
 import { Redis } from 'ioredis';
+import { historyKeys } from '../broker/redis/kept.js';
 import { FAIL_FAST } from '../broker/redis/shared.js';
-import { prefixed } from '../protocol/index.js';
 import type { History, Kept, Missed, Position } from './types.js';
-
-/** How long a channel's epoch and offset counter outlive its last message, at least (1 day). */
-export const META_TTL_S = 86_400;
-
-/** The stream and meta hash of a channel. */
-export function historyKeys(channel: string, prefix: string): { stream: string; meta: string } {
-  return { stream: prefixed(prefix, `history:${channel}`), meta: prefixed(prefix, `history-meta:${channel}`) };
-}
-
-/**
- * The broker's publish script with history. KEYS: three per message (its pub/sub name, stream and meta
- * hash); ARGV: the payloads in the same order, then the cache's seconds (0: none), the history's size,
- * its TTL in ms, the meta TTL in seconds, the time (epoch ms), and an epoch to give a channel that has
- * none. A channel's epoch, offset counter and expiries are touched once per call however many of the
- * turn's messages it has (one HINCRBY by their count), so each message costs its XADD and PUBLISH. Each message goes out on its pub/sub name as `#<offset>:<epoch>:<json>` (opened by envelope.ts).
- */
-export const KEPT_PUBLISH_SCRIPT = `
-local n = #KEYS / 3
-local expire = tonumber(ARGV[n + 1])
-local size, ttl, metaTtl, now, fresh = ARGV[n + 2], ARGV[n + 3], ARGV[n + 4], ARGV[n + 5], ARGV[n + 6]
--- Per channel, once per call: how many messages it has here, its epoch, and its offsets (one HINCRBY).
-local streams, counts, epochs, nexts = {}, {}, {}, {}
-for i = 1, n do
-  local meta = KEYS[3 * i]
-  streams[meta] = KEYS[3 * i - 1]
-  counts[meta] = (counts[meta] or 0) + 1
-end
-for meta, count in pairs(counts) do
-  local epoch = redis.call('HGET', meta, 'epoch')
-  if not epoch then
-    epoch = fresh
-    redis.call('DEL', streams[meta])
-    redis.call('HSET', meta, 'epoch', epoch)
-  end
-  epochs[meta] = epoch
-  nexts[meta] = redis.call('HINCRBY', meta, 'offset', count) - count + 1
-  redis.call('EXPIRE', meta, metaTtl)
-end
-for i = 1, n do
-  local name, stream, meta, payload = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i], ARGV[i]
-  local offset = nexts[meta]
-  nexts[meta] = offset + 1
-  redis.call('XADD', stream, 'MAXLEN', size, offset .. '-0', 't', now, 'm', payload)
-  if expire > 0 then redis.call('SET', name, payload, 'EX', expire) end
-  redis.call('PUBLISH', name, '#' .. offset .. ':' .. epochs[meta] .. ':' .. payload)
-end
-for meta, stream in pairs(streams) do redis.call('PEXPIRE', stream, ttl) end
-return n`;
 
 /**
  * The end both read scripts share: appends id and message of each entry younger than the cutoff
@@ -138,11 +91,6 @@ export class RedisHistory implements History {
     this.redis.defineCommand('historyLast', { numberOfKeys: 2, lua: LAST_SCRIPT });
     this.redis.on('error', () => undefined); // a failed read rejects; the endpoint counts and answers it
     void this.redis.connect().catch(() => undefined);
-  }
-
-  /** The broker gave every message that travelled through Redis its position; others have none. */
-  keep(_channel: string, _messageJson: string, given: Position | undefined): Position | undefined {
-    return given;
   }
 
   async since(channel: string, since: Position): Promise<Missed> {

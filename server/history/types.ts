@@ -1,15 +1,13 @@
 /**
- * Where the kept messages of each channel live (`--history`): in this process (memory.ts), or in Redis
- * (redis.ts), where the broker's publish script gives each message its offset, keeps it and publishes
- * it in one atomic step, so that every instance agrees on offsets. The endpoint reads through this
- * interface only; one contract suite (test/history-contract.test.ts) runs against both drivers.
+ * Where the kept messages of each channel live (`--history`), for reading: in this process (memory.ts),
+ * where the hub keeps each message as it goes out and gives it its offset, or in Redis (redis.ts),
+ * where the broker's publish script gives each message its offset, keeps it and publishes it in one
+ * atomic step, so that every instance agrees on offsets. The endpoint reads through this interface
+ * only; one contract suite (test/history-contract.test.ts) runs against both drivers.
  */
+import type { Position } from '../protocol/index.js';
 
-/** Where a message stands in its channel's history. */
-export interface Position {
-  offset: number;
-  epoch: string;
-}
+export type { Position } from '../protocol/index.js';
 
 /** A kept message. */
 export interface Kept {
@@ -41,13 +39,6 @@ export interface History {
   readonly kind: string;
   /** Messages kept per channel (at least; `last` returns at most this many). */
   readonly size: number;
-  /**
-   * Called for each message as it goes out to this instance's subscribers, with the position the
-   * broker gave it (Redis) or none: returns the message's position. The memory driver keeps the message
-   * here and now; the Redis driver returns the position given (none for a message that did not travel
-   * through Redis: published during an outage, or by a monitor to its own instance).
-   */
-  keep(channel: string, messageJson: string, given: Position | undefined): Position | undefined;
   /** What a client that last saw `since` on `channel` missed. */
   since(channel: string, since: Position): Promise<Missed>;
   /** The last `limit` kept messages of `channel`, oldest first, and the channel's epoch ('' when it has none yet). */

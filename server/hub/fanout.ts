@@ -13,8 +13,7 @@
  * with uWS.
  */
 import type { Broker } from '../broker/types.js';
-import type { History, Position } from '../history/types.js';
-import { events } from '../protocol/index.js';
+import { events, type ChannelRef, type Position } from '../protocol/index.js';
 import type { Stats } from '../stats.js';
 
 /** What the hub publishes through: the server's topics (uWS's `app.publish` and `numSubscribers`). */
@@ -30,6 +29,15 @@ interface Outgoing {
   channel: string;
   frame: string;
   position: Position | undefined;
+}
+
+/**
+ * Where the hub of one process keeps each message as it goes out, and gets its position: the memory
+ * history (history/memory.ts). With Redis the broker's publish script does that, and the delivery
+ * brings the position.
+ */
+export interface Keeper {
+  keep(channel: string, messageJson: string): Position;
 }
 
 /** A message that went out while a subscriber's replay was read: its position (if any) and its frame. */
@@ -52,8 +60,11 @@ const OUTBOX_FLUSH_CHARS = 1024 * 1024;
 export interface FanoutParts {
   topics: Topics;
   broker: Broker;
-  /** The kept messages (`--history`); null when off. */
-  history: History | null;
+  /**
+   * With `--history`: where this process keeps messages and gives them positions (one process), or
+   * null when the broker does (Redis); without history, no history at all.
+   */
+  history: { keeper: Keeper | null } | null;
   stats: Stats;
   /** Told of every byte published, so that slow consumers are found between messages (hub/backpressure.ts). */
   sweep: { published(chars: number): void };
@@ -62,8 +73,8 @@ export interface FanoutParts {
 }
 
 export class Fanout {
-  /** Local subscriber count of each channel. */
-  private readonly interest = new Map<string, number>();
+  /** Each channel with local subscribers: how many, and the channel as the broker was given it. */
+  private readonly interest = new Map<string, { count: number; channel: ChannelRef }>();
   private outbox: Outgoing[] = [];
   /** Characters of the frames (or messages, with history) in the outbox. */
   private outboxChars = 0;
@@ -88,25 +99,25 @@ export class Fanout {
   }
 
   /** A connection here subscribed to `channel`: the broker hears of the channel's first. */
-  addInterest(channel: string): void {
-    const count = this.interest.get(channel) ?? 0;
-    this.interest.set(channel, count + 1);
-    if (count === 0) {
-      this.parts.stats.channels++;
-      this.parts.broker.retain(channel);
-    }
-  }
-
-  /** A connection here left `channel`: the broker hears of the channel's last. */
-  dropInterest(channel: string): void {
-    const count = (this.interest.get(channel) ?? 1) - 1;
-    if (count > 0) {
-      this.interest.set(channel, count);
+  addInterest(channel: ChannelRef): void {
+    const held = this.interest.get(channel.name);
+    if (held) {
+      held.count++;
       return;
     }
-    this.interest.delete(channel);
+    this.interest.set(channel.name, { count: 1, channel });
+    this.parts.stats.channels++;
+    this.parts.broker.retain(channel);
+  }
+
+  /** A connection here left the channel named `name`: the broker hears of the channel's last. */
+  dropInterest(name: string): void {
+    const held = this.interest.get(name);
+    if (!held) return;
+    if (--held.count > 0) return;
+    this.interest.delete(name);
     this.parts.stats.channels--;
-    this.parts.broker.release(channel);
+    this.parts.broker.release(held.channel);
   }
 
   /**
@@ -151,12 +162,15 @@ export class Fanout {
     this.outbox = [];
     this.outboxChars = 0;
     const { topics, history, stats, sweep } = this.parts;
+    const keeper = history?.keeper;
     try {
       for (const outgoing of outbox) {
         const { channel } = outgoing;
         let frame = outgoing.frame;
         if (history) {
-          const position = history.keep(channel, frame, outgoing.position);
+          // Kept here in one process; with Redis a message that did not travel through it (an outage, a
+          // monitor's publishHere) has no position.
+          const position = keeper ? keeper.keep(channel, frame) : outgoing.position;
           frame = events.message(channel, frame, false, position);
           if (this.collecting.size > 0) this.collect(channel, position, frame);
           const subscribers = topics.subscribers(channel);

@@ -11,7 +11,7 @@ export interface MonitorSink {
    * Publishes through the broker to the subscribers of every instance, as a client's publish would
    * (counted in `published`, cached when `--expire` is set). Resolves once the broker has it.
    */
-  publish(channel: string, messageJson: string): Promise<void>;
+  publish(channel: string, messageJson: string): Promise<unknown>;
   /**
    * Delivers to the subscribers connected to this instance only, for a source every instance watches
    * by itself (a NOTIFY reaches every listener): through the broker, N instances would deliver N copies.

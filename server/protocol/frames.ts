@@ -37,6 +37,12 @@ export const ERROR_CODES = [
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
+/** Where a message stands in its channel's history: its offset, in the history's epoch. */
+export interface Position {
+  offset: number;
+  epoch: string;
+}
+
 /** A request id as the client sent it; null when it sent none. */
 export type RequestId = string | number | null;
 
@@ -46,9 +52,15 @@ export interface ChannelRef {
   facility: Facility;
 }
 
+/** A channel name with what it means; null outside the grammar (channels.ts, parseChannel). */
+export function channelRef(name: string): ChannelRef | null {
+  const facility = parseChannel(name);
+  return facility && { name, facility };
+}
+
 /** A well-formed client request. `messageJson` is the published message re-encoded as JSON text. */
 export type ClientAction =
-  | { action: 'subscribe'; channel: ChannelRef; joinLeave: boolean; since?: { offset: number; epoch: string }; id: RequestId }
+  | { action: 'subscribe'; channel: ChannelRef; joinLeave: boolean; since?: Position; id: RequestId }
   | { action: 'presence'; channel: ChannelRef; id: RequestId }
   | { action: 'history'; channel: ChannelRef; limit: number | null; id: RequestId }
   | { action: 'unsubscribe'; channel: ChannelRef; id: RequestId }

@@ -25,6 +25,7 @@
  */
 import calculateSlot from 'cluster-key-slot';
 import { Cluster, type Redis } from 'ioredis';
+import type { ChannelRef } from '../../protocol/index.js';
 import { FAIL_FAST, RedisBrokerBase, type RedisBrokerOptions } from './shared.js';
 
 /** How often every master is pinged, and how long a PING may take before it counts as down. */
@@ -42,7 +43,7 @@ interface ChannelOrder {
   /** Sent to the shard, not answered yet. */
   unanswered: number;
   /** Waiting for their turn, in publish order. */
-  waiting: { channel: string; messageJson: string; toShard: boolean; since: number; resolve: () => void }[];
+  waiting: { channel: string; messageJson: string; toShard: boolean; since: number; resolve: (none: undefined) => void }[];
   /** Wakes the first waiting message when it has waited ORDER_WAIT_MS. */
   timer: NodeJS.Timeout | null;
   /** Settles when the channel has nothing in flight or waiting any more (its entry is dropped). */
@@ -110,19 +111,21 @@ export class RedisClusterBroker extends RedisBrokerBase {
    * waiting (the usual case) a publish is sent at once, pipelined with the others. Either way each
    * message is delivered once: locally only when its shard refused it.
    */
-  publish(channel: string, messageJson: string): Promise<void> {
-    const name = this.name(channel);
+  /** Resolves with no position: the cluster driver keeps no history. */
+  publish(ref: ChannelRef, messageJson: string): Promise<undefined> {
+    const name = this.name(ref);
+    const channel = ref.name;
     const toShard = this.pub.status === 'ready' && !this.onLostShard(name);
     const order = this.order.get(name);
     if (!order || order.waiting.length === 0) {
       if (toShard) return this.sendToShard(channel, name, messageJson);
       if (!order || order.unanswered === 0) {
         this.deliverLocally(channel, messageJson);
-        return Promise.resolve();
+        return Promise.resolve(undefined);
       }
     }
     const o = order as ChannelOrder;
-    return new Promise<void>((resolve) => {
+    return new Promise<undefined>((resolve) => {
       o.waiting.push({ channel, messageJson, toShard, since: performance.now(), resolve });
       this.takeTurns(name, o);
     });
@@ -174,7 +177,7 @@ export class RedisClusterBroker extends RedisBrokerBase {
     return names.map((name) => [name]);
   }
 
-  private async sendToShard(channel: string, name: string, messageJson: string): Promise<void> {
+  private async sendToShard(channel: string, name: string, messageJson: string): Promise<undefined> {
     let o = this.order.get(name);
     if (!o) {
       let settle = (): void => undefined;
@@ -196,6 +199,7 @@ export class RedisClusterBroker extends RedisBrokerBase {
       o.unanswered--;
       this.takeTurns(name, o);
     }
+    return undefined;
   }
 
   /** Sends or delivers a channel's waiting messages, in order, as far as their turn has come. */
@@ -215,7 +219,7 @@ export class RedisClusterBroker extends RedisBrokerBase {
         void this.sendToShard(head.channel, name, head.messageJson).then(head.resolve);
       } else {
         this.deliverLocally(head.channel, head.messageJson);
-        head.resolve();
+        head.resolve(undefined);
       }
     }
     if (o.timer) clearTimeout(o.timer);

@@ -14,8 +14,8 @@
  */
 import { Throttle, type Logger } from '../../log.js';
 import type { Cluster, Redis } from 'ioredis';
-import { openEnvelope } from '../../history/envelope.js';
-import { isJsonText, parseChannel, redisName } from '../../protocol/index.js';
+import { isJsonText, redisName, type ChannelRef, type Position } from '../../protocol/index.js';
+import { openEnvelope } from './kept.js';
 import type { Broker, DeliverHandler } from '../types.js';
 
 /** Options of both Redis drivers. */
@@ -109,7 +109,7 @@ export abstract class RedisBrokerBase implements Broker {
   /** The client that subscribes. */
   protected abstract readonly sub: Redis | Cluster;
 
-  abstract publish(channel: string, messageJson: string): Promise<void>;
+  abstract publish(channel: ChannelRef, messageJson: string): Promise<Position | undefined>;
   abstract flush(): Promise<void>;
   abstract fence(): Promise<void>;
   /** Subscribes names in Redis (SUBSCRIBE or SSUBSCRIBE); rejects when Redis refuses. */
@@ -143,13 +143,13 @@ export abstract class RedisBrokerBase implements Broker {
     this.deliver = handler;
   }
 
-  retain(channel: string): void {
+  retain(channel: ChannelRef): void {
     const name = this.name(channel);
-    this.retained.set(name, channel);
+    this.retained.set(name, channel.name);
     if (this.sub.status === 'ready') void this.subscribe([name]);
   }
 
-  subscribed(channel: string): Promise<void> | null {
+  subscribed(channel: ChannelRef): Promise<void> | null {
     const name = this.name(channel);
     // While Redis is away (after it was there) nothing can be waited for: the ack goes, as a publish is
     // acked then too. While the first connect is under way (a server just started) the ack waits.
@@ -171,7 +171,7 @@ export abstract class RedisBrokerBase implements Broker {
     this.waiting.delete(name);
   }
 
-  release(channel: string): void {
+  release(channel: ChannelRef): void {
     const name = this.name(channel);
     this.retained.delete(name);
     this.confirmed.delete(name);
@@ -179,7 +179,7 @@ export abstract class RedisBrokerBase implements Broker {
     if (this.sub.status === 'ready') void this.unsubscribeInRedis(name).catch(() => this.problem('unsubscribe_errors'));
   }
 
-  async lastMessage(channel: string): Promise<string | undefined> {
+  async lastMessage(channel: ChannelRef): Promise<string | undefined> {
     if (this.options.expire <= 0 || this.pub.status !== 'ready') return undefined;
     try {
       return (await this.pub.get(this.name(channel))) ?? undefined;
@@ -239,10 +239,9 @@ export abstract class RedisBrokerBase implements Broker {
     this.deliver(channel, messageJson);
   }
 
-  protected name(channel: string): string {
-    const facility = parseChannel(channel);
-    if (!facility) throw new RangeError(`not a channel name: ${channel}`);
-    return redisName(channel, facility, this.options.prefix);
+  /** The Redis pub/sub name (and cache key) of a channel, from what its parse found. */
+  protected name(channel: ChannelRef): string {
+    return redisName(channel.name, channel.facility, this.options.prefix);
   }
 
   /**

@@ -30,7 +30,8 @@
 import { randomBytes } from 'node:crypto';
 import { redactUrl } from '../../log.js';
 import { Redis } from 'ioredis';
-import { historyKeys, KEPT_PUBLISH_SCRIPT, META_TTL_S } from '../../history/redis.js';
+import type { ChannelRef, Position } from '../../protocol/index.js';
+import { historyKeys, KEPT_PUBLISH_SCRIPT, META_TTL_S } from './kept.js';
 import { FAIL_FAST, RedisBrokerBase, type RedisBrokerOptions } from './shared.js';
 
 /**
@@ -48,18 +49,23 @@ return #KEYS`;
 /** Messages per script call; a longer turn is sent as several calls, back to back. */
 const MAX_BATCH = 1000;
 
-/** What one event-loop turn published; `done` settles when Redis (or the local fallback) has it all. */
+/**
+ * What one event-loop turn published; `done` settles when Redis (or the local fallback) has it all.
+ * With history, `positions` holds what the script gave each message (none for one delivered here only).
+ */
 interface Batch {
   channels: string[];
   names: string[];
   payloads: string[];
-  done: Promise<void>;
+  positions: (Position | undefined)[];
+  done: Promise<undefined>;
   settle: () => void;
 }
 
 type ScriptedRedis = Redis & {
   publishBatch(numKeys: number, ...args: (string | number)[]): Promise<number>;
-  publishKept(numKeys: number, ...args: (string | number)[]): Promise<number>;
+  /** Each message's offset and epoch, in order (KEPT_PUBLISH_SCRIPT). */
+  publishKept(numKeys: number, ...args: (string | number)[]): Promise<(number | string)[]>;
 };
 
 /** Options of {@link RedisBroker}. */
@@ -77,7 +83,7 @@ export class RedisBroker extends RedisBrokerBase {
   /** Publishes of the current event-loop turn, sent when it ends. */
   private batch: Batch | null = null;
   /** Settles when the last batch sent so far was answered (batches are answered in order). */
-  private lastBatch: Promise<void> = Promise.resolve();
+  private lastBatch: Promise<undefined> = Promise.resolve(undefined);
   private wasReady = false;
   /** With `--history`: what the publish script keeps, and how long a channel's meta outlives its last message. */
   private readonly history: { size: number; ttlMs: number; metaTtlS: number } | null;
@@ -109,11 +115,12 @@ export class RedisBroker extends RedisBrokerBase {
     this.watchClients();
   }
 
-  publish(channel: string, messageJson: string): Promise<void> {
+  /** Resolves with the position the publish script gave the message (with history), else with none. */
+  publish(channel: ChannelRef, messageJson: string): Promise<Position | undefined> {
     const name = this.name(channel);
-    if (this.pub.status === 'ready') return this.addToBatch(channel, name, messageJson);
-    this.deliverLocally(channel, messageJson);
-    return Promise.resolve();
+    if (this.pub.status === 'ready') return this.addToBatch(channel.name, name, messageJson);
+    this.deliverLocally(channel.name, messageJson);
+    return Promise.resolve(undefined);
   }
 
   async flush(): Promise<void> {
@@ -153,18 +160,21 @@ export class RedisBroker extends RedisBrokerBase {
     return names.length === 0 ? [] : [names];
   }
 
-  private addToBatch(channel: string, name: string, messageJson: string): Promise<void> {
+  private addToBatch(channel: string, name: string, messageJson: string): Promise<Position | undefined> {
     let batch = this.batch;
     if (!batch) {
       let settle = (): void => undefined;
-      const done = new Promise<void>((resolve) => (settle = resolve));
-      batch = this.batch = { channels: [], names: [], payloads: [], done, settle };
+      const done = new Promise<undefined>((resolve) => (settle = () => resolve(undefined)));
+      batch = this.batch = { channels: [], names: [], payloads: [], positions: [], done, settle };
       setImmediate(() => void this.sendBatch(batch as Batch));
     }
-    batch.channels.push(channel);
+    const index = batch.channels.push(channel) - 1;
     batch.names.push(name);
     batch.payloads.push(messageJson);
-    return batch.done;
+    // Without history every publish of the turn shares the batch's promise: no promise per message.
+    if (!this.history) return batch.done;
+    const kept = batch;
+    return batch.done.then(() => kept.positions[index]);
   }
 
   /**
@@ -180,7 +190,10 @@ export class RedisBroker extends RedisBrokerBase {
       const to = Math.min(batch.names.length, from + MAX_BATCH);
       calls.push(
         this.publishScript(batch, from, to).then(
-          () => undefined,
+          (reply) => {
+            if (!Array.isArray(reply)) return;
+            for (let i = from; i < to; i++) batch.positions[i] = { offset: Number(reply[2 * (i - from)]), epoch: String(reply[2 * (i - from) + 1]) };
+          },
           () => {
             this.problem('publish_errors');
             for (let i = from; i < to; i++) this.deliverLocally(batch.channels[i], batch.payloads[i]);
@@ -193,7 +206,7 @@ export class RedisBroker extends RedisBrokerBase {
   }
 
   /** One script call for the batch's messages from `from` to `to` (exclusive). */
-  private publishScript(batch: Batch, from: number, to: number): Promise<number> {
+  private publishScript(batch: Batch, from: number, to: number): Promise<number | (number | string)[]> {
     const names = batch.names.slice(from, to);
     const payloads = batch.payloads.slice(from, to);
     const history = this.history;

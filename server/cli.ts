@@ -6,12 +6,12 @@
 import { readFileSync } from 'node:fs';
 import { hideBin } from 'yargs/helpers';
 import { commandLine, numeric } from './command-line.js';
-import { createServer, DEFAULT_OPTIONS, pgNotifyChannels, redisList, validateOptions, type Monitor, type ServerOptions } from './index.js';
+import { createServer, pgNotifyChannels, redisList, validateOptions, type Monitor, type ServerOptions } from './index.js';
 import { loadEngine, skippedLine } from './engine.js';
-import { createLog, LOG_LEVELS, type LogLevel } from './log.js';
+import { createLog } from './log.js';
 import { runSupervisor, SUPERVISED_ENV, WORKER_PORTS, type WorkerPorts } from './supervisor.js';
-import { MAX_SLOW_MS } from './protocol/index.js';
-import { DEFAULT_SLOW_IO_URLS, SLOW_IO_BACKENDS } from './options.js';
+import { SERVER_OPTION_SPEC } from './options.js';
+import { optionsFromArgs, withOptions } from './option-spec.js';
 
 /** What the command line asks for: one server's options, and how many such processes to supervise. */
 interface ParsedArgs {
@@ -33,78 +33,17 @@ const strings = (value: unknown): string[] => [value].flat().filter((v) => v !==
 
 /** Parses argv into server options; exits 2 with a message naming the flag on bad input. */
 async function parseServerArgs(argv: string[]): Promise<ParsedArgs> {
-  const d = DEFAULT_OPTIONS;
-  const args = await commandLine('pubsub-server', '$0 [flags]\n\nThe uWebSockets.js pub/sub server: /pubsub, /echo, /health, /stats, /metrics, /publish.', argv)
-    .option('port', { coerce: numeric, requiresArg: true, default: d.port, describe: 'TCP port; 0 picks a free one' })
-    .option('host', { type: 'string', default: d.host, describe: 'address to listen on' })
-    .option('max-payload', { coerce: numeric, requiresArg: true, default: d.maxPayload, describe: 'largest frame and POST /publish body, bytes; a larger frame closes with 1009, a larger body gets 413' })
-    .option('max-subscriptions', { coerce: numeric, requiresArg: true, default: d.maxSubscriptions, describe: 'subscriptions per connection; past it: too_many_subscriptions' })
-    .option('rate-limit', { coerce: numeric, requiresArg: true, default: d.rateLimit, describe: 'frames per second per connection; 0 = off; past it: rate_limited' })
-    .option('max-backpressure', { coerce: numeric, requiresArg: true, default: d.maxBackpressure, describe: 'bytes queued for one connection before it is closed as a slow consumer (goodbye, 1008)' })
-    .option('idle-timeout', { coerce: numeric, requiresArg: true, default: d.idleTimeout, describe: 'seconds without traffic before a connection closes; pings are sent automatically; 0 = off, else 8 to 960' })
-    .option('expire', { coerce: numeric, requiresArg: true, default: d.expire, describe: 'seconds the last message of a channel is kept for new subscribers; 0 = keep nothing' })
-    .option('publish-key', { type: 'string', describe: 'bearer key for POST /publish; without it HTTP publishing is off (403)' })
-    .option('client-publish', { type: 'boolean', default: d.clientPublish, describe: 'let WebSocket clients publish on broadcast channels (--no-client-publish: server side only)' })
-    .option('slow-io', { type: 'string', choices: SLOW_IO_BACKENDS, default: d.slowIo, describe: `backend of the slow action (at most ${MAX_SLOW_MS} ms a request): timer has no concurrency bound; redis (BLPOP) and postgres (pg_sleep) hold a pooled connection per waiting request, so at most --slow-io-pool wait at once` })
-    .option('slow-io-url', { type: 'string', describe: `server of the redis/postgres slow backend (default ${DEFAULT_SLOW_IO_URLS.redis} or ${DEFAULT_SLOW_IO_URLS.postgres})` })
-    .option('slow-io-pool', { coerce: numeric, requiresArg: true, default: d.slowIoPool, describe: 'connections of the redis/postgres slow backend: its concurrency bound (keep it under PostgreSQL max_connections)' })
-    .option('shutdown-timeout', { coerce: numeric, requiresArg: true, default: d.shutdownTimeout, describe: 'ms that shutdown waits for clients to close after goodbye' })
-    .option('redis', { type: 'string', describe: 'bridge instances through this Redis (redis://host:port/db); without it everything stays in this process' })
-    .option('redis-cluster', { type: 'string', describe: 'bridge instances through a Redis Cluster with sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7): host:port of one or more of its nodes, comma-separated; instead of --redis' })
-    .option('prefix', { type: 'string', default: d.prefix, describe: 'namespace of every Redis channel and cache key (<prefix>:broadcast:news); needs --redis or --redis-cluster' })
-    .option('reuse-port', { type: 'boolean', default: d.reusePort, describe: 'listen with SO_REUSEPORT so several processes share the port (set by --workers; off: a taken port is an error)' })
+  const args = await withOptions(commandLine('pubsub-server', '$0 [flags]\n\nThe uWebSockets.js pub/sub server: /pubsub, /echo, /health, /stats, /metrics, /publish.', argv), SERVER_OPTION_SPEC)
     .option('workers', { coerce: numeric, requiresArg: true, default: 1, describe: 'server processes run by one supervisor that restarts any that die; above 1 needs --redis or --redis-cluster' })
     .option('worker-ports', { type: 'string', choices: WORKER_PORTS, default: 'shared', describe: 'with --workers: all on --port (SO_REUSEPORT), or on --port, --port+1, ...' })
-    .option('max-connections', { coerce: numeric, requiresArg: true, describe: 'WebSocket connections at once; past it an upgrade gets 503 (default: the open-file limit less a reserve of 5%, 64 to 1000, for HTTP, Redis and PostgreSQL)' })
-    .option('max-connections-per-ip', { coerce: numeric, requiresArg: true, default: d.maxConnectionsPerIp, describe: 'WebSocket connections one source address may hold; past it 429; 0 = no limit' })
-    .option('max-json-depth', { coerce: numeric, requiresArg: true, default: d.maxJsonDepth, describe: 'deepest nesting of arrays and objects in a frame or /publish body (the whole frame; a publish takes 2); deeper: too_deep' })
-    .option('max-header-size', { coerce: numeric, requiresArg: true, default: d.maxHeaderSize, describe: 'largest WebSocket upgrade request line and headers, bytes; larger: 431' })
-    .option('jwt-secret', { type: 'string', describe: `secret of the HS256 tokens (at least 32 bytes) that name a client's user and session: ?token=, Authorization: Bearer or the token cookie; a bad or expired token gets 401; without it every client is anonymous` })
     .option('jwt-secret-file', { type: 'string', describe: 'read --jwt-secret from this file (its first line), so the secret stays out of the process list' })
-    .option('require-auth', { type: 'boolean', default: d.requireAuth, describe: '/pubsub and /echo upgrades without a valid token get 401 (needs --jwt-secret)' })
-    .option('hook-timeout', { coerce: numeric, requiresArg: true, default: d.hookTimeout, describe: 'ms a hook of the library API may take before it counts as failed (hook_failed)' })
-    .option('presence', { type: 'boolean', default: d.presence, describe: "keep who is subscribed to each channel: the presence action and join/leave events (subscribe with join_leave); with --redis across instances" })
-    .option('presence-heartbeat', { coerce: numeric, requiresArg: true, default: d.presenceHeartbeat, describe: 'ms between presence heartbeats with --redis: an instance that dies drops out of every member list within two' })
-    .option('history', { coerce: numeric, requiresArg: true, default: d.history, describe: 'messages kept per channel: each message gets an offset and epoch, the history action reads them, a subscribe with since recovers what a client missed; 0 = off (with --redis the history is in Redis and every instance gives the same offsets; not with --redis-cluster)' })
-    .option('history-ttl', { coerce: numeric, requiresArg: true, default: d.historyTtl, describe: 'seconds a kept message stays in the history' })
     .option('pg-notify', { type: 'string', describe: 'PostgreSQL URL to LISTEN at (postgres://...): each NOTIFY on a --pg-notify-channel is published to the subscribers of this instance; listens again after a lost connection' })
     .option('pg-notify-channel', { coerce: strings, requiresArg: true, default: [], describe: 'name[=channel], repeatable: LISTEN on name, publish its payloads (JSON, or else a JSON string) on channel (name itself without =); needs --pg-notify' })
     .option('redis-list', { coerce: strings, requiresArg: true, default: [], describe: 'key=channel, repeatable: publish every item LPUSHed to the list key on channel, oldest first, through the broker; moved to key:processing until published, so a restart loses none (needs --redis)' })
-    .option('log-level', { type: 'string', choices: LOG_LEVELS, default: d.logLevel, describe: 'least severe level logged to stderr (JSON lines, or readable lines on a terminal): Redis outages, slow consumers cut, refused upgrades, handler errors, shutdown' })
     .parseAsync();
-  const options = {
-    port: args.port as number,
-    host: args.host,
-    maxPayload: args.maxPayload as number,
-    maxSubscriptions: args.maxSubscriptions as number,
-    rateLimit: args.rateLimit as number,
-    maxBackpressure: args.maxBackpressure as number,
-    idleTimeout: args.idleTimeout as number,
-    expire: args.expire as number,
-    publishKey: args.publishKey ?? null,
-    clientPublish: args.clientPublish,
-    slowIo: args.slowIo as ServerOptions['slowIo'],
-    slowIoUrl: args.slowIoUrl ?? null,
-    slowIoPool: args.slowIoPool as number,
-    shutdownTimeout: args.shutdownTimeout as number,
-    logLevel: args.logLevel as LogLevel,
-    redis: args.redis ?? null,
-    redisCluster: args.redisCluster ?? null,
-    prefix: args.prefix,
-    reusePort: args.reusePort,
-    maxConnections: (args.maxConnections as number | undefined) ?? null,
-    maxConnectionsPerIp: args.maxConnectionsPerIp as number,
-    maxJsonDepth: args.maxJsonDepth as number,
-    maxHeaderSize: args.maxHeaderSize as number,
-    jwtSecret: jwtSecret(args.jwtSecret, args.jwtSecretFile),
-    requireAuth: args.requireAuth,
-    hookTimeout: args.hookTimeout as number,
-    presence: args.presence,
-    presenceHeartbeat: args.presenceHeartbeat as number,
-    history: args.history as number,
-    historyTtl: args.historyTtl as number,
-  };
-  const monitorFlags = { pgNotify: args.pgNotify, pgNotifyChannel: args.pgNotifyChannel as string[], redisList: args.redisList as string[] };
+  const options = optionsFromArgs(SERVER_OPTION_SPEC, args);
+  options.jwtSecret = jwtSecret(args.jwtSecret as string | undefined, args.jwtSecretFile as string | undefined);
+  const monitorFlags = { pgNotify: args.pgNotify as string | undefined, pgNotifyChannel: args.pgNotifyChannel as string[], redisList: args.redisList as string[] };
   return { options, workers: args.workers as number, workerPorts: args.workerPorts as WorkerPorts, monitorFlags };
 }
 

@@ -21,14 +21,7 @@ export function commandLine(name: string, usage: string, argv: string[] = hideBi
     });
 }
 
-/**
- * A `coerce` for numeric flags: a number stays a number, anything else stays as text so the validator can
- * quote what was given; a flag given twice counts with its last value.
- */
-export const numeric = (value: unknown): unknown => {
-  if (Array.isArray(value)) return numeric(value.at(-1));
-  return typeof value === 'string' && value.trim() !== '' && !Number.isNaN(Number(value)) ? Number(value) : value;
-};
+export { numeric } from './option-spec.js';
 
 /**
  * Exits 2 with a message naming the flag unless each value is an integer of at least its minimum, as

@@ -185,12 +185,11 @@ export function createServer(input: Partial<ServerOptions> & { hooks?: Hooks; mo
     clearTimeout(timer);
     if (!drained) ctx.log.warn({ shutdown_timeout_ms: options.shutdownTimeout }, 'shutdown: the broker did not confirm delivery in time; saying goodbye anyway');
     // No await between the drain's last delivery and here: nothing can be delivered in between.
-    pubsub?.goodbyeAll('shutdown');
-    echo?.goodbyeAll('shutdown');
-    await waitUntil(() => (pubsub?.buffered() ?? 0) + (echo?.buffered() ?? 0) === 0, deadline - Date.now());
-    const open = (pubsub?.sockets.size ?? 0) + (echo?.sockets.size ?? 0);
-    pubsub?.endAll(CLOSE.goingAway, 'shutdown');
-    echo?.endAll(CLOSE.goingAway, 'shutdown');
+    const endpoints = [pubsub?.sockets, echo?.sockets].filter((sockets) => sockets !== undefined);
+    for (const sockets of endpoints) sockets.goodbyeAll('shutdown');
+    await waitUntil(() => endpoints.reduce((bytes, sockets) => bytes + sockets.buffered(), 0) === 0, deadline - Date.now());
+    const open = endpoints.reduce((count, sockets) => count + sockets.size, 0);
+    for (const sockets of endpoints) sockets.endAll(CLOSE.goingAway, 'shutdown');
     // Lingering close: uWS has sent the close frames and goes on reading until each client answers. A
     // process that exits first leaves unread data (a client still sending) in a socket, the kernel then
     // resets it, and a reset can discard the close frame before the client reads it (1006, not 1001).

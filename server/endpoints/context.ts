@@ -3,7 +3,7 @@ import type { History } from '../history/types.js';
 import type { Keeper } from '../hub/fanout.js';
 import type { PresenceStore } from '../presence/types.js';
 import type { Broker } from '../broker/index.js';
-import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, Uws, WebSocket } from '../engine.js';
+import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, Uws } from '../engine.js';
 import type { ServerOptions } from '../options.js';
 import type { SlowIo } from '../slow-io/index.js';
 import type { Stats } from '../stats.js';
@@ -87,21 +87,6 @@ export function reportHookFailure(ctx: Pick<ServerContext, 'stats' | 'log' | 'th
   ctx.throttle.pass(`hook:${hook}`, (suppressed) =>
     ctx.log.warn({ hook, err: outcome.error, timed_out: outcome.timedOut, count, suppressed }, `the ${hook} hook failed: its connection got hook_failed`),
   );
-}
-
-/** Bytes uWS still holds in this process for `sockets`, summed (shutdown waits for 0). */
-export function bufferedBytes<T>(sockets: Iterable<WebSocket<T>>): number {
-  let bytes = 0;
-  for (const ws of sockets) bytes += ws.getBufferedAmount();
-  return bytes;
-}
-
-/** Ends every socket with `code`, marking each as ended by the server (its close is not the client's). */
-export function endAll<T extends { endedByServer: boolean }>(sockets: Set<WebSocket<T>>, code: number, reason: string): void {
-  for (const ws of [...sockets]) {
-    ws.getUserData().endedByServer = true;
-    ws.end(code, reason);
-  }
 }
 
 /** The last guard's answer to an upgrade whose handler threw: 500, unless an answer already went out. */

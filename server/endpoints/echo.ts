@@ -7,7 +7,8 @@ import { events, type GoodbyeReason } from '../protocol/index.js';
 import { TokenRefused } from '../identity.js';
 import { countClientClose } from '../stats.js';
 import { refuseUpgrade, requestToken, TOKEN_REQUIRED, tokenRefusal, upgradeLater } from './token-gate.js';
-import { acceptUpgrade, upgradeHeaders, bufferedBytes, CLOSE, endAll, refuseWithServerError, reportHandlerError, type ServerContext } from './context.js';
+import { acceptUpgrade, upgradeHeaders, CLOSE, refuseWithServerError, reportHandlerError, type ServerContext } from './context.js';
+import { OpenSockets } from './open-sockets.js';
 
 /** Per-connection state: echoes still to send (Infinity for rounds=0), and the source address. */
 export interface EchoConnection {
@@ -37,7 +38,7 @@ export function parseRounds(value: string | undefined): number | string {
 
 export class EchoEndpoint {
   /** Every open `/echo` socket (for shutdown). */
-  readonly sockets = new Set<Socket>();
+  readonly sockets = new OpenSockets<EchoConnection>((ws, reason) => this.goodbye(ws, reason));
 
   /** Set while an upgrade runs inside an HttpResponse cork: the welcome then waits (as in pubsub.ts). */
   private upgradingInCork = false;
@@ -149,23 +150,11 @@ export class EchoEndpoint {
     if (!conn.endedByServer) countClientClose(this.ctx.stats, code, reason);
   }
 
-  /** Shutdown: goodbye to every socket; {@link endAll} closes them once it has left (see PubSubEndpoint). */
-  goodbyeAll(reason: GoodbyeReason): void {
-    for (const ws of this.sockets) {
-      const conn = ws.getUserData();
-      if (conn.remaining === 0) continue;
-      conn.remaining = 0; // echoes nothing more
-      ws.send(events.goodbye(reason), false);
-    }
-  }
-
-  /** Bytes still buffered in this process for the sockets, summed. */
-  buffered(): number {
-    return bufferedBytes(this.sockets);
-  }
-
-  /** Closes every socket with `code`. */
-  endAll(code: number, reason: GoodbyeReason): void {
-    endAll(this.sockets, code, reason);
+  /** Shutdown (through {@link OpenSockets.goodbyeAll}): `goodbye` to one socket, which echoes nothing more. */
+  private goodbye(ws: Socket, reason: GoodbyeReason): void {
+    const conn = ws.getUserData();
+    if (conn.remaining === 0) return;
+    conn.remaining = 0;
+    ws.send(events.goodbye(reason), false);
   }
 }

@@ -21,7 +21,8 @@ import { Fanout } from '../hub/fanout.js';
 import { Recovery } from '../hub/recovery.js';
 import { channelRef, events, parseClientFrame, type ChannelRef, type ClientAction, type GoodbyeReason, type RequestId } from '../protocol/index.js';
 import { countClientClose } from '../stats.js';
-import { bufferedBytes, endAll, reportHandlerError, type ServerContext } from './context.js';
+import { reportHandlerError, type ServerContext } from './context.js';
+import { OpenSockets } from './open-sockets.js';
 import { ConnectionWriter, PAYLOAD_READ_FACTOR, type PubSubConnection, type PubSubSocket } from './pubsub-connection.js';
 import { RequestQueue } from './pubsub-hooks.js';
 import { TokenLife } from './pubsub-tokens.js';
@@ -42,7 +43,7 @@ function memberOf(conn: PubSubConnection): events.Member {
 
 export class PubSubEndpoint {
   /** Every open `/pubsub` socket (for shutdown and the backpressure sweep). */
-  readonly sockets = new Set<PubSubSocket>();
+  readonly sockets = new OpenSockets<PubSubConnection>((ws, reason) => this.goodbye(ws, reason));
   private readonly fanout: Fanout;
   private readonly sweep: SlowConsumerSweep<PubSubSocket>;
   private readonly writer: ConnectionWriter;
@@ -418,29 +419,15 @@ export class PubSubEndpoint {
   }
 
   /**
-   * Shutdown, second half: sends `goodbye` to every socket and takes it off every channel, so goodbye
-   * is the last frame it gets. The sockets are closed by {@link endAll} once what they were sent has
-   * left this process: uWS ends a socket with its buffered frames still in memory, and a process
-   * that exits then takes them along (the client sees 1006 and loses messages it was acked).
+   * Shutdown, second half (through {@link OpenSockets.goodbyeAll}): `goodbye` to one socket, and off every
+   * channel, so goodbye is the last frame it gets.
    */
-  goodbyeAll(reason: GoodbyeReason): void {
-    for (const ws of this.sockets) {
-      const conn = ws.getUserData();
-      if (conn.leaving) continue;
-      conn.leaving = true;
-      ws.cork(() => ws.send(events.goodbye(reason), false));
-      for (const channel of conn.channels ?? []) ws.unsubscribe(channel);
-    }
-  }
-
-  /** Bytes still buffered in this process for the sockets, summed. */
-  buffered(): number {
-    return bufferedBytes(this.sockets);
-  }
-
-  /** Closes every socket with `code` (after {@link goodbyeAll}). */
-  endAll(code: number, reason: GoodbyeReason): void {
-    endAll(this.sockets, code, reason);
+  private goodbye(ws: PubSubSocket, reason: GoodbyeReason): void {
+    const conn = ws.getUserData();
+    if (conn.leaving) return;
+    conn.leaving = true;
+    ws.cork(() => ws.send(events.goodbye(reason), false));
+    for (const channel of conn.channels ?? []) ws.unsubscribe(channel);
   }
 
   /** Stops the sweep and token expiry. */

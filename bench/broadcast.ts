@@ -8,10 +8,10 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { appendHistory, hostColumns, stamp, summaryRow, writeCsv, type Row } from '../clients/output/csv.js';
-import { targetLines, type Target } from '../clients/output/summary.js';
-import { totalErrors } from '../clients/metrics.js';
-import { benchCli, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
+import { appendHistory, hostColumns, stamp, summaryRow, writeCsv, type Row } from '../clients/swarm/output/csv.js';
+import { targetLines, type Target } from '../clients/swarm/output/summary.js';
+import { totalErrors } from '../clients/swarm/metrics.js';
+import { benchCli, exitCode, interrupted, numeric, quickOr, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { startServerProcess, type ServerKind } from './lib/servers.js';
 
 /** A comma-separated flag as a list; yargs hands over a number for `--clients 1000` and an array when repeated. */
@@ -19,12 +19,12 @@ const list = (value: unknown): string[] => [value].flat().flatMap((v) => String(
 
 const args = await benchCli('bench-broadcast', '$0 [flags]\n\nFan-out saturation of ours vs the ws baseline vs bare uWS vs Socket.IO, at several numbers of clients.')
   .option('quick', { type: 'boolean', default: false, describe: 'short form: clients 100,1000 and 2-second steps' })
-  .option('clients', { coerce: list, default: '25,100,500,1000,2000', describe: 'comma-separated numbers of clients' })
+  .option('clients', { coerce: list, describe: 'comma-separated numbers of clients (default 25,100,500,1000,2000; quick 100,1000)' })
   .option('servers', { coerce: list, default: 'ours,baseline,bare,socketio', describe: 'comma-separated servers: ours, baseline, bare, socketio (bench/socketio-server.ts, rooms as channels)' })
   .option('start', { coerce: numeric, requiresArg: true, default: 20_000, describe: 'deliveries per second (rate x clients) of the first step' })
   .option('factor', { coerce: numeric, requiresArg: true, default: 2, describe: 'rate multiplier from one step to the next' })
   .option('max-steps', { coerce: numeric, requiresArg: true, default: 8, describe: 'steps per (server, clients) at most' })
-  .option('step-seconds', { coerce: numeric, requiresArg: true, default: 4, describe: 'seconds of publishing per step' })
+  .option('step-seconds', { coerce: numeric, requiresArg: true, describe: 'seconds of publishing per step (default 4; quick 2)' })
   .option('rtt-limit', { coerce: numeric, requiresArg: true, default: 200, describe: 'mean round trip, ms, past which a step fails' })
   .option('payload', { coerce: numeric, requiresArg: true, default: 0, describe: 'bytes of padding per message' })
   .option('out', { type: 'string', default: RESULTS_DIR, describe: 'directory for the CSVs and history.csv' })
@@ -32,9 +32,10 @@ const args = await benchCli('bench-broadcast', '$0 [flags]\n\nFan-out saturation
     const kinds = a.servers as string[];
     const bad = kinds.find((k) => !['ours', 'baseline', 'bare', 'socketio'].includes(k));
     if (bad) throw new Error(`--servers: unknown server ${bad}; use ours, baseline, bare, socketio`);
-    const levels = (a.clients as string[]).map(Number);
+    const levels = ((a.clients as string[] | undefined) ?? []).map(Number);
     if (levels.some((n) => !Number.isInteger(n) || n < 1 || n > 18_000)) throw new Error(`--clients must be integers from 1 to 18000, got ${String(a.clients)}`);
     for (const key of ['start', 'factor', 'maxSteps', 'stepSeconds', 'rttLimit'] as const) {
+      if (a[key] === undefined) continue; // --step-seconds: its default depends on --quick
       if (typeof a[key] !== 'number' || !((a[key] as number) > 0)) throw new Error(`--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} must be a number above 0, got ${String(a[key])}`);
     }
     if ((a.factor as number) <= 1) throw new Error(`--factor must be above 1, got ${String(a.factor)}`);
@@ -42,8 +43,8 @@ const args = await benchCli('bench-broadcast', '$0 [flags]\n\nFan-out saturation
   })
   .parseAsync();
 
-const levels = args.quick && process.argv.every((a) => !a.startsWith('--clients')) ? [100, 1000] : (args.clients as string[]).map(Number);
-const stepSeconds = args.quick && process.argv.every((a) => !a.startsWith('--step-seconds')) ? 2 : (args.stepSeconds as number);
+const levels = quickOr(args.quick, args.clients as string[] | undefined, ['25', '100', '500', '1000', '2000'], ['100', '1000']).map(Number);
+const stepSeconds = quickOr(args.quick, args.stepSeconds as number | undefined, 4, 2);
 const kinds = args.servers as ServerKind[];
 const name = `broadcast-${stamp()}`;
 mkdirSync(args.out, { recursive: true });

@@ -3,18 +3,19 @@
  * this machine. One process may hold 20,000 open files, so the server runs as `--server-workers`
  * processes on consecutive ports, bridged by Redis (`--workers N --worker-ports consecutive --redis`),
  * and the swarm as `--workers` processes connecting from several loopback addresses (each address has
- * 28,000 ephemeral ports). Every client runs the crowd sequence (clients/scenarios/crowd.ts): subscribe,
+ * 28,000 ephemeral ports). Every client runs the crowd sequence (clients/swarm/scenarios/crowd.ts): subscribe,
  * wait until all are subscribed, then the echo rounds, while client 0 publishes a broadcast every
  * --broadcast-every seconds that must reach all of them. Writes results/c100k-<stamp>-{timeline,summary}.csv,
  * appends the summary to results/history.csv, prints the targets and exits 1 when one is missed.
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { MAX_CLIENTS_PER_WORKER, broadcastCount, validateSwarmOptions } from '../clients/options.js';
-import { stamp } from '../clients/output/csv.js';
-import { targetLines, type Target } from '../clients/output/summary.js';
-import { benchCli, exitCode, numeric, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
+import { MAX_CLIENTS_PER_WORKER, broadcastCount, validateSwarmOptions } from '../clients/swarm/options.js';
+import { stamp } from '../clients/swarm/output/csv.js';
+import { targetLines, type Target } from '../clients/swarm/output/summary.js';
+import { benchCli, exitCode, numeric, quickOr, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { freePortRun, startServerProcess } from './lib/servers.js';
+import { serverArgs } from '../server/options.js';
 
 const args = await benchCli('bench-c100k', '$0 [flags]\n\n100,000 connections at once: several server processes bridged by Redis, several swarm processes,\nseveral source addresses; echo rounds plus broadcasts that must reach every client. About 4 minutes;\n--quick: 20,000 clients in about 1. Needs Redis (--redis).')
   .option('quick', { type: 'boolean', default: false, describe: 'rehearsal: 20,000 clients, 2 server and 2 swarm processes, 2 source addresses, ramp 10 s, delay 5 s' })
@@ -30,8 +31,7 @@ const args = await benchCli('bench-c100k', '$0 [flags]\n\n100,000 connections at
   .option('out', { type: 'string', default: RESULTS_DIR, describe: 'directory for the CSVs and history.csv' })
   .parseAsync();
 
-const quick = args.quick as boolean;
-const pick = <T>(given: T | undefined, full: T, short: T): T => given ?? (quick ? short : full);
+const pick = <T>(given: T | undefined, full: T, short: T): T => quickOr(args.quick, given, full, short);
 const clients = pick(args.clients as number | undefined, 100_000, 20_000);
 const serverWorkers = pick(args.serverWorkers as number | undefined, 7, 2);
 const ramp = pick(args.ramp as number | undefined, 100, 10);
@@ -74,9 +74,8 @@ await requireRedis(args.redis);
 const idle = Math.min(960, Math.max(120, Math.ceil((ramp + 2 * delay + 30) / 8) * 8));
 // The server ports stay out of the ephemeral range that the 100,000 client ports fill (see freePortRun).
 const server = await startServerProcess('cluster', [
-  '--idle-timeout', String(idle),
+  ...serverArgs({ idleTimeout: idle, redis: args.redis, prefix: `c100k${randomBytes(3).toString('hex')}` }),
   '--workers', String(serverWorkers), '--worker-ports', 'consecutive',
-  '--redis', args.redis, '--prefix', `c100k${randomBytes(3).toString('hex')}`,
 ], { port: await freePortRun(serverWorkers) });
 let failed = true;
 try {

@@ -7,12 +7,13 @@
  * compares the connect rates side by side.
  */
 import { randomBytes } from 'node:crypto';
-import type { RunSummary } from '../clients/engine.js';
-import { validateSwarmOptions } from '../clients/options.js';
-import { stamp } from '../clients/output/csv.js';
-import { targetLines, type Target } from '../clients/output/summary.js';
-import { benchCli, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
-import { startServerProcess, type ServerKind } from './lib/servers.js';
+import type { RunSummary } from '../clients/swarm/swarm.js';
+import { validateSwarmOptions } from '../clients/swarm/options.js';
+import { stamp } from '../clients/swarm/output/csv.js';
+import { targetLines, type Target } from '../clients/swarm/output/summary.js';
+import { benchCli, csvLine, exitCode, interrupted, numeric, quickOr, reportIfAsked, RESULTS_DIR, runSwarm, saturationLine } from './lib/run.js';
+import { withServer, type ServerKind } from './lib/servers.js';
+import { serverArgs } from '../server/options.js';
 
 const args = await benchCli('bench-c10k', '$0 [flags]\n\nThe C10k echo sequence against a fresh server: 10,000 clients connect over --ramp seconds, then each\nwaits --delay seconds, sends, reads the echo, --rounds times. Default run about 5 minutes; --quick about 1.')
   .option('quick', { type: 'boolean', default: false, describe: 'short form: ramp 1.9 s (5,263 connects/s offered, 5% above the 5,000/s target), delay 15 s, same 10,000 clients' })
@@ -35,8 +36,8 @@ const CONNECT_TARGET = 5000;
  * offering the target itself would pass or fail it by a few connects a second either way.
  */
 const QUICK_RAMP_S = 1.9;
-const ramp = (args.ramp as number | undefined) ?? (args.quick ? QUICK_RAMP_S : 120);
-const delay = (args.delay as number | undefined) ?? (args.quick ? 15 : 60);
+const ramp = quickOr(args.quick, args.ramp as number | undefined, 120, QUICK_RAMP_S);
+const delay = quickOr(args.quick, args.delay as number | undefined, 60, 15);
 const kind = args.server as ServerKind;
 // The server must not close idle clients during the delay: its idle timeout is set above it.
 const idle = Math.min(960, Math.max(120, Math.ceil((delay * 2) / 8) * 8));
@@ -63,9 +64,7 @@ if (args.tokens && kind !== 'ours') {
 
 /** One run on a fresh server; with `secret`, the server verifies a token per client signed with it. */
 async function run(secret: string | null): Promise<RunSummary | null> {
-  const tokenFlags = secret ? ['--jwt-secret', secret] : [];
-  const server = await startServerProcess(kind, kind === 'ours' ? ['--idle-timeout', String(idle), ...tokenFlags] : []);
-  try {
+  return withServer(kind, kind === 'ours' ? serverArgs({ idleTimeout: idle, jwtSecret: secret || null }) : [], async (server) => {
     const label = secret ? `${kind} with tokens` : kind;
     console.log(`bench-c10k: ${label}: server pid ${server.pid} on ${server.url}, engine ${server.engine}`);
     const name = `c10k-${stamp()}${secret ? '-tokens' : ''}`;
@@ -92,15 +91,13 @@ async function run(secret: string | null): Promise<RunSummary | null> {
           },
     ];
     for (const line of targetLines(targets)) console.log(line);
-    console.log(`which side was saturated: ${summary.saturated} (server cpu max ${Math.round(summary.server?.cpuMaxPct ?? NaN)}%, busiest swarm process ${Math.round(summary.clientCpuMaxPct)}%)`);
-    console.log(`csv: ${files.join(', ')}`);
+    console.log(saturationLine(summary));
+    console.log(csvLine(files));
     return summary;
-  } catch (err) {
-    console.error(`bench-c10k: ${(err as Error).message}`);
+  }).catch((err: Error) => {
+    console.error(`bench-c10k: ${err.message}`);
     return null;
-  } finally {
-    await server.stop();
-  }
+  });
 }
 
 const complete = (s: RunSummary | null): boolean => s !== null && s.counters.completed === s.options.clients;

@@ -6,10 +6,11 @@
  */
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import pg from 'pg';
-import { COMMENTS_CHANNEL, commentsPage } from '../clients/comments/page.js';
-import { interruptible } from '../clients/interrupt.js';
+import { COMMENTS_CHANNEL, commentsPage } from '../clients/demos/comments/page.js';
+import { interruptible } from '../clients/host/interrupt.js';
 import { benchCli, interrupted } from './lib/run.js';
 import { startServerProcess } from './lib/servers.js';
+import { serverArgs } from '../server/options.js';
 
 const args = await benchCli('demo-comments', '$0 [flags]\n\nLive comments: saved into PostgreSQL, shown at once on every page, with who is here.')
   .option('postgres', { type: 'string', default: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test', describe: 'the database that keeps the comments (DATABASE_URL)' })
@@ -42,7 +43,7 @@ await db.query(`
   CREATE OR REPLACE TRIGGER ${table}_inserted AFTER INSERT ON ${table} FOR EACH ROW EXECUTE FUNCTION ${table}_notify();
 `);
 
-const server = await startServerProcess('ours', ['--presence', '--pg-notify', args.postgres, '--pg-notify-channel', `${table}=${COMMENTS_CHANNEL}`]);
+const server = await startServerProcess('ours', [...serverArgs({ presence: true }), '--pg-notify', args.postgres, '--pg-notify-channel', `${table}=${COMMENTS_CHANNEL}`]);
 const page = commentsPage(server.url);
 try {
   const http = createHttpServer((req, res) => void handle(req, res).catch((err: Error) => answer(res, 500, { error: `the server failed: ${err.message}` })));

@@ -15,13 +15,14 @@ import { promisify } from 'node:util';
 import { attack } from '../clients/fuzz/attack.js';
 import { startBystanders } from '../clients/fuzz/bystanders.js';
 import type { FuzzReport } from '../clients/fuzz/runner.js';
-import { checkHost, hostLine } from '../clients/host-check.js';
-import { CHECK_FILES, sampleProcess } from '../clients/proc.js';
+import { checkHost, hostLine } from '../clients/host/host-check.js';
+import { CHECK_FILES, sampleProcess } from '../clients/host/proc.js';
 import { requireIntegers } from '../server/command-line.js';
-import { appendHistory, hostColumns, stamp, writeCsv } from '../clients/output/csv.js';
-import { interruptible, interruptibleSleep } from '../clients/interrupt.js';
+import { appendHistory, hostColumns, stamp, writeCsv } from '../clients/swarm/output/csv.js';
+import { interruptible, interruptibleSleep } from '../clients/host/interrupt.js';
 import { BENCH_HOST_CHECK_S, benchCli, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR } from './lib/run.js';
 import { startServerProcess } from './lib/servers.js';
+import { serverArgs } from '../server/options.js';
 
 const MIB = 1024 * 1024;
 /** The fuzzer's scheduling priority (see fuzzInChild). */
@@ -40,7 +41,7 @@ requireIntegers('fuzz', [['--inputs', args.inputs, 1], ['--concurrency', args.co
 const key = 'fuzz';
 const host = await checkHost(BENCH_HOST_CHECK_S);
 console.log(hostLine(host));
-const server = await startServerProcess('ours', ['--publish-key', key]);
+const server = await startServerProcess('ours', serverArgs({ publishKey: key }));
 let pass = false;
 try {
   console.log(`fuzz: server pid ${server.pid} on port ${server.port} (${server.engine}); seed ${args.seed}`);

@@ -7,12 +7,13 @@ import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import autocannon from 'autocannon';
 import WebSocket from 'ws';
-import { saturation } from '../clients/saturation.js';
-import { stamp, writeCsv, type Row } from '../clients/output/csv.js';
-import { sampleProcess } from '../clients/proc.js';
-import { catchInterrupts, interruptible } from '../clients/interrupt.js';
+import { saturation } from '../clients/swarm/saturation.js';
+import { stamp, writeCsv, type Row } from '../clients/swarm/output/csv.js';
+import { sampleProcess } from '../clients/host/proc.js';
+import { catchInterrupts, interruptible } from '../clients/host/interrupt.js';
 import { benchCli, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR } from './lib/run.js';
 import { startServerProcess } from './lib/servers.js';
+import { serverArgs } from '../server/options.js';
 
 const args = await benchCli('bench-http', '$0 [flags]\n\nHTTP throughput of POST /publish and GET /stats, measured with autocannon.')
   .option('connections', { coerce: numeric, requiresArg: true, default: 50, describe: 'concurrent HTTP connections' })
@@ -29,7 +30,7 @@ const args = await benchCli('bench-http', '$0 [flags]\n\nHTTP throughput of POST
   .parseAsync();
 
 const key = 'bench-http-key';
-const server = await startServerProcess('ours', ['--publish-key', key]);
+const server = await startServerProcess('ours', serverArgs({ publishKey: key }));
 const rows: Row[] = [];
 const subscribers: WebSocket[] = [];
 let received = 0;

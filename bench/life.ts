@@ -2,24 +2,24 @@
  * `make demo-life`: Conway's Game of Life as django-c10k-demo played it, one WebSocket client per cell
  * on a cyclic grid. Each cell subscribes to its 8 neighbours' channels and publishes its state each
  * generation; the server only relays and knows nothing of the rules. The cells run in worker processes
- * (clients/life/cells.ts); `--size 100` gives 10,000 cell clients and 80,000 subscriptions.
+ * (clients/demos/life/cells.ts); `--size 100` gives 10,000 cell clients and 80,000 subscriptions.
  *
  * Live (the default): cells publish also on `life:board` at a pace people can watch, and a page at
  * http://127.0.0.1:<page-port>/life draws the grid on a canvas until Ctrl-C.
  * `--check`: no page, no pacing; after `--generations` the grid the cells hold is compared with a
- * reference simulation from the same seed (clients/life/rules.ts): identical, or exit 1. Prints
+ * reference simulation from the same seed (clients/demos/life/rules.ts): identical, or exit 1. Prints
  * generations per second, the server's and the cells' CPU, and which side saturated.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { createServer as createHttpServer } from 'node:http';
 import { availableParallelism } from 'node:os';
-import { checkHost, hostLine } from '../clients/host-check.js';
-import type { FromCells, ToCells } from '../clients/life/cells.js';
-import { lifePage } from '../clients/life/page.js';
-import { simulate } from '../clients/life/rules.js';
-import { sampleProcess } from '../clients/proc.js';
-import { interruptible } from '../clients/interrupt.js';
-import { saturation } from '../clients/saturation.js';
+import { checkHost, hostLine } from '../clients/host/host-check.js';
+import type { FromCells, ToCells } from '../clients/demos/life/cells.js';
+import { lifePage } from '../clients/demos/life/page.js';
+import { simulate } from '../clients/demos/life/rules.js';
+import { sampleProcess } from '../clients/host/proc.js';
+import { interruptible } from '../clients/host/interrupt.js';
+import { saturation } from '../clients/swarm/saturation.js';
 import { requireIntegers } from '../server/command-line.js';
 import { BENCH_HOST_CHECK_S, benchCli, interrupted, numeric } from './lib/run.js';
 import { startServerProcess } from './lib/servers.js';
@@ -70,7 +70,7 @@ async function run(): Promise<number> {
     const from = w * per;
     const to = Math.min(cellCount, from + per);
     if (from >= to) break;
-    const child = fork(new URL('../clients/life/cells.js', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(new URL('../clients/demos/life/cells.js', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     children.push(child);
     child.on('message', (m: FromCells) => {
       if (m.type === 'subscribed') subscribed++;

@@ -18,18 +18,19 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
-import { checkHost, hostLine, type HostCheck } from '../clients/host-check.js';
-import { interruptibleSleep } from '../clients/interrupt.js';
-import { newHistogram, record, summarize } from '../clients/metrics.js';
-import { appendHistory, hostColumns, stamp, writeCsv, type Row } from '../clients/output/csv.js';
-import { targetLines, type Target } from '../clients/output/summary.js';
-import { sampleProcess } from '../clients/proc.js';
-import type { SubscriberPlan, SubscriberResult } from '../clients/recovering-subscriber.js';
-import type { FromSubscribers, ToSubscribers } from '../clients/recovery-subscribers.js';
-import { saturation } from '../clients/saturation.js';
+import { checkHost, hostLine, type HostCheck } from '../clients/host/host-check.js';
+import { interruptibleSleep } from '../clients/host/interrupt.js';
+import { newHistogram, record, summarize } from '../clients/swarm/metrics.js';
+import { appendHistory, hostColumns, stamp, writeCsv, type Row } from '../clients/swarm/output/csv.js';
+import { targetLines, type Target } from '../clients/swarm/output/summary.js';
+import { sampleProcess } from '../clients/host/proc.js';
+import type { SubscriberPlan, SubscriberResult } from '../clients/subscribers/recovering-subscriber.js';
+import type { FromSubscribers, ToSubscribers } from '../clients/subscribers/recovery-subscribers.js';
+import { saturation } from '../clients/swarm/saturation.js';
 import { requireIntegers } from '../server/command-line.js';
 import { BENCH_HOST_CHECK_S, benchCli, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR } from './lib/run.js';
 import { startServerProcess, type ServerProcess } from './lib/servers.js';
+import { serverArgs } from '../server/options.js';
 
 const args = await benchCli(
   'bench-recovery',
@@ -86,11 +87,11 @@ console.log(`bench-recovery: ${subscriberCount} subscribers on ${channelCount} c
 const host: HostCheck = await checkHost(BENCH_HOST_CHECK_S);
 console.log(hostLine(host));
 
-const serverArgs = ['--redis', args.redis, '--prefix', prefix, '--history', String(args.history)];
+const bridged = serverArgs({ redis: args.redis, prefix, history: args.history as number });
 const servers: ServerProcess[] = [];
 let exit = 1;
 try {
-  servers.push(await startServerProcess('ours', serverArgs), await startServerProcess('ours', serverArgs));
+  servers.push(await startServerProcess('ours', bridged), await startServerProcess('ours', bridged));
   console.log(servers[0].engine);
   exit = await run(servers);
 } finally {
@@ -111,7 +112,7 @@ async function run([a, b]: ServerProcess[]): Promise<number> {
     dropAtMs: 2000 + Math.random() * dropWindowMs,
     awayMs: awayMin + Math.random() * (awayMax - awayMin),
   }));
-  const child = fork(new URL('../clients/recovery-subscribers.js', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(new URL('../clients/subscribers/recovery-subscribers.js', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const inbox: FromSubscribers[] = [];
   let wake: (() => void) | null = null;
   child.on('message', (m: FromSubscribers) => {

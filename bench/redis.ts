@@ -15,11 +15,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { totalErrors } from '../clients/metrics.js';
-import { appendHistory, hostColumns, stamp, summaryRow, writeCsv, type Row } from '../clients/output/csv.js';
-import { targetLines, type Target } from '../clients/output/summary.js';
+import { totalErrors } from '../clients/swarm/metrics.js';
+import { appendHistory, hostColumns, stamp, summaryRow, writeCsv, type Row } from '../clients/swarm/output/csv.js';
+import { targetLines, type Target } from '../clients/swarm/output/summary.js';
 import { benchCli, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { startServerProcess, type ServerProcess } from './lib/servers.js';
+import { serverArgs } from '../server/options.js';
 
 const list = (value: unknown): number[] => [value].flat().flatMap((v) => String(v).split(',')).map(Number);
 
@@ -83,14 +84,14 @@ mkdirSync(args.out, { recursive: true });
 const clientUrls = (publisherUrl: string, subscriberUrls: string[]): string =>
   [publisherUrl, ...Array.from({ length: subscribers }, (_, i) => subscriberUrls[i % subscriberUrls.length])].join(',');
 
-const historyArgs = (args.history as number) > 0 ? ['--history', String(args.history)] : [];
+const historyArgs = serverArgs({ history: args.history as number });
 const prefix = `bench${randomBytes(3).toString('hex')}`;
 const bridged = `${instances} processes via Redis`;
 const setups: [string, () => Promise<ServerProcess>, (s: ServerProcess) => string][] = [
   ['one process, no Redis', () => startServerProcess('ours', historyArgs), (s) => clientUrls(s.url, [s.url])],
   [
     bridged,
-    () => startServerProcess('cluster', ['--workers', String(instances), '--worker-ports', 'consecutive', '--redis', args.redis, '--prefix', prefix, ...historyArgs]),
+    () => startServerProcess('cluster', [...serverArgs({ redis: args.redis, prefix, history: args.history as number }), '--workers', String(instances), '--worker-ports', 'consecutive']),
     (s) => clientUrls(`ws://127.0.0.1:${s.port}`, Array.from({ length: instances - 1 }, (_, i) => `ws://127.0.0.1:${s.port + 1 + i}`)),
   ],
 ];

@@ -1,6 +1,6 @@
 /**
  * `make report`: results/report.html, one self-contained page of charts built from the CSVs in
- * results/ (clients/output/report.ts). Every benchmark writes it too when given `--report`.
+ * results/ (clients/swarm/output/report.ts). Every benchmark writes it too when given `--report`.
  */
 import { commandLine } from '../server/command-line.js';
 import { RESULTS_DIR, writeReport } from './lib/run.js';

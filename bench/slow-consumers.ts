@@ -19,15 +19,16 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import type { RunSummary } from '../clients/engine.js';
-import { totalErrors } from '../clients/metrics.js';
-import { appendHistory, hostColumns, stamp, writeCsv, type Row } from '../clients/output/csv.js';
-import { targetLines, type Target } from '../clients/output/summary.js';
-import { openSlowConsumer, type SlowConsumerEnd } from '../clients/slow-consumer.js';
-import { sampleProcess } from '../clients/proc.js';
+import type { RunSummary } from '../clients/swarm/swarm.js';
+import { totalErrors } from '../clients/swarm/metrics.js';
+import { appendHistory, hostColumns, stamp, writeCsv, type Row } from '../clients/swarm/output/csv.js';
+import { targetLines, type Target } from '../clients/swarm/output/summary.js';
+import { openSlowConsumer, type SlowConsumerEnd } from '../clients/subscribers/slow-consumer.js';
+import { sampleProcess } from '../clients/host/proc.js';
 import { requireIntegers } from '../server/command-line.js';
 import { benchCli, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { startServerProcess, type ServerProcess } from './lib/servers.js';
+import { serverArgs } from '../server/options.js';
 
 const MIB = 1024 * 1024;
 const CHANNEL = 'feed';
@@ -85,7 +86,7 @@ const backlog = limit + limit / 4 + frameBytes;
 const rssBound = slowCount * 2 * backlog + healthy * backlog + 16 * MIB;
 for (const rate of rates) {
   if (interrupted()) break;
-  const server = await startServerProcess('ours', ['--log-level', 'warn', '--max-backpressure', String(limit)]);
+  const server = await startServerProcess('ours', serverArgs({ logLevel: 'warn', maxBackpressure: limit }));
   try {
     console.log(`\n== ${rate} msg/s of ${args.payload} bytes, ${healthy} healthy subscribers; ${server.engine}`);
     const quiet = (await broadcast(server, 'quiet', rate, args.seconds as number, healthy, args.payload as number)).summary;
@@ -154,7 +155,7 @@ async function openIdle(server: ServerProcess, count: number): Promise<WebSocket
 const sweepSockets = args.sweepSockets as number;
 for (const idle of sweepSockets > 0 ? [0, sweepSockets] : []) {
   if (interrupted()) break;
-  const server = await startServerProcess('ours', ['--log-level', 'warn', '--max-backpressure', String(limit)]);
+  const server = await startServerProcess('ours', serverArgs({ logLevel: 'warn', maxBackpressure: limit }));
   let sockets: WebSocket[] = [];
   try {
     console.log(`\n== sweep: ${idle} idle connections, ${args.sweepRate} publishes/s of ${args.sweepPayload} bytes to one subscriber`);

@@ -6,12 +6,12 @@
  */
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
-import { appendHistory, stamp, summaryRow, writeCsv, type Row } from '../clients/output/csv.js';
-import { targetLines, type Target } from '../clients/output/summary.js';
-import type { RunSummary } from '../clients/engine.js';
+import { appendHistory, stamp, summaryRow, writeCsv, type Row } from '../clients/swarm/output/csv.js';
+import { targetLines, type Target } from '../clients/swarm/output/summary.js';
+import type { RunSummary } from '../clients/swarm/swarm.js';
 import { benchCli, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { startServerProcess, type ServerKind } from './lib/servers.js';
-import { SLOW_IO_BACKENDS } from '../server/options.js';
+import { SLOW_IO_BACKENDS, serverArgs, type SlowIoBackend } from '../server/options.js';
 
 const args = await benchCli('bench-slow', '$0 [flags]\n\nSlow requests sent together on one connection: answered together (ours) or in turn (baseline --serial).')
   .option('slow-ms', { coerce: numeric, requiresArg: true, default: 5000, describe: 'ms each request asks for' })
@@ -31,7 +31,7 @@ const results: { kind: ServerKind; clients: number; summary: RunSummary }[] = []
 mkdirSync(args.out, { recursive: true });
 
 const servers: [ServerKind, string[]][] = [
-  ['ours', ['--slow-io', args.slowIo, '--slow-io-pool', String(args.slowIoPool)]],
+  ['ours', serverArgs({ slowIo: args.slowIo as SlowIoBackend, slowIoPool: args.slowIoPool as number })],
   ['baseline', ['--serial']],
 ];
 let failed = false;

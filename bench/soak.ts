@@ -16,10 +16,10 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TickEvent } from '../clients/engine.js';
-import { broadcastCount, validateSwarmOptions } from '../clients/options.js';
-import { appendHistory, hostColumns, stamp, writeCsv, type Row } from '../clients/output/csv.js';
-import { CHECK_FILES, openFileCount, sampleProcess } from '../clients/proc.js';
+import type { TickEvent } from '../clients/swarm/swarm.js';
+import { broadcastCount, validateSwarmOptions } from '../clients/swarm/options.js';
+import { appendHistory, hostColumns, stamp, writeCsv, type Row } from '../clients/swarm/output/csv.js';
+import { CHECK_FILES, openFileCount, sampleProcess } from '../clients/host/proc.js';
 import { benchCli, exitCode, numeric, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { InspectorSession } from './lib/inspector.js';
 import { startServerProcess } from './lib/servers.js';

@@ -21,7 +21,7 @@
  * cost more each: the loop wakes for fewer events at a time).
  *
  * The swarm is this process (the engine) and its children other than the server. `--against DIR` runs
- * each of the three with the swarm of another built checkout too (DIR/dist/clients/engine.js), one after
+ * each of the three with the swarm of another built checkout too (DIR/dist/clients/swarm/swarm.js), one after
  * the other on the same server, and prints both side by side: how two commits compare on one boot.
  * Writes results/swarm-<stamp>-cost.csv and a history.csv row (this checkout's sequence run, costs in
  * the swarm_us_per_* columns).
@@ -30,19 +30,25 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { LaunchEvent, RunSummary, Swarm, TickEvent } from '../clients/engine.js';
-import { checkHost, type HostCheck } from '../clients/host-check.js';
-import { interruptible } from '../clients/interrupt.js';
-import type { SwarmOptions } from '../clients/options.js';
-import { appendHistory, hostColumns, stamp, summaryRow, writeCsv, type Row, type SwarmCosts } from '../clients/output/csv.js';
-import { attachProgress } from '../clients/output/progress.js';
-import { summaryLines, targetLines } from '../clients/output/summary.js';
-import { childPids, processCpuMicros } from '../clients/proc.js';
+import type { LaunchEvent, RunSummary, Swarm, TickEvent } from '../clients/swarm/swarm.js';
+import { checkHost, type HostCheck } from '../clients/host/host-check.js';
+import { interruptible } from '../clients/host/interrupt.js';
+import type { SwarmOptions } from '../clients/swarm/options.js';
+import { appendHistory, hostColumns, stamp, summaryRow, writeCsv, type Row, type SwarmCosts } from '../clients/swarm/output/csv.js';
+import { attachProgress } from '../clients/swarm/output/progress.js';
+import { summaryLines, targetLines } from '../clients/swarm/output/summary.js';
+import { childPids, processCpuMicros } from '../clients/host/proc.js';
 import { benchCli, BENCH_HOST_CHECK_S, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR } from './lib/run.js';
 import { startServerProcess, type ServerProcess } from './lib/servers.js';
 
 const RUNS = ['sequence', 'phases', 'broadcast'] as const;
 type RunName = (typeof RUNS)[number];
+
+/** Where a built checkout keeps the swarm: clients/swarm/ now, clients/engine.js before the tree was laid out by role. */
+const SWARM_MODULES = ['dist/clients/swarm/swarm.js', 'dist/clients/engine.js'];
+function swarmModuleOf(checkout: string): string | null {
+  return SWARM_MODULES.map((path) => join(checkout, path)).find((path) => existsSync(path)) ?? null;
+}
 
 const args = await benchCli('bench-swarm', '$0 [flags]\n\nThe swarm\'s own CPU per echo client sequence (and that split into a run\'s own, from the same run with\none client, and each client\'s at this load), per connect, per echo round trip, per close and per\nreceived broadcast frame, against the bare-uWS server. About 2 minutes; twice that with --against.')
   .option('clients', { coerce: numeric, requiresArg: true, default: 5000, describe: 'echo clients of the sequence and phases runs' })
@@ -62,8 +68,8 @@ const args = await benchCli('bench-swarm', '$0 [flags]\n\nThe swarm\'s own CPU p
     if ((a.duration as number) < 4) throw new Error(`--duration must be 4 s or more (the steady seconds are its middle), got ${String(a.duration)}`);
     const bad = a.runs.split(',').find((r) => !RUNS.includes(r.trim() as RunName));
     if (bad !== undefined) throw new Error(`--runs: unknown run ${JSON.stringify(bad)}; use ${RUNS.join(', ')}`);
-    if (a.against !== undefined && !existsSync(join(resolve(a.against), 'dist/clients/engine.js'))) {
-      throw new Error(`--against: no dist/clients/engine.js under ${resolve(a.against)}; build that checkout first (make build)`);
+    if (a.against !== undefined && swarmModuleOf(resolve(a.against)) === null) {
+      throw new Error(`--against: no ${SWARM_MODULES.join(' or ')} under ${resolve(a.against)}; build that checkout first (make build)`);
     }
     return true;
   })
@@ -312,11 +318,11 @@ async function measureFloor(server: ServerProcess): Promise<SequenceCosts> {
 }
 
 const runs = [...new Set(args.runs.split(',').map((r) => r.trim() as RunName))].sort((a, b) => RUNS.indexOf(a) - RUNS.indexOf(b));
-const { Swarm: OwnSwarm } = await import('../clients/engine.js');
+const { Swarm: OwnSwarm } = await import('../clients/swarm/swarm.js');
 const sides: Side[] = [];
 if (args.against !== undefined) {
   const dir = resolve(args.against);
-  const module = (await import(pathToFileURL(join(dir, 'dist/clients/engine.js')).href)) as { Swarm: SwarmClass };
+  const module = (await import(pathToFileURL(swarmModuleOf(dir)!).href)) as { Swarm: SwarmClass };
   sides.push({ label: `against (${dir})`, Swarm: module.Swarm });
 }
 sides.push({ label: 'this checkout', Swarm: OwnSwarm as unknown as SwarmClass });

@@ -8,6 +8,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
+import { LISTENING_LINE } from './listening.js';
 import { fileURLToPath } from 'node:url';
 
 /** How the workers listen: all on one port (SO_REUSEPORT), or on consecutive ports. */
@@ -72,7 +73,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<void> {
       createInterface({ input: stream }).on('line', (line) => {
         console.log(`${tag} ${line}`);
         last = line;
-        if (!listening && line.startsWith('listening: ')) {
+        if (!listening && LISTENING_LINE.test(line)) {
           listening = true;
           worker.listened = true;
           if (++up === options.workers) {

@@ -1,5 +1,5 @@
 /**
- * A swarm across machines through Redis (clients/coordinator.ts, clients/agent.ts): three agents on this
+ * A swarm across machines through Redis (clients/agents/coordinator.ts, clients/agents/agent.ts): three agents on this
  * machine, each connecting from its own source address, give the same totals as one swarm; an agent
  * that dies mid-run is named in the summary and the run still ends by itself. The agents are real
  * `swarm agent` processes and the Redis is the machine's; every key is under a prefix of this run.
@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { Swarm } from '../clients/engine.js';
+import { Swarm } from '../clients/swarm/swarm.js';
 import { echoServer, type FakeServer } from './helpers/fake-servers.js';
 
 const SWARM = fileURLToPath(new URL('../clients/cli.js', import.meta.url));

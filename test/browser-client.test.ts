@@ -1,5 +1,5 @@
 /**
- * The browser client (clients/browser/client.ts), run in Node with the `ws` constructor against real
+ * The browser client (server/public/client.ts), run in Node with the `ws` constructor against real
  * servers: what the server serves at /client.js, subscribe and publish with acks, errors as ServerError,
  * rpc, presence, history, its states, and a reconnect after a server restart that loses nothing when
  * the history is kept in Redis. The same file runs in Chromium in test/browser.test.ts.
@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { connect, ServerError, type PubSubClient, type State } from '../clients/browser/client.js';
+import { connect, ServerError, type PubSubClient, type State } from '../server/public/client.js';
 import { onFreePort } from './helpers/ports.js';
 import { eventually, startServer } from './helpers/server.js';
 import { dropRedisKeys, REDIS_URL } from './helpers/services.js';
@@ -44,7 +44,7 @@ describe('the browser client, in Node', () => {
       assert.match(res.headers.get('content-type') ?? '', /^text\/javascript/);
       assert.equal(res.headers.get('access-control-allow-origin'), '*');
       const body = await res.text();
-      const compiled = readFileSync(new URL('../clients/browser/client.js', import.meta.url), 'utf8');
+      const compiled = readFileSync(new URL('../server/public/client.js', import.meta.url), 'utf8');
       assert.equal(body, compiled.replace(/\n\/\/# sourceMappingURL=.*\s*$/, '\n'));
       assert.match(body, /export function connect\(/);
       assert.doesNotMatch(body, /^import /m, 'no imports: the file stands alone');

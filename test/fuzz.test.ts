@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { attack } from '../clients/fuzz/attack.js';
-import { CHECK_FILES } from '../clients/proc.js';
+import { CHECK_FILES } from '../clients/host/proc.js';
 import { readUwsTraits, runFuzz } from '../clients/fuzz/runner.js';
 import { spawnServer } from './helpers/process.js';
 

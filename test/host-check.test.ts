@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { describe, it } from 'node:test';
-import { checkHost, hostLine, STALL_MS } from '../clients/host-check.js';
+import { checkHost, hostLine, STALL_MS } from '../clients/host/host-check.js';
 
 describe('host check', () => {
   it('reports the time other processes take from its spinning threads', async () => {

@@ -267,7 +267,7 @@ describe('tokens on /echo, and a swarm that brings them', () => {
   });
 
   it('swarm --token-secret signs a token per client: the echo sequence completes against --require-auth; a wrong secret gets every connect refused', async () => {
-    const { Swarm } = await import('../clients/engine.js');
+    const { Swarm } = await import('../clients/swarm/swarm.js');
     const server = await startServer({ jwtSecret: SECRET, requireAuth: true });
     try {
       const signed = await new Swarm({ url: server.ws, scenario: 'echo', clients: 50, ramp: 0.2, delay: 0.2, rounds: 1, workers: 1, tokenSecret: SECRET }).run();

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { readCsv } from '../clients/output/csv.js';
+import { readCsv } from '../clients/swarm/output/csv.js';
 import { isAlive } from './helpers/process.js';
 import { eventually, startServer } from './helpers/server.js';
 import { SWARM } from './helpers/swarm.js';

@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { cellIndex, firstGeneration, neighbours, simulate, step } from '../clients/life/rules.js';
+import { cellIndex, firstGeneration, neighbours, simulate, step } from '../clients/demos/life/rules.js';
 
 const LIFE = fileURLToPath(new URL('../bench/life.js', import.meta.url));
 

@@ -1,10 +1,9 @@
 /** The library API and graceful shutdown of the real CLI process (the engine: engine.test.ts). */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createServer } from '../server/index.js';
+import { spawnListening } from '../server/listening.js';
 import { TestClient } from './helpers/client.js';
 
 const CLI = fileURLToPath(new URL('../server/cli.js', import.meta.url));
@@ -37,14 +36,8 @@ describe('library API', () => {
 describe('graceful shutdown', () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     it(`on ${signal}: stops accepting, says goodbye to everyone, closes 1001, exits 0`, async () => {
-      const child = spawn(process.execPath, [CLI, '--host', '127.0.0.1', '--port', '0', '--shutdown-timeout', '2000'], { stdio: ['ignore', 'pipe', 'pipe'] });
-      // Listen for the exit now: the server may be gone before the test gets to awaiting it.
-      const exited = once(child, 'exit');
-      let out = '';
-      child.stdout.on('data', (chunk) => (out += chunk));
-      while (!/listening: ws:\/\/127\.0\.0\.1:(\d+)/.test(out)) await once(child.stdout, 'data');
-      assert.match(out, /^engine: uWebSockets\.js .*native/m);
-      const port = Number(/127\.0\.0\.1:(\d+)/.exec(out)![1]);
+      const { child, port, output, exited } = await spawnListening([process.execPath, CLI, '--host', '127.0.0.1', '--port', '0', '--shutdown-timeout', '2000']);
+      assert.match(output(), /^engine: uWebSockets\.js .*native/m);
       const base = `ws://127.0.0.1:${port}`;
       const pubsubClients = await Promise.all(Array.from({ length: 5 }, () => TestClient.pubsub(base)));
       const echo = await TestClient.open(`${base}/echo?rounds=0`);
@@ -57,7 +50,7 @@ describe('graceful shutdown', () => {
       }
       assert.deepEqual(await echo.next(), { event: 'goodbye', reason: 'shutdown' });
       assert.equal((await echo.closed).code, 1001);
-      const [code] = await exited;
+      const code = await exited;
       assert.equal(code, 0);
       assert.ok(Date.now() - started < 3000, 'exited within the shutdown bound');
       await assert.rejects(TestClient.open(`${base}/pubsub`));

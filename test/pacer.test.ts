@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { epochMicros } from '../clients/metrics.js';
-import { Pacer } from '../clients/pacer.js';
+import { epochMicros } from '../clients/swarm/metrics.js';
+import { Pacer } from '../clients/swarm/pacer.js';
 
 describe('pacer', () => {
   it('wakes each waiter at or after its moment, in the order of the moments', async () => {

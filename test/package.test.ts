@@ -8,14 +8,14 @@
  * plain `npm pack` builds first) is checked here too.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { spawnListening } from '../server/listening.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const run = promisify(execFile);
@@ -57,18 +57,7 @@ describe('the npm package', () => {
 
   it('npx pubsub-server and npx pubsub-baseline start, answer and stop', async () => {
     for (const [bin, health] of [['pubsub-server', '/health'], ['pubsub-baseline', '/health'], ['uws-pubsub-bench', '/health']] as const) {
-      const child = spawn('npx', ['--no-install', bin, '--port', '0', '--host', '127.0.0.1'], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
-      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-      const port = await new Promise<number>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${bin} did not listen within 20 s`)), 20_000);
-        createInterface({ input: child.stdout! }).on('line', (line) => {
-          const match = /^listening: ws:\/\/[\d.]+:(\d+)/.exec(line);
-          if (match) {
-            clearTimeout(timer);
-            resolve(Number(match[1]));
-          }
-        });
-      });
+      const { port, exited } = await spawnListening(['npx', '--no-install', bin, '--port', '0', '--host', '127.0.0.1'], { cwd: dir, stderr: 'inherit', timeoutMs: 20_000, label: bin });
       assert.equal((await fetch(`http://127.0.0.1:${port}${health}`)).status, 200, bin);
       // npx runs the program as a child of its own and does not pass signals on: signal the program.
       const { pid } = (await (await fetch(`http://127.0.0.1:${port}/stats`)).json()) as { pid: number };

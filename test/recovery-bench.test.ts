@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { readCsv } from '../clients/output/csv.js';
+import { readCsv } from '../clients/swarm/output/csv.js';
 import { REDIS_URL, requireRedis } from './helpers/services.js';
 
 const BENCH = fileURLToPath(new URL('../bench/recovery.js', import.meta.url));

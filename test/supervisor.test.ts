@@ -3,13 +3,14 @@
  * consecutive ports; a killed worker is restarted, a signal stops them all.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { createInterface } from 'node:readline';
+import { once } from 'node:events';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Swarm } from '../clients/engine.js';
+import { spawnListening } from '../server/listening.js';
+import { Swarm } from '../clients/swarm/swarm.js';
 import { TestClient } from './helpers/client.js';
 import { onFreePort } from './helpers/ports.js';
 import { isAlive, pidOf } from './helpers/process.js';
@@ -26,32 +27,20 @@ interface Supervisor {
 }
 
 /** Starts a supervisor on `port` and waits for its listening line; rejects with its output if it exits first. */
-function startSupervisor(port: number, args: string[]): Promise<Supervisor> {
-  const child = spawn(process.execPath, [CLI, '--host', '127.0.0.1', '--port', String(port), '--shutdown-timeout', '500', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+async function startSupervisor(port: number, args: string[]): Promise<Supervisor> {
+  let spawned: ChildProcess | null = null;
   // A failing assertion must not leave the supervisor and its workers running after the test.
   after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await exited;
+    if (spawned && spawned.exitCode === null && spawned.signalCode === null) {
+      spawned.kill('SIGTERM');
+      await once(spawned, 'exit');
     }
   });
-  let output = '';
-  child.stderr!.on('data', (chunk) => (output += chunk));
-  return new Promise<Supervisor>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the workers did not all listen within 10 s:\n${output}`)), 10_000);
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      output += `${line}\n`;
-      if (line.startsWith('listening: ')) {
-        clearTimeout(timer);
-        resolve({ child, port, exited });
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`the supervisor exited with ${code} before listening:\n${output}`));
-    });
+  const { child, exited } = await spawnListening([process.execPath, CLI, '--host', '127.0.0.1', '--port', String(port), '--shutdown-timeout', '500', ...args], {
+    label: 'the supervisor',
+    onSpawn: (child) => (spawned = child),
   });
+  return { child, port, exited };
 }
 
 /** A supervisor on free ports (two consecutive ones at most are asked for here). */

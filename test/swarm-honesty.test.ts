@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { Swarm } from '../clients/engine.js';
-import { fitMemoryPerConnection } from '../clients/memory-fit.js';
+import { Swarm } from '../clients/swarm/swarm.js';
+import { fitMemoryPerConnection } from '../clients/swarm/memory-fit.js';
 import { echoServer, type FakeServer } from './helpers/fake-servers.js';
 
 describe('the swarm times only what it should', () => {

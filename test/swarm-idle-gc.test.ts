@@ -1,5 +1,5 @@
 /**
- * A swarm worker collects its garbage while no client of it is due (clients/worker.ts,
+ * A swarm worker collects its garbage while no client of it is due (clients/swarm/worker.ts,
  * collectWhileIdle): in every gap between rounds that is longer than the margin, and never when the
  * next round is nearer, where the collection would land in the timed round trips. Read from V8's own
  * --trace-gc lines of the worker processes: a collection the program asks for is traced as "testing".

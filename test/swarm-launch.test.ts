@@ -1,13 +1,13 @@
 /**
  * The ramp starts when every worker is prepared, not at a fixed moment after the fork
- * (clients/engine.ts, launchWhenPrepared): a worker that loads slowly must not begin by launching the
+ * (clients/swarm/swarm.ts, launchWhenPrepared): a worker that loads slowly must not begin by launching the
  * clients already due in one burst. Made slow here by a module that busies its loader for 800 ms.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { Swarm, type LaunchEvent } from '../clients/engine.js';
+import { Swarm, type LaunchEvent } from '../clients/swarm/swarm.js';
 import { startServer, type RunningServer } from './helpers/server.js';
 import { runSwarm } from './helpers/swarm.js';
 

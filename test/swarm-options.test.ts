@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { DEFAULT_SWARM_OPTIONS, SWARM_FLAGS, scenarioUrl, scenarioUrls, validateSwarmOptions } from '../clients/options.js';
+import { DEFAULT_SWARM_OPTIONS, SWARM_FLAGS, scenarioUrl, scenarioUrls, validateSwarmOptions } from '../clients/swarm/options.js';
 import { startServer } from './helpers/server.js';
 
 const script = (path: string): string => fileURLToPath(new URL(path, import.meta.url));

@@ -1,5 +1,5 @@
 /**
- * The swarm against servers that do not speak our contract (clients/protocols/): `raw` against plain
+ * The swarm against servers that do not speak our contract (clients/swarm/protocols/): `raw` against plain
  * `ws` echo and broadcast servers written here, `socketio` against the Socket.IO peer the benches start
  * (bench/socketio-server.ts). Every count is the server's or follows from the run's own numbers.
  */
@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { startServerProcess, type ServerProcess } from '../bench/lib/servers.js';
-import { Swarm } from '../clients/engine.js';
+import { Swarm } from '../clients/swarm/swarm.js';
 
 /** A plain ws server on a free port: `echo` sends each frame back, `broadcast` sends each to every client. */
 async function plainServer(kind: 'echo' | 'broadcast'): Promise<{ url: string; frames: () => number; closeCodes: number[]; closedCount: (n: number) => Promise<void>; close: () => Promise<void> }> {

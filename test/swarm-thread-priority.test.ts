@@ -1,13 +1,13 @@
 /**
  * A swarm worker's helper threads (V8's compiler and GC helpers) run at the lowest priority and its
- * main thread, which times the round trips, at the swarm's own (clients/thread-priority.ts). Read from
+ * main thread, which times the round trips, at the swarm's own (clients/host/thread-priority.ts). Read from
  * /proc of the worker processes while a swarm run is going.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { childPids, statFields } from '../clients/proc.js';
+import { childPids, statFields } from '../clients/host/proc.js';
 import { startServer, type RunningServer } from './helpers/server.js';
 import { SWARM } from './helpers/swarm.js';
 

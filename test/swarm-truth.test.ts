@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { after, describe, it } from 'node:test';
-import { Swarm } from '../clients/engine.js';
-import { totalErrors } from '../clients/metrics.js';
+import { Swarm } from '../clients/swarm/swarm.js';
+import { totalErrors } from '../clients/swarm/metrics.js';
 import { echoServer, lossyBroadcastServer, rudeServer, type FakeServer } from './helpers/fake-servers.js';
 import { startServer } from './helpers/server.js';
 

@@ -1,5 +1,5 @@
 /**
- * The swarm's own WebSocket client (clients/frame-codec.ts, handshake.ts, connection.ts): the codec on
+ * The swarm's own WebSocket client (clients/swarm/frame-codec.ts, handshake.ts, connection.ts): the codec on
  * its own, then the client against the `ws` package's server on real sockets, where `ws` checks every
  * frame we send (masking, lengths) and sends what a server may (fragments, pings, close codes, binary).
  */
@@ -8,10 +8,10 @@ import { EventEmitter, once } from 'node:events';
 import { createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { Connection } from '../clients/connection.js';
-import { encodeFrame, FrameDecoder, OPCODE } from '../clients/frame-codec.js';
-import { checkUpgradeResponse, upgradeRequest, upgradeTarget } from '../clients/handshake.js';
-import { emptyCounters, SwarmError } from '../clients/metrics.js';
+import { Connection } from '../clients/swarm/connection.js';
+import { encodeFrame, FrameDecoder, OPCODE } from '../clients/swarm/frame-codec.js';
+import { checkUpgradeResponse, upgradeRequest, upgradeTarget } from '../clients/swarm/handshake.js';
+import { emptyCounters, SwarmError } from '../clients/swarm/metrics.js';
 
 /** A server frame (unmasked), as a server would write it. */
 function serverFrame(fin: boolean, opcode: number, payload: Buffer): Buffer {

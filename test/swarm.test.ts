@@ -7,9 +7,9 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Swarm } from '../clients/engine.js';
-import { totalErrors } from '../clients/metrics.js';
-import { attachCsv } from '../clients/output/csv.js';
+import { Swarm } from '../clients/swarm/swarm.js';
+import { totalErrors } from '../clients/swarm/metrics.js';
+import { attachCsv } from '../clients/swarm/output/csv.js';
 import { eventually, startServer, type RunningServer } from './helpers/server.js';
 
 let server: RunningServer;

@@ -1,12 +1,12 @@
 /** What every load benchmark does around a swarm run: its command line, progress, CSVs, the printed summary. */
 import { commandLine } from '../../server/command-line.js';
-import { Swarm, type RunSummary } from '../../clients/engine.js';
-import { catchInterrupts, interrupted, interruptible } from '../../clients/interrupt.js';
-import type { SwarmOptions } from '../../clients/options.js';
-import { attachCsv } from '../../clients/output/csv.js';
-import { attachProgress } from '../../clients/output/progress.js';
-import { summaryLines } from '../../clients/output/summary.js';
-import { reportHtml, reportSections } from '../../clients/output/report.js';
+import { Swarm, type RunSummary } from '../../clients/swarm/swarm.js';
+import { catchInterrupts, interrupted, interruptible } from '../../clients/host/interrupt.js';
+import type { SwarmOptions } from '../../clients/swarm/options.js';
+import { attachCsv } from '../../clients/swarm/output/csv.js';
+import { attachProgress } from '../../clients/swarm/output/progress.js';
+import { summaryLines } from '../../clients/swarm/output/summary.js';
+import { reportHtml, reportSections } from '../../clients/swarm/output/report.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -19,8 +19,8 @@ export interface BenchRun {
 /**
  * Runs one swarm against `url`, printing progress and the summary; with `csv`, writes timeline and summary;
  * `listen` may subscribe to the swarm's events before it starts. Ctrl-C ends the run early with its
- * figures so far (clients/interrupt.ts): a bench asks `interrupted()` before each further step.
- * Every bench run starts with a 1 s host check (clients/host-check.ts) unless `options` says otherwise.
+ * figures so far (clients/host/interrupt.ts): a bench asks `interrupted()` before each further step.
+ * Every bench run starts with a 1 s host check (clients/host/host-check.ts) unless `options` says otherwise.
  */
 export async function runSwarm(
   label: string,
@@ -74,6 +74,25 @@ export function reportIfAsked(args: { report?: unknown; out?: unknown }): void {
 }
 
 export { interrupted };
+
+/**
+ * The value of a flag that has a `--quick` form: what was given, else the short default under `--quick`
+ * and the full one without. Such flags have no yargs default (their help names both), so that a given
+ * value always wins over `--quick`.
+ */
+export function quickOr<T>(quick: boolean, given: T | undefined, full: T, short: T): T {
+  return given ?? (quick ? short : full);
+}
+
+/** The line every load bench prints after a run: which side ran out of CPU, with both peaks. */
+export function saturationLine(summary: RunSummary, label = ''): string {
+  return `which side was saturated${label ? ` (${label})` : ''}: ${summary.saturated} (server cpu max ${Math.round(summary.server?.cpuMaxPct ?? NaN)}%, busiest swarm process ${Math.round(summary.clientCpuMaxPct)}%)`;
+}
+
+/** The line every bench ends a run with: the CSV files it wrote. */
+export function csvLine(files: readonly string[]): string {
+  return `csv: ${files.join(', ')}`;
+}
 
 /** A bench's exit code: 130 when Ctrl-C stopped it (after its summary), else 1 on a failed target, 0 otherwise. */
 export function exitCode(failed: boolean): number {

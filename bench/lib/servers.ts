@@ -2,11 +2,13 @@
  * Starts the servers a benchmark compares, each as a child process on a free port, so the swarm can read
  * its CPU and RSS from /proc and nothing it does shares the swarm's event loop.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { catchInterrupts } from '../../clients/interrupt.js';
+import { catchInterrupts } from '../../clients/host/interrupt.js';
+import { spawnListening } from '../../server/listening.js';
+import { FLAGS, serverArgs } from '../../server/options.js';
 
 /**
  * `ours`: the uWS pub/sub server; `baseline`: the ws server; `bare`: the bare-uWS reference; `cluster`:
@@ -65,50 +67,46 @@ export interface StartOptions {
 }
 
 /**
- * Starts a server and waits for its `listening:` line; `args` are its own flags. Our server logs
+ * Starts a server and waits for its `listening:` line (server/listening.ts); `args` are its own flags. Our server logs
  * warnings and errors only, unless `args` set `--log-level`: its start and stop lines would crowd the
  * bench's own output.
  */
 export async function startServerProcess(kind: ServerKind, args: string[] = [], { port = 0, inspect = false }: StartOptions = {}): Promise<ServerProcess> {
   const script = fileURLToPath(new URL(SCRIPTS[kind], import.meta.url));
-  const portArgs = kind === 'bare' ? [String(port)] : ['--port', String(port), '--host', '127.0.0.1'];
-  const logArgs = (kind === 'ours' || kind === 'cluster') && !args.includes('--log-level') ? ['--log-level', 'warn'] : [];
+  const ours = kind === 'ours' || kind === 'cluster';
+  // The baseline and the Socket.IO peer take --port and --host as ours does; the bare server its port alone.
+  const portArgs = kind === 'bare' ? [String(port)] : serverArgs({ port, host: '127.0.0.1' });
+  const logArgs = ours && !args.includes(FLAGS.logLevel) ? serverArgs({ logLevel: 'warn' }) : [];
   const nodeArgs = inspect ? ['--inspect=127.0.0.1:0'] : [];
-  const child = spawn(process.execPath, [...nodeArgs, script, ...portArgs, ...logArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   installHandlers();
-  running.add(child);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => (running.delete(child), resolve())));
+  let child!: ChildProcess;
+  let exited!: Promise<void>;
   // stderr goes on to ours, but for the inspector's own lines, whose URL is kept.
   let inspector: string | null = null;
-  const inspectorSeen = new Promise<void>((resolve) => {
-    if (!inspect) return resolve();
-    createInterface({ input: child.stderr! }).on('line', (line) => {
-      const url = /^Debugger listening on (ws:\/\/\S+)/.exec(line);
-      if (url) {
-        inspector = url[1];
-        resolve();
-      } else if (!/^(Debugger |For help, see: https:\/\/nodejs\.org|Waiting for the debugger)/.test(line)) process.stderr.write(`${line}\n`);
-    });
-  });
-  if (!inspect) child.stderr!.pipe(process.stderr);
+  let inspectorSeen: Promise<void> = Promise.resolve();
   let engine = '';
-  const listening = await new Promise<number>((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
-    const timer = setTimeout(() => reject(new Error(`${kind} server did not start within 10 s`)), 10_000);
-    lines.on('line', (line) => {
-      // The supervisor's workers prefix their lines with "[worker n pid p] ".
-      const engineLine = /^(?:\[worker [^\]]*\] )?engine: (.*)$/.exec(line);
-      if (engineLine) engine = engineLine[1];
-      const match = /^listening: ws:\/\/[\d.]+:(\d+)/.exec(line);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
+  const { port: listening } = await spawnListening([process.execPath, ...nodeArgs, script, ...portArgs, ...logArgs, ...args], {
+    label: `${kind} server`,
+    // The supervisor's workers prefix their lines with "[worker n pid p] ".
+    onLine: (line) => (engine = /^(?:\[worker [^\]]*\] )?engine: (.*)$/.exec(line)?.[1] ?? engine),
+    onSpawn: (spawned) => {
+      child = spawned;
+      running.add(child);
+      exited = new Promise<void>((resolve) => child.once('exit', () => (running.delete(child), resolve())));
+      if (!inspect) {
+        child.stderr!.pipe(process.stderr);
+        return;
       }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${kind} server exited with ${code} before listening`));
-    });
+      inspectorSeen = new Promise<void>((resolve) => {
+        createInterface({ input: child.stderr! }).on('line', (line) => {
+          const url = /^Debugger listening on (ws:\/\/\S+)/.exec(line);
+          if (url) {
+            inspector = url[1];
+            resolve();
+          } else if (!/^(Debugger |For help, see: https:\/\/nodejs\.org|Waiting for the debugger)/.test(line)) process.stderr.write(`${line}\n`);
+        });
+      });
+    },
   });
   await inspectorSeen; // printed before the program's first line
   return {
@@ -121,6 +119,19 @@ export async function startServerProcess(kind: ServerKind, args: string[] = [], 
     stop: () => stop(child, exited),
     stats: async () => (await fetch(`http://127.0.0.1:${listening}/stats`)).json() as Promise<Record<string, any>>,
   };
+}
+
+/**
+ * Starts a server, hands it to `body` and stops it when `body` is done, however it ends: the one shape of
+ * "start what is measured, measure, stop in finally" of every bench.
+ */
+export async function withServer<T>(kind: ServerKind, args: string[], body: (server: ServerProcess) => Promise<T>, start: StartOptions = {}): Promise<T> {
+  const server = await startServerProcess(kind, args, start);
+  try {
+    return await body(server);
+  } finally {
+    await server.stop();
+  }
 }
 
 async function stop(child: ChildProcess, exited: Promise<void>): Promise<void> {

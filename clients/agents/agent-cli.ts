@@ -1,11 +1,11 @@
 /**
  * `swarm agent --coordinator redis://host:6379 [--name N] [--source-addresses A,B]`: serves runs started
- * elsewhere with `swarm --agents N --coordinator redis://host:6379` (clients/agent.ts) until Ctrl-C.
+ * elsewhere with `swarm --agents N --coordinator redis://host:6379` (clients/agents/agent.ts) until Ctrl-C.
  */
 import { hostname } from 'node:os';
-import { commandLine } from '../server/command-line.js';
+import { commandLine } from '../../server/command-line.js';
 import { Agent } from './agent.js';
-import { DEFAULT_SWARM_OPTIONS as d } from './options.js';
+import { DEFAULT_SWARM_OPTIONS as d } from '../swarm/options.js';
 
 export async function runAgent(argv: string[]): Promise<void> {
   const args = await commandLine('swarm agent', '$0 --coordinator redis://host:6379 [flags]\n\nRuns the workers of swarm runs started elsewhere with --agents N --coordinator <the same Redis>,\neach run\'s share of its clients from this machine. Serves one run after another until Ctrl-C.')

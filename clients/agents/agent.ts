@@ -9,8 +9,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { ALIVE_TTL_S, connectPair, keys, LEFTOVER_TTL_S, type AgentCommand, type AgentInfo, type AgentReport } from './coordinator.js';
-import type { FromWorker, StartMessage } from './ipc.js';
-import { forkWorker } from './worker-link.js';
+import type { FromWorker, StartMessage } from '../swarm/ipc.js';
+import { forkWorker } from '../swarm/worker-link.js';
 
 export class Agent {
   private readonly names: ReturnType<typeof keys>;

@@ -1,6 +1,6 @@
 /**
  * A swarm across machines, coordinated through Redis (no protocol of our own): each load machine runs
- * `swarm agent --coordinator redis://...` (clients/agent.ts), and a run with `--agents N` takes N of the
+ * `swarm agent --coordinator redis://...` (clients/agents/agent.ts), and a run with `--agents N` takes N of the
  * agents waiting, gives each its share of the workers, and talks to those workers through Redis lists as
  * it talks to forked ones through IPC (a RemoteWorker is a WorkerLink). Every list and key is under
  * `--coordinator-key` (default `swarm`):
@@ -19,8 +19,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import type { FromWorker, ToWorker } from './ipc.js';
-import type { WorkerLink } from './worker-link.js';
+import type { FromWorker, ToWorker } from '../swarm/ipc.js';
+import type { WorkerLink } from '../swarm/worker-link.js';
 
 /** An agent as it announces itself. */
 export interface AgentInfo {

@@ -4,7 +4,7 @@
  * fuzzer; then, once the server has settled, whether it is alive and healthy, whether memory and
  * files came back, and whether every counter grew by what the fuzzer sent of its kind.
  */
-import { CHECK_FILES, openFileCount, sampleProcess } from '../proc.js';
+import { CHECK_FILES, openFileCount, sampleProcess } from '../host/proc.js';
 import { startBystanders, type BystanderReport } from './bystanders.js';
 import { counterDifferences, type FuzzReport } from './runner.js';
 

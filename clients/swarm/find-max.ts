@@ -6,7 +6,7 @@
  * says whose CPU ran out, not only where. It stops at `maxClients` too, or when a count is refused by the
  * options (too many clients per worker or per source address), saying so.
  */
-import { Swarm, type RunSummary } from './engine.js';
+import { Swarm, type RunSummary } from './swarm.js';
 import { totalErrors } from './metrics.js';
 import { validateSwarmOptions, type SwarmOptions } from './options.js';
 

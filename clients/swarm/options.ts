@@ -1,175 +1,145 @@
 /**
- * Swarm options: one typed defaults object and one validator whose messages name the flag, as for the
- * server. Durations on the command line are in seconds (ramp, delay, duration) or milliseconds (the
+ * Swarm options, each declared once in {@link SWARM_OPTION_SPEC} (as the server's are); the type, the
+ * defaults, the flags and the validator, whose messages name the flag, are derived from it. Durations on the command line are in seconds (ramp, delay, duration) or milliseconds (the
  * per-request limits), as each name says.
  */
 
-import { PROTOCOLS, type ProtocolName } from './protocols/types.js';
+import { checkOptions, choice, decimal, defaultsOf, flagOf, flagsOf, integer, list, show, text, type OptionSpecs, type OptionsOf } from '../../server/option-spec.js';
+import { PROTOCOLS } from './protocols/types.js';
 
 export const SCENARIOS = ['echo', 'slow', 'broadcast', 'pubsub', 'crowd'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
-/** Everything `runSwarm` accepts. */
-export interface SwarmOptions {
+const CHANNEL = /^[A-Za-z0-9_.:@-]{1,160}$/;
+const SECONDS = (max: number): string => `must be seconds from 0 to ${max}`;
+
+/** Every option of the swarm, declared once (see server/option-spec.ts); the flag is the kebab-case of the name. */
+export const SWARM_OPTION_SPEC = {
   /**
    * Server to load. A bare `ws://host:port` gets the scenario's path (`/echo` for echo, `/pubsub` for the
    * others); a URL with a path is used as given. Several URLs, comma-separated, spread the clients over
    * them (client i to URL i mod n), e.g. server processes on consecutive ports. Default `ws://127.0.0.1:9000`.
    */
-  url: string;
+  url: text('ws://127.0.0.1:9000', 'server; a bare ws://host:port gets /echo (echo) or /pubsub (others), a URL with a path is used as is; several, comma-separated, share the clients (e.g. --workers on consecutive ports)', {
+    rule: (urls) => (urls.split(',').every((url) => isWebSocketUrl(url.trim())) ? undefined : 'must be a ws:// or wss:// URL (or several, comma-separated)'),
+  }),
   /** Scenario each client runs. Default `echo`. */
-  scenario: ScenarioName;
+  scenario: choice(SCENARIOS, 'echo', 'echo: the C10k sequence; slow: concurrent slow requests; broadcast: fixed-rate fan-out; pubsub: publish/ack round trips; crowd: all connected at once, echo by ping plus broadcasts that must reach everyone (the C100k sequence)'),
   /**
-   * What the clients speak (clients/protocols/): `contract` (ours), `raw` (any plain WebSocket echo or
+   * What the clients speak (clients/swarm/protocols/): `contract` (ours), `raw` (any plain WebSocket echo or
    * broadcast server) or `socketio` (Socket.IO v5 over Engine.IO v4, WebSocket transport, rooms as
    * channels). Other than `contract` only for echo and broadcast. Default `contract`.
    */
-  protocol: ProtocolName;
+  protocol: choice(PROTOCOLS, 'contract', "what the clients speak: contract (this server's), raw (any plain WebSocket echo or broadcast server; a bare URL stays /), socketio (Socket.IO v5 over the WebSocket transport, rooms as channels; a bare URL gets /socket.io/); raw and socketio run echo and broadcast only", {
+    relation: (o, n) => (o.protocol !== 'contract' && o.scenario !== 'echo' && o.scenario !== 'broadcast'
+      ? `${n('protocol')} ${String(o.protocol)} runs the echo and broadcast scenarios only; ${String(o.scenario)} needs our contract (got ${show(o.protocol)})` : undefined),
+  }),
   /** Connections to open. Default 10000. */
-  clients: number;
+  clients: integer(10_000, 1, 1_000_000, 'connections to open'),
   /** Seconds over which connects are spread evenly; 0 opens them all at once. Default 120. */
-  ramp: number;
+  ramp: decimal(120, 0, 3600, SECONDS(3600), 'seconds over which the connects are spread; 0 = all at once'),
   /** Seconds each echo/pubsub/crowd client waits before each round. Default 60. */
-  delay: number;
+  delay: decimal(60, 0, 3600, SECONDS(3600), 'seconds each echo/pubsub/crowd client waits before each round'),
   /** Echo/pubsub/crowd rounds per client. Default 3. */
-  rounds: number;
+  rounds: integer(3, 1, 10_000, 'echo/pubsub/crowd rounds per client'),
   /** Bytes of padding in each echo/publish payload. Default 0. */
-  payload: number;
+  payload: integer(0, 0, 1_000_000, 'bytes of padding in each echo/publish frame'),
   /** Milliseconds each `slow` request asks for. Default 5000. */
-  slowMs: number;
+  slowMs: integer(5000, 1, 60_000, 'ms each slow request asks for (slow)'),
   /** `slow` requests each client sends at once. Default 3. */
-  requests: number;
+  requests: integer(3, 1, 1000, 'slow requests each client sends at once (slow)'),
   /** Total publishes per second across all clients (broadcast). Default 100. */
-  rate: number;
+  rate: decimal(100, 0, 10_000_000, 'must be publishes per second, above 0', 'publishes per second, all clients together (broadcast)', { aboveMin: true }),
   /** Seconds of publishing (broadcast). Default 10. */
-  duration: number;
+  duration: decimal(10, 0, 3600, SECONDS(3600), 'seconds of publishing (broadcast)'),
   /**
    * Broadcast: 0 = every client publishes its share of `rate` and subscribes (the sockjs-bench method);
    * K > 0 = the first K clients only publish and the others only subscribe, and every copy is timed at
    * its subscriber from the moment it was due (fanout), e.g. a publisher on one server process and its
    * subscribers on the others. Default 0.
    */
-  publishers: number;
+  publishers: integer(0, 0, 1_000_000, 'broadcast: 0 = every client publishes and subscribes; K = the first K clients only publish, the rest only subscribe, and every copy is timed (fanout)', {
+    relation: (o, n) => (o.scenario === 'broadcast' && (o.publishers as number) >= (o.clients as number)
+      ? `${n('publishers')} must leave at least one subscriber among the ${String(o.clients)} clients (got ${show(o.publishers)})` : undefined),
+  }),
   /** Seconds at the start of publishing whose messages are delivered and counted but not timed (broadcast). Default 0. */
-  warmup: number;
+  warmup: decimal(0, 0, 3600, SECONDS(3600), 'seconds at the start of publishing whose messages count but are not timed (broadcast)', {
+    relation: (o, n) => ((o.warmup as number) > 0 && (o.warmup as number) >= (o.duration as number)
+      ? `${n('warmup')} must be shorter than ${n('duration')} (${String(o.duration)} s) (got ${show(o.warmup)})` : undefined),
+  }),
   /** Seconds a broadcast client keeps listening after publishing ends; later messages count as lost. Default 2. */
-  drain: number;
+  drain: decimal(2, 0, 600, SECONDS(600), 'seconds to keep listening after publishing; later messages count as lost (broadcast, crowd)'),
   /** Seconds between the broadcasts that must reach every client (crowd). Default 5. */
-  broadcastEvery: number;
+  broadcastEvery: decimal(5, 0, 3600, 'must be seconds above 0, at most 3600', 'seconds between the broadcasts client 0 publishes during the rounds (crowd)', {
+    aboveMin: true,
+    relation: (o, n) => (o.scenario === 'crowd' && broadcastCount({ rounds: o.rounds as number, delay: o.delay as number, broadcastEvery: o.broadcastEvery as number }) < 1
+      ? `${n('broadcastEvery')} must fit at least once into ${n('rounds')} x ${n('delay')} (${(o.rounds as number) * (o.delay as number)} s) (got ${show(o.broadcastEvery)})` : undefined),
+  }),
   /** Channels the clients are spread over (pubsub); broadcast always uses one. Default 1. */
-  channels: number;
+  channels: integer(1, 1, 1_000_000, 'channels the pubsub clients are spread over'),
   /** Channel name (broadcast) or prefix (pubsub). Default `bench`. */
-  channel: string;
+  channel: text('bench', 'channel (broadcast, crowd) or channel prefix (pubsub)', {
+    rule: (channel) => (CHANNEL.test(channel) ? undefined : 'must be 1 to 160 characters of A-Z a-z 0-9 _ - . : @'),
+  }),
   /** Worker processes; 0 picks one per 5000 clients. Default 0. */
-  workers: number;
+  workers: integer(0, 0, 64, 'worker processes; 0 = one per 5000 clients (at most 18000 each: 20,000 open files per process)'),
   /**
    * Local addresses the connects come from, client i from address i mod n, on a port the swarm names
    * (FIRST_SOURCE_PORT + i div n; the kernel's choice when that one is taken). Default none: the kernel
    * picks address and port (127.0.0.1 towards loopback), good for up to 28,000 clients per server port.
    */
-  sourceAddresses: string[];
+  sourceAddresses: list('must be a comma-separated list of local IP addresses', isIp, 'comma-separated local addresses to connect from (127.0.0.1,127.0.0.2,...), about 28,000 ports each; each client binds a port the swarm names (from 32768 up); default: the kernel picks address and port'),
   /** A token every client brings (`?token=`); '' = none. Default ''. */
-  token: string;
+  token: text('', 'a token (JWT) every client brings as ?token=, for a server started with --jwt-secret', { secret: true }),
   /**
    * HS256 secret to sign a token per client with (sub `swarm-<index>`, expiry in 24 h), brought as
    * `?token=`; '' = none. All are signed before the run starts. Default ''.
    */
-  tokenSecret: string;
+  tokenSecret: text('', "HS256 secret (the server's --jwt-secret) to sign a token per client with, sub swarm-<index>, all before the run starts", {
+    secret: true,
+    rule: (secret) => (secret !== '' && Buffer.byteLength(secret) < 32 ? `must be at least 32 bytes for HS256 (got ${Buffer.byteLength(secret)})` : undefined),
+    relation: (o, n) => (o.token && o.tokenSecret ? `${n('token')} and ${n('tokenSecret')} exclude each other` : undefined),
+  }),
   /** Milliseconds a connect may take. Default 10000. */
-  connectTimeout: number;
+  connectTimeout: integer(10_000, 1, 600_000, 'ms a connect may take'),
   /** Milliseconds a reply (echo, ack, own message, goodbye) may take; slow replies get `slowMs` more. Default 10000. */
-  replyTimeout: number;
+  replyTimeout: integer(10_000, 1, 600_000, 'ms a reply may take (slow requests get --slow-ms more)'),
   /** Seconds after which the whole run stops, closing every socket; 0 derives it from the scenario. Default 0. */
-  timeout: number;
+  timeout: decimal(0, 0, 86_400, SECONDS(86_400), 'seconds after which the run stops and closes every socket; 0 = what the scenario needs plus a margin'),
   /** Process id of the server, to report its CPU and RSS from /proc; 0 = not known. Default 0. */
-  serverPid: number;
+  serverPid: integer(0, 0, 4_194_304, 'pid of the server process, to report its CPU and RSS from /proc'),
   /**
-   * Agents on other machines (`swarm agent`, clients/agent.ts) that run the workers instead of this
+   * Agents on other machines (`swarm agent`, clients/agents/agent.ts) that run the workers instead of this
    * machine, each its share; 0 = all workers here. Needs `coordinator`. Default 0.
    */
-  agents: number;
-  /** Redis URL through which the run and its agents talk (clients/coordinator.ts); '' = none. Default ''. */
-  coordinator: string;
+  agents: integer(0, 0, 1000, 'run the workers on this many agents (swarm agent --coordinator <redis>, one per load machine) instead of here; waits --agent-wait s for them'),
+  /** Redis URL through which the run and its agents talk (clients/agents/coordinator.ts); '' = none. Default ''. */
+  coordinator: text('', 'Redis URL the agents were started with (redis://host:6379)', {
+    rule: (url) => (url === '' || /^rediss?:\/\//.test(url) ? undefined : 'must be a redis:// URL'),
+    relation: (o, n) => ((o.agents as number) > 0 && !o.coordinator
+      ? `${n('coordinator')} must be given with ${n('agents')} (the Redis the agents were started with) (got ${show(o.coordinator)})` : undefined),
+  }),
   /** Prefix of every Redis key the run and its agents use, so several swarms can share one Redis. Default `swarm`. */
-  coordinatorKey: string;
+  coordinatorKey: text('swarm', 'prefix of the Redis keys the run and its agents share', {
+    rule: (key) => (/^[\w.:-]{1,100}$/.test(key) ? undefined : 'must be 1 to 100 characters of A-Z a-z 0-9 _ . : -'),
+  }),
   /** Seconds a run with agents waits for them to be there. Default 30. */
-  agentWait: number;
+  agentWait: decimal(30, 0, 3600, SECONDS(3600), 'seconds to wait for --agents agents to be there'),
   /**
    * Seconds of host check before the load starts (see host-check.ts): one thread per core spins and
    * reports the time it did not get a core, then times a fixed piece of work. 0 = none. Default 0; every
    * bench asks for 1.
    */
-  hostCheck: number;
-}
+  hostCheck: decimal(0, 0, 60, SECONDS(60), 'seconds, before the load, of one thread per core spinning to measure how much CPU the host withholds, then timing a fixed piece of work (columns host_*); 0 = skip'),
+} as const satisfies OptionSpecs;
 
-export const DEFAULT_SWARM_OPTIONS: Readonly<SwarmOptions> = Object.freeze({
-  url: 'ws://127.0.0.1:9000',
-  scenario: 'echo',
-  protocol: 'contract',
-  clients: 10_000,
-  ramp: 120,
-  delay: 60,
-  rounds: 3,
-  payload: 0,
-  slowMs: 5000,
-  requests: 3,
-  rate: 100,
-  duration: 10,
-  publishers: 0,
-  warmup: 0,
-  drain: 2,
-  broadcastEvery: 5,
-  channels: 1,
-  channel: 'bench',
-  workers: 0,
-  sourceAddresses: [],
-  token: '',
-  tokenSecret: '',
-  connectTimeout: 10_000,
-  replyTimeout: 10_000,
-  timeout: 0,
-  serverPid: 0,
-  agents: 0,
-  coordinator: '',
-  coordinatorKey: 'swarm',
-  agentWait: 30,
-  hostCheck: 0,
-});
+/** Everything `runSwarm` accepts. */
+export type SwarmOptions = OptionsOf<typeof SWARM_OPTION_SPEC>;
+
+export const DEFAULT_SWARM_OPTIONS: Readonly<SwarmOptions> = defaultsOf(SWARM_OPTION_SPEC);
 
 /** The command-line flag of each option. */
-export const SWARM_FLAGS: Readonly<Record<keyof SwarmOptions, string>> = {
-  url: '--url',
-  scenario: '--scenario',
-  protocol: '--protocol',
-  clients: '--clients',
-  ramp: '--ramp',
-  delay: '--delay',
-  rounds: '--rounds',
-  payload: '--payload',
-  slowMs: '--slow-ms',
-  requests: '--requests',
-  rate: '--rate',
-  duration: '--duration',
-  publishers: '--publishers',
-  warmup: '--warmup',
-  drain: '--drain',
-  broadcastEvery: '--broadcast-every',
-  channels: '--channels',
-  channel: '--channel',
-  workers: '--workers',
-  sourceAddresses: '--source-addresses',
-  token: '--token',
-  tokenSecret: '--token-secret',
-  connectTimeout: '--connect-timeout',
-  replyTimeout: '--reply-timeout',
-  timeout: '--timeout',
-  serverPid: '--server-pid',
-  agents: '--agents',
-  coordinator: '--coordinator',
-  coordinatorKey: '--coordinator-key',
-  agentWait: '--agent-wait',
-  hostCheck: '--host-check',
-};
+export const SWARM_FLAGS: Readonly<Record<keyof SwarmOptions, string>> = flagsOf(SWARM_OPTION_SPEC);
 
 /** Open files one worker may use: the hard limit here is 20,000, and a worker needs a few for itself. */
 export const MAX_CLIENTS_PER_WORKER = 18_000;
@@ -181,82 +151,12 @@ export const MAX_CLIENTS_PER_SOURCE = 27_000;
  */
 export const FIRST_SOURCE_PORT = 32_768;
 
-const CHANNEL = /^[A-Za-z0-9_.:@-]{1,160}$/;
-
 /** Checks merged options; throws a RangeError naming the flag. Returns the options with derived values. */
 export function validateSwarmOptions(input: Partial<SwarmOptions>): SwarmOptions {
-  for (const key of Object.keys(input)) {
-    if (!(key in DEFAULT_SWARM_OPTIONS)) throw new TypeError(`unknown swarm option: ${key}`);
-  }
-  const o: SwarmOptions = { ...DEFAULT_SWARM_OPTIONS, ...input };
+  const o = checkOptions(SWARM_OPTION_SPEC, input, { name: flagOf, unknown: (key) => `unknown swarm option: ${key}`, typeErrors: false });
   const fail = (key: keyof SwarmOptions, rule: string): never => {
-    throw new RangeError(`${SWARM_FLAGS[key]} ${rule} (got ${JSON.stringify(o[key])})`);
+    throw new RangeError(`${SWARM_FLAGS[key]} ${rule} (got ${show(o[key])})`);
   };
-  const integer = (key: keyof SwarmOptions, min: number, max = Number.MAX_SAFE_INTEGER): void => {
-    const value = o[key];
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-      fail(key, `must be an integer from ${min} to ${max}`);
-    }
-  };
-  const seconds = (key: keyof SwarmOptions, max: number): void => {
-    const value = o[key];
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > max) fail(key, `must be seconds from 0 to ${max}`);
-  };
-
-  if (typeof o.url !== 'string') fail('url', 'must be a ws:// or wss:// URL');
-  for (const each of o.url.split(',')) {
-    let url: URL | null = null;
-    try {
-      url = new URL(each.trim());
-    } catch {
-      fail('url', 'must be a ws:// or wss:// URL (or several, comma-separated)');
-    }
-    if (url && url.protocol !== 'ws:' && url.protocol !== 'wss:') fail('url', 'must be a ws:// or wss:// URL (or several, comma-separated)');
-  }
-  if (!SCENARIOS.includes(o.scenario)) fail('scenario', `must be one of ${SCENARIOS.join(', ')}`);
-  if (!PROTOCOLS.includes(o.protocol)) fail('protocol', `must be one of ${PROTOCOLS.join(', ')}`);
-  if (o.protocol !== 'contract' && o.scenario !== 'echo' && o.scenario !== 'broadcast') {
-    fail('protocol', `${o.protocol} runs the echo and broadcast scenarios only; ${o.scenario} needs our contract`);
-  }
-  integer('clients', 1, 1_000_000);
-  seconds('ramp', 3600);
-  seconds('delay', 3600);
-  integer('rounds', 1, 10_000);
-  integer('payload', 0, 1_000_000);
-  integer('slowMs', 1, 60_000);
-  integer('requests', 1, 1000);
-  if (typeof o.rate !== 'number' || !Number.isFinite(o.rate) || o.rate <= 0 || o.rate > 10_000_000) fail('rate', 'must be publishes per second, above 0');
-  seconds('duration', 3600);
-  seconds('drain', 600);
-  integer('publishers', 0, 1_000_000);
-  if (o.scenario === 'broadcast' && o.publishers >= o.clients) fail('publishers', `must leave at least one subscriber among the ${o.clients} clients`);
-  seconds('warmup', 3600);
-  if (o.warmup > 0 && o.warmup >= o.duration) fail('warmup', `must be shorter than --duration (${o.duration} s)`);
-  if (typeof o.broadcastEvery !== 'number' || !Number.isFinite(o.broadcastEvery) || o.broadcastEvery <= 0 || o.broadcastEvery > 3600) {
-    fail('broadcastEvery', 'must be seconds above 0, at most 3600');
-  }
-  if (o.scenario === 'crowd' && broadcastCount(o) < 1) fail('broadcastEvery', `must fit at least once into --rounds x --delay (${o.rounds * o.delay} s)`);
-  integer('channels', 1, 1_000_000);
-  if (typeof o.channel !== 'string' || !CHANNEL.test(o.channel)) fail('channel', 'must be 1 to 160 characters of A-Z a-z 0-9 _ - . : @');
-  integer('workers', 0, 64);
-  if (!Array.isArray(o.sourceAddresses) || o.sourceAddresses.some((a) => typeof a !== 'string' || !isIp(a))) {
-    fail('sourceAddresses', 'must be a comma-separated list of local IP addresses');
-  }
-  if (typeof o.token !== 'string') fail('token', 'must be a string');
-  if (typeof o.tokenSecret !== 'string') fail('tokenSecret', 'must be a string');
-  // Secrets are not quoted back: the messages say what is wrong without them.
-  if (o.token && o.tokenSecret) throw new RangeError(`${SWARM_FLAGS.token} and ${SWARM_FLAGS.tokenSecret} exclude each other`);
-  if (o.tokenSecret && Buffer.byteLength(o.tokenSecret) < 32) throw new RangeError(`${SWARM_FLAGS.tokenSecret} must be at least 32 bytes for HS256 (got ${Buffer.byteLength(o.tokenSecret)})`);
-  integer('connectTimeout', 1, 600_000);
-  integer('replyTimeout', 1, 600_000);
-  seconds('timeout', 86_400);
-  integer('serverPid', 0, 4_194_304);
-  seconds('hostCheck', 60);
-  integer('agents', 0, 1000);
-  if (typeof o.coordinator !== 'string' || (o.coordinator !== '' && !/^rediss?:\/\//.test(o.coordinator))) fail('coordinator', 'must be a redis:// URL');
-  if (o.agents > 0 && !o.coordinator) fail('coordinator', 'must be given with --agents (the Redis the agents were started with)');
-  if (typeof o.coordinatorKey !== 'string' || !/^[\w.:-]{1,100}$/.test(o.coordinatorKey)) fail('coordinatorKey', 'must be 1 to 100 characters of A-Z a-z 0-9 _ . : -');
-  seconds('agentWait', 3600);
 
   // With agents, every agent runs as many workers as every other.
   const needed = o.workers || Math.max(1, Math.ceil(o.clients / 5000));
@@ -290,8 +190,17 @@ function defaultTimeout(o: SwarmOptions): number {
  * Broadcasts in a crowd run: one every `broadcastEvery` seconds while the echo rounds run, the k-th due
  * (k - 1/2) x broadcastEvery after the barrier, so all fall inside the rounds.
  */
-export function broadcastCount(o: Pick<SwarmOptions, 'rounds' | 'delay' | 'broadcastEvery'>): number {
+export function broadcastCount(o: { readonly rounds: number; readonly delay: number; readonly broadcastEvery: number }): number {
   return Math.floor((o.rounds * o.delay) / o.broadcastEvery);
+}
+
+function isWebSocketUrl(given: string): boolean {
+  try {
+    const { protocol } = new URL(given);
+    return protocol === 'ws:' || protocol === 'wss:';
+  } catch {
+    return false;
+  }
 }
 
 function isIp(address: string): boolean {

@@ -8,16 +8,16 @@
 import { signTokens } from './tokens.js';
 import { EventEmitter } from 'node:events';
 import { CLIENT_SOCKETS } from './connection.js';
-import { checkHost, type HostCheck } from './host-check.js';
+import { checkHost, type HostCheck } from '../host/host-check.js';
 import type { FromWorker, ReportMessage, ToWorker } from './ipc.js';
 import { LocalWorker, type WorkerLink } from './worker-link.js';
-import type { AgentInfo, Coordinator } from './coordinator.js';
+import type { AgentInfo, Coordinator } from '../agents/coordinator.js';
 import {
   addCounters, emptyCounters, mergeEncoded, newHistogramSet, resetHistograms, summarize, warmUpHistogramCode,
   type Counters, type HistogramSet, type LatencySummary,
 } from './metrics.js';
 import { scenarioUrl, validateSwarmOptions, type SwarmOptions } from './options.js';
-import { busiestPct, processCpuMicros, sampleTree, type TreeSample } from './proc.js';
+import { busiestPct, processCpuMicros, sampleTree, type TreeSample } from '../host/proc.js';
 import { saturation, type Saturation } from './saturation.js';
 import { fitMemoryPerConnection } from './memory-fit.js';
 import type { SlowSample } from './scenarios/index.js';
@@ -102,7 +102,7 @@ export interface RunSummary {
   server: {
     rssRestBytes: number;
     rssPeakBytes: number;
-    /** Server memory per connection, fitted over the ramp (clients/memory-fit.ts); null when no fit means something. */
+    /** Server memory per connection, fitted over the ramp (clients/swarm/memory-fit.ts); null when no fit means something. */
     bytesPerConnection: number | null;
     /** Why there is no fit (printed as N/A), or null. */
     memoryFitMissing: string | null;
@@ -211,7 +211,7 @@ export class Swarm extends EventEmitter {
     let coordinator: Coordinator | null = null;
     if (options.agents > 0) {
       // Loaded only for a run with agents: ioredis costs 30-80 ms of CPU that every other run would pay.
-      const { Coordinator: Coordinating } = await import('./coordinator.js');
+      const { Coordinator: Coordinating } = await import('../agents/coordinator.js');
       coordinator = await Coordinating.connect(options.coordinator, options.coordinatorKey);
     }
     let agents: AgentInfo[] = [];

@@ -14,7 +14,7 @@ import {
 import { FIRST_SOURCE_PORT, scenarioUrls } from './options.js';
 import { Pacer } from './pacer.js';
 import { SCENARIO_RUNNERS, type ClientContext, type SlowSample } from './scenarios/index.js';
-import { lowerHelperThreads } from './thread-priority.js';
+import { lowerHelperThreads } from '../host/thread-priority.js';
 
 const MAX_ERROR_SAMPLES = 5;
 /** A full GC (40 MB of heap, 5,000 sockets) takes 20-50 ms here; it runs only this far from the next due round. */
@@ -354,6 +354,6 @@ process.on('message', (message: ToWorker) => {
 });
 // If the engine dies, so does the worker: a swarm must never outlive its run.
 process.on('disconnect', () => process.exit(0));
-// Ctrl-C reaches every process of the terminal's group; the engine decides (clients/interrupt.ts): it
+// Ctrl-C reaches every process of the terminal's group; the engine decides (clients/host/interrupt.ts): it
 // stops the workers with a message, so they can send what they measured before they go.
 process.on('SIGINT', () => undefined);

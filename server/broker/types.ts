@@ -1,6 +1,7 @@
 /**
- * The pub/sub backend behind the server. The endpoints talk to this interface only; `local.ts` keeps
- * everything in this process, a Redis broker (later) bridges instances.
+ * The pub/sub backend behind the server. The hub and the endpoints talk to this interface only:
+ * `local.ts` keeps everything in this process, `redis/single.ts` (`--redis`) and `redis/cluster.ts`
+ * (`--redis-cluster`) bridge instances. One contract suite (test/broker-contract.test.ts) runs against each.
  */
 
 import type { ChannelRef, Position } from '../protocol/index.js';

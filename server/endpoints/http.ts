@@ -1,6 +1,6 @@
 /**
  * The HTTP endpoints: `GET /health`, `GET /stats`, `GET /metrics`, `POST /publish`, `GET /client.js`
- * (the browser client, clients/browser/client.ts as compiled), and answers for
+ * (the browser client, server/public/client.ts as compiled), and answers for
  * everything else (405 on a known path with another method, 426 for a plain GET on a WebSocket path,
  * 404 elsewhere). Every route has a last guard: an exception that escapes it (a bug) is answered 500
  * and counted in `handler_errors`; the process goes on.
@@ -38,7 +38,7 @@ const ROUTES: Record<string, string> = { '/health': 'GET', '/stats': 'GET', '/me
  */
 function browserClient(): string | null {
   try {
-    const compiled = readFileSync(new URL('../../clients/browser/client.js', import.meta.url), 'utf8');
+    const compiled = readFileSync(new URL('../public/client.js', import.meta.url), 'utf8');
     return compiled.replace(/\n\/\/# sourceMappingURL=.*\s*$/, '\n');
   } catch {
     return null;

@@ -1,9 +1,9 @@
 /** A server CLI as a child process, for tests that signal it, kill it or limit it. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import http from 'node:http';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { openFileCount, sampleProcess } from '../../clients/proc.js';
+import { openFileCount, sampleProcess } from '../../clients/host/proc.js';
+import { spawnListening } from '../../server/listening.js';
 
 const CLI = fileURLToPath(new URL('../../server/cli.js', import.meta.url));
 
@@ -28,35 +28,15 @@ export interface ServerChild {
  */
 export async function spawnServer(args: string[], { openFiles, env, node }: { openFiles?: number; env?: NodeJS.ProcessEnv; node?: string } = {}): Promise<ServerChild> {
   const command = [node ?? process.execPath, CLI, '--host', '127.0.0.1', ...(args.includes('--port') ? [] : ['--port', '0']), ...args];
-  const options = { stdio: ['ignore', 'pipe', 'pipe'] as ('ignore' | 'pipe')[], env: env ?? process.env };
-  const child = openFiles
-    ? spawn('/bin/bash', ['-c', `ulimit -n ${openFiles} && exec "$@"`, 'bash', ...command], options)
-    : spawn(command[0], command.slice(1), options);
-  let out = '';
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start within 10 s:\n${out}`)), 10_000);
-    child.stderr!.on('data', (chunk) => (out += chunk));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      out += `${line}\n`;
-      const match = /^listening: ws:\/\/[\d.]+:(\d+)/.exec(line);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited with ${code} before listening:\n${out}`));
-    });
-  });
+  const wrapped = openFiles ? ['/bin/bash', '-c', `ulimit -n ${openFiles} && exec "$@"`, 'bash', ...command] : command;
+  const { child, port, output, exited } = await spawnListening(wrapped, { env });
   return {
     child,
     pid: child.pid!,
     port,
     ws: `ws://127.0.0.1:${port}`,
     http: `http://127.0.0.1:${port}`,
-    output: () => out,
+    output,
     exited,
     kill: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

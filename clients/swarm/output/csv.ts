@@ -5,8 +5,8 @@
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { RunSummary, Swarm, TickEvent } from '../engine.js';
-import type { HostCheck } from '../host-check.js';
+import type { RunSummary, Swarm, TickEvent } from '../swarm.js';
+import type { HostCheck } from '../../host/host-check.js';
 import { ERROR_KINDS, totalErrors, type LatencySummary } from '../metrics.js';
 
 export type Row = Record<string, string | number | null>;

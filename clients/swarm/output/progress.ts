@@ -3,7 +3,7 @@
  * without one (CI, a pipe) a plain line every few seconds. Both go to stderr, so stdout carries only the
  * peak line and the summary. The peak is announced as django-c10k-demo does.
  */
-import type { StartEvent, Swarm, TickEvent } from '../engine.js';
+import type { StartEvent, Swarm, TickEvent } from '../swarm.js';
 import { totalErrors } from '../metrics.js';
 
 export interface ProgressOptions {

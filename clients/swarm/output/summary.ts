@@ -1,6 +1,6 @@
 /** The printed summary of a run, and target checks that benchmarks print beside their figures. */
-import type { RunSummary } from '../engine.js';
-import { hostLine } from '../host-check.js';
+import type { RunSummary } from '../swarm.js';
+import { hostLine } from '../../host/host-check.js';
 import { ERROR_KINDS, totalErrors, type LatencySummary } from '../metrics.js';
 
 const ms = (l: LatencySummary | null, keys: (keyof LatencySummary)[]): string =>

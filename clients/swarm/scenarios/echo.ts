@@ -1,7 +1,7 @@
 /**
  * The C10k echo sequence: in our contract read welcome, then `rounds` times wait `delay`, send, read the
  * echo (which must be the same text), then read goodbye and see a 1000 close. Round trips go to `rtt`.
- * Other protocols (clients/protocols/) open, frame the echo and end the sequence their own way.
+ * Other protocols (clients/swarm/protocols/) open, frame the echo and end the sequence their own way.
  *
  * Round r is due at the client's ramp slot + r x delay, not r x delay after its connect finished: connects
  * complete in clumps when the swarm is busy, and rounds timed from them would arrive in the same clumps,

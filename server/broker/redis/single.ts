@@ -22,7 +22,7 @@
  * what is saved is the client side: one ioredis command per turn instead of one (with its promise and
  * garbage) per message, which was most of a publishing instance's CPU at 50,000 msg/s.
  *
- * With history (`--history`), the turn's script is KEPT_PUBLISH_SCRIPT (server/history/redis.ts): for
+ * With history (`--history`), the turn's script is KEPT_PUBLISH_SCRIPT (kept.ts): for
  * each message, the next offset of its channel, the entry in the channel's stream, then the PUBLISH, as
  * one atomic step, so every instance sees the same offsets; the payload then travels in an envelope
  * that carries offset and epoch (`#<offset>:<epoch>:<json>`), which every instance opens.

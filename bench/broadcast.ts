@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { appendHistory, hostColumns, stamp, summaryRow, writeCsv, type Row } from '../clients/swarm/output/csv.js';
 import { targetLines, type Target } from '../clients/swarm/output/summary.js';
 import { totalErrors } from '../clients/swarm/metrics.js';
-import { benchCli, exitCode, interrupted, numeric, quickOr, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
-import { startServerProcess, type ServerKind } from './lib/servers.js';
+import { benchCli, csvLine, exitCode, interrupted, numeric, quickOr, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
+import { withServer, type ServerKind } from './lib/servers.js';
 
 /** A comma-separated flag as a list; yargs hands over a number for `--clients 1000` and an array when repeated. */
 const list = (value: unknown): string[] => [value].flat().flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter(Boolean);
@@ -54,8 +54,7 @@ const best = new Map<string, { rate: number; deliveries: number }>();
 
 for (const kind of kinds) {
   if (interrupted()) break;
-  const server = await startServerProcess(kind, kind === 'ours' ? [] : []);
-  try {
+  await withServer(kind, [], async (server) => {
     console.log(`\n== ${kind}: ${server.engine}`);
     for (const clients of levels) {
       let rate = (args.start as number) / clients;
@@ -95,9 +94,7 @@ for (const kind of kinds) {
         rate /= (args.factor as number) ** 2;
       }
     }
-  } finally {
-    await server.stop();
-  }
+  });
 }
 
 const saturation: Row[] = [];
@@ -134,6 +131,6 @@ if (levels.includes(1000)) {
   if (kinds.includes('socketio') && ours && sio) console.log(`ours against Socket.IO at 1000 clients: ${(ours / sio).toFixed(2)}x the deliveries/s`);
 }
 console.log('a step fails on the first lost message, error, or mean rtt over the limit; its "saturated" column says whose CPU ran out');
-console.log(`csv: ${join(args.out, `${name}-steps.csv`)}, ${join(args.out, `${name}-saturation.csv`)}`);
+console.log(csvLine([join(args.out, `${name}-steps.csv`), join(args.out, `${name}-saturation.csv`)]));
 reportIfAsked(args);
 if (interrupted()) process.exitCode = exitCode(false);

@@ -13,9 +13,10 @@ import { Redis } from 'ioredis';
 import { MAX_CLIENTS_PER_WORKER, broadcastCount, validateSwarmOptions } from '../clients/swarm/options.js';
 import { stamp } from '../clients/swarm/output/csv.js';
 import { targetLines, type Target } from '../clients/swarm/output/summary.js';
-import { benchCli, exitCode, numeric, quickOr, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
+import { benchCli, csvLine, exitCode, numeric, quickOr, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { freePortRun, startServerProcess } from './lib/servers.js';
 import { serverArgs } from '../server/options.js';
+import { usageError } from '../server/command-line.js';
 
 const args = await benchCli('bench-c100k', '$0 [flags]\n\n100,000 connections at once: several server processes bridged by Redis, several swarm processes,\nseveral source addresses; echo rounds plus broadcasts that must reach every client. About 4 minutes;\n--quick: 20,000 clients in about 1. Needs Redis (--redis).')
   .option('quick', { type: 'boolean', default: false, describe: 'rehearsal: 20,000 clients, 2 server and 2 swarm processes, 2 source addresses, ramp 10 s, delay 5 s' })
@@ -65,8 +66,7 @@ try {
     throw new RangeError(`--server-workers must give each server process at most ${MAX_CLIENTS_PER_WORKER} clients (one process may hold 20,000 open files); ${clients} clients need ${Math.ceil(clients / MAX_CLIENTS_PER_WORKER)} or more`);
   }
 } catch (err) {
-  console.error(`bench-c100k: ${(err as Error).message}\nRun with --help for the flags.`);
-  process.exit(2);
+  usageError('bench-c100k', (err as Error).message);
 }
 await requireRedis(args.redis);
 
@@ -101,7 +101,7 @@ try {
   const perConnection = summary.server?.bytesPerConnection != null ? `, ${Math.round(summary.server.bytesPerConnection)} B per connection` : '';
   const rss = summary.server ? `${(summary.server.rssPeakBytes / 2 ** 20).toFixed(0)} MiB RSS at the peak, all server processes together${perConnection}` : 'server not sampled';
   console.log(`server: ${rss}; busiest server process ${Math.round(summary.server?.cpuMaxPct ?? NaN)}%, busiest swarm process ${Math.round(summary.clientCpuMaxPct)}%; saturated: ${summary.saturated}`);
-  console.log(`csv: ${files.join(', ')}`);
+  console.log(csvLine(files));
   failed = targets.some((t) => t.pass === false);
 } catch (err) {
   console.error(`bench-c100k: ${(err as Error).message}`);

@@ -14,6 +14,7 @@ import { targetLines, type Target } from '../clients/swarm/output/summary.js';
 import { benchCli, csvLine, exitCode, interrupted, numeric, quickOr, reportIfAsked, RESULTS_DIR, runSwarm, saturationLine } from './lib/run.js';
 import { withServer, type ServerKind } from './lib/servers.js';
 import { serverArgs } from '../server/options.js';
+import { usageError } from '../server/command-line.js';
 
 const args = await benchCli('bench-c10k', '$0 [flags]\n\nThe C10k echo sequence against a fresh server: 10,000 clients connect over --ramp seconds, then each\nwaits --delay seconds, sends, reads the echo, --rounds times. Default run about 5 minutes; --quick about 1.')
   .option('quick', { type: 'boolean', default: false, describe: 'short form: ramp 1.9 s (5,263 connects/s offered, 5% above the 5,000/s target), delay 15 s, same 10,000 clients' })
@@ -54,12 +55,10 @@ const swarmOptions = {
 try {
   validateSwarmOptions(swarmOptions); // a bad flag exits 2 before any server starts
 } catch (err) {
-  console.error(`bench-c10k: ${(err as Error).message}\nRun with --help for the flags.`);
-  process.exit(2);
+  usageError('bench-c10k', (err as Error).message);
 }
 if (args.tokens && kind !== 'ours') {
-  console.error('bench-c10k: --tokens needs --server ours (the baseline reads no tokens)\nRun with --help for the flags.');
-  process.exit(2);
+  usageError('bench-c10k', '--tokens needs --server ours (the baseline reads no tokens)');
 }
 
 /** One run on a fresh server; with `secret`, the server verifies a token per client signed with it. */

@@ -11,6 +11,7 @@ import { interruptible } from '../clients/host/interrupt.js';
 import { benchCli, interrupted } from './lib/run.js';
 import { startServerProcess } from './lib/servers.js';
 import { serverArgs } from '../server/options.js';
+import { usageError } from '../server/command-line.js';
 
 const args = await benchCli('demo-comments', '$0 [flags]\n\nLive comments: saved into PostgreSQL, shown at once on every page, with who is here.')
   .option('postgres', { type: 'string', default: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test', describe: 'the database that keeps the comments (DATABASE_URL)' })
@@ -20,8 +21,7 @@ const args = await benchCli('demo-comments', '$0 [flags]\n\nLive comments: saved
   .parseAsync();
 const table = args.table as string;
 if (!/^[a-z_][a-z0-9_]{0,40}$/.test(table)) {
-  console.error(`demo-comments: --table must be a plain lower-case SQL name (got ${JSON.stringify(table)})\nRun with --help for the flags.`);
-  process.exit(2);
+  usageError('demo-comments', `--table must be a plain lower-case SQL name (got ${JSON.stringify(table)})`);
 }
 const MAX_BODY = 4096;
 

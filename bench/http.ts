@@ -11,7 +11,7 @@ import { saturation } from '../clients/swarm/saturation.js';
 import { stamp, writeCsv, type Row } from '../clients/swarm/output/csv.js';
 import { sampleProcess } from '../clients/host/proc.js';
 import { catchInterrupts, interruptible } from '../clients/host/interrupt.js';
-import { benchCli, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR } from './lib/run.js';
+import { benchCli, csvLine, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR } from './lib/run.js';
 import { startServerProcess } from './lib/servers.js';
 import { serverArgs } from '../server/options.js';
 
@@ -105,6 +105,6 @@ try {
 mkdirSync(args.out, { recursive: true });
 const file = join(args.out, `http-${stamp()}.csv`);
 writeCsv(file, rows);
-console.log(`csv: ${file}`);
+console.log(csvLine([file]));
 reportIfAsked(args);
 if (interrupted()) process.exitCode = exitCode(false);

@@ -20,9 +20,10 @@ import { simulate } from '../clients/demos/life/rules.js';
 import { sampleProcess } from '../clients/host/proc.js';
 import { interruptible } from '../clients/host/interrupt.js';
 import { saturation } from '../clients/swarm/saturation.js';
-import { requireIntegers } from '../server/command-line.js';
+import { requireIntegers, usageError } from '../server/command-line.js';
 import { BENCH_HOST_CHECK_S, benchCli, interrupted, numeric } from './lib/run.js';
 import { startServerProcess } from './lib/servers.js';
+import { serverArgs } from '../server/options.js';
 
 const args = await benchCli('demo-life', '$0 [flags]\n\nThe Game of Life, one WebSocket client per cell; the server only relays.')
   .option('size', { coerce: numeric, requiresArg: true, default: 32, describe: 'cells per side of the cyclic grid (100: 10,000 cell clients, 80,000 subscriptions)' })
@@ -41,14 +42,13 @@ const cellCount = size * size;
 // Every cell is a connection to the one server process, which may hold 20,000 open files here.
 const MAX_CELLS = 18_000;
 if (cellCount > MAX_CELLS) {
-  console.error(`demo-life: --size must be at most ${Math.floor(Math.sqrt(MAX_CELLS))} (each cell is a connection to one server process, and one process may hold at most 20,000 open files), got ${size}\nRun with --help for the flags.`);
-  process.exit(2);
+  usageError('demo-life', `--size must be at most ${Math.floor(Math.sqrt(MAX_CELLS))} (each cell is a connection to one server process, and one process may hold at most 20,000 open files), got ${size}`);
 }
 const workers = (args.workers as number) || Math.max(availableParallelism(), Math.ceil(cellCount / 2500));
 
 // Beside the figures, how fast this host is now (lower is a faster core).
 if (check) console.log(hostLine(await checkHost(BENCH_HOST_CHECK_S)));
-const server = await startServerProcess('ours', ['--max-subscriptions', '16']);
+const server = await startServerProcess('ours', serverArgs({ maxSubscriptions: 16 }));
 let exit = 0;
 try {
   exit = await run();

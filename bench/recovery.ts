@@ -27,7 +27,7 @@ import { sampleProcess } from '../clients/host/proc.js';
 import type { SubscriberPlan, SubscriberResult } from '../clients/subscribers/recovering-subscriber.js';
 import type { FromSubscribers, ToSubscribers } from '../clients/subscribers/recovery-subscribers.js';
 import { saturation } from '../clients/swarm/saturation.js';
-import { requireIntegers } from '../server/command-line.js';
+import { requireIntegers, usageError } from '../server/command-line.js';
 import { BENCH_HOST_CHECK_S, benchCli, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR } from './lib/run.js';
 import { startServerProcess, type ServerProcess } from './lib/servers.js';
 import { serverArgs } from '../server/options.js';
@@ -61,12 +61,10 @@ const awayMax = args.awayMaxMs as number;
 // before the end, so every recovery happens under load.
 const dropWindowMs = seconds * 1000 - 3000 - awayMax;
 if (awayMax < awayMin || dropWindowMs < 1000) {
-  console.error(`bench-recovery: --away-max-ms must be at least --away-min-ms and leave 4 s of --seconds (${seconds} s) for the drops (got ${awayMin}..${awayMax})\nRun with --help for the flags.`);
-  process.exit(2);
+  usageError('bench-recovery', `--away-max-ms must be at least --away-min-ms and leave 4 s of --seconds (${seconds} s) for the drops (got ${awayMin}..${awayMax})`);
 }
 if (subscriberCount > 18_000) {
-  console.error(`bench-recovery: --subscribers must be at most 18000 (one process holds them, and may hold 20,000 open files), got ${subscriberCount}\nRun with --help for the flags.`);
-  process.exit(2);
+  usageError('bench-recovery', `--subscribers must be at most 18000 (one process holds them, and may hold 20,000 open files), got ${subscriberCount}`);
 }
 
 const redis = new Redis(args.redis, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });

@@ -18,7 +18,7 @@ import { Redis } from 'ioredis';
 import { totalErrors } from '../clients/swarm/metrics.js';
 import { appendHistory, hostColumns, stamp, summaryRow, writeCsv, type Row } from '../clients/swarm/output/csv.js';
 import { targetLines, type Target } from '../clients/swarm/output/summary.js';
-import { benchCli, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
+import { benchCli, csvLine, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { startServerProcess, type ServerProcess } from './lib/servers.js';
 import { serverArgs } from '../server/options.js';
 
@@ -181,7 +181,7 @@ console.log(
   `fanout is publish on instance 1 -> Redis -> instances 2 to ${instances} -> subscriber, from each message's due moment, after ${String(args.warmup)} s of warm-up per step; publisher late is how far behind its due moment the swarm sent a message, already inside fanout; ` +
     'server CPU is the busiest server process; Redis CPU is its own count (INFO cpu) over the whole step, start-up and drain included; the swarm, all servers and Redis share this machine',
 );
-console.log(`csv: ${file}`);
+console.log(csvLine([file]));
 redisInfo.disconnect();
 reportIfAsked(args);
 if (interrupted()) process.exitCode = exitCode(false);

@@ -25,9 +25,9 @@ import { appendHistory, hostColumns, stamp, writeCsv, type Row } from '../client
 import { targetLines, type Target } from '../clients/swarm/output/summary.js';
 import { openSlowConsumer, type SlowConsumerEnd } from '../clients/subscribers/slow-consumer.js';
 import { sampleProcess } from '../clients/host/proc.js';
-import { requireIntegers } from '../server/command-line.js';
-import { benchCli, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
-import { startServerProcess, type ServerProcess } from './lib/servers.js';
+import { requireIntegers, usageError } from '../server/command-line.js';
+import { benchCli, csvLine, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
+import { type ServerProcess, startServerProcess, withServer } from './lib/servers.js';
 import { serverArgs } from '../server/options.js';
 
 const MIB = 1024 * 1024;
@@ -55,8 +55,7 @@ requireIntegers('bench-slow-consumers', [
   ['--sweep-seconds', args.sweepSeconds, 2], ['--sweep-payload', args.sweepPayload, 0], ...rates.map((r) => ['--rates', r, 1] as [string, unknown, number]),
 ]);
 if ((args.sweepSockets as number) > 18_000) {
-  console.error(`bench-slow-consumers: --sweep-sockets must be at most 18000 (this process holds them, and may hold 20,000 open files), got ${args.sweepSockets}\nRun with --help for the flags.`);
-  process.exit(2);
+  usageError('bench-slow-consumers', `--sweep-sockets must be at most 18000 (this process holds them, and may hold 20,000 open files), got ${args.sweepSockets}`);
 }
 
 const limit = args.maxBackpressure as number;
@@ -86,11 +85,10 @@ const backlog = limit + limit / 4 + frameBytes;
 const rssBound = slowCount * 2 * backlog + healthy * backlog + 16 * MIB;
 for (const rate of rates) {
   if (interrupted()) break;
-  const server = await startServerProcess('ours', serverArgs({ logLevel: 'warn', maxBackpressure: limit }));
-  try {
+  await withServer('ours', serverArgs({ logLevel: 'warn', maxBackpressure: limit }), async (server) => {
     console.log(`\n== ${rate} msg/s of ${args.payload} bytes, ${healthy} healthy subscribers; ${server.engine}`);
     const quiet = (await broadcast(server, 'quiet', rate, args.seconds as number, healthy, args.payload as number)).summary;
-    if (interrupted()) break;
+    if (interrupted()) return;
     const before = await server.stats();
     // The server's RSS, every 20 ms from before the slow consumers connect until they have all gone.
     let rssPeak = sampleProcess(server.pid)?.rssBytes ?? NaN;
@@ -132,9 +130,7 @@ for (const rate of rates) {
       { name: `${rate} msg/s: healthy p99 within 2x of quiet`, measured: `${loaded.fanout?.p99.toFixed(2)} vs ${quiet.fanout?.p99.toFixed(2)} ms (${ratio.toFixed(2)}x)`, pass: ratio <= 2 },
       { name: `${rate} msg/s: server RSS growth under the bound`, measured: `+${mib(rssGrowth)} MiB, bound ${mib(rssBound)}`, pass: rssGrowth < rssBound },
     );
-  } finally {
-    await server.stop();
-  }
+  });
 }
 
 // Part 2: the sweep's cost, with and without many idle sockets to look at.
@@ -195,6 +191,6 @@ console.log('');
 for (const line of targetLines(targets)) console.log(line);
 const failed = targets.some((t) => t.pass === false);
 console.log(interrupted() ? `bench-slow-consumers: INTERRUPTED (${interrupted()})` : failed ? 'bench-slow-consumers: FAIL' : 'bench-slow-consumers: PASS');
-console.log(`csv: ${join(args.out, `${name}.csv`)}`);
+console.log(csvLine([join(args.out, `${name}.csv`)]));
 reportIfAsked(args);
 process.exit(exitCode(failed));

@@ -9,8 +9,8 @@ import { mkdirSync } from 'node:fs';
 import { appendHistory, stamp, summaryRow, writeCsv, type Row } from '../clients/swarm/output/csv.js';
 import { targetLines, type Target } from '../clients/swarm/output/summary.js';
 import type { RunSummary } from '../clients/swarm/swarm.js';
-import { benchCli, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
-import { startServerProcess, type ServerKind } from './lib/servers.js';
+import { benchCli, csvLine, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR, runSwarm, saturationLine } from './lib/run.js';
+import { withServer, type ServerKind } from './lib/servers.js';
 import { SLOW_IO_BACKENDS, serverArgs, type SlowIoBackend } from '../server/options.js';
 
 const args = await benchCli('bench-slow', '$0 [flags]\n\nSlow requests sent together on one connection: answered together (ours) or in turn (baseline --serial).')
@@ -37,8 +37,7 @@ const servers: [ServerKind, string[]][] = [
 let failed = false;
 for (const [kind, flags] of servers) {
   if (interrupted()) break;
-  const server = await startServerProcess(kind, flags);
-  try {
+  await withServer(kind, flags, async (server) => {
     const label = kind === 'ours' ? `ours (${args.slowIo})` : 'baseline --serial';
     for (const clients of [1, args.clients as number]) {
       if (interrupted()) break;
@@ -61,9 +60,7 @@ for (const [kind, flags] of servers) {
       for (const s of summary.samples) replies.push({ server: label, clients, client: s.client, request: s.request, ms: s.ms });
       failed ||= summary.counters.completed !== clients;
     }
-  } finally {
-    await server.stop();
-  }
+  });
 }
 writeCsv(join(args.out, `${name}-replies.csv`), replies);
 writeCsv(join(args.out, `${name}-summary.csv`), summaries);
@@ -76,7 +73,7 @@ const targets: Target[] = [
 ];
 console.log('');
 for (const line of targetLines(targets)) console.log(line);
-for (const r of results) console.log(`${r.kind} x${r.clients}: saturated ${r.summary.saturated} (server cpu max ${Math.round(r.summary.server?.cpuMaxPct ?? NaN)}%, busiest swarm process ${Math.round(r.summary.clientCpuMaxPct)}%)`);
-console.log(`csv: ${join(args.out, `${name}-replies.csv`)}, ${join(args.out, `${name}-summary.csv`)}, ${join(args.out, 'history.csv')}`);
+for (const r of results) console.log(saturationLine(r.summary, `${r.kind} x${r.clients}`));
+console.log(csvLine([join(args.out, `${name}-replies.csv`), join(args.out, `${name}-summary.csv`), join(args.out, 'history.csv')]));
 reportIfAsked(args);
 process.exit(exitCode(failed));

@@ -23,6 +23,7 @@ import { CHECK_FILES, openFileCount, sampleProcess } from '../clients/host/proc.
 import { benchCli, exitCode, numeric, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { InspectorSession } from './lib/inspector.js';
 import { startServerProcess } from './lib/servers.js';
+import { usageError } from '../server/command-line.js';
 
 const MIB = 1024 * 1024;
 const args = await benchCli('soak', '$0 [flags]\n\n10,000 connections under steady echoes and broadcasts for minutes: does memory or the file count creep?')
@@ -52,8 +53,7 @@ try {
   if (typeof sampleS !== 'number' || !Number.isInteger(sampleS) || sampleS < 1 || sampleS > 600) throw new RangeError(`--sample must be whole seconds from 1 to 600 (got ${JSON.stringify(sampleS)})`);
   validateSwarmOptions(swarmOptions);
 } catch (err) {
-  console.error(`soak: ${(err as Error).message}\nRun with --help for the flags.`);
-  process.exit(2);
+  usageError('soak', (err as Error).message);
 }
 
 const server = await startServerProcess('ours', [], { inspect: true });

@@ -38,7 +38,7 @@ import { appendHistory, hostColumns, stamp, summaryRow, writeCsv, type Row, type
 import { attachProgress } from '../clients/swarm/output/progress.js';
 import { summaryLines, targetLines } from '../clients/swarm/output/summary.js';
 import { childPids, processCpuMicros } from '../clients/host/proc.js';
-import { benchCli, BENCH_HOST_CHECK_S, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR } from './lib/run.js';
+import { BENCH_HOST_CHECK_S, benchCli, csvLine, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR } from './lib/run.js';
 import { startServerProcess, type ServerProcess } from './lib/servers.js';
 
 const RUNS = ['sequence', 'phases', 'broadcast'] as const;
@@ -408,7 +408,7 @@ if (summary) {
   appendHistory(join(args.out, 'history.csv'), summaryRow({ ...summary, host }, 'bare', name, own));
   files.push(join(args.out, 'history.csv'));
 }
-console.log(`csv: ${files.join(', ')}`);
+console.log(csvLine(files));
 reportIfAsked(args);
 const failed = own.summaries.sequence !== undefined && own.summaries.sequence.counters.completed !== own.summaries.sequence.options.clients;
 process.exit(exitCode(failed));

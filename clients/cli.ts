@@ -5,7 +5,7 @@
  * every client completed, 1 when some did not, 2 on a bad flag, 130 when Ctrl-C stopped it (after the
  * summary and the CSVs of what was measured, marked interrupted).
  */
-import { commandLine, numeric } from '../server/command-line.js';
+import { commandLine, numeric, usageError } from '../server/command-line.js';
 import { Swarm } from './swarm/swarm.js';
 import { catchInterrupts, interruptible } from './host/interrupt.js';
 import { SWARM_OPTION_SPEC, validateSwarmOptions } from './swarm/options.js';
@@ -47,8 +47,7 @@ if (args.findMax) {
   try {
     validateSwarmOptions(options);
   } catch (err) {
-    console.error(`swarm: ${(err as Error).message}\nRun with --help for the flags.`);
-    process.exit(2);
+    usageError('swarm', (err as Error).message);
   }
   catchInterrupts();
   const name = args.name ?? `find-max-${options.scenario}-${stamp()}`;
@@ -83,8 +82,7 @@ let swarm: Swarm;
 try {
   swarm = new Swarm(options);
 } catch (err) {
-  console.error(`swarm: ${(err as Error).message}\nRun with --help for the flags.`);
-  process.exit(2);
+  usageError('swarm', (err as Error).message);
 }
 attachProgress(swarm);
 if (args.out) {

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { hideBin } from 'yargs/helpers';
-import { commandLine, numeric } from './command-line.js';
+import { commandLine, numeric, usageError as refuseFlags } from './command-line.js';
 import { createServer, pgNotifyChannels, redisList, validateOptions, type Monitor, type ServerOptions } from './index.js';
 import { loadEngine, skippedLine } from './engine.js';
 import { createLog } from './log.js';
@@ -79,8 +79,7 @@ function monitorsOf(flags: MonitorFlags, options: ServerOptions): Monitor[] {
 
 /** Exits 2 with the message, as for any bad flag. */
 function usageError(message: string): never {
-  console.error(`pubsub-server: ${message}\nRun with --help for the flags.`);
-  process.exit(2);
+  return refuseFlags('pubsub-server', message);
 }
 
 async function main(): Promise<void> {

@@ -15,10 +15,13 @@ export function commandLine(name: string, usage: string, argv: string[] = hideBi
     .alias('help', 'h')
     .version(false)
     .wrap(Math.min(110, process.stdout.columns || 110))
-    .fail((message, err) => {
-      console.error(`${name}: ${err?.message ?? message}\nRun with --help for the flags.`);
-      process.exit(2);
-    });
+    .fail((message, err) => usageError(name, err?.message ?? message));
+}
+
+/** A bad flag's end, the same for every command: `<name>: <message>`, the pointer to --help, exit 2. */
+export function usageError(name: string, message: string): never {
+  console.error(`${name}: ${message}\nRun with --help for the flags.`);
+  process.exit(2);
 }
 
 export { numeric } from './option-spec.js';
@@ -30,8 +33,7 @@ export { numeric } from './option-spec.js';
 export function requireIntegers(name: string, checks: readonly (readonly [flag: string, value: unknown, min: number])[]): void {
   for (const [flag, value, min] of checks) {
     if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-      console.error(`${name}: ${flag} must be an integer of at least ${min} (got ${JSON.stringify(value)})\nRun with --help for the flags.`);
-      process.exit(2);
+      usageError(name, `${flag} must be an integer of at least ${min} (got ${JSON.stringify(value)})`);
     }
   }
 }

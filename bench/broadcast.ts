@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { appendHistory, hostColumns, stamp, summaryRow, writeCsv, type Row } from '../clients/swarm/output/csv.js';
 import { targetLines, type Target } from '../clients/swarm/output/summary.js';
 import { totalErrors } from '../clients/swarm/metrics.js';
-import { benchCli, csvLine, exitCode, interrupted, numeric, quickOr, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
+import { benchCli, csvLine, finishBench, interrupted, numeric, quickOr, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { withServer, type ServerKind } from './lib/servers.js';
 
 /** A comma-separated flag as a list; yargs hands over a number for `--clients 1000` and an array when repeated. */
@@ -132,5 +132,4 @@ if (levels.includes(1000)) {
 }
 console.log('a step fails on the first lost message, error, or mean rtt over the limit; its "saturated" column says whose CPU ran out');
 console.log(csvLine([join(args.out, `${name}-steps.csv`), join(args.out, `${name}-saturation.csv`)]));
-reportIfAsked(args);
-if (interrupted()) process.exitCode = exitCode(false);
+finishBench(args, false);

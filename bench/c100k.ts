@@ -13,7 +13,7 @@ import { Redis } from 'ioredis';
 import { MAX_CLIENTS_PER_WORKER, broadcastCount, validateSwarmOptions } from '../clients/swarm/options.js';
 import { stamp } from '../clients/swarm/output/csv.js';
 import { targetLines, type Target } from '../clients/swarm/output/summary.js';
-import { benchCli, csvLine, exitCode, numeric, quickOr, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
+import { benchCli, csvLine, finishBench, numeric, quickOr, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { freePortRun, startServerProcess } from './lib/servers.js';
 import { serverArgs } from '../server/options.js';
 import { usageError } from '../server/command-line.js';
@@ -108,8 +108,7 @@ try {
 } finally {
   await server.stop();
 }
-reportIfAsked(args);
-process.exit(exitCode(failed));
+finishBench(args, failed);
 
 /** Exits 2 with a message naming the URL when Redis does not answer: the bridge is not optional here. */
 async function requireRedis(url: string): Promise<void> {

@@ -11,7 +11,7 @@ import type { RunSummary } from '../clients/swarm/swarm.js';
 import { validateSwarmOptions } from '../clients/swarm/options.js';
 import { stamp } from '../clients/swarm/output/csv.js';
 import { targetLines, type Target } from '../clients/swarm/output/summary.js';
-import { benchCli, csvLine, exitCode, interrupted, numeric, quickOr, reportIfAsked, RESULTS_DIR, runSwarm, saturationLine } from './lib/run.js';
+import { benchCli, csvLine, finishBench, interrupted, numeric, quickOr, RESULTS_DIR, runSwarm, saturationLine } from './lib/run.js';
 import { withServer, type ServerKind } from './lib/servers.js';
 import { serverArgs } from '../server/options.js';
 import { usageError } from '../server/command-line.js';
@@ -114,5 +114,4 @@ if (args.tokens && !interrupted()) {
     ])) console.log(line);
   }
 }
-reportIfAsked(args);
-process.exit(exitCode(failed));
+finishBench(args, failed);

@@ -20,7 +20,7 @@ import { CHECK_FILES, sampleProcess } from '../clients/host/proc.js';
 import { requireIntegers } from '../server/command-line.js';
 import { appendHistory, hostColumns, stamp, writeCsv } from '../clients/swarm/output/csv.js';
 import { interruptible, interruptibleSleep } from '../clients/host/interrupt.js';
-import { BENCH_HOST_CHECK_S, benchCli, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR } from './lib/run.js';
+import { BENCH_HOST_CHECK_S, benchCli, finishBench, interrupted, numeric, RESULTS_DIR } from './lib/run.js';
 import { startServerProcess } from './lib/servers.js';
 import { serverArgs } from '../server/options.js';
 
@@ -120,5 +120,4 @@ try {
 } finally {
   await server.stop();
 }
-reportIfAsked(args);
-process.exit(exitCode(!pass));
+finishBench(args, !pass);

@@ -28,7 +28,7 @@ import type { SubscriberPlan, SubscriberResult } from '../clients/subscribers/re
 import type { FromSubscribers, ToSubscribers } from '../clients/subscribers/recovery-subscribers.js';
 import { saturation } from '../clients/swarm/saturation.js';
 import { requireIntegers, usageError } from '../server/command-line.js';
-import { BENCH_HOST_CHECK_S, benchCli, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR } from './lib/run.js';
+import { BENCH_HOST_CHECK_S, benchCli, exitCode, finishBench, interrupted, numeric, RESULTS_DIR } from './lib/run.js';
 import { startServerProcess, type ServerProcess } from './lib/servers.js';
 import { serverArgs } from '../server/options.js';
 
@@ -98,8 +98,7 @@ try {
   if (keys.length > 0) await redis.del(...keys);
   redis.disconnect();
 }
-reportIfAsked(args);
-process.exit(exit);
+finishBench(args, exit !== 0);
 
 async function run([a, b]: ServerProcess[]): Promise<number> {
   // Subscriber i: channel i mod channels, first on instance i mod 2, back on the other one.

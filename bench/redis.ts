@@ -18,7 +18,7 @@ import { Redis } from 'ioredis';
 import { totalErrors } from '../clients/swarm/metrics.js';
 import { appendHistory, hostColumns, stamp, summaryRow, writeCsv, type Row } from '../clients/swarm/output/csv.js';
 import { targetLines, type Target } from '../clients/swarm/output/summary.js';
-import { benchCli, csvLine, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
+import { benchCli, csvLine, finishBench, interrupted, numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { startServerProcess, type ServerProcess } from './lib/servers.js';
 import { serverArgs } from '../server/options.js';
 
@@ -183,5 +183,4 @@ console.log(
 );
 console.log(csvLine([file]));
 redisInfo.disconnect();
-reportIfAsked(args);
-if (interrupted()) process.exitCode = exitCode(false);
+finishBench(args, false);

@@ -26,7 +26,7 @@ import { targetLines, type Target } from '../clients/swarm/output/summary.js';
 import { openSlowConsumer, type SlowConsumerEnd } from '../clients/subscribers/slow-consumer.js';
 import { sampleProcess } from '../clients/host/proc.js';
 import { requireIntegers, usageError } from '../server/command-line.js';
-import { benchCli, csvLine, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
+import { benchCli, csvLine, finishBench, interrupted, numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { type ServerProcess, startServerProcess, withServer } from './lib/servers.js';
 import { serverArgs } from '../server/options.js';
 
@@ -192,5 +192,4 @@ for (const line of targetLines(targets)) console.log(line);
 const failed = targets.some((t) => t.pass === false);
 console.log(interrupted() ? `bench-slow-consumers: INTERRUPTED (${interrupted()})` : failed ? 'bench-slow-consumers: FAIL' : 'bench-slow-consumers: PASS');
 console.log(csvLine([join(args.out, `${name}.csv`)]));
-reportIfAsked(args);
-process.exit(exitCode(failed));
+finishBench(args, failed);

@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { appendHistory, stamp, summaryRow, writeCsv, type Row } from '../clients/swarm/output/csv.js';
 import { targetLines, type Target } from '../clients/swarm/output/summary.js';
 import type { RunSummary } from '../clients/swarm/swarm.js';
-import { benchCli, csvLine, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR, runSwarm, saturationLine } from './lib/run.js';
+import { benchCli, csvLine, finishBench, interrupted, numeric, RESULTS_DIR, runSwarm, saturationLine } from './lib/run.js';
 import { withServer, type ServerKind } from './lib/servers.js';
 import { SLOW_IO_BACKENDS, serverArgs, type SlowIoBackend } from '../server/options.js';
 
@@ -75,5 +75,4 @@ console.log('');
 for (const line of targetLines(targets)) console.log(line);
 for (const r of results) console.log(saturationLine(r.summary, `${r.kind} x${r.clients}`));
 console.log(csvLine([join(args.out, `${name}-replies.csv`), join(args.out, `${name}-summary.csv`), join(args.out, 'history.csv')]));
-reportIfAsked(args);
-process.exit(exitCode(failed));
+finishBench(args, failed);

@@ -20,7 +20,7 @@ import type { TickEvent } from '../clients/swarm/swarm.js';
 import { broadcastCount, validateSwarmOptions } from '../clients/swarm/options.js';
 import { appendHistory, hostColumns, stamp, writeCsv, type Row } from '../clients/swarm/output/csv.js';
 import { CHECK_FILES, openFileCount, sampleProcess } from '../clients/host/proc.js';
-import { benchCli, exitCode, numeric, reportIfAsked, RESULTS_DIR, runSwarm } from './lib/run.js';
+import { benchCli, finishBench, numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { InspectorSession } from './lib/inspector.js';
 import { startServerProcess } from './lib/servers.js';
 import { usageError } from '../server/command-line.js';
@@ -171,5 +171,4 @@ try {
   await inspector?.close();
   await server.stop();
 }
-reportIfAsked(args);
-process.exit(exitCode(!pass));
+finishBench(args, !pass);

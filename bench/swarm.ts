@@ -38,7 +38,7 @@ import { appendHistory, hostColumns, stamp, summaryRow, writeCsv, type Row, type
 import { attachProgress } from '../clients/swarm/output/progress.js';
 import { summaryLines, targetLines } from '../clients/swarm/output/summary.js';
 import { childPids, processCpuMicros } from '../clients/host/proc.js';
-import { BENCH_HOST_CHECK_S, benchCli, csvLine, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR } from './lib/run.js';
+import { BENCH_HOST_CHECK_S, benchCli, csvLine, finishBench, interrupted, numeric, RESULTS_DIR } from './lib/run.js';
 import { startServerProcess, type ServerProcess } from './lib/servers.js';
 
 const RUNS = ['sequence', 'phases', 'broadcast'] as const;
@@ -409,6 +409,5 @@ if (summary) {
   files.push(join(args.out, 'history.csv'));
 }
 console.log(csvLine(files));
-reportIfAsked(args);
 const failed = own.summaries.sequence !== undefined && own.summaries.sequence.counters.completed !== own.summaries.sequence.options.clients;
-process.exit(exitCode(failed));
+finishBench(args, failed);

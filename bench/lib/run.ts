@@ -69,7 +69,7 @@ export function writeReport(dir: string): string {
 }
 
 /** A bench's last step: the report when `--report` was given (in the bench's --out directory). */
-export function reportIfAsked(args: { report?: unknown; out?: unknown }): void {
+function reportIfAsked(args: { report?: unknown; out?: unknown }): void {
   if (args.report === true) writeReport(typeof args.out === 'string' ? args.out : RESULTS_DIR);
 }
 
@@ -97,4 +97,14 @@ export function csvLine(files: readonly string[]): string {
 /** A bench's exit code: 130 when Ctrl-C stopped it (after its summary), else 1 on a failed target, 0 otherwise. */
 export function exitCode(failed: boolean): number {
   return interrupted() ? 130 : failed ? 1 : 0;
+}
+
+/**
+ * A bench's last step, the same for every bench: the report when `--report` was given, then exit with
+ * {@link exitCode}. The comparisons (bench-broadcast, -http, -redis) pass `failed` false: their targets
+ * say how the servers compare, and a run that measured is a success.
+ */
+export function finishBench(args: { report?: unknown; out?: unknown }, failed: boolean): never {
+  reportIfAsked(args);
+  process.exit(exitCode(failed));
 }

@@ -11,7 +11,7 @@ import { saturation } from '../clients/swarm/saturation.js';
 import { stamp, writeCsv, type Row } from '../clients/swarm/output/csv.js';
 import { sampleProcess } from '../clients/host/proc.js';
 import { catchInterrupts, interruptible } from '../clients/host/interrupt.js';
-import { benchCli, csvLine, exitCode, interrupted, numeric, reportIfAsked, RESULTS_DIR } from './lib/run.js';
+import { benchCli, csvLine, finishBench, interrupted, numeric, RESULTS_DIR } from './lib/run.js';
 import { startServerProcess } from './lib/servers.js';
 import { serverArgs } from '../server/options.js';
 
@@ -69,7 +69,8 @@ try {
     });
     // Ctrl-C stops autocannon early; its figures so far are kept, marked interrupted.
     const done = interruptible({ interrupt: () => (job as unknown as autocannon.Instance).stop() });
-    const result = await job.finally(done);
+    // autocannon's instance is a thenable without finally(): adopted by a Promise first.
+    const result = await Promise.resolve(job).finally(done);
     const seconds = (Date.now() - startedAt) / 1000;
     // Deliveries of the last accepted publishes may still be on their way to the subscribers.
     if (endpoint.method === 'POST') await new Promise((resolve) => setTimeout(resolve, 500));
@@ -106,5 +107,4 @@ mkdirSync(args.out, { recursive: true });
 const file = join(args.out, `http-${stamp()}.csv`);
 writeCsv(file, rows);
 console.log(csvLine([file]));
-reportIfAsked(args);
-if (interrupted()) process.exitCode = exitCode(false);
+finishBench(args, false);

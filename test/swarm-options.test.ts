@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { DEFAULT_SWARM_OPTIONS, SWARM_FLAGS, scenarioUrl, scenarioUrls, validateSwarmOptions } from '../clients/swarm/options.js';
+import { readCsv } from '../clients/swarm/output/csv.js';
 import { startServer } from './helpers/server.js';
 
 const script = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
@@ -109,6 +110,18 @@ describe('the swarm and bench commands', () => {
     const levels = spawnSync(process.execPath, [BENCHES[2], '--servers', 'ours,nginx'], { encoding: 'utf8' });
     assert.equal(levels.status, 2);
     assert.match(levels.stderr, /--servers: unknown server nginx/);
+  });
+
+  it('bench-http measures both endpoints against a real server and writes its CSV', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-http-'));
+    const run = await promisify(execFile)(process.execPath, [BENCHES[3], '--duration', '1', '--connections', '2', '--subscribers', '1', '--out', dir], { timeout: 60_000 });
+    assert.match(run.stdout, /^POST \/publish: \d+ req\/s, latency p50 [\d.]+ ms p99 [\d.]+ ms, non-2xx 0, errors 0; .* -> saturated: \w+$/m);
+    assert.match(run.stdout, /^GET \/stats: \d+ req\/s, .*non-2xx 0, errors 0;/m);
+    const csv = readdirSync(dir).find((file) => /^http-.*\.csv$/.test(file));
+    assert.ok(csv, 'the CSV is written');
+    const rows = readCsv(join(dir, csv));
+    assert.deepEqual(rows.map((row) => row.endpoint), ['POST /publish', 'GET /stats']);
+    for (const row of rows) assert.ok(Number(row.requests_per_s) > 0, `${row.endpoint} answered requests`);
   });
 
   it('swarm runs against a URL, prints the peak and summary, and writes the CSVs', async () => {

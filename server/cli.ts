@@ -8,7 +8,7 @@ import { hideBin } from 'yargs/helpers';
 import { commandLine, numeric, usageError as refuseFlags } from './command-line.js';
 import { createServer, pgNotifyChannels, redisList, validateOptions, type Monitor, type ServerOptions } from './index.js';
 import { loadEngine, skippedLine } from './engine.js';
-import { createLog } from './log.js';
+import { createLog, redactUrl } from './log.js';
 import { runSupervisor, SUPERVISED_ENV, WORKER_PORTS, type WorkerPorts } from './supervisor.js';
 import { SERVER_OPTION_SPEC } from './options.js';
 import { optionsFromArgs, withOptions } from './option-spec.js';
@@ -139,7 +139,7 @@ async function main(): Promise<void> {
   const local = address.host === '0.0.0.0' ? ` (every interface; from this machine ws://127.0.0.1:${address.port})` : '';
   console.log(`slow io: ${address.slowIo}`);
   const { redis, redisCluster, prefix } = server.options;
-  const bridge = redis ? `redis ${redis}` : redisCluster ? `redis cluster ${redisCluster} (sharded pub/sub)` : null;
+  const bridge = redis ? `redis ${redactUrl(redis)}` : redisCluster ? `redis cluster ${redisCluster} (sharded pub/sub)` : null;
   console.log(`broker: ${bridge ? `${bridge}${prefix ? ` prefix ${prefix}` : ''}` : 'local (in memory)'}`);
   // The handlers go in before the listening line: whoever reads that line may signal at once.
   let stopping = false;

@@ -51,13 +51,4 @@ export class Throttle {
   }
 }
 
-/** A URL fit for a log line: its password, if any, replaced by `***`. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(unparsable url)';
-  }
-}
+export { redactUrl } from './redact.js';

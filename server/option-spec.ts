@@ -2,9 +2,10 @@
  * One declaration per option, from which a program derives everything else about it: its type, its
  * default, its command-line flag (the kebab-case of its name), its yargs definition and `--help` line,
  * its validation and the messages that name it as the caller wrote it, and the mapping from parsed
- * flags back to options. The server (server/options.ts) and the swarm (clients/options.ts) each declare
+ * flags back to options. The server (server/options.ts) and the swarm (clients/swarm/options.ts) each declare
  * their options this way; nothing else spells a flag of theirs.
  */
+import { redactUrl } from './redact.js';
 
 /**
  * A `coerce` for numeric flags: a number stays a number, anything else stays as text so the validator can
@@ -15,12 +16,15 @@ export const numeric = (value: unknown): unknown => {
   return typeof value === 'string' && value.trim() !== '' && !Number.isNaN(Number(value)) ? Number(value) : value;
 };
 
+
 interface Common<T> {
   readonly default: T;
   /** The `--help` line (yargs adds the default). */
   readonly help: string;
   /** Never quoted back in a message: what is wrong is said without the value. */
   readonly secret?: boolean;
+  /** A URL that may carry a password: quoted back with the password hidden (redact.ts). */
+  readonly url?: boolean;
   /**
    * A rule of the value beyond its kind and bounds: the predicate of the message when it is broken
    * (`must be a redis:// or rediss:// URL`), or undefined.
@@ -136,7 +140,7 @@ export function checkOptions<S extends OptionSpecs>(specs: S, input: Partial<Opt
 }
 
 function checkValue(name: string, spec: OptionSpec, value: unknown, typeErrors: boolean): void {
-  const got = spec.secret ? '' : ` (got ${show(value)})`;
+  const got = spec.secret ? '' : ` (got ${show(spec.url && typeof value === 'string' ? redactUrl(value) : value)})`;
   const refuse = (predicate: string, wrongType = false): never => {
     throw new (wrongType && typeErrors ? TypeError : RangeError)(`${name} ${predicate}${got}`);
   };

@@ -51,6 +51,7 @@ export const SERVER_OPTION_SPEC = {
   slowIo: choice(SLOW_IO_BACKENDS, 'timer', `backend of the slow action (at most ${MAX_SLOW_MS} ms a request): timer has no concurrency bound; redis (BLPOP) and postgres (pg_sleep) hold a pooled connection per waiting request, so at most --slow-io-pool wait at once`),
   /** URL of the slow-IO backend's server; default per backend (local Redis / PostgreSQL `test`). */
   slowIoUrl: optionalText(`server of the redis/postgres slow backend (default ${DEFAULT_SLOW_IO_URLS.redis} or ${DEFAULT_SLOW_IO_URLS.postgres})`, {
+    url: true,
     relation: (o, n) => (o.slowIoUrl !== null && o.slowIo === 'timer' ? `${n('slowIoUrl')} needs ${n('slowIo')} redis or postgres` : undefined),
   }),
   /** Connections the redis/postgres slow-IO backend holds; bounds its concurrent waits. Default 10. */
@@ -59,6 +60,7 @@ export const SERVER_OPTION_SPEC = {
   shutdownTimeout: integer(5000, 0, 600_000, 'ms that shutdown waits for clients to close after goodbye'),
   /** Redis to bridge instances through (`redis://host:port/db`); null keeps everything in this process. */
   redis: optionalText('bridge instances through this Redis (redis://host:port/db); without it everything stays in this process', {
+    url: true,
     rule: (url) => (url !== null && !/^rediss?:\/\/[^\s]+$/.test(url) ? 'must be a redis:// or rediss:// URL' : undefined),
   }),
   /**

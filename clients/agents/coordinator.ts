@@ -21,6 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { FromWorker, ToWorker } from '../swarm/ipc.js';
 import type { WorkerLink } from '../swarm/worker-link.js';
+import { redactUrl } from '../../server/log.js';
 
 /** An agent as it announces itself. */
 export interface AgentInfo {
@@ -60,7 +61,7 @@ export async function connectPair(url: string): Promise<[Redis, Redis]> {
     await Promise.all(pair.map((redis) => redis.connect()));
   } catch (err) {
     for (const redis of pair) redis.disconnect();
-    throw new Error(`--coordinator ${url}: ${(last ?? (err as Error)).message}`);
+    throw new Error(`--coordinator ${redactUrl(url)}: ${(last ?? (err as Error)).message}`);
   }
   for (const redis of pair) redis.options.retryStrategy = (times: number) => Math.min(times * 200, 2000);
   return pair;

@@ -115,6 +115,7 @@ export const SWARM_OPTION_SPEC = {
   agents: integer(0, 0, 1000, 'run the workers on this many agents (swarm agent --coordinator <redis>, one per load machine) instead of here; waits --agent-wait s for them'),
   /** Redis URL through which the run and its agents talk (clients/agents/coordinator.ts); '' = none. Default ''. */
   coordinator: text('', 'Redis URL the agents were started with (redis://host:6379)', {
+    url: true,
     rule: (url) => (url === '' || /^rediss?:\/\//.test(url) ? undefined : 'must be a redis:// URL'),
     relation: (o, n) => ((o.agents as number) > 0 && !o.coordinator
       ? `${n('coordinator')} must be given with ${n('agents')} (the Redis the agents were started with) (got ${show(o.coordinator)})` : undefined),

@@ -5,6 +5,7 @@
  */
 import pg from 'pg';
 import type { SlowIo } from './types.js';
+import { redactUrl } from '../log.js';
 
 export async function postgresSlowIo(url: string, poolSize: number): Promise<SlowIo> {
   const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 3000 });
@@ -14,10 +15,10 @@ export async function postgresSlowIo(url: string, poolSize: number): Promise<Slo
     await pool.query('SELECT 1');
   } catch (err) {
     await pool.end();
-    throw new Error(`--slow-io postgres: cannot connect to ${url} (--slow-io-url): ${(err as Error).message}`);
+    throw new Error(`--slow-io postgres: cannot connect to ${redactUrl(url)} (--slow-io-url): ${(err as Error).message}`);
   }
   return {
-    description: `postgres pg_sleep at ${url}, pool ${poolSize} (at most ${poolSize} concurrent waits)`,
+    description: `postgres pg_sleep at ${redactUrl(url)}, pool ${poolSize} (at most ${poolSize} concurrent waits)`,
     wait: async (ms) => {
       await pool.query('SELECT pg_sleep($1)', [ms / 1000]);
     },

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { ConnectionPool } from './pool.js';
 import type { SlowIo } from './types.js';
+import { redactUrl } from '../log.js';
 
 export async function redisSlowIo(url: string, poolSize: number): Promise<SlowIo> {
   const clients = Array.from({ length: poolSize }, () =>
@@ -15,13 +16,13 @@ export async function redisSlowIo(url: string, poolSize: number): Promise<SlowIo
     await Promise.all(clients.map((client) => client.connect()));
   } catch (err) {
     clients.forEach((client) => client.disconnect());
-    throw new Error(`--slow-io redis: cannot connect to ${url} (--slow-io-url): ${(err as Error).message}`);
+    throw new Error(`--slow-io redis: cannot connect to ${redactUrl(url)} (--slow-io-url): ${(err as Error).message}`);
   }
   const pool = new ConnectionPool(clients);
   // A key of this process that nobody ever pushes to.
   const key = `slow-io:never-pushed:${randomBytes(6).toString('hex')}`;
   return {
-    description: `redis BLPOP at ${url}, pool ${poolSize} (at most ${poolSize} concurrent waits)`,
+    description: `redis BLPOP at ${redactUrl(url)}, pool ${poolSize} (at most ${poolSize} concurrent waits)`,
     wait: (ms) =>
       pool.use(async (client) => {
         await client.blpop(key, ms / 1000);

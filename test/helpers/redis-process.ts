@@ -50,10 +50,11 @@ function spawnRedis(args: string[]): RedisChild {
 }
 
 /** Waits until redis-server answers PING on `port`, failing early with its own words if it exits. */
-async function waitForPing(port: number, node: RedisChild, what: string): Promise<void> {
+async function waitForPing(port: number, node: RedisChild, what: string, password?: string): Promise<void> {
   const run = promisify(execFile);
   const deadline = Date.now() + 10_000;
-  while ((await run('redis-cli', ['-p', String(port), 'PING'], { timeout: 2000 }).then((r) => r.stdout.trim(), () => '')) !== 'PONG') {
+  const auth = password === undefined ? [] : ['-a', password, '--no-auth-warning'];
+  while ((await run('redis-cli', ['-p', String(port), ...auth, 'PING'], { timeout: 2000 }).then((r) => r.stdout.trim(), () => '')) !== 'PONG') {
     const failure = node.failure();
     if (failure) throw new Error(`${what} on ${port}: ${failure}`);
     if (Date.now() > deadline) throw new Error(`${what} on ${port} did not answer PING within 10 s`);
@@ -61,13 +62,17 @@ async function waitForPing(port: number, node: RedisChild, what: string): Promis
   }
 }
 
-/** A redis-server of the test's own, started on a free port; resolves once it answers PING. */
-export async function redisProcess(): Promise<RedisProcess> {
+/**
+ * A redis-server of the test's own, started on a free port; resolves once it answers PING. With
+ * `password`, it requires it (requirepass), and `url` carries it.
+ */
+export async function redisProcess({ password }: { password?: string } = {}): Promise<RedisProcess> {
   let child: ChildProcess | null = null;
   const launch = async (port: number): Promise<void> => {
-    const node = spawnRedis(['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
+    const auth = password === undefined ? [] : ['--requirepass', password];
+    const node = spawnRedis(['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...auth]);
     child = node.child;
-    await waitForPing(port, node, 'redis-server');
+    await waitForPing(port, node, 'redis-server', password);
   };
   const kill = async (): Promise<void> => {
     const running = child;
@@ -83,7 +88,7 @@ export async function redisProcess(): Promise<RedisProcess> {
     });
     return candidate;
   });
-  return { port, url: `redis://127.0.0.1:${port}`, start: () => launch(port), kill };
+  return { port, url: `redis://${password === undefined ? '' : `:${password}@`}127.0.0.1:${port}`, start: () => launch(port), kill };
 }
 
 export interface RedisClusterProcess {

@@ -106,7 +106,16 @@ export function tokenOf(query: string, authorization: string, cookie: string): s
   if (bearer) return bearer[1];
   for (const part of cookie.split(';')) {
     const [name, ...value] = part.trim().split('=');
-    if (name === 'token' && value.length > 0) return decodeURIComponent(value.join('='));
+    if (name === 'token' && value.length > 0) return cookieValue(value.join('='));
   }
   return null;
+}
+
+/** A cookie value, percent-decoded; one that does not decode stays as sent, a token that will not verify (401). */
+function cookieValue(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
 }

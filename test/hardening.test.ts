@@ -140,6 +140,27 @@ describe('connection limits', () => {
     await s.close();
   });
 
+  it('a malformed token (cookie or query) is 401 on both endpoints, and the address keeps its slot', async () => {
+    const s = await startServer({ jwtSecret: 'a-test-secret-of-at-least-32-bytes!!', maxConnectionsPerIp: 1 });
+    for (const path of ['/pubsub', '/echo?rounds=0']) {
+      for (const cookie of ['token=%', 'token=%E0%A4%A', 'a=1; token=%zz']) {
+        const answer = await rawHttp(s.port, upgradeRequest(path, [`Cookie: ${cookie}`]));
+        assert.equal(answer.status, 401, `${path} with Cookie: ${cookie}`);
+      }
+    }
+    for (const path of ['/pubsub?token=%', '/echo?rounds=0&token=%E0%A4%A']) {
+      assert.equal((await rawHttp(s.port, upgradeRequest(path))).status, 401, path);
+    }
+    const stats = await s.stats();
+    assert.equal(stats.handler_errors, 0, 'no handler threw');
+    assert.equal(stats.refused.unauthorized, 8);
+    // One connection per address: it is there only if every refusal gave its slot back.
+    const client = await TestClient.open(`${s.ws}/pubsub`);
+    assert.equal((await client.next()).event, 'welcome');
+    await client.close();
+    await s.close();
+  });
+
   it('defaults --max-connections to the open-file limit less a reserve', async () => {
     const s = await startServer();
     const stats = await s.stats();

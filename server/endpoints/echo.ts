@@ -61,18 +61,21 @@ export class EchoEndpoint {
   }
 
   private upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
+    // The address's slot, until a refusal, the upgrade or the later check takes it over (see PubSubUpgrade).
+    let admitted: string | null = null;
     try {
       const rounds = parseRounds(req.getQuery('rounds'));
       if (typeof rounds === 'string') {
         res.writeStatus('400 Bad Request').end(rounds, true);
         return;
       }
-      const address = this.ctx.admission.admit(res, req, this.ctx.shuttingDown);
+      const address = (admitted = this.ctx.admission.admit(res, req, this.ctx.shuttingDown));
       if (address === null) return;
       const headers = upgradeHeaders(req);
       const data: EchoConnection = { remaining: rounds === 0 ? Infinity : rounds, address, endedByServer: false };
       // Identity applies to every WebSocket endpoint: a token brought here is checked too.
       const token = requestToken(this.ctx, req);
+      admitted = null;
       if (token === null && this.ctx.options.requireAuth) return refuseUpgrade(this.ctx, res, address, TOKEN_REQUIRED);
       if (token === null) return acceptUpgrade(res, headers, context, data);
       // The echo sequence has no use for who the client is: the token is checked, not kept.
@@ -94,6 +97,7 @@ export class EchoEndpoint {
         };
       });
     } catch (err) {
+      if (admitted !== null) this.ctx.admission.release(admitted);
       reportHandlerError(this.ctx, 'echo upgrade', err);
       refuseWithServerError(res);
     }

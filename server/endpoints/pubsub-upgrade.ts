@@ -34,17 +34,22 @@ export class PubSubUpgrades {
 
   /** The uWS `upgrade` handler of `/pubsub`. */
   upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
+    // The address's slot, from admission until a refusal, the upgrade or the later check takes it over:
+    // an exception in between gives it back.
+    let admitted: string | null = null;
     try {
-      const address = this.ctx.admission.admit(res, req, this.ctx.shuttingDown);
+      const address = (admitted = this.ctx.admission.admit(res, req, this.ctx.shuttingDown));
       if (address === null) return;
       const token = requestToken(this.ctx, req);
       const headers = upgradeHeaders(req);
-      if (token === null && this.ctx.options.requireAuth) return this.refuse(res, address, TOKEN_REQUIRED);
-      if (token === null && !this.ctx.hooks.authenticate) return this.accept(res, headers, context, address, null);
       // The request is gone after the first await: what authenticate sees is copied now.
       const request = this.ctx.hooks.authenticate ? upgradeRequest(req, address) : null;
+      admitted = null;
+      if (token === null && this.ctx.options.requireAuth) return this.refuse(res, address, TOKEN_REQUIRED);
+      if (token === null && !this.ctx.hooks.authenticate) return this.accept(res, headers, context, address, null);
       void this.acceptLater(res, headers, context, address, token, request);
     } catch (err) {
+      if (admitted !== null) this.ctx.admission.release(admitted);
       reportHandlerError(this.ctx, 'pubsub upgrade', err);
       refuseWithServerError(res);
     }

@@ -177,6 +177,26 @@ describe('POST /publish over the size limit', () => {
   });
   after(() => s.close());
 
+  it('without the key, answers 401 after reading at most 64 KiB of a large body, and closes', async () => {
+    // Announces 10 MiB and sends 1 MiB, then waits: the answer must not wait for the rest.
+    const head = `POST /publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\nContent-Length: ${10 * 1024 * 1024}\r\n\r\n`;
+    const started = Date.now();
+    const res = await rawHttp(s.port, Buffer.concat([Buffer.from(head), Buffer.alloc(1024 * 1024, 'x')]), 5000);
+    assert.equal(res.status, 401);
+    assert.equal(JSON.parse(res.body).error, 'unauthorized');
+    assert.ok(Date.now() - started < 4000, 'answered and closed before the read timed out');
+    // A small body without the key: read whole, 401, the connection kept for the next request.
+    assert.equal((await fetch(`${s.http}/publish`, { method: 'POST', body: '{"channel":"news","message":1}' })).status, 401);
+  });
+
+  it('takes the Bearer scheme in any case', async () => {
+    for (const scheme of ['Bearer', 'bearer', 'BEARER']) {
+      const res = await fetch(`${s.http}/publish`, { method: 'POST', headers: { authorization: `${scheme} k` }, body: '{"channel":"news","message":1}' });
+      assert.equal(res.status, 202, scheme);
+    }
+    assert.equal((await fetch(`${s.http}/publish`, { method: 'POST', headers: { authorization: 'Basic k' }, body: '{"channel":"news","message":1}' })).status, 401);
+  });
+
   it('answers 413 to a client that sends 5 MiB before it reads (raw socket)', async () => {
     const body = Buffer.alloc(5 * 1024 * 1024, 'x');
     const head = `POST /publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Length: ${body.length}\r\n\r\n`;

@@ -30,6 +30,13 @@ export function discardLimit(maxPayload: number): number {
   return Math.max(16 * 1024 * 1024, 16 * maxPayload);
 }
 
+/**
+ * How much of the body of a `/publish` without the right key is read (and thrown away, nothing kept)
+ * before its 401/403: enough for a small request's client to finish writing and read the answer; past
+ * it the connection is closed with the answer. A client without the key costs no more than this.
+ */
+export const UNAUTHORIZED_READ_BYTES = 64 * 1024;
+
 const ROUTES: Record<string, string> = { '/health': 'GET', '/stats': 'GET', '/metrics': 'GET', '/publish': 'POST', '/client.js': 'GET', '/favicon.ico': 'GET' };
 
 /**
@@ -122,9 +129,11 @@ interface PublishRequest {
 }
 
 /**
- * `POST /publish`. The body is read before any answer (a bad key or a body over the limit included), so
- * that the client is done writing when the answer comes; only a client that waits for
- * `100 Continue` is answered 413 at once, from its `Content-Length`.
+ * `POST /publish`. The key is checked first: without it the body is read up to
+ * {@link UNAUTHORIZED_READ_BYTES} and thrown away, and the answer is 401 (or 403 when HTTP publishing is
+ * off). With it, the body is read before any answer (one over the limit included), so that the client
+ * is done writing when the answer comes; only a client that waits for `100 Continue` is answered 413 at
+ * once, from its `Content-Length`.
  */
 async function handlePublish(
   ctx: ServerContext,
@@ -134,21 +143,27 @@ async function handlePublish(
   aborted: () => boolean,
 ): Promise<void> {
   const limit = ctx.options.maxPayload;
+  const key = ctx.options.publishKey;
+  const authorized = key !== null && bearerMatches(request.authorization, key);
+  if (!authorized) {
+    const body = await readBody(res, 0, UNAUTHORIZED_READ_BYTES);
+    if (aborted()) return;
+    // Past the bound the connection goes with the answer: what the client still sends is not read.
+    const close = body === 'too_much';
+    res.cork(() =>
+      key === null
+        ? json(ctx.stats, res, 403, { error: 'disabled', message: 'HTTP publishing is off: start the server with --publish-key' }, {}, close)
+        : json(ctx.stats, res, 401, { error: 'unauthorized', message: 'Authorization: Bearer <publish key> is missing or wrong' }, {}, close),
+    );
+    return;
+  }
   if (request.expectContinue && request.contentLength !== '' && Number(request.contentLength) > limit) {
     return tooLarge(ctx, res, limit);
   }
   const body = await readBody(res, limit, discardLimit(limit));
   if (aborted()) return;
   res.cork(() => {
-    if (body === 'too_much') return tooLarge(ctx, res, limit);
-    const key = ctx.options.publishKey;
-    if (key === null) {
-      return json(ctx.stats, res, 403, { error: 'disabled', message: 'HTTP publishing is off: start the server with --publish-key' });
-    }
-    if (!bearerMatches(request.authorization, key)) {
-      return json(ctx.stats, res, 401, { error: 'unauthorized', message: 'Authorization: Bearer <publish key> is missing or wrong' });
-    }
-    if (body === 'over') return tooLarge(ctx, res, limit);
+    if (body === 'too_much' || body === 'over') return tooLarge(ctx, res, limit);
     if (publisher.isDraining) return json(ctx.stats, res, 503, { error: 'shutting_down', message: 'the server is shutting down: not published' });
     const parsed = parsePublishBody(body, ctx.options.maxJsonDepth);
     if ('error' in parsed) return json(ctx.stats, res, 400, parsed);
@@ -183,9 +198,12 @@ export function parsePublishBody(
   return { channel: { name: channel, facility }, messageJson: JSON.stringify(message) };
 }
 
+/** Whether `Authorization` is `Bearer <key>` (the scheme in any case, as RFC 9110 has it), compared in constant time. */
 function bearerMatches(authorization: string, key: string): boolean {
-  const given = Buffer.from(authorization);
-  const expected = Buffer.from(`Bearer ${key}`);
+  const scheme = /^bearer +/i.exec(authorization);
+  if (!scheme) return false;
+  const given = Buffer.from(authorization.slice(scheme[0].length));
+  const expected = Buffer.from(key);
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
@@ -238,12 +256,12 @@ const STATUS_TEXT: Record<number, string> = {
 };
 
 /** Writes a JSON response; an error answer is counted by its code (`http_errors`). */
-function json(stats: Stats, res: HttpResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+function json(stats: Stats, res: HttpResponse, status: number, body: unknown, headers: Record<string, string> = {}, closeConnection = false): void {
   if (status >= 400) {
     const code = (body as { error?: string }).error ?? String(status);
     stats.httpErrors[code] = (stats.httpErrors[code] ?? 0) + 1;
   }
   res.writeStatus(STATUS_TEXT[status] ?? String(status));
   for (const [name, value] of Object.entries(headers)) res.writeHeader(name, value);
-  res.writeHeader('Content-Type', 'application/json').end(JSON.stringify(body));
+  res.writeHeader('Content-Type', 'application/json').end(JSON.stringify(body), closeConnection);
 }

@@ -89,6 +89,29 @@ describe('hooks', () => {
     );
   });
 
+  it('answers one connection\'s rpc calls in the order sent, one receiver at a time', async () => {
+    let running = 0;
+    let most = 0;
+    const timed = async (ms: number): Promise<number> => {
+      most = Math.max(most, ++running);
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      running--;
+      return ms;
+    };
+    await withServer({ rpc: { wait: (_conn, ms) => timed(ms as number) } }, async (server) => {
+      const { client } = await TestClient.pubsub(server.ws);
+      // The first call takes longest: answered first all the same.
+      const waits = [120, 60, 1, 30, 1];
+      waits.forEach((ms, i) => client.send({ action: 'rpc', payload: { method: 'wait', params: ms }, id: i + 1 }));
+      const answers = [];
+      for (let i = 0; i < waits.length; i++) answers.push(await client.next());
+      assert.deepEqual(answers.map((a) => a.id), [1, 2, 3, 4, 5]);
+      assert.deepEqual(answers.map((a) => a.result), waits);
+      assert.equal(most, 1, 'one receiver of the connection at a time');
+      await client.close();
+    });
+  });
+
   it('calls receivers: a result, rpc_failed with what it threw, unknown_method', async () => {
     await withServer(
       { rpc: { echo: (conn, params) => ({ params, user: conn.user }), fail: () => Promise.reject(new Error('no such order')) } },

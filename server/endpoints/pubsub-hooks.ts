@@ -83,6 +83,8 @@ export class RequestQueue {
       if (request.action === 'publish' && (this.access.publishHook || this.ctx.hooks.onPublish?.length)) {
         return await this.publishThroughTraps(ws, conn, request.channel, message(), request.id);
       }
+      // A receiver's answer comes before the next request's: the queue waits for it (request order).
+      if (request.action === 'rpc') return await this.rpc(ws, conn, request.method, request.params, request.id);
       this.writer.corkLater(ws, conn, () => this.target.carryOut(ws, conn, request));
     } catch (err) {
       this.writer.crashed(ws, conn, 'pubsub hooks', err);

@@ -34,6 +34,12 @@ export interface SpawnListeningOptions {
   onLine?: (line: string) => void;
   /** The child as soon as it is spawned: to track it for cleanup, or to read its stderr as well. */
   onSpawn?: (child: ChildProcess) => void;
+  /**
+   * What {@link ListeningChild.output} keeps: everything (`all`, the default: a test reads the log after
+   * its requests), or what came before the listening line (`start`: a server that runs for hours under a
+   * benchmark would otherwise grow the benchmark's memory with every line it prints).
+   */
+  keep?: 'all' | 'start';
 }
 
 /**
@@ -42,24 +48,26 @@ export interface SpawnListeningOptions {
  *   it printed.
  */
 export async function spawnListening(command: readonly string[], options: SpawnListeningOptions = {}): Promise<ListeningChild> {
-  const { timeoutMs = 10_000, label = 'server', stderr = 'pipe', onLine, onSpawn } = options;
+  const { timeoutMs = 10_000, label = 'server', stderr = 'pipe', onLine, onSpawn, keep = 'all' } = options;
   const spawnOptions: SpawnOptions = { stdio: ['ignore', 'pipe', stderr], env: options.env ?? process.env, cwd: options.cwd };
   const child = spawn(command[0], command.slice(1), spawnOptions);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   onSpawn?.(child);
   let out = '';
-  child.stderr?.on('data', (chunk) => (out += chunk));
+  let keeping = true;
+  child.stderr?.on('data', (chunk) => keeping && (out += chunk));
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`${label} did not start within ${timeoutMs / 1000} s:\n${out}`));
     }, timeoutMs);
     createInterface({ input: child.stdout! }).on('line', (line) => {
-      out += `${line}\n`;
+      if (keeping) out += `${line}\n`;
       onLine?.(line);
       const match = LISTENING_LINE.exec(line);
       if (match) {
         clearTimeout(timer);
+        keeping = keep === 'all';
         resolve(Number(match[1]));
       }
     });

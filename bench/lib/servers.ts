@@ -87,6 +87,7 @@ export async function startServerProcess(kind: ServerKind, args: string[] = [], 
   let engine = '';
   const { port: listening } = await spawnListening([process.execPath, ...nodeArgs, script, ...portArgs, ...logArgs, ...args], {
     label: `${kind} server`,
+    keep: 'start',
     // The supervisor's workers prefix their lines with "[worker n pid p] ".
     onLine: (line) => (engine = /^(?:\[worker [^\]]*\] )?engine: (.*)$/.exec(line)?.[1] ?? engine),
     onSpawn: (spawned) => {

@@ -10,7 +10,7 @@ import { createServer, pgNotifyChannels, redisList, validateOptions, type Monito
 import { loadEngine, skippedLine } from './engine.js';
 import { createLog, redactUrl } from './log.js';
 import { runSupervisor, SUPERVISED_ENV, WORKER_PORTS, type WorkerPorts } from './supervisor.js';
-import { SERVER_OPTION_SPEC } from './options.js';
+import { benchSurfaces, SERVER_OPTION_SPEC } from './options.js';
 import { optionsFromArgs, withOptions } from './option-spec.js';
 
 /** What the command line asks for: one server's options, and how many such processes to supervise. */
@@ -33,15 +33,16 @@ const strings = (value: unknown): string[] => [value].flat().filter((v) => v !==
 
 /** Parses argv into server options; exits 2 with a message naming the flag on bad input. */
 async function parseServerArgs(argv: string[]): Promise<ParsedArgs> {
-  const args = await withOptions(commandLine('pubsub-server', '$0 [flags]\n\nThe uWebSockets.js pub/sub server: /pubsub, /echo, /health, /stats, /metrics, /publish.', argv), SERVER_OPTION_SPEC)
+  const args = await withOptions(commandLine('pubsub-server', '$0 [flags]\n\nThe uWebSockets.js pub/sub server: /pubsub, /health, /publish; /echo, /stats and /metrics when asked.', argv), SERVER_OPTION_SPEC)
     .option('workers', { coerce: numeric, requiresArg: true, default: 1, describe: 'server processes run by one supervisor that restarts any that die; above 1 needs --redis or --redis-cluster' })
     .option('worker-ports', { type: 'string', choices: WORKER_PORTS, default: 'shared', describe: 'with --workers: all on --port (SO_REUSEPORT), or on --port, --port+1, ...' })
+    .option('bench', { type: 'boolean', default: false, describe: 'turn on what the benchmarks use and a public server keeps off: --echo, --slow-io timer, --public-stats (a flag given itself wins)' })
     .option('jwt-secret-file', { type: 'string', describe: 'read --jwt-secret from this file (its first line), so the secret stays out of the process list' })
     .option('pg-notify', { type: 'string', describe: 'PostgreSQL URL to LISTEN at (postgres://...): each NOTIFY on a --pg-notify-channel is published to the subscribers of this instance; listens again after a lost connection' })
     .option('pg-notify-channel', { coerce: strings, requiresArg: true, default: [], describe: 'name[=channel], repeatable: LISTEN on name, publish its payloads (JSON, or else a JSON string) on channel (name itself without =); needs --pg-notify' })
     .option('redis-list', { coerce: strings, requiresArg: true, default: [], describe: 'key=channel, repeatable: publish every item LPUSHed to the list key on channel, oldest first, through the broker; moved to key:processing until published, so a restart loses none (needs --redis)' })
     .parseAsync();
-  const options = optionsFromArgs(SERVER_OPTION_SPEC, args);
+  const options = { ...optionsFromArgs(SERVER_OPTION_SPEC, args), ...(args.bench ? benchSurfaces(argv) : {}) };
   options.jwtSecret = jwtSecret(args.jwtSecret as string | undefined, args.jwtSecretFile as string | undefined);
   const monitorFlags = { pgNotify: args.pgNotify as string | undefined, pgNotifyChannel: args.pgNotifyChannel as string[], redisList: args.redisList as string[] };
   return { options, workers: args.workers as number, workerPorts: args.workerPorts as WorkerPorts, monitorFlags };
@@ -110,7 +111,7 @@ async function main(): Promise<void> {
       usageError('--workers above 1 needs --redis or --redis-cluster: without it each process would have channels of its own');
     }
     try {
-      await runSupervisor({ workers, ports: workerPorts, port: checked.port, host: checked.host, shutdownTimeout: checked.shutdownTimeout, argv });
+      await runSupervisor({ workers, ports: workerPorts, port: checked.port, host: checked.host, shutdownTimeout: checked.shutdownTimeout, adminPort: checked.adminPort, argv });
     } catch (err) {
       console.error(`pubsub-server: ${(err as Error).message}`);
       process.exit(1);
@@ -158,7 +159,10 @@ async function main(): Promise<void> {
   // exits at once instead of saying goodbye.
   process.on('SIGINT', () => (process.env[SUPERVISED_ENV] ? undefined : void stop('SIGINT')));
   process.on('SIGTERM', () => void stop('SIGTERM'));
-  console.log(`listening: ws://${base}/pubsub  ws://${base}/echo  http://${base}/health  /stats  /metrics  /publish${local}`);
+  if (address.adminPort !== null) console.log(`admin: http://${server.options.adminHost}:${address.adminPort}/stats  /metrics  /health`);
+  const echo = server.options.echo ? `  ws://${base}/echo` : '';
+  const counters = server.options.publicStats ? '  /stats  /metrics' : '';
+  console.log(`listening: ws://${base}/pubsub${echo}  http://${base}/health${counters}  /publish${local}`);
 }
 
 void main();

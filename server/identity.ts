@@ -100,13 +100,21 @@ export function granted(patterns: readonly string[], channel: string): boolean {
  * headers on a WebSocket). The first found, in that order; null when there is none.
  */
 export function tokenOf(query: string, authorization: string, cookie: string): string | null {
+  return tokenSource(query, authorization, cookie)?.token ?? null;
+}
+
+/** Where a request's token came from: the cookie is sent by a browser on its own (origins.ts). */
+export type TokenPlace = 'query' | 'header' | 'cookie';
+
+/** The token of {@link tokenOf}, with where it was found. */
+export function tokenSource(query: string, authorization: string, cookie: string): { token: string; from: TokenPlace } | null {
   const fromQuery = new URLSearchParams(query).get('token');
-  if (fromQuery) return fromQuery;
+  if (fromQuery) return { token: fromQuery, from: 'query' };
   const bearer = /^Bearer\s+(\S+)$/i.exec(authorization);
-  if (bearer) return bearer[1];
+  if (bearer) return { token: bearer[1], from: 'header' };
   for (const part of cookie.split(';')) {
     const [name, ...value] = part.trim().split('=');
-    if (name === 'token' && value.length > 0) return cookieValue(value.join('='));
+    if (name === 'token' && value.length > 0) return { token: cookieValue(value.join('=')), from: 'cookie' };
   }
   return null;
 }

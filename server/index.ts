@@ -11,9 +11,9 @@ import { createBroker } from './broker/index.js';
 import { Admission } from './endpoints/admission.js';
 import { CLOSE, type ServerContext } from './endpoints/context.js';
 import { EchoEndpoint } from './endpoints/echo.js';
-import { registerHttp } from './endpoints/http.js';
+import { adminApp, registerHttp } from './endpoints/http.js';
 import { PubSubEndpoint } from './endpoints/pubsub.js';
-import { loadEngine, skippedLine, type EngineInfo, type us_listen_socket } from './engine.js';
+import { loadEngine, skippedLine, type EngineInfo, type TemplatedApp, type us_listen_socket } from './engine.js';
 import { validateOptions, type ServerOptions } from './options.js';
 import { LoopDelayMonitor } from './loop-delay.js';
 import { createSlowIo } from './slow-io/index.js';
@@ -43,8 +43,10 @@ export interface ListenInfo {
   /** The port bound (the real one when port 0 was asked for). */
   port: number;
   host: string;
-  /** Description of the slow-IO backend. */
+  /** Description of the slow-IO backend (`off` when the `slow` action is off). */
   slowIo: string;
+  /** The admin listener's port (on `adminHost`), or null without one. */
+  adminPort: number | null;
 }
 
 /** A server made by {@link createServer}. */
@@ -100,6 +102,24 @@ export function createServer(input: Partial<ServerOptions> & { hooks?: Hooks; mo
   const { uws, info: engine } = loadEngine(options.maxHeaderSize);
   const stats = new Stats();
   let listenSocket: us_listen_socket | null = null;
+  let adminSocket: us_listen_socket | null = null;
+  const closeListeners = (): void => {
+    for (const socket of [listenSocket, adminSocket]) if (socket) uws.us_listen_socket_close(socket);
+    listenSocket = adminSocket = null;
+  };
+  /**
+   * Listens on host:port. uWS sets SO_REUSEPORT unless told otherwise, so a second server on a taken
+   * port would start silently and the kernel would split clients between the two; the exclusive flag
+   * refuses that. `reusePort` (the --workers supervisor) asks for the sharing on purpose.
+   */
+  const listenOn = (app: TemplatedApp, host: string, port: number, reusePort: boolean, flags: string) =>
+    new Promise<us_listen_socket>((resolve, reject) => {
+      const listenExclusive = app.listen as unknown as (host: string, port: number, flags: number, cb: (socket: us_listen_socket | false) => void) => void;
+      listenExclusive.call(app, host, port, reusePort ? 0 : LISTEN_EXCLUSIVE_PORT, (socket) => {
+        if (socket) resolve(socket);
+        else reject(new Error(`cannot listen on ${host}:${port} (${flags}): in use or not allowed`));
+      });
+    });
   let pubsub: PubSubEndpoint | null = null;
   let echo: EchoEndpoint | null = null;
   let ctx: ServerContext | null = null;
@@ -118,62 +138,52 @@ export function createServer(input: Partial<ServerOptions> & { hooks?: Hooks; mo
     /** What a listen that fails gives back: whatever it made or started so far. */
     const giveBack = async (): Promise<void> => {
       await Promise.all(monitors.map((m) => m.stop()));
-      if (listenSocket) uws.us_listen_socket_close(listenSocket);
-      listenSocket = null;
+      closeListeners();
       pubsub?.stop();
       loopMonitor?.stop();
-      await Promise.all([slowIo.close(), broker.close(), presence?.close(), history?.close()]);
+      await Promise.all([slowIo?.close(), broker.close(), presence?.close(), history?.close()]);
     };
     try {
       await presence?.start();
       const verifier = options.jwtSecret === null ? null : new TokenVerifier(options.jwtSecret);
       const context: ServerContext = (ctx = { uws, app, options, stats, broker, slowIo, admission, shuttingDown: false, log, throttle, hooks, presence, history, keeper, verifier });
       const endpoint = (pubsub = new PubSubEndpoint(context));
-      echo = new EchoEndpoint(context);
       app.ws('/pubsub', endpoint.behavior());
-      app.ws('/echo', echo.behavior());
+      if (options.echo) {
+        echo = new EchoEndpoint(context);
+        app.ws('/echo', echo.behavior());
+      }
       const loopDelay = (loopMonitor = new LoopDelayMonitor());
       const statsContext = () => ({
         engine,
         broker: { kind: broker.kind, state: broker.state(), counters: broker.counters() },
-        slowIo: slowIo.description,
+        slowIo: slowIo?.description ?? 'off',
         maxConnections: admission.maxConnections,
         loopDelay: loopDelay.current(),
         monitors: Object.fromEntries(monitors.map((m) => [m.name, { state: m.state(), ...m.counters() }])),
         presence: presence ? { kind: presence.kind, ...presence.counters() } : null,
       });
       registerHttp(context, statsContext, endpoint);
-      listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-        // uWS sets SO_REUSEPORT unless told otherwise, so a second server on a taken port would start
-        // silently and the kernel would split clients between the two; the exclusive flag refuses that.
-        // --reuse-port (the --workers supervisor) asks for the sharing on purpose.
-        const listenExclusive = app.listen as unknown as (
-          host: string,
-          port: number,
-          flags: number,
-          cb: (socket: us_listen_socket | false) => void,
-        ) => void;
-        listenExclusive.call(app, options.host, options.port, options.reusePort ? 0 : LISTEN_EXCLUSIVE_PORT, (socket) => {
-          if (socket) resolve(socket);
-          else reject(new Error(`cannot listen on ${options.host}:${options.port} (--host, --port): in use or not allowed`));
-        });
-      });
+      listenSocket = await listenOn(app, options.host, options.port, options.reusePort, '--host, --port');
+      if (options.adminPort !== null) {
+        adminSocket = await listenOn(adminApp(context, statsContext), options.adminHost, options.adminPort, options.reusePort, '--admin-host, --admin-port');
+      }
       for (const monitor of monitors) await monitor.start(endpoint, log);
     } catch (err) {
       await giveBack();
       throw err;
     }
     const port = uws.us_socket_local_port(listenSocket as never);
-    log.info({ host: options.host, port, engine: engine.description, engine_skipped: skippedLine(engine), broker: broker.kind, slow_io: slowIo.description, max_connections: admission.maxConnections }, 'listening');
-    return { port, host: options.host, slowIo: slowIo.description };
+    const adminPort = adminSocket ? uws.us_socket_local_port(adminSocket as never) : null;
+    log.info({ host: options.host, port, admin_port: adminPort, engine: engine.description, engine_skipped: skippedLine(engine), broker: broker.kind, slow_io: slowIo?.description ?? 'off', max_connections: admission.maxConnections }, 'listening');
+    return { port, host: options.host, slowIo: slowIo?.description ?? 'off', adminPort };
   }
 
   async function close(): Promise<void> {
     if (!ctx || ctx.shuttingDown) return;
     ctx.shuttingDown = true;
     ctx.log.info({ connections: stats.pubsubConnections + stats.echoConnections }, 'shutdown: refusing new connections and publishes, delivering what was accepted');
-    if (listenSocket) uws.us_listen_socket_close(listenSocket);
-    listenSocket = null;
+    closeListeners();
     // Monitors first: what one took from its source is handed over before the drain below delivers it.
     await Promise.all(monitors.map((m) => m.stop()));
     const deadline = Date.now() + options.shutdownTimeout;
@@ -196,7 +206,7 @@ export function createServer(input: Partial<ServerOptions> & { hooks?: Hooks; mo
     if (open > 0) await new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(LINGER_MS, deadline - Date.now()))));
     pubsub?.stop();
     loopMonitor?.stop();
-    await Promise.all([ctx.broker.close(), ctx.slowIo.close(), ctx.presence?.close(), ctx.history?.close()]);
+    await Promise.all([ctx.broker.close(), ctx.slowIo?.close(), ctx.presence?.close(), ctx.history?.close()]);
     ctx.log.info('shutdown: done');
   }
 

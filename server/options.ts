@@ -6,15 +6,16 @@
 import { MIN_SECRET_BYTES } from './identity.js';
 import { LOG_LEVELS } from './log.js';
 import { MAX_SLOW_MS } from './protocol/index.js';
-import { argsOf, checkOptions, choice, defaultsOf, flagOf, flagsOf, integer, onOff, optionalInteger, optionalText, text, type OptionSpecs, type OptionsOf } from './option-spec.js';
+import { isOriginPattern } from './endpoints/origins.js';
+import { argsOf, checkOptions, choice, defaultsOf, flagOf, flagsOf, integer, list, onOff, optionalInteger, optionalText, text, type OptionSpecs, type OptionsOf } from './option-spec.js';
 
 /** Where the `slow` action does its waiting. */
-export const SLOW_IO_BACKENDS = ['timer', 'redis', 'postgres'] as const;
+export const SLOW_IO_BACKENDS = ['off', 'timer', 'redis', 'postgres'] as const;
 
 export type SlowIoBackend = (typeof SLOW_IO_BACKENDS)[number];
 
 /** Default URL of each real-IO slow backend. */
-export const DEFAULT_SLOW_IO_URLS: Readonly<Record<Exclude<SlowIoBackend, 'timer'>, string>> = {
+export const DEFAULT_SLOW_IO_URLS: Readonly<Record<Exclude<SlowIoBackend, 'off' | 'timer'>, string>> = {
   redis: 'redis://127.0.0.1:6379',
   postgres: 'postgres://postgres@127.0.0.1:5432/test',
 };
@@ -47,15 +48,32 @@ export const SERVER_OPTION_SPEC = {
   publishKey: optionalText('bearer key for POST /publish; without it HTTP publishing is off (403)'),
   /** Whether WebSocket clients may publish on broadcast channels. Default true. */
   clientPublish: onOff(true, 'let WebSocket clients publish on broadcast channels (--no-client-publish: server side only)'),
-  /** Backend of the `slow` action. Default `timer`. */
-  slowIo: choice(SLOW_IO_BACKENDS, 'timer', `backend of the slow action (at most ${MAX_SLOW_MS} ms a request): timer has no concurrency bound; redis (BLPOP) and postgres (pg_sleep) hold a pooled connection per waiting request, so at most --slow-io-pool wait at once`),
+  /**
+   * Backend of the `slow` action, a benchmark's surface. Default `off`: the action answers `disabled`,
+   * so that no client of a public server can hold timers or the pool of a shared database.
+   */
+  slowIo: choice(SLOW_IO_BACKENDS, 'off', `backend of the slow action, for the slow-IO benchmarks (at most ${MAX_SLOW_MS} ms a request): off answers disabled; timer has no concurrency bound; redis (BLPOP) and postgres (pg_sleep) hold a pooled connection per waiting request, so at most --slow-io-pool wait at once`),
   /** URL of the slow-IO backend's server; default per backend (local Redis / PostgreSQL `test`). */
   slowIoUrl: optionalText(`server of the redis/postgres slow backend (default ${DEFAULT_SLOW_IO_URLS.redis} or ${DEFAULT_SLOW_IO_URLS.postgres})`, {
     url: true,
-    relation: (o, n) => (o.slowIoUrl !== null && o.slowIo === 'timer' ? `${n('slowIoUrl')} needs ${n('slowIo')} redis or postgres` : undefined),
+    relation: (o, n) => (o.slowIoUrl !== null && (o.slowIo === 'timer' || o.slowIo === 'off') ? `${n('slowIoUrl')} needs ${n('slowIo')} redis or postgres` : undefined),
   }),
   /** Connections the redis/postgres slow-IO backend holds; bounds its concurrent waits. Default 10. */
   slowIoPool: integer(10, 1, 1000, 'connections of the redis/postgres slow backend: its concurrency bound (keep it under PostgreSQL max_connections)'),
+  /**
+   * Serve `/echo`, the C10k benchmarks' echo endpoint. Default false (404): it runs no `authenticate`
+   * hook, and every socket of it counts against `maxConnections`.
+   */
+  echo: onOff(false, 'serve /echo, the echo endpoint of the C10k benchmarks (it runs no authenticate hook and its sockets count against --max-connections); off: 404'),
+  /**
+   * Serve `/stats` and `/metrics` on `port` too, as the benchmarks read them. Default false: they are
+   * the operator's, served only on the admin listener (`adminPort`).
+   */
+  publicStats: onOff(false, 'serve /stats and /metrics on --port too, for benchmarks; off: 404 there, and they are served on the admin listener (--admin-port) only'),
+  /** Port of the admin listener (`/stats`, `/metrics`, `/health` on `adminHost`); 0 picks a free one; null: none. */
+  adminPort: optionalInteger(0, 65_535, 'port of the admin listener, which serves /stats, /metrics and /health on --admin-host; 0 picks a free one; without it there is none'),
+  /** Address of the admin listener. Default `127.0.0.1`: the counters are the operator's. */
+  adminHost: text('127.0.0.1', 'address of the admin listener (loopback by default: the counters are for the operator)', { nonEmpty: true }),
   /** Milliseconds that shutdown waits for clients to close before it stops anyway. Default 5000. */
   shutdownTimeout: integer(5000, 0, 600_000, 'ms that shutdown waits for clients to close after goodbye'),
   /** Redis to bridge instances through (`redis://host:port/db`); null keeps everything in this process. */
@@ -101,6 +119,12 @@ export const SERVER_OPTION_SPEC = {
     secret: true,
     rule: (secret) => (secret !== null && Buffer.byteLength(secret) < MIN_SECRET_BYTES ? `must be at least ${MIN_SECRET_BYTES} bytes for HS256 (got ${Buffer.byteLength(secret)})` : undefined),
   }),
+  /**
+   * Page origins, besides the server's own, that may open a WebSocket with the `token` cookie
+   * (`https://app.example.com`, `https://*.example.com`, `*.example.com`, or `*` for any); once some are
+   * listed, every upgrade that carries an `Origin` must match. Refused: 403, counted in `refused.origin`.
+   */
+  allowedOrigins: list('must be origins (https://app.example.com), patterns (https://*.example.com, *.example.com) or *', isOriginPattern, 'page origins besides the server\'s own that may open a WebSocket with the token cookie (https://app.example.com, https://*.example.com, *.example.com; * for any), comma-separated; once given, every upgrade with an Origin header must match one; else 403'),
   /** Refuse `/pubsub` and `/echo` upgrades without a valid token (401). Needs `jwtSecret`. Default false. */
   requireAuth: onOff(false, '/pubsub and /echo upgrades without a valid token get 401 (needs --jwt-secret)', {
     relation: (o, n) => (o.requireAuth && o.jwtSecret === null ? `${n('requireAuth')} needs ${n('jwtSecret')}` : undefined),
@@ -158,6 +182,21 @@ export function validateOptions(input: Partial<ServerOptions> = {}, names: Optio
 
 /** The command-line arguments that start a server with `options` (what the benchmarks spawn it with). */
 export const serverArgs = (options: Partial<ServerOptions>): string[] => argsOf(SERVER_OPTION_SPEC, options);
+
+/**
+ * What a benchmark turns on that a public server keeps off: `/echo`, the `slow` action on a timer, and
+ * `/stats` and `/metrics` on the main port. The benchmarks and the tests' servers start with these.
+ */
+export const BENCH_SURFACES = { echo: true, slowIo: 'timer', publicStats: true } as const satisfies Partial<ServerOptions>;
+
+/**
+ * The part of {@link BENCH_SURFACES} that the command-line arguments `argv` do not set themselves (neither
+ * the flag nor its `--no-` form): what `--bench` adds.
+ */
+export function benchSurfaces(argv: readonly string[]): Partial<ServerOptions> {
+  const given = (key: string) => argv.some((arg) => arg === FLAGS[key as keyof ServerOptions] || arg === `--no-${FLAGS[key as keyof ServerOptions].slice(2)}` || arg.startsWith(`${FLAGS[key as keyof ServerOptions]}=`));
+  return Object.fromEntries(Object.entries(BENCH_SURFACES).filter(([key]) => !given(key)));
+}
 
 /** Files kept free below the open-file limit for what is not a WebSocket: HTTP requests, Redis, PostgreSQL, logs. */
 export function fileReserve(openFileLimit: number): number {

@@ -23,6 +23,11 @@ export interface SupervisorOptions {
   host: string;
   /** Milliseconds each worker may take to say goodbye before it is killed. */
   shutdownTimeout: number;
+  /**
+   * The admin listener's port, or null for none: shared like `port`, or with consecutive ports each
+   * worker on its own (`adminPort` + its index; 0: each a free one).
+   */
+  adminPort: number | null;
   /** The command-line flags every worker gets (the supervisor appends --port and --reuse-port). */
   argv: string[];
 }
@@ -61,7 +66,8 @@ export async function runSupervisor(options: SupervisorOptions): Promise<void> {
   console.log(`supervisor: ${options.workers} workers, ${options.ports === 'shared' ? `all on port ${base} (SO_REUSEPORT)` : `ports ${base}-${base + options.workers - 1}`}`);
 
   const start = (worker: Worker): void => {
-    const child = fork(CLI, [...options.argv, '--port', String(worker.port), ...(options.ports === 'shared' ? ['--reuse-port'] : [])], {
+    const ports = options.ports === 'shared' ? ['--reuse-port'] : options.adminPort ? ['--admin-port', String(options.adminPort + worker.index)] : [];
+    const child = fork(CLI, [...options.argv, '--port', String(worker.port), ...ports], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: { ...process.env, [SUPERVISED_ENV]: String(worker.index + 1) },
     });
@@ -77,7 +83,7 @@ export async function runSupervisor(options: SupervisorOptions): Promise<void> {
           listening = true;
           worker.listened = true;
           if (++up === options.workers) {
-            console.log(`listening: ws://${shown}:${base}/pubsub  ws://${shown}:${base}/echo  (${options.workers} workers${options.ports === 'consecutive' ? `, ports ${base}-${base + options.workers - 1}` : ''})`);
+            console.log(`listening: ws://${shown}:${base}/pubsub  (${options.workers} workers${options.ports === 'consecutive' ? `, ports ${base}-${base + options.workers - 1}` : ''})`);
           }
         }
       });

@@ -14,9 +14,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { createServer as createHttpServer } from 'node:http';
 import { after, before, describe, it } from 'node:test';
+import { SignJWT } from 'jose';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { onFreePort } from './helpers/ports.js';
+import { rawHttp, upgradeRequest } from './helpers/raw.js';
 import { eventually, startServer } from './helpers/server.js';
 import { dropRedisKeys, REDIS_URL } from './helpers/services.js';
 
@@ -114,6 +117,57 @@ describe('the browser client in Chromium', () => {
       await page.close();
       await Promise.all([first.close(), other.close()]);
       await dropRedisKeys(prefix);
+    }
+  });
+
+  it('refuses a page of another origin riding the token cookie (403, counted); the own origin and a listed one get in', async () => {
+    const secret = 'a-browser-test-secret-of-32-bytes!!';
+    const jwt = await new SignJWT({ sub: 'victim' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(new TextEncoder().encode(secret));
+    // The attacker's page: another port of the same host is another origin, and the same site, so
+    // Chromium sends the host's cookies with the WebSocket it opens.
+    const attacker = createHttpServer((_req, res) => void res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>elsewhere</title>'));
+    await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
+    const attackerOrigin = `http://127.0.0.1:${(attacker.address() as { port: number }).port}`;
+    const context = await browser.newContext();
+    const opens = async (page: Page, url: string): Promise<string> =>
+      page.evaluate((wsUrl) => new Promise<string>((resolve) => {
+        const ws = new WebSocket(wsUrl);
+        ws.onmessage = (e) => (resolve(String(e.data)), ws.close());
+        ws.onclose = (e) => resolve(`closed ${e.code}`);
+      }), url);
+    const plain = await startServer({ jwtSecret: secret });
+    const listed = await startServer({ jwtSecret: secret, allowedOrigins: [attackerOrigin] });
+    try {
+      await context.addCookies([{ name: 'token', value: jwt, domain: '127.0.0.1', path: '/' }]);
+      const own = await context.newPage();
+      await own.goto(`${plain.http}/health`);
+      const welcome = JSON.parse(await opens(own, `${plain.ws}/pubsub`)) as { event: string; user: string };
+      assert.deepEqual([welcome.event, welcome.user], ['welcome', 'victim'], 'the server\'s own page gets in with the cookie');
+
+      const foreign = await context.newPage();
+      await foreign.goto(attackerOrigin);
+      assert.equal(await opens(foreign, `${plain.ws}/pubsub`), 'closed 1006', 'the other origin is refused');
+      assert.equal(await opens(foreign, `${plain.ws}/echo?rounds=1`), 'closed 1006');
+      assert.equal((await plain.stats()).refused.origin, 2);
+      const sent = await rawHttp(plain.port, upgradeRequest('/pubsub', [`Origin: ${attackerOrigin}`, `Cookie: token=${jwt}`]));
+      assert.equal(sent.status, 403, 'the refusal is a 403 at the upgrade');
+      const stranger = await browser.newPage(); // no cookie: it brings nothing of anyone's, and is not checked without a list
+      try {
+        await stranger.goto(attackerOrigin);
+        const anonymous = JSON.parse(await opens(stranger, `${plain.ws}/pubsub`)) as { event: string; user: string | null };
+        assert.deepEqual([anonymous.event, anonymous.user], ['welcome', null]);
+      } finally {
+        await stranger.close();
+      }
+
+      const allowed = JSON.parse(await opens(foreign, `${listed.ws}/pubsub`)) as { event: string; user: string };
+      assert.deepEqual([allowed.event, allowed.user], ['welcome', 'victim'], 'a listed origin gets in');
+      await own.goto(`${listed.http}/health`);
+      assert.equal(JSON.parse(await opens(own, `${listed.ws}/pubsub`)).user, 'victim', 'and the own origin still does');
+    } finally {
+      await context.close();
+      attacker.close();
+      await Promise.all([plain.close(), listed.close()]);
     }
   });
 

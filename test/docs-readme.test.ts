@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { FLAGS } from '../server/options.js';
 import { TestClient } from './helpers/client.js';
 import { doc, docPlaces, health, serve, sh } from './helpers/docs.js';
-import { pidOf } from './helpers/process.js';
+import { instanceOf } from './helpers/process.js';
 import { eventually } from './helpers/server.js';
 
 describe('README.md: the server, the cluster, the baseline, bench-micro', () => {
@@ -36,14 +36,20 @@ describe('README.md: the server, the cluster, the baseline, bench-micro', () => 
     assert.match(bridged.output(), new RegExp(`^broker: redis redis://127\\.0\\.0\\.1:${places.redis.port} prefix app$`, 'm'));
     await eventually(async () => (await health(places.base)) === 200, 10_000);
     await bridged.interrupt();
+
+    const admin = await serve(doc('README.md', 'make server ARGS="--admin-port 9090"').command, places);
+    assert.match(admin.output(), new RegExp(`^admin: http://127\\.0\\.0\\.1:${places.base + 90}/stats`, 'm'));
+    assert.equal((await fetch(`http://127.0.0.1:${places.base + 90}/stats`)).status, 200);
+    assert.equal((await fetch(`http://127.0.0.1:${places.base}/stats`)).status, 404, 'not on the public port');
+    await admin.interrupt();
   });
 
   it('README: make cluster in its forms, make baseline', async () => {
     const four = await serve(doc('README.md', 'make cluster WORKERS=4').command, places);
     assert.match(four.output(), new RegExp(`^listening: ws://127\\.0\\.0\\.1:${places.base}/pubsub .*\\(4 workers\\)`, 'm'));
-    const pids = new Set<number>();
-    for (let i = 0; i < 24 && pids.size < 4; i++) pids.add(await pidOf(places.base));
-    assert.ok(pids.size >= 2, `the connections were spread over the workers (${pids.size} pids)`);
+    const instances = new Set<string>();
+    for (let i = 0; i < 24 && instances.size < 4; i++) instances.add(await instanceOf(places.base));
+    assert.ok(instances.size >= 2, `the connections were spread over the workers (${instances.size} instances)`);
     await four.interrupt();
     assert.match(four.output(), /^stopped$/m);
 

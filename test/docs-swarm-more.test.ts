@@ -12,7 +12,7 @@ describe('README.md: the swarm examples for other servers and more machines', ()
   const places = docPlaces();
 
   it('README: --find-max and three agents against make server', async () => {
-    const server = await serve('make server', places);
+    const server = await serve('make server ARGS="--bench"', places);
     try {
       const findMax = doc('README.md', 'make swarm ARGS="--url ws://127.0.0.1:9000 --find-max --clients 1000 --p99-limit 50"');
       const steps = await sh(mapped(findMax.command.replace('--clients 1000', '--clients 50 --max-clients 100 --ramp 0.5 --delay 0.5'), places));

@@ -10,7 +10,7 @@ describe('README.md: the swarm examples', () => {
   const places = docPlaces();
 
   it('README: the swarm examples, against make server and make cluster', async () => {
-    const server = await serve('make server', places);
+    const server = await serve('make server ARGS="--bench"', places);
     try {
       const bare = await sh(mapped(doc('README.md', 'make swarm').command, places));
       assert.equal(bare.code, 0, bare.output);
@@ -36,7 +36,7 @@ describe('README.md: the swarm examples', () => {
     }
 
     // The three-URL example needs three servers on consecutive ports, as its text says.
-    const three = await serve('make cluster WORKERS=3 ARGS="--worker-ports consecutive"', places);
+    const three = await serve('make cluster WORKERS=3 ARGS="--worker-ports consecutive --bench"', places);
     try {
       const urls = doc('README.md', 'make swarm ARGS="--url ws://127.0.0.1:9000,ws://127.0.0.1:9001,ws://127.0.0.1:9002 --scenario broadcast --clients 3 --publishers 1 --rate 20000 --duration 10 --warmup 3 --ramp 0"');
       const spread = await sh(mapped(urls.command.replace('--rate 20000', '--rate 2000').replace('--duration 10', '--duration 2').replace('--warmup 3', '--warmup 1'), places));

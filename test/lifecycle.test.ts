@@ -36,7 +36,7 @@ describe('library API', () => {
 describe('graceful shutdown', () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     it(`on ${signal}: stops accepting, says goodbye to everyone, closes 1001, exits 0`, async () => {
-      const { child, port, output, exited } = await spawnListening([process.execPath, CLI, '--host', '127.0.0.1', '--port', '0', '--shutdown-timeout', '2000']);
+      const { child, port, output, exited } = await spawnListening([process.execPath, CLI, '--host', '127.0.0.1', '--port', '0', '--shutdown-timeout', '2000', '--bench']);
       assert.match(output(), /^engine: uWebSockets\.js .*native/m);
       const base = `ws://127.0.0.1:${port}`;
       const pubsubClients = await Promise.all(Array.from({ length: 5 }, () => TestClient.pubsub(base)));

@@ -82,6 +82,16 @@ describe('behind nginx (deploy/nginx.conf)', () => {
     }
   });
 
+  it('keeps /stats and /metrics off the public side, even from servers that serve them (--public-stats)', async () => {
+    for (const path of ['/stats', '/metrics']) {
+      assert.equal((await fetch(`${servers[0].http}${path}`)).status, 200, `the server itself serves ${path} (--bench)`);
+      const res = await fetch(`http://${base}${path}`);
+      assert.equal(res.status, 404, `${path} through nginx`);
+      assert.ok((res.headers.get('server') ?? '').startsWith('nginx'), 'nginx answered, not the server');
+      await res.arrayBuffer();
+    }
+  });
+
   it('broadcasts to subscribers on both servers through it, and POST /publish reaches them', async () => {
     const subscribers = await Promise.all(
       Array.from({ length: 8 }, async () => {

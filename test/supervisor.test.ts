@@ -36,7 +36,7 @@ async function startSupervisor(port: number, args: string[]): Promise<Supervisor
       await once(spawned, 'exit');
     }
   });
-  const { child, exited } = await spawnListening([process.execPath, CLI, '--host', '127.0.0.1', '--port', String(port), '--shutdown-timeout', '500', ...args], {
+  const { child, exited } = await spawnListening([process.execPath, CLI, '--host', '127.0.0.1', '--port', String(port), '--shutdown-timeout', '500', '--bench', ...args], {
     label: 'the supervisor',
     onSpawn: (child) => (spawned = child),
   });

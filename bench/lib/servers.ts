@@ -67,7 +67,8 @@ export interface StartOptions {
 }
 
 /**
- * Starts a server and waits for its `listening:` line (server/listening.ts); `args` are its own flags. Our server logs
+ * Starts a server and waits for its `listening:` line (server/listening.ts); `args` are its own flags. Ours
+ * serves the benchmark surfaces (/echo, slow, /stats) unless `args` set them. Our server logs
  * warnings and errors only, unless `args` set `--log-level`: its start and stop lines would crowd the
  * bench's own output.
  */
@@ -77,6 +78,7 @@ export async function startServerProcess(kind: ServerKind, args: string[] = [], 
   // The baseline and the Socket.IO peer take --port and --host as ours does; the bare server its port alone.
   const portArgs = kind === 'bare' ? [String(port)] : serverArgs({ port, host: '127.0.0.1' });
   const logArgs = ours && !args.includes(FLAGS.logLevel) ? serverArgs({ logLevel: 'warn' }) : [];
+  const surfaceArgs = ours ? ['--bench'] : [];
   const nodeArgs = inspect ? ['--inspect=127.0.0.1:0'] : [];
   installHandlers();
   let child!: ChildProcess;
@@ -85,7 +87,7 @@ export async function startServerProcess(kind: ServerKind, args: string[] = [], 
   let inspector: string | null = null;
   let inspectorSeen: Promise<void> = Promise.resolve();
   let engine = '';
-  const { port: listening } = await spawnListening([process.execPath, ...nodeArgs, script, ...portArgs, ...logArgs, ...args], {
+  const { port: listening } = await spawnListening([process.execPath, ...nodeArgs, script, ...portArgs, ...logArgs, ...surfaceArgs, ...args], {
     label: `${kind} server`,
     keep: 'start',
     // The supervisor's workers prefix their lines with "[worker n pid p] ".

@@ -18,7 +18,8 @@ export interface ServerContext {
   readonly options: ServerOptions;
   readonly stats: Stats;
   readonly broker: Broker;
-  readonly slowIo: SlowIo;
+  /** The `slow` action's backend; null when it is off. */
+  readonly slowIo: SlowIo | null;
   /** The upgrade checks both WebSocket endpoints share (connection limits count both). */
   readonly admission: Admission;
   /** Set when shutdown starts: upgrades are refused from then on. */

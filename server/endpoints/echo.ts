@@ -6,7 +6,7 @@ import type { HttpRequest, HttpResponse, us_socket_context_t, WebSocket, WebSock
 import { events, type GoodbyeReason } from '../protocol/index.js';
 import { TokenRefused } from '../identity.js';
 import { countClientClose } from '../stats.js';
-import { refuseUpgrade, requestToken, TOKEN_REQUIRED, tokenRefusal, upgradeLater } from './token-gate.js';
+import { originRefusal, refuseUpgrade, requestToken, TOKEN_REQUIRED, tokenRefusal, upgradeLater } from './token-gate.js';
 import { acceptUpgrade, upgradeHeaders, CLOSE, refuseWithServerError, reportHandlerError, type ServerContext } from './context.js';
 import { OpenSockets } from './open-sockets.js';
 
@@ -74,8 +74,11 @@ export class EchoEndpoint {
       const headers = upgradeHeaders(req);
       const data: EchoConnection = { remaining: rounds === 0 ? Infinity : rounds, address, endedByServer: false };
       // Identity applies to every WebSocket endpoint: a token brought here is checked too.
-      const token = requestToken(this.ctx, req);
+      const found = requestToken(this.ctx, req);
+      const token = found?.token ?? null;
+      const foreign = originRefusal(this.ctx, req, found?.from ?? null);
       admitted = null;
+      if (foreign) return refuseUpgrade(this.ctx, res, address, foreign);
       if (token === null && this.ctx.options.requireAuth) return refuseUpgrade(this.ctx, res, address, TOKEN_REQUIRED);
       if (token === null) return acceptUpgrade(res, headers, context, data);
       // The echo sequence has no use for who the client is: the token is checked, not kept.

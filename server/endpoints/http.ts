@@ -7,7 +7,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { HttpRequest, HttpResponse } from '../engine.js';
+import type { HttpRequest, HttpResponse, TemplatedApp } from '../engine.js';
 import { DEFAULT_MAX_JSON_DEPTH, nestsDeeperThan, parseChannel, type ChannelRef } from '../protocol/index.js';
 import { statsJson, statsPrometheus, type Stats, type StatsContext } from '../stats.js';
 import { reportHandlerError, type ServerContext } from './context.js';
@@ -37,7 +37,9 @@ export function discardLimit(maxPayload: number): number {
  */
 export const UNAUTHORIZED_READ_BYTES = 64 * 1024;
 
-const ROUTES: Record<string, string> = { '/health': 'GET', '/stats': 'GET', '/metrics': 'GET', '/publish': 'POST', '/client.js': 'GET', '/favicon.ico': 'GET' };
+/** The operator's routes: served on the admin listener, and on the main port with `--public-stats`. */
+const ADMIN_ROUTES: Record<string, string> = { '/health': 'GET', '/stats': 'GET', '/metrics': 'GET' };
+const ROUTES: Record<string, string> = { ...ADMIN_ROUTES, '/publish': 'POST', '/client.js': 'GET', '/favicon.ico': 'GET' };
 
 /**
  * The browser client as compiled, read once. Its source-map comment goes: the map is not served. A
@@ -51,29 +53,53 @@ function browserClient(): string | null {
     return null;
   }
 }
-const WEBSOCKET_PATHS = new Set(['/pubsub', '/echo']);
 
-/** Registers the HTTP routes on the app. */
-export function registerHttp(ctx: ServerContext, statsContext: () => StatsContext, publisher: Publisher): void {
-  const { app, stats } = ctx;
-  /** A route with its last guard. */
-  const route = (where: string, handler: (res: HttpResponse, req: HttpRequest) => void) => (res: HttpResponse, req: HttpRequest) => {
-    stats.httpRequests++;
+type Route = (res: HttpResponse, req: HttpRequest) => void;
+
+/** A route with its last guard: an exception that escapes it is answered 500 and counted. */
+function guarded(ctx: ServerContext, where: string, handler: Route): Route {
+  return (res, req) => {
+    ctx.stats.httpRequests++;
     try {
       handler(res, req);
     } catch (err) {
       internalError(ctx, res, where, err);
     }
   };
-  app.get('/health', route('GET /health', (res) => {
+}
+
+/** `/health`, and `/stats` and `/metrics` unless `counters` is false, on `app`. */
+function registerAdminRoutes(app: TemplatedApp, ctx: ServerContext, statsContext: () => StatsContext, counters: boolean): void {
+  app.get('/health', guarded(ctx, 'GET /health', (res) => {
     const state = ctx.broker.state();
     if (state === 'ready') json(ctx.stats, res, 200, { status: 'ok' });
     else json(ctx.stats, res, 503, { status: 'degraded', broker: ctx.broker.kind, state });
   }));
-  app.get('/stats', route('GET /stats', (res) => json(ctx.stats, res, 200, statsJson(stats, statsContext()))));
-  app.get('/metrics', route('GET /metrics', (res) => {
-    res.writeHeader('Content-Type', 'text/plain; version=0.0.4').end(statsPrometheus(stats, statsContext()));
+  if (!counters) return;
+  app.get('/stats', guarded(ctx, 'GET /stats', (res) => json(ctx.stats, res, 200, statsJson(ctx.stats, statsContext()))));
+  app.get('/metrics', guarded(ctx, 'GET /metrics', (res) => {
+    res.writeHeader('Content-Type', 'text/plain; version=0.0.4').end(statsPrometheus(ctx.stats, statsContext()));
   }));
+}
+
+/** The admin listener's app (`--admin-port`): the operator's routes, and 404 for everything else. */
+export function adminApp(ctx: ServerContext, statsContext: () => StatsContext): TemplatedApp {
+  const app = ctx.uws.App();
+  registerAdminRoutes(app, ctx, statsContext, true);
+  app.any('/*', guarded(ctx, 'admin HTTP', (res, req) => {
+    const url = req.getUrl();
+    const allowed = ADMIN_ROUTES[url];
+    if (allowed) json(ctx.stats, res, 405, { error: 'method_not_allowed', message: `${url} takes ${allowed}` }, { Allow: allowed });
+    else json(ctx.stats, res, 404, { error: 'not_found', message: `the admin listener serves ${Object.keys(ADMIN_ROUTES).join(', ')}` });
+  }));
+  return app;
+}
+
+/** Registers the HTTP routes on the main app. */
+export function registerHttp(ctx: ServerContext, statsContext: () => StatsContext, publisher: Publisher): void {
+  const { app, options } = ctx;
+  const route = (where: string, handler: Route) => guarded(ctx, where, handler);
+  registerAdminRoutes(app, ctx, statsContext, options.publicStats);
   const client = browserClient();
   if (client !== null) {
     // Any origin may import it (a module script from another origin needs CORS).
@@ -102,10 +128,14 @@ export function registerHttp(ctx: ServerContext, statsContext: () => StatsContex
   app.any('/*', route('HTTP', (res, req) => {
     const url = req.getUrl();
     const allowed = ROUTES[url];
-    if (allowed) {
+    if (!options.publicStats && (url === '/stats' || url === '/metrics')) {
+      json(ctx.stats, res, 404, { error: 'not_found', message: `${url} is served on the admin listener (--admin-port), or here with --public-stats` });
+    } else if (allowed) {
       json(ctx.stats, res, 405, { error: 'method_not_allowed', message: `${url} takes ${allowed}` }, { Allow: allowed });
-    } else if (WEBSOCKET_PATHS.has(url)) {
+    } else if (url === '/pubsub' || (url === '/echo' && options.echo)) {
       json(ctx.stats, res, 426, { error: 'upgrade_required', message: `${url} is a WebSocket endpoint` });
+    } else if (url === '/echo') {
+      json(ctx.stats, res, 404, { error: 'not_found', message: '/echo is off on this server (a benchmark starts it with --echo)' });
     } else {
       json(ctx.stats, res, 404, { error: 'not_found', message: `no such path: ${url}` });
     }

@@ -10,7 +10,7 @@ import { callHook, Refusal as HookRefusal, type HookIdentity, type UpgradeReques
 import { isOwnerName, TokenRefused, type TokenIdentity } from '../identity.js';
 import { acceptUpgrade, refuseWithServerError, reportHandlerError, reportHookFailure, upgradeHeaders, type ServerContext, type UpgradeHeaders } from './context.js';
 import type { PubSubConnection } from './pubsub-connection.js';
-import { refuseUpgrade, requestToken, TOKEN_REQUIRED, tokenRefusal, upgradeLater, type UpgradeRefusal } from './token-gate.js';
+import { originRefusal, refuseUpgrade, requestToken, TOKEN_REQUIRED, tokenRefusal, upgradeLater, type UpgradeRefusal } from './token-gate.js';
 
 const AUTHENTICATE_FAILED: UpgradeRefusal = { why: 'hook_failed', status: '500 Internal Server Error', text: 'the authenticate hook failed' };
 const SERVER_FAILED: UpgradeRefusal = { why: 'hook_failed', status: '500 Internal Server Error', text: 'the server failed on this upgrade' };
@@ -40,11 +40,14 @@ export class PubSubUpgrades {
     try {
       const address = (admitted = this.ctx.admission.admit(res, req, this.ctx.shuttingDown));
       if (address === null) return;
-      const token = requestToken(this.ctx, req);
+      const found = requestToken(this.ctx, req);
+      const token = found?.token ?? null;
+      const foreign = originRefusal(this.ctx, req, found?.from ?? null);
       const headers = upgradeHeaders(req);
       // The request is gone after the first await: what authenticate sees is copied now.
-      const request = this.ctx.hooks.authenticate ? upgradeRequest(req, address) : null;
+      const request = this.ctx.hooks.authenticate && !foreign ? upgradeRequest(req, address) : null;
       admitted = null;
+      if (foreign) return this.refuse(res, address, foreign);
       if (token === null && this.ctx.options.requireAuth) return this.refuse(res, address, TOKEN_REQUIRED);
       if (token === null && !this.ctx.hooks.authenticate) return this.accept(res, headers, context, address, null);
       void this.acceptLater(res, headers, context, address, token, request);

@@ -381,6 +381,7 @@ export class PubSubEndpoint {
 
   private async slow(ws: PubSubSocket, conn: PubSubConnection, ms: number, id: RequestId): Promise<void> {
     const { stats, slowIo } = this.ctx;
+    if (slowIo === null) return this.writer.fail(ws, 'disabled', 'the slow action is off on this server (a benchmark starts it with --slow-io)', id);
     stats.slowPending++;
     try {
       await slowIo.wait(ms);

@@ -4,7 +4,8 @@
  * connections go on meanwhile); a bad one is refused with 401, and `--require-auth` refuses none.
  */
 import type { HttpRequest, HttpResponse } from '../engine.js';
-import { tokenOf, type TokenRefused } from '../identity.js';
+import { tokenSource, type TokenPlace, type TokenRefused } from '../identity.js';
+import { originAllowed } from './origins.js';
 import type { Refusal } from './refusals.js';
 import { refuseWithServerError, reportHandlerError, type ServerContext } from './context.js';
 
@@ -17,10 +18,23 @@ export interface UpgradeRefusal {
 
 export const TOKEN_REQUIRED: UpgradeRefusal = { why: 'unauthorized', status: '401 Unauthorized', text: 'a token is required (--require-auth)' };
 export const SHUTTING_DOWN: UpgradeRefusal = { why: 'shutting_down', status: '503 Service Unavailable', text: 'shutting down' };
+export const ORIGIN_REFUSED: UpgradeRefusal = { why: 'origin', status: '403 Forbidden', text: 'a page of this origin may not open a WebSocket here (--allowed-origins)' };
 
-/** The token an upgrade request brings; null without one, or when tokens are off (no `jwtSecret`). */
-export function requestToken(ctx: ServerContext, req: HttpRequest): string | null {
-  return ctx.verifier ? tokenOf(req.getQuery() ?? '', req.getHeader('authorization'), req.getHeader('cookie')) : null;
+/** The token an upgrade request brings, and where it was; null without one, or when tokens are off (no `jwtSecret`). */
+export function requestToken(ctx: ServerContext, req: HttpRequest): { token: string; from: TokenPlace } | null {
+  return ctx.verifier ? tokenSource(req.getQuery() ?? '', req.getHeader('authorization'), req.getHeader('cookie')) : null;
+}
+
+/**
+ * The refusal of an upgrade from a page whose origin may not open a WebSocket here (origins.ts): one
+ * whose token came from the cookie, or any with an `Origin` once `--allowed-origins` lists some; null
+ * when it may.
+ */
+export function originRefusal(ctx: ServerContext, req: HttpRequest, from: TokenPlace | null): UpgradeRefusal | null {
+  const origin = req.getHeader('origin');
+  const allowed = ctx.options.allowedOrigins;
+  if (origin === '' || (from !== 'cookie' && allowed.length === 0)) return null;
+  return originAllowed(origin, req.getHeader('host'), allowed) ? null : ORIGIN_REFUSED;
 }
 
 export function refuseUpgrade(ctx: ServerContext, res: HttpResponse, address: string, refusal: UpgradeRefusal): void {

@@ -7,9 +7,14 @@ import type { SlowIo } from './types.js';
 
 export type { SlowIo } from './types.js';
 
-/** Creates and connects the backend; rejects with a message naming the flag when it cannot connect. */
-export async function createSlowIo(backend: SlowIoBackend, url: string | null, poolSize: number): Promise<SlowIo> {
+/**
+ * Creates and connects the backend, or null when the `slow` action is off; rejects with a message naming
+ * the flag when it cannot connect.
+ */
+export async function createSlowIo(backend: SlowIoBackend, url: string | null, poolSize: number): Promise<SlowIo | null> {
   switch (backend) {
+    case 'off':
+      return null;
     case 'timer':
       return timerSlowIo();
     case 'redis':

@@ -22,12 +22,13 @@ export interface ServerChild {
 }
 
 /**
- * Starts `node server/cli.js --host 127.0.0.1 <args>` and waits for its listening line. With
+ * Starts `node server/cli.js --host 127.0.0.1 --bench <args>` and waits for its listening line (`args`
+ * may hold `--no-bench`, or a surface's own flag, for a test of the defaults). With
  * `openFiles`, the process runs under `ulimit -n openFiles` (soft and hard); with `env`, in that
  * environment instead of this process's; with `node`, on that Node binary instead of this one.
  */
 export async function spawnServer(args: string[], { openFiles, env, node }: { openFiles?: number; env?: NodeJS.ProcessEnv; node?: string } = {}): Promise<ServerChild> {
-  const command = [node ?? process.execPath, CLI, '--host', '127.0.0.1', ...(args.includes('--port') ? [] : ['--port', '0']), ...args];
+  const command = [node ?? process.execPath, CLI, '--host', '127.0.0.1', ...(args.includes('--port') ? [] : ['--port', '0']), ...(args.includes('--no-bench') ? [] : ['--bench']), ...args];
   const wrapped = openFiles ? ['/bin/bash', '-c', `ulimit -n ${openFiles} && exec "$@"`, 'bash', ...command] : command;
   const { child, port, output, exited } = await spawnListening(wrapped, { env });
   return {
@@ -71,6 +72,17 @@ export function pidOf(port: number): Promise<number> {
       })
       .on('error', reject);
   });
+}
+
+/**
+ * Which server process took a new `/pubsub` connection: the instance part of the welcome's `connection`
+ * (its first 8 hex digits), for a server that does not serve /stats on its port.
+ */
+export async function instanceOf(port: number): Promise<string> {
+  const { TestClient } = await import('./client.js');
+  const { client, welcome } = await TestClient.pubsub(`ws://127.0.0.1:${port}`);
+  await client.close();
+  return String(welcome.connection).slice(0, 8);
 }
 
 /** Whether a process with this pid exists. */

@@ -33,6 +33,13 @@ export const SERVER_OPTION_SPEC = {
   maxPayload: integer(65_536, 128, 16 * 1024 * 1024, 'largest frame and POST /publish body, bytes; a larger frame closes with 1009, a larger body gets 413'),
   /** Subscriptions one connection may hold. Default 1000. */
   maxSubscriptions: integer(1000, 1, 1_000_000, 'subscriptions per connection; past it: too_many_subscriptions'),
+  /**
+   * Requests of one connection taken and not yet answered (waiting behind a hook, for Redis, in a `slow`
+   * wait); past it a request is answered `busy` and not taken. Default 1000.
+   */
+  maxPendingRequests: integer(1000, 1, 1_000_000, 'requests of one connection in progress at once (behind a hook, waiting for Redis, slow); past it: busy, not taken'),
+  /** Bytes of the frames of those requests; past it: `busy`. Default 1 MiB. */
+  maxPendingBytes: integer(1_048_576, 1024, 1024 * 1024 * 1024, 'bytes of the requests of one connection in progress at once; past it: busy, not taken'),
   /** Frames per second one connection may send; 0 = no limit. Default 0. */
   rateLimit: integer(0, 0, 1_000_000, 'frames per second per connection; 0 = off; past it: rate_limited'),
   /** Bytes queued for one connection before it is closed as a slow consumer. Default 1 MiB. */

@@ -41,6 +41,12 @@ export interface PubSubConnection extends Accessor {
    * another in the order sent while one awaits (other connections go on); null while nothing waits.
    */
   queue: Promise<void> | null;
+  /**
+   * Its requests taken and not yet answered (queued behind a hook, waiting for Redis, a `slow` wait), and
+   * their frames' bytes: bounded by `--max-pending-requests` and `--max-pending-bytes` (pubsub.ts).
+   */
+  pending: number;
+  pendingBytes: number;
   /** What hooks see of it; made on first use. */
   facade: HookConnection | null;
 }

@@ -14,8 +14,8 @@ import type { ConnectionWriter, PubSubConnection, PubSubSocket } from './pubsub-
 
 /** What the queue needs of the endpoint: carrying out a request that passed its checks, and the subscriptions a hook makes. */
 export interface RequestTarget {
-  /** Carries out a request that passed every check, inside a uWS handler or a cork. */
-  carryOut(ws: PubSubSocket, conn: PubSubConnection, request: ClientAction): void;
+  /** Carries out a request that passed every check, inside a uWS handler or a cork; a promise when it answers later. */
+  carryOut(ws: PubSubSocket, conn: PubSubConnection, request: ClientAction): Promise<void> | void;
   /** Subscribes from the server side (a hook's `conn.subscribe`): no access rule. */
   subscribeTrusted(ws: PubSubSocket, channel: ChannelRef): void;
   unsubscribe(ws: PubSubSocket, channel: ChannelRef, id: RequestId): void;
@@ -34,9 +34,12 @@ export class RequestQueue {
     private readonly target: RequestTarget,
   ) {}
 
-  /** Runs `task` after the connection's earlier queued work (tasks never reject: each ends in a frame). */
-  enqueue(conn: PubSubConnection, task: () => Promise<void>): void {
-    conn.queue = (conn.queue ?? Promise.resolve()).then(task);
+  /**
+   * Runs `task` after the connection's earlier queued work (tasks never reject: each ends in a frame);
+   * resolves when it has run.
+   */
+  enqueue(conn: PubSubConnection, task: () => Promise<void>): Promise<void> {
+    return (conn.queue = (conn.queue ?? Promise.resolve()).then(task));
   }
 
   /**
@@ -69,9 +72,11 @@ export class RequestQueue {
 
   /**
    * A request in the connection's queue: its access check (hooks included), then its push traps (a
-   * publish), then the request. Never throws: a failed hook is an error frame.
+   * publish), then the request. Never throws: a failed hook is an error frame. Resolves once the request
+   * is answered, but for a `slow` wait, which runs beside the later requests: then with `later`, the
+   * wait's end.
    */
-  async handle(ws: PubSubSocket, conn: PubSubConnection, request: ClientAction, asked?: Promise<Verdict>): Promise<void> {
+  async handle(ws: PubSubSocket, conn: PubSubConnection, request: ClientAction, asked?: Promise<Verdict>): Promise<{ later: Promise<void> } | void> {
     try {
       if (conn.closed || conn.leaving) return;
       // Parsed once: canPublish and the push traps see the same message.
@@ -85,7 +90,12 @@ export class RequestQueue {
       }
       // A receiver's answer comes before the next request's: the queue waits for it (request order).
       if (request.action === 'rpc') return await this.rpc(ws, conn, request.method, request.params, request.id);
-      this.writer.corkLater(ws, conn, () => this.target.carryOut(ws, conn, request));
+      // An answer that comes later (a history or presence read, a refresh) comes before the next
+      // request's too; `slow` requests alone run side by side (docs/protocol.md).
+      let answered: Promise<void> | void = undefined;
+      this.writer.corkLater(ws, conn, () => (answered = this.target.carryOut(ws, conn, request)));
+      if (request.action === 'slow' && answered) return { later: answered };
+      await answered;
     } catch (err) {
       this.writer.crashed(ws, conn, 'pubsub hooks', err);
     }

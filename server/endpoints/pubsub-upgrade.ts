@@ -123,6 +123,8 @@ export class PubSubUpgrades {
       windowCount: 0,
       address,
       queue: null,
+      pending: 0,
+      pendingBytes: 0,
       facade: null,
     };
     acceptUpgrade(res, headers, context, connection);

@@ -12,7 +12,7 @@
  * pubsub-tokens.ts, the upgrade in pubsub-upgrade.ts; the fan-out, recovery and the slow-consumer
  * sweep in server/hub/.
  */
-import { AccessRule } from '../access.js';
+import { AccessRule, type Verdict } from '../access.js';
 import type { WebSocketBehavior } from '../engine.js';
 import { hasRequestHooks } from '../hooks.js';
 import type { Position } from '../history/types.js';
@@ -184,35 +184,62 @@ export class PubSubEndpoint {
     if (options.rateLimit > 0 && this.overRate(conn)) {
       return this.writer.fail(ws, 'rate_limited', `more than ${options.rateLimit} frames per second`, request.id);
     }
-    if (this.sequential || conn.queue) return this.queue.enqueue(conn, () => this.queue.handle(ws, conn, request));
+    const bytes = data.byteLength;
+    if (conn.pending >= options.maxPendingRequests || conn.pendingBytes + bytes > options.maxPendingBytes) {
+      return this.writer.fail(ws, 'busy', `${conn.pending} requests of this connection are in progress (${conn.pendingBytes} bytes; --max-pending-requests ${options.maxPendingRequests}, --max-pending-bytes ${options.maxPendingBytes}): this ${request.action} was not taken`, request.id);
+    }
+    if (this.sequential || conn.queue) return this.pendingUntil(conn, bytes, this.queued(ws, conn, request));
     // Without request hooks the access rule answers at once.
     const verdict = this.queue.verdict(ws, conn, request);
-    if (verdict instanceof Promise) return this.queue.enqueue(conn, () => this.queue.handle(ws, conn, request, verdict));
+    if (verdict instanceof Promise) return this.pendingUntil(conn, bytes, this.queued(ws, conn, request, verdict));
     if (verdict && !verdict.allowed) return this.queue.refuse(ws, conn, verdict, request.id, false);
-    this.carryOut(ws, conn, request);
+    this.pendingUntil(conn, bytes, this.carryOut(ws, conn, request));
   }
 
-  /** Carries out a request that passed every check, inside a uWS handler or a cork. */
-  private carryOut(ws: PubSubSocket, conn: PubSubConnection, request: ClientAction): void {
+  /** Runs a request in the connection's queue; resolves when it is answered (a `slow` wait included). */
+  private async queued(ws: PubSubSocket, conn: PubSubConnection, request: ClientAction, verdict?: Promise<Verdict>): Promise<void> {
+    let later: Promise<void> | undefined;
+    await this.queue.enqueue(conn, async () => {
+      later = (await this.queue.handle(ws, conn, request, verdict))?.later;
+    });
+    await later;
+  }
+
+  /** Counts a request of `bytes` as pending until `work` (if it is asynchronous) has answered it. */
+  private pendingUntil(conn: PubSubConnection, bytes: number, work: Promise<void> | void): void {
+    if (!(work instanceof Promise)) return;
+    conn.pending++;
+    conn.pendingBytes += bytes;
+    void work.finally(() => {
+      conn.pending--;
+      conn.pendingBytes -= bytes;
+    });
+  }
+
+  /**
+   * Carries out a request that passed every check, inside a uWS handler or a cork; a promise when its
+   * answer comes later (it never rejects: every failure is an error frame).
+   */
+  private carryOut(ws: PubSubSocket, conn: PubSubConnection, request: ClientAction): Promise<void> | void {
     switch (request.action) {
       case 'subscribe':
         return this.subscribe(ws, request.channel, request.id, { joinLeave: request.joinLeave, since: request.since });
       case 'history':
-        return void this.sendHistory(ws, conn, request.channel, request.limit, request.id);
+        return this.sendHistory(ws, conn, request.channel, request.limit, request.id);
       case 'presence':
-        return void this.presence(ws, conn, request.channel, request.id);
+        return this.presence(ws, conn, request.channel, request.id);
       case 'unsubscribe':
         return this.unsubscribe(ws, request.channel, request.id);
       case 'publish':
-        return void this.publishAndAck(ws, conn, request.channel, request.messageJson, request.id);
+        return this.publishAndAck(ws, conn, request.channel, request.messageJson, request.id);
       case 'ping':
         return this.writer.send(ws, events.pong(request.id));
       case 'slow':
-        return void this.slow(ws, conn, request.ms, request.id);
+        return this.slow(ws, conn, request.ms, request.id);
       case 'refresh':
-        return void this.tokens.refresh(ws, conn, request.token, request.id);
+        return this.tokens.refresh(ws, conn, request.token, request.id);
       case 'rpc':
-        return void this.queue.rpc(ws, conn, request.method, request.params, request.id);
+        return this.queue.rpc(ws, conn, request.method, request.params, request.id);
     }
   }
 

@@ -14,7 +14,8 @@ export const DEFAULT_MAX_JSON_DEPTH = 64;
  * The stable error codes of protocol.md, "Errors", plus the extensions of docs/protocol.md:
  * `too_deep` (JSON nested past `--max-json-depth`), `shutting_down` (a publish or slow request that
  * arrived after shutdown began: it was not taken), `slow_io_failed` (the slow backend failed) and
- * `disabled` (an action this server does not serve: `slow` without `--slow-io`). In a
+ * `disabled` (an action this server does not serve: `slow` without `--slow-io`) and `busy` (the
+ * connection's requests in progress are at their bound: this one was not taken). In a
  * fixed order (for counters).
  */
 export const ERROR_CODES = [
@@ -35,6 +36,7 @@ export const ERROR_CODES = [
   'presence_failed',
   'history_failed',
   'disabled',
+  'busy',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

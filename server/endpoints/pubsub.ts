@@ -17,6 +17,7 @@ import type { WebSocketBehavior } from '../engine.js';
 import { hasRequestHooks } from '../hooks.js';
 import type { Position } from '../history/types.js';
 import { SlowConsumerSweep } from '../hub/backpressure.js';
+import { answerBudget, firstWithin, newestWithin } from '../hub/answer-budget.js';
 import { Fanout } from '../hub/fanout.js';
 import { Recovery } from '../hub/recovery.js';
 import { channelRef, events, parseClientFrame, type ChannelRef, type ClientAction, type GoodbyeReason, type RequestId } from '../protocol/index.js';
@@ -294,9 +295,11 @@ export class PubSubEndpoint {
         const replay = await read();
         this.writer.corkLater(ws, conn, () => {
           if (!conn.channels?.has(channel)) return; // unsubscribed meanwhile (by a hook)
-          for (const frame of replay.frames) this.writer.send(ws, frame);
+          // A replay larger than an answer may be keeps its newest messages, and is no recovery.
+          const { kept, truncated } = newestWithin(replay.frames, Buffer.byteLength, this.answerBudget(ws));
+          for (const frame of kept) this.writer.send(ws, frame);
           ws.subscribe(channel);
-          this.writer.send(ws, events.subscribed(channel, id, replay.recovered));
+          this.writer.send(ws, events.subscribed(channel, id, replay.recovered && !truncated));
         });
       } catch (err) {
         this.writer.crashed(ws, conn, 'pubsub recovery', err);
@@ -320,11 +323,19 @@ export class PubSubEndpoint {
     if (!history) return this.writer.fail(ws, 'bad_request', 'history is off on this server (--history)', id);
     try {
       const { epoch, messages } = await history.last(channel.name, Math.min(limit ?? history.size, history.size));
-      this.writer.sendLater(ws, conn, events.history(channel.name, messages, epoch, id));
+      this.writer.corkLater(ws, conn, () => {
+        const { kept, truncated } = newestWithin(messages, events.historyEntryBytes, this.answerBudget(ws));
+        this.writer.send(ws, events.history(channel.name, kept, epoch, id, truncated));
+      });
     } catch (err) {
       this.historyFailed(err);
       this.writer.failLater(ws, conn, 'history_failed', `history could not be read: ${(err as Error).message}`, id);
     }
+  }
+
+  /** The bytes an answer to this connection may take now (hub/answer-budget.ts). */
+  private answerBudget(ws: PubSubSocket): number {
+    return answerBudget(this.ctx.options.maxBackpressure, ws.getBufferedAmount());
   }
 
   /** A history read failed (Redis unreachable): logged at most once per 10 s. */
@@ -354,7 +365,10 @@ export class PubSubEndpoint {
     if (!conn.channels?.has(channel.name)) return this.writer.fail(ws, 'forbidden', `only a subscriber of ${channel.name} may ask who is there`, id);
     try {
       const members = await this.ctx.presence.members(channel.name);
-      this.writer.sendLater(ws, conn, events.presence(channel.name, members, id));
+      this.writer.corkLater(ws, conn, () => {
+        const { kept, truncated } = firstWithin(members, (member) => JSON.stringify(member).length + 1, this.answerBudget(ws));
+        this.writer.send(ws, events.presence(channel.name, kept, id, truncated));
+      });
     } catch (err) {
       this.writer.failLater(ws, conn, 'presence_failed', `presence could not be read: ${(err as Error).message}`, id);
     }

@@ -44,10 +44,16 @@ export function message(channel: string, messageJson: string, cached = false, po
   return cached ? `${head}${at},"cached":true}` : `${head}${at}}`;
 }
 
-/** The answer to a history request: kept messages, oldest first. */
-export function history(channel: string, messages: { offset: number; messageJson: string }[], epoch: string, id: RequestId): string {
+/** The answer to a history request: kept messages, oldest first; `truncated` when older ones were left out for its size. */
+export function history(channel: string, messages: { offset: number; messageJson: string }[], epoch: string, id: RequestId, truncated = false): string {
   const list = messages.map((m) => `{"offset":${m.offset},"message":${m.messageJson}}`).join(',');
-  return withId(`"event":"history","channel":${JSON.stringify(channel)},"messages":[${list}],"epoch":${JSON.stringify(epoch)}`, id);
+  const tail = truncated ? ',"truncated":true' : '';
+  return withId(`"event":"history","channel":${JSON.stringify(channel)},"messages":[${list}],"epoch":${JSON.stringify(epoch)}${tail}`, id);
+}
+
+/** The bytes a kept message takes in a `history` answer (the frame around it aside). */
+export function historyEntryBytes(m: { offset: number; messageJson: string }): number {
+  return Buffer.byteLength(m.messageJson) + 32;
 }
 
 /** Ack of a refresh: the new token is in force. */
@@ -68,8 +74,9 @@ export interface Member {
 }
 
 /** The answer to a presence request. */
-export function presence(channel: string, members: Member[], id: RequestId): string {
-  return withId(`"event":"presence","channel":${JSON.stringify(channel)},"members":${JSON.stringify(members)}`, id);
+export function presence(channel: string, members: Member[], id: RequestId, truncated = false): string {
+  const tail = truncated ? ',"truncated":true' : '';
+  return withId(`"event":"presence","channel":${JSON.stringify(channel)},"members":${JSON.stringify(members)}${tail}`, id);
 }
 
 /** A member came (`join`) or went (`leave`), for the subscribers that asked (join_leave). */

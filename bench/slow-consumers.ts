@@ -59,6 +59,11 @@ if ((args.sweepSockets as number) > 18_000) {
 }
 
 const limit = args.maxBackpressure as number;
+// The server takes frames of at most half its --max-backpressure (options.ts); a message must fit one.
+const maxPayload = Math.min(65_536, Math.floor(limit / 2));
+for (const [flag, padding] of [['--payload', args.payload], ['--sweep-payload', args.sweepPayload]] as const) {
+  if ((padding as number) + 200 > maxPayload) usageError('bench-slow-consumers', `${flag} ${padding} does not fit a frame of the server started with --max-backpressure ${limit} (at most ${maxPayload - 200} bytes of padding)`);
+}
 const slowCount = args.slow as number;
 const healthy = args.healthy as number;
 const mib = (n: number): string => (n / MIB).toFixed(1);
@@ -85,7 +90,7 @@ const backlog = limit + limit / 4 + frameBytes;
 const rssBound = slowCount * 2 * backlog + healthy * backlog + 16 * MIB;
 for (const rate of rates) {
   if (interrupted()) break;
-  await withServer('ours', serverArgs({ logLevel: 'warn', maxBackpressure: limit }), async (server) => {
+  await withServer('ours', serverArgs({ logLevel: 'warn', maxBackpressure: limit, maxPayload }), async (server) => {
     console.log(`\n== ${rate} msg/s of ${args.payload} bytes, ${healthy} healthy subscribers; ${server.engine}`);
     const quiet = (await broadcast(server, 'quiet', rate, args.seconds as number, healthy, args.payload as number)).summary;
     if (interrupted()) return;
@@ -151,7 +156,7 @@ async function openIdle(server: ServerProcess, count: number): Promise<WebSocket
 const sweepSockets = args.sweepSockets as number;
 for (const idle of sweepSockets > 0 ? [0, sweepSockets] : []) {
   if (interrupted()) break;
-  const server = await startServerProcess('ours', serverArgs({ logLevel: 'warn', maxBackpressure: limit }));
+  const server = await startServerProcess('ours', serverArgs({ logLevel: 'warn', maxBackpressure: limit, maxPayload }));
   let sockets: WebSocket[] = [];
   try {
     console.log(`\n== sweep: ${idle} idle connections, ${args.sweepRate} publishes/s of ${args.sweepPayload} bytes to one subscriber`);

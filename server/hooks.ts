@@ -51,6 +51,21 @@ export class Refusal extends Error {
   }
 }
 
+/**
+ * Throw it from a receiver (`rpc`) or a request hook to answer the client with its message
+ * (`rpc_failed`, `hook_failed`). The text of any other exception stays in the log: it may name what
+ * the client must not learn (a database's error, a path).
+ */
+export class ClientError extends Error {}
+
+/**
+ * What a client is told of a failed hook or receiver: `what`, and the message of a {@link ClientError}
+ * or of the server's own timeout; nothing of any other error.
+ */
+export function toldClient(what: string, error: Error): string {
+  return error instanceof ClientError || error instanceof HookTimeout ? `${what}: ${error.message}` : what;
+}
+
 type Maybe<T> = T | Promise<T>;
 
 export interface Hooks {

@@ -36,7 +36,7 @@ export type { Logger, LogLevel } from './log.js';
 export type { Monitor, MonitorSink } from './monitors/types.js';
 export { pgNotify, pgNotifyChannels, type PgMapping, type PgNotification, type PgNotifyOptions, type PgPublish } from './monitors/pg-notify.js';
 export { redisList, type RedisListOptions } from './monitors/redis-list.js';
-export { Refusal, type HookConnection, type HookIdentity, type Hooks, type UpgradeRequest } from './hooks.js';
+export { ClientError, Refusal, type HookConnection, type HookIdentity, type Hooks, type UpgradeRequest } from './hooks.js';
 
 /** Where a server listens, and what it connected to. */
 export interface ListenInfo {
@@ -129,8 +129,9 @@ export function createServer(input: Partial<ServerOptions> & { hooks?: Hooks; mo
     if (ctx) throw new Error('listen() was already called');
     const slowIo = await createSlowIo(options.slowIo, options.slowIoUrl, options.slowIoPool);
     const historyOptions = options.history > 0 ? { size: options.history, ttlMs: options.historyTtl * 1000 } : null;
-    const broker = createBroker({ expire: options.expire, redis: options.redis, redisCluster: options.redisCluster, prefix: options.prefix, log, history: historyOptions });
-    const { history, keeper } = createHistory(options);
+    const limits = { maxChannels: options.maxKeptChannels, maxBytes: options.maxKeptBytes };
+    const broker = createBroker({ expire: options.expire, redis: options.redis, redisCluster: options.redisCluster, prefix: options.prefix, log, history: historyOptions, limits });
+    const { history, keeper, counters: historyCounters } = createHistory(options);
     const app = uws.App();
     const throttle = new Throttle();
     const admission = new Admission(options, stats, log, throttle);
@@ -162,6 +163,7 @@ export function createServer(input: Partial<ServerOptions> & { hooks?: Hooks; mo
         loopDelay: loopDelay.current(),
         monitors: Object.fromEntries(monitors.map((m) => [m.name, { state: m.state(), ...m.counters() }])),
         presence: presence ? { kind: presence.kind, ...presence.counters() } : null,
+        history: historyCounters?.() ?? null,
       });
       registerHttp(context, statsContext, endpoint);
       listenSocket = await listenOn(app, options.host, options.port, options.reusePort, '--host, --port');
@@ -224,12 +226,12 @@ function createPresence(options: ServerOptions, log: Logger): PresenceStore | nu
  * The history the options ask for: none (off), in this process (the hub keeps, so it is the keeper
  * too), or in `redis` (the broker's publish script keeps).
  */
-function createHistory(options: ServerOptions): { history: History | null; keeper: Keeper | null } {
+function createHistory(options: ServerOptions): { history: History | null; keeper: Keeper | null; counters?: () => Record<string, number> } {
   if (options.history === 0) return { history: null, keeper: null };
   const ttlMs = options.historyTtl * 1000;
   if (options.redis === null) {
-    const memory = new MemoryHistory(options.history, ttlMs);
-    return { history: memory, keeper: memory };
+    const memory = new MemoryHistory(options.history, ttlMs, { maxChannels: options.maxKeptChannels, maxBytes: options.maxKeptBytes });
+    return { history: memory, keeper: memory, counters: () => ({ ...memory.counters() }) };
   }
   return { history: new RedisHistory({ url: options.redis, prefix: options.prefix, size: options.history, ttlMs }), keeper: null };
 }

@@ -14,6 +14,9 @@ export const SLOW_IO_BACKENDS = ['off', 'timer', 'redis', 'postgres'] as const;
 
 export type SlowIoBackend = (typeof SLOW_IO_BACKENDS)[number];
 
+/** The default namespace of Redis names. */
+export const DEFAULT_PREFIX = 'pubsub';
+
 /** Default URL of each real-IO slow backend. */
 export const DEFAULT_SLOW_IO_URLS: Readonly<Record<Exclude<SlowIoBackend, 'off' | 'timer'>, string>> = {
   redis: 'redis://127.0.0.1:6379',
@@ -35,15 +38,21 @@ export const SERVER_OPTION_SPEC = {
   maxSubscriptions: integer(1000, 1, 1_000_000, 'subscriptions per connection; past it: too_many_subscriptions'),
   /**
    * Requests of one connection taken and not yet answered (waiting behind a hook, for Redis, in a `slow`
-   * wait); past it a request is answered `busy` and not taken. Default 1000.
+   * wait); past it a request is answered `busy` and not taken. Default 4096.
    */
-  maxPendingRequests: integer(1000, 1, 1_000_000, 'requests of one connection in progress at once (behind a hook, waiting for Redis, slow); past it: busy, not taken'),
-  /** Bytes of the frames of those requests; past it: `busy`. Default 1 MiB. */
-  maxPendingBytes: integer(1_048_576, 1024, 1024 * 1024 * 1024, 'bytes of the requests of one connection in progress at once; past it: busy, not taken'),
+  maxPendingRequests: integer(4096, 1, 1_000_000, 'requests of one connection in progress at once (behind a hook, waiting for Redis, slow); past it: busy, not taken'),
+  /**
+   * Bytes those requests hold: each its frame and PENDING_REQUEST_BYTES for its records; past it:
+   * `busy`. Default 1 MiB.
+   */
+  maxPendingBytes: integer(1_048_576, 1024, 1024 * 1024 * 1024, 'bytes the requests of one connection in progress hold at once (each its frame and 256 for its records); past it: busy, not taken'),
   /** Frames per second one connection may send; 0 = no limit. Default 0. */
   rateLimit: integer(0, 0, 1_000_000, 'frames per second per connection; 0 = off; past it: rate_limited'),
   /** Bytes queued for one connection before it is closed as a slow consumer. Default 1 MiB. */
-  maxBackpressure: integer(1_048_576, 1024, 1024 * 1024 * 1024, 'bytes queued for one connection before it is closed as a slow consumer (goodbye, 1008)'),
+  maxBackpressure: integer(1_048_576, 1024, 1024 * 1024 * 1024, 'bytes queued for one connection before it is closed as a slow consumer (goodbye, 1008); at least twice --max-payload', {
+    // A frame as large as the limit would cut every subscriber of its channel that has any backlog.
+    relation: (o, n) => ((o.maxPayload as number) * 2 > (o.maxBackpressure as number) ? `${n('maxPayload')} (${o.maxPayload}) must be at most half of ${n('maxBackpressure')} (${o.maxBackpressure}): one publish that large would cut every subscriber that has anything queued` : undefined),
+  }),
   /** Seconds without traffic before a connection is closed; pings are sent automatically. 0 = never. Default 120. */
   idleTimeout: integer(120, 0, 960, 'seconds without traffic before a connection closes; pings are sent automatically; 0 = off, else 8 to 960', {
     // uWS refuses a timeout under 8 s: its pings go out a few seconds before the timeout.
@@ -96,10 +105,13 @@ export const SERVER_OPTION_SPEC = {
     rule: (nodes) => (nodes !== null && !/^[^\s,:]+:\d{1,5}(,[^\s,:]+:\d{1,5})*$/.test(nodes) ? 'must be host:port of one or more cluster nodes, comma-separated' : undefined),
     relation: (o, n) => (o.redisCluster !== null && o.redis !== null ? `${n('redisCluster')} and ${n('redis')} exclude each other: bridge through one Redis or one cluster` : undefined),
   }),
-  /** Namespace of every Redis name (`<prefix>:broadcast:news`); empty for none. Needs `redis` or `redisCluster`. */
-  prefix: text('', 'namespace of every Redis channel and cache key (<prefix>:broadcast:news); needs --redis or --redis-cluster', {
+  /**
+   * Namespace of every Redis name (`pubsub:broadcast:news`), so that channel names, which clients choose,
+   * never name keys of another program in a shared database; empty for none. Default `pubsub`.
+   */
+  prefix: text(DEFAULT_PREFIX, 'namespace of every Redis channel and key (pubsub:broadcast:news), so that channel names clients choose never name another program\'s keys; empty for none; with --redis or --redis-cluster', {
     rule: (prefix) => (/^[A-Za-z0-9_.:@-]{0,100}$/.test(prefix) ? undefined : 'must be up to 100 characters of A-Z a-z 0-9 _ - . : @'),
-    relation: (o, n) => (o.prefix !== '' && o.redis === null && o.redisCluster === null ? `${n('prefix')} needs ${n('redis')} or ${n('redisCluster')}` : undefined),
+    relation: (o, n) => (o.prefix !== DEFAULT_PREFIX && o.redis === null && o.redisCluster === null ? `${n('prefix')} needs ${n('redis')} or ${n('redisCluster')}` : undefined),
   }),
   /**
    * Listen with SO_REUSEPORT, so several processes share one port and the kernel spreads connections
@@ -157,6 +169,13 @@ export const SERVER_OPTION_SPEC = {
   }),
   /** Seconds a kept message stays in the history. Default 300. */
   historyTtl: integer(300, 1, 31_536_000, 'seconds a kept message stays in the history'),
+  /**
+   * Channels this process keeps messages for, in each of its stores (`history` without `redis`, the
+   * `expire` cache); past it the channel published to least recently is dropped. Default 10000.
+   */
+  maxKeptChannels: integer(10_000, 1, 100_000_000, 'channels this process keeps messages for (--history without --redis, the --expire cache), each; past it the channel published to least recently is dropped (its next message starts a new epoch)'),
+  /** Bytes of messages this process keeps, in each of those stores; past it, the same eviction. Default 64 MiB. */
+  maxKeptBytes: integer(64 * 1024 * 1024, 1024 * 1024, 64 * 1024 * 1024 * 1024, 'bytes of messages this process keeps (--history without --redis, the --expire cache), each; past it the channel published to least recently is dropped'),
   /** Least severe level logged (to stderr): events such as Redis outages, slow consumers cut, refusals. Default `info`. */
   logLevel: choice(LOG_LEVELS, 'info', 'least severe level logged to stderr (JSON lines, or readable lines on a terminal): Redis outages, slow consumers cut, refused upgrades, handler errors, shutdown'),
 } as const satisfies OptionSpecs;

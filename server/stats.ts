@@ -103,6 +103,8 @@ export interface StatsContext {
   monitors: Record<string, Record<string, number | string>>;
   /** The presence store's kind and counters; null when presence is off. */
   presence: Record<string, number | string> | null;
+  /** What the history in this process keeps (channels, bytes) and dropped (expired, evicted); null without one. */
+  history: Record<string, number> | null;
 }
 
 /** The JSON body of `GET /stats`. */
@@ -147,6 +149,7 @@ export function statsJson(stats: Stats, context: StatsContext): Record<string, u
     broker: { kind: context.broker.kind, state: context.broker.state, ...context.broker.counters },
     monitors: context.monitors,
     presence: context.presence,
+    history: context.history,
     uptime_s: Math.round((Date.now() - stats.startedAt) / 1000),
     memory: {
       rss: memory.rss,

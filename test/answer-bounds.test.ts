@@ -67,7 +67,7 @@ describe('answers are bounded by the client\'s room', () => {
   });
 
   it('a presence list larger than an answer lists the members that fit, truncated', async () => {
-    const s = await startServer({ presence: true, maxBackpressure: 16 * KIB });
+    const s = await startServer({ presence: true, maxBackpressure: 16 * KIB, maxPayload: 8 * KIB });
     const clients: TestClient[] = [];
     try {
       for (let i = 0; i < 200; i++) {

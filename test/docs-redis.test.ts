@@ -41,22 +41,22 @@ describe('docs/protocol.md and docs/debugging.md', () => {
       const cli = (command: string) => redisCli(command, places);
 
       let channels = await cli(`redis-cli PUBSUB CHANNELS '*'`);
-      for (let i = 0; i < 50 && !channels.lines.includes('broadcast:news'); i++) channels = await cli(`redis-cli PUBSUB CHANNELS '*'`);
+      for (let i = 0; i < 50 && !channels.lines.includes('pubsub:broadcast:news'); i++) channels = await cli(`redis-cli PUBSUB CHANNELS '*'`);
       assert.deepEqual(channels.lines, [shown(channels.comment)]);
-      const numsub = await cli('redis-cli PUBSUB NUMSUB broadcast:news');
+      const numsub = await cli('redis-cli PUBSUB NUMSUB pubsub:broadcast:news');
       assert.equal(numsub.lines.join(' '), shown(numsub.comment));
 
-      const hello = await cli(`redis-cli PUBLISH broadcast:news '{"headline":"hello"}'`);
+      const hello = await cli(`redis-cli PUBLISH pubsub:broadcast:news '{"headline":"hello"}'`);
       assert.deepEqual(hello.lines, [shown(hello.comment)]);
       assert.deepEqual(await client.next(), { event: 'message', channel: 'news', message: { headline: 'hello' } });
-      const notJson = await cli(`redis-cli PUBLISH broadcast:news 'not json'`);
+      const notJson = await cli(`redis-cli PUBLISH pubsub:broadcast:news 'not json'`);
       assert.deepEqual(notJson.lines, [shown(notJson.comment)]);
       assert.deepEqual(await client.next(), { event: 'message', channel: 'news', message: 'not json' }, 'arrives as the JSON string "not json"');
 
       // Watching: redis-cli SUBSCRIBE and PSUBSCRIBE run until stopped; they show what is published meanwhile.
-      const watchNews = doc('docs/debugging.md', 'redis-cli SUBSCRIBE broadcast:news');
+      const watchNews = doc('docs/debugging.md', 'redis-cli SUBSCRIBE pubsub:broadcast:news');
       const subscribe = await background(mapped(watchNews.command, places), /^1$/m);
-      const watchUsers = doc('docs/debugging.md', `redis-cli PSUBSCRIBE 'user:*'`);
+      const watchUsers = doc('docs/debugging.md', `redis-cli PSUBSCRIBE 'pubsub:user:*'`);
       const psubscribe = await background(mapped(watchUsers.command, places), /^1$/m);
       const monitorCommand = doc('docs/debugging.md', 'redis-cli MONITOR | grep -i eval');
       const monitor = await background(`bash -c ${JSON.stringify(mapped(monitorCommand.command, places).replace('grep -i', 'grep --line-buffered -i'))}`, /^/);
@@ -68,12 +68,12 @@ describe('docs/protocol.md and docs/debugging.md', () => {
       // The first script call after Redis starts is an eval with the script's text (as the docs say);
       // the next one names it by its SHA-1, as MONITOR's line in the docs shows.
       assert.equal((await sh(mapped(curl.command, places))).output, shown(curl.comment));
-      const john = await cli(`redis-cli PUBLISH user:john:chat '"a private word"'`);
+      const john = await cli(`redis-cli PUBLISH pubsub:user:john:chat '"a private word"'`);
       assert.equal(john.lines[0], '1', 'the PSUBSCRIBE above is its one receiver');
       assert.match(john.comment, /^0, or 1 while the PSUBSCRIBE above watches/);
       await eventually(() => subscribe.output().split('\n').join(' ').includes(shown(watchNews.comment)), 5000);
       await eventually(() => psubscribe.output().split('\n').join(' ').includes(shown(watchUsers.comment)), 5000);
-      await eventually(() => /"evalsha" "[0-9a-f]{40}" "1" "broadcast:news"/.test(monitor.output()), 5000);
+      await eventually(() => /"evalsha" "[0-9a-f]{40}" "1" "pubsub:broadcast:news"/.test(monitor.output()), 5000);
       const call = monitor.output().split('\n').find((line) => line.includes('"evalsha"'))!;
       assert.ok(call.includes(shown(monitorCommand.comment).replace('"<sha1>" ', '').replace(/^"evalsha" /, '')), `MONITOR shows ${call}`);
       const sha = /"evalsha" "([0-9a-f]{40})"/.exec(call)![1];
@@ -81,13 +81,13 @@ describe('docs/protocol.md and docs/debugging.md', () => {
       assert.equal((await sh(mapped(exists.command.replace('<sha1>', sha), places))).output.trim(), shown(exists.comment).split(':')[0]);
       for (const watcher of [subscribe, psubscribe, monitor]) await watcher.interrupt();
 
-      const keys = await cli(`redis-cli KEYS '*'`);
+      const keys = await cli(`redis-cli KEYS 'pubsub:*'`);
       assert.ok(keys.lines.includes(shown(keys.comment)), keys.lines.join(', '));
-      const get = await cli('redis-cli GET broadcast:news');
+      const get = await cli('redis-cli GET pubsub:broadcast:news');
       assert.deepEqual(get.lines, [shown(get.comment)]);
-      const ttl = await cli('redis-cli TTL broadcast:news');
+      const ttl = await cli('redis-cli TTL pubsub:broadcast:news');
       assert.ok(Number(ttl.lines[0]) > 0 && Number(ttl.lines[0]) <= 60, `TTL ${ttl.lines[0]}; the docs say ${ttl.comment}`);
-      const del = await cli('redis-cli DEL broadcast:news');
+      const del = await cli('redis-cli DEL pubsub:broadcast:news');
       assert.deepEqual(del.lines, [shown(del.comment)]);
     } finally {
       await client.close();
@@ -132,19 +132,19 @@ describe('docs/protocol.md and docs/debugging.md', () => {
     try {
       const cli = (command: string) => redisCli(command, places);
 
-      const slot = await cli('redis-cli -p 7000 CLUSTER KEYSLOT broadcast:news');
+      const slot = await cli('redis-cli -p 7000 CLUSTER KEYSLOT pubsub:broadcast:news');
       assert.deepEqual(slot.lines, [shown(slot.comment)]);
       const shards = await cli('redis-cli -p 7000 CLUSTER SHARDS');
       const lines = shards.lines;
-      const own = lines.findIndex((line, i) => line === '0' && lines[i + 1] === '5460');
-      assert.ok(own >= 0 && lines.slice(own, own + 12).includes(String(places.cluster[0])), 'slots 0-5460 are on the first node, as the docs say');
-      let channels = await cli(`redis-cli -p 7000 PUBSUB SHARDCHANNELS 'broadcast:*'`);
-      for (let i = 0; i < 50 && channels.lines[0] !== 'broadcast:news'; i++) channels = await cli(`redis-cli -p 7000 PUBSUB SHARDCHANNELS 'broadcast:*'`);
+      const own = lines.findIndex((line, i) => line === '10923' && lines[i + 1] === '16383');
+      assert.ok(own >= 0 && lines.slice(own, own + 12).includes(String(places.cluster[2])), 'slots 10923-16383 are on the third node, as the docs say');
+      let channels = await cli(`redis-cli -p 7002 PUBSUB SHARDCHANNELS 'pubsub:broadcast:*'`);
+      for (let i = 0; i < 50 && channels.lines[0] !== 'pubsub:broadcast:news'; i++) channels = await cli(`redis-cli -p 7002 PUBSUB SHARDCHANNELS 'pubsub:broadcast:*'`);
       assert.deepEqual(channels.lines, [shown(channels.comment)]);
-      const numsub = await cli('redis-cli -p 7000 PUBSUB SHARDNUMSUB broadcast:news');
+      const numsub = await cli('redis-cli -p 7002 PUBSUB SHARDNUMSUB pubsub:broadcast:news');
       assert.equal(numsub.lines.join(' '), shown(numsub.comment));
 
-      const spublish = await cli(`redis-cli -c -p 7000 SPUBLISH broadcast:news '{"x":1}'`);
+      const spublish = await cli(`redis-cli -c -p 7000 SPUBLISH pubsub:broadcast:news '{"x":1}'`);
       assert.deepEqual(spublish.lines, [shown(spublish.comment)], 'one instance has a subscriber of news');
       assert.deepEqual(await client.next(), { event: 'message', channel: 'news', message: { x: 1 } });
       // The cache holds what went through a server: a client's publish, not redis-cli's SPUBLISH.
@@ -153,12 +153,12 @@ describe('docs/protocol.md and docs/debugging.md', () => {
       client.send({ action: 'publish', payload: { channel: 'news', message: { x: 2 } }, id: 2 });
       const frames = [await client.next(), await client.next()].sort((a, b) => String(a.event).localeCompare(String(b.event)));
       assert.deepEqual(frames, [{ event: 'message', channel: 'news', message: { x: 2 } }, { event: 'published', channel: 'news', id: 2 }]);
-      const get = await cli('redis-cli -c -p 7000 GET broadcast:news');
+      const get = await cli('redis-cli -c -p 7000 GET pubsub:broadcast:news');
       assert.deepEqual(get.lines, [shown(get.comment).split(' ')[0]]);
 
-      const watch = doc('docs/debugging.md', 'redis-cli -p 7000 SSUBSCRIBE broadcast:news');
+      const watch = doc('docs/debugging.md', 'redis-cli -p 7002 SSUBSCRIBE pubsub:broadcast:news');
       const ssubscribe = await background(mapped(watch.command, places), /^1$/m);
-      assert.equal((await sh(mapped(`redis-cli -c -p 7000 SPUBLISH broadcast:news '{"x":1}'`, places))).stdout.trim(), '2', 'the instance, and the SSUBSCRIBE watching');
+      assert.equal((await sh(mapped(`redis-cli -c -p 7000 SPUBLISH pubsub:broadcast:news '{"x":1}'`, places))).stdout.trim(), '2', 'the instance, and the SSUBSCRIBE watching');
       await eventually(() => ssubscribe.output().split('\n').join(' ').includes(shown(watch.comment)), 5000);
       await ssubscribe.interrupt();
       assert.deepEqual(await client.next(), { event: 'message', channel: 'news', message: { x: 1 } });

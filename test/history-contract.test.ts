@@ -10,6 +10,7 @@ import { after, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { createBroker, type Broker } from '../server/broker/index.js';
 import { MemoryHistory } from '../server/history/memory.js';
+import { NO_LIMITS } from '../server/kept-bounds.js';
 import { RedisHistory } from '../server/history/redis.js';
 import type { History, Position } from '../server/history/types.js';
 import { channelRef, type ChannelRef } from '../server/protocol/index.js';
@@ -37,9 +38,9 @@ interface Fixture {
 function memoryFixture(): Fixture {
   let now = Date.now();
   const fixture: Fixture = {
-    history: new MemoryHistory(SIZE, TTL_MS, () => now),
+    history: new MemoryHistory(SIZE, TTL_MS, NO_LIMITS, () => now),
     write: async (channel, json) => (fixture.history as MemoryHistory).keep(channel, json),
-    lose: async () => void (fixture.history = new MemoryHistory(SIZE, TTL_MS, () => now)),
+    lose: async () => void (fixture.history = new MemoryHistory(SIZE, TTL_MS, NO_LIMITS, () => now)),
     advance: (ms) => void (now += ms),
     close: () => fixture.history.close(),
   };

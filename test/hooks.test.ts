@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Refusal, type HookConnection, type Hooks } from '../server/index.js';
+import { ClientError, Refusal, type HookConnection, type Hooks } from '../server/index.js';
 import { TestClient } from './helpers/client.js';
 import { eventually, startServer } from './helpers/server.js';
 
@@ -112,17 +112,24 @@ describe('hooks', () => {
     });
   });
 
-  it('calls receivers: a result, rpc_failed with what it threw, unknown_method', async () => {
+  it('calls receivers: a result, rpc_failed with a ClientError\'s message and nothing of another error, unknown_method', async () => {
     await withServer(
-      { rpc: { echo: (conn, params) => ({ params, user: conn.user }), fail: () => Promise.reject(new Error('no such order')) } },
+      {
+        rpc: {
+          echo: (conn, params) => ({ params, user: conn.user }),
+          fail: () => Promise.reject(new ClientError('no such order')),
+          leak: () => Promise.reject(new Error('connect ECONNREFUSED 10.0.0.5:5432 (db password hunter2)')),
+        },
+      },
       async (server) => {
         const { client } = await TestClient.pubsub(server.ws);
         const call = (method: string, params: unknown, id: number) => client.request({ action: 'rpc', payload: { method, params }, id });
         assert.deepEqual(await call('echo', { n: 1 }, 1), { event: 'result', result: { params: { n: 1 }, user: null }, id: 1 });
         assert.deepEqual(await call('fail', null, 2), { event: 'error', code: 'rpc_failed', message: 'no such order', id: 2 });
         assert.deepEqual(await call('nope', null, 3), { event: 'error', code: 'unknown_method', message: 'no method "nope"', id: 3 });
+        assert.deepEqual(await call('leak', null, 5), { event: 'error', code: 'rpc_failed', message: 'the receiver failed', id: 5 }, 'an error\'s own text stays in the log');
         assert.equal((await call('toString', null, 4)).code, 'unknown_method', 'only the receivers given, not what objects inherit');
-        assert.equal((await server.stats()).hook_errors.rpc, 1);
+        assert.equal((await server.stats()).hook_errors.rpc, 2);
         await client.close();
       },
     );
@@ -140,7 +147,7 @@ describe('hooks', () => {
       async (server) => {
         const { client: a } = await TestClient.pubsub(server.ws);
         const { client: b } = await TestClient.pubsub(server.ws);
-        assert.deepEqual(await a.request(subscribe('boom', 1)), { event: 'error', code: 'hook_failed', message: 'the canSubscribe hook failed: the hook broke', id: 1 });
+        assert.deepEqual(await a.request(subscribe('boom', 1)), { event: 'error', code: 'hook_failed', message: 'the canSubscribe hook failed', id: 1 }, 'nothing of what the hook threw');
         const started = Date.now();
         a.send(subscribe('hang', 2));
         // While a's hook hangs, b is served at once.

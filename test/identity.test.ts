@@ -71,7 +71,7 @@ describe('signed identity on one server', () => {
   let server: Awaited<ReturnType<typeof startServer>>;
   let url: string;
   before(async () => {
-    server = await startServer({ jwtSecret: SECRET, clientPublish: false });
+    server = await startServer({ jwtSecret: SECRET, clientPublish: false, publishKey: 'k' });
     url = `${server.ws}/pubsub`;
   });
   after(() => server.close());
@@ -132,6 +132,21 @@ describe('signed identity on one server', () => {
     assert.equal((await mary.client.request({ action: 'publish', payload: { channel: 'news', message: 1 }, id: 7 })).code, 'forbidden');
     assert.equal((await granted.client.request({ action: 'publish', payload: { channel: 'news', message: 1 }, id: 8 })).event, 'published');
     for (const c of [john, mary, granted]) await c.client.close();
+  });
+
+  it('a refresh whose token no longer grants a channel leaves it (unsubscribed, no id); what the rules allow stays', async () => {
+    const { client } = await open(`${url}?token=${await token({ sub: 'mary', channels: ['user:john:*'] })}`);
+    assert.equal((await client.request({ action: 'subscribe', payload: { channel: 'user:john:chat' }, id: 1 })).event, 'subscribed');
+    assert.equal((await client.request({ action: 'subscribe', payload: { channel: 'user:mary:chat' }, id: 2 })).event, 'subscribed');
+    client.send({ action: 'refresh', payload: { token: await token({ sub: 'mary' }) }, id: 3 });
+    assert.deepEqual(await client.next(), { event: 'unsubscribed', channel: 'user:john:chat' });
+    assert.deepEqual(await client.next(), { event: 'refreshed', id: 3 });
+    const publish = (channel: string, message: string) =>
+      fetch(`${server.http}/publish`, { method: 'POST', headers: { authorization: 'Bearer k' }, body: JSON.stringify({ channel, message }) });
+    assert.equal((await publish('user:john:chat', 'not for mary')).status, 202);
+    assert.equal((await publish('user:mary:chat', 'hers')).status, 202);
+    assert.deepEqual(await client.next(), { event: 'message', channel: 'user:mary:chat', message: 'hers' }, 'only her own channel is left');
+    await client.close();
   });
 
   it('ends a connection whose token expires with goodbye token_expired and 1008', async () => {

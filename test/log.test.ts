@@ -102,7 +102,7 @@ describe('the log', () => {
   });
 
   it('logs a slow consumer cut', async () => {
-    const server = await spawnServer(['--max-backpressure', '1024']);
+    const server = await spawnServer(['--max-backpressure', '131072']);
     try {
       const { client: slow } = await TestClient.pubsub(server.ws);
       await slow.request({ action: 'subscribe', payload: { channel: 'flood' }, id: 1 });
@@ -116,8 +116,8 @@ describe('the log', () => {
       await eventually(() => logLines(server).some((l) => l.msg.startsWith('slow consumer')), 10_000);
       const line = logLines(server).find((l) => l.msg.startsWith('slow consumer'))!;
       assert.equal(line.level, WARN);
-      assert.equal(line.limit, 1024);
-      assert.ok((line.buffered as number) > 1024, `buffered ${line.buffered}`);
+      assert.equal(line.limit, 131072);
+      assert.ok((line.buffered as number) > 131072, `buffered ${line.buffered}`);
       assert.equal(typeof line.connection, 'string');
       await publisher.close();
     } finally {

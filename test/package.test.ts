@@ -56,8 +56,9 @@ describe('the npm package', () => {
   });
 
   it('npx pubsub-server and npx pubsub-baseline start, answer and stop', async () => {
-    for (const [bin, health] of [['pubsub-server', '/health'], ['pubsub-baseline', '/health'], ['uws-pubsub-bench', '/health']] as const) {
-      const { port, exited } = await spawnListening(['npx', '--no-install', bin, '--port', '0', '--host', '127.0.0.1'], { cwd: dir, stderr: 'inherit', timeoutMs: 20_000, label: bin });
+    // Ours serves /stats (with the pid) on its port only when asked; the baseline always does.
+    for (const [bin, health, extra] of [['pubsub-server', '/health', ['--public-stats']], ['pubsub-baseline', '/health', []], ['uws-pubsub-bench', '/health', ['--public-stats']]] as const) {
+      const { port, exited } = await spawnListening(['npx', '--no-install', bin, '--port', '0', '--host', '127.0.0.1', ...extra], { cwd: dir, stderr: 'inherit', timeoutMs: 20_000, label: bin });
       assert.equal((await fetch(`http://127.0.0.1:${port}${health}`)).status, 200, bin);
       // npx runs the program as a child of its own and does not pass signals on: signal the program.
       const { pid } = (await (await fetch(`http://127.0.0.1:${port}/stats`)).json()) as { pid: number };
@@ -72,7 +73,7 @@ describe('the npm package', () => {
       import { Swarm } from 'uws-pubsub-bench/swarm';
       import { connect } from 'uws-pubsub-bench/client';
       import WebSocket from 'ws';
-      const server = createServer({ port: 0, host: '127.0.0.1', logLevel: 'silent' });
+      const server = createServer({ port: 0, host: '127.0.0.1', logLevel: 'silent', echo: true });
       const { port } = await server.listen();
       const health = await fetch('http://127.0.0.1:' + port + '/health');
       const swarm = await new Swarm({ url: 'ws://127.0.0.1:' + port, clients: 5, ramp: 0, delay: 0.05, rounds: 1 }).run();

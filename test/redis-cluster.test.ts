@@ -15,6 +15,7 @@ import calculateSlot from 'cluster-key-slot';
 import { TestClient } from './helpers/client.js';
 import { redisCluster, type RedisClusterProcess } from './helpers/redis-process.js';
 import { eventually, startServer, type RunningServer } from './helpers/server.js';
+import { DEFAULT_PREFIX } from '../server/options.js';
 
 async function subscriber(server: RunningServer, channels: string[]): Promise<TestClient> {
   const { client } = await TestClient.pubsub(server.ws);
@@ -140,8 +141,8 @@ describe('Redis Cluster outage (one shard killed and restarted, own three-node c
       const lostPort = cluster.ports[2];
       const ownsSlot = await slotsOwnedBy(lostPort);
       const names = ['news', 'prices', 'sport', 'weather', 'tv', 'radio', 'films', 'books'];
-      const onLost = names.find((c) => ownsSlot(calculateSlot(`broadcast:${c}`)));
-      const onKept = names.find((c) => !ownsSlot(calculateSlot(`broadcast:${c}`)));
+      const onLost = names.find((c) => ownsSlot(calculateSlot(`${DEFAULT_PREFIX}:broadcast:${c}`)));
+      const onKept = names.find((c) => !ownsSlot(calculateSlot(`${DEFAULT_PREFIX}:broadcast:${c}`)));
       assert.ok(onLost && onKept, `channels on both sides of the outage among ${names.join(',')}`);
       const subA = await subscriber(a, [onLost, onKept]);
       const subB = await subscriber(b, [onLost, onKept]);
@@ -212,7 +213,7 @@ async function allHealthy(servers: RunningServer[]): Promise<void> {
 async function publishingPair(cluster: RedisClusterProcess, a: RunningServer, b: RunningServer, channel: string) {
   const subA = await subscriber(a, [channel]);
   const subB = await subscriber(b, [channel]);
-  await eventually(async () => (await shardSubscribers(cluster, `broadcast:${channel}`)) === 2, 5000);
+  await eventually(async () => (await shardSubscribers(cluster, `${DEFAULT_PREFIX}:broadcast:${channel}`)) === 2, 5000);
   const { client: publisher } = await TestClient.pubsub(a.ws);
   const send = (message: unknown): void => publisher.send({ action: 'publish', payload: { channel, message } });
   send('before');
@@ -250,7 +251,7 @@ describe('Redis Cluster failover (a master killed, its replica takes over; own c
       await allHealthy([a, b]);
       const before = await clusterNodes(cluster.ports[0]);
       const channel = 'news';
-      const slot = calculateSlot(`broadcast:${channel}`);
+      const slot = calculateSlot(`${DEFAULT_PREFIX}:broadcast:${channel}`);
       const master = before.find((node) => node.master && node.owns(slot));
       assert.ok(master, `a master owns slot ${slot}: ${JSON.stringify(before)}`);
       const replica = before.find((node) => node.replicaOf === master.id);
@@ -320,7 +321,7 @@ describe('Redis Cluster hang (a master frozen, then let go; own three-node clust
     try {
       await allHealthy([a, b]);
       const ownsSlot = await slotsOwnedBy(cluster.ports[frozen]);
-      const channel = ['news', 'prices', 'sport', 'weather', 'tv', 'radio', 'films', 'books'].find((c) => ownsSlot(calculateSlot(`broadcast:${c}`)));
+      const channel = ['news', 'prices', 'sport', 'weather', 'tv', 'radio', 'films', 'books'].find((c) => ownsSlot(calculateSlot(`${DEFAULT_PREFIX}:broadcast:${c}`)));
       assert.ok(channel, 'a channel on the shard that will hang');
       const { subA, subB, publisher, send } = await publishingPair(cluster, a, b, channel);
 

@@ -14,6 +14,7 @@ import { TestClient } from './helpers/client.js';
 import { redisProcess } from './helpers/redis-process.js';
 import { eventually, startServer, type RunningServer } from './helpers/server.js';
 import { REDIS_URL, requireRedis } from './helpers/services.js';
+import { DEFAULT_PREFIX } from '../server/options.js';
 
 const redisCli = async (url: string, ...args: string[]): Promise<string> => {
   const { port } = new URL(url);
@@ -200,7 +201,7 @@ describe('Redis outages (a redis-server of the test own)', () => {
       await eventually(async () => (await Promise.all([a, b].map((s) => fetch(`${s.http}/health`)))).every((r) => r.status === 200), 10_000);
       const onA = await subscriber(a, 'news');
       const onB = await subscriber(b, 'news');
-      await subscribedInRedis(admin, 'broadcast:news', 2);
+      await subscribedInRedis(admin, `${DEFAULT_PREFIX}:broadcast:news`, 2);
       const { client: publisher } = await TestClient.pubsub(a.ws);
 
       await redis.kill();
@@ -212,7 +213,7 @@ describe('Redis outages (a redis-server of the test own)', () => {
 
       await redis.start();
       await eventually(async () => (await Promise.all([a, b].map((s) => fetch(`${s.http}/health`)))).every((r) => r.status === 200), 10_000);
-      await subscribedInRedis(admin, 'broadcast:news', 2);
+      await subscribedInRedis(admin, `${DEFAULT_PREFIX}:broadcast:news`, 2);
       publisher.send({ action: 'publish', payload: { channel: 'news', message: { after: 1 } } });
       assert.deepEqual((await onA.next()).message, { after: 1 });
       assert.deepEqual((await onB.next()).message, { after: 1 }, 'B resubscribed after the restart');

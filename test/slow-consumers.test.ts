@@ -155,7 +155,7 @@ for (const rate of [3000, 30_000]) {
 
 describe('a client that sends requests and reads no replies', () => {
   it('is closed as a slow consumer (goodbye + 1008) instead of losing its replies silently', async () => {
-    const server = await spawnServer(['--max-backpressure', '1024']);
+    const server = await spawnServer(['--max-backpressure', '1024', '--max-payload', '512']);
     try {
       const socket = await RawSocket.open(server.port, '/pubsub');
       assert.equal((await socket.nextJson()).event, 'welcome');
@@ -174,6 +174,37 @@ describe('a client that sends requests and reads no replies', () => {
       const after = await stats(server);
       assert.equal(after.dropped, 0, 'no reply was dropped without closing');
       assert.equal(after.connections, 0);
+    } finally {
+      await server.kill();
+    }
+  });
+});
+
+describe('a slow consumer that comes back late', () => {
+  it('reads its goodbye and 1008 when it resumes 15 s after the cut, and is sent nothing more meanwhile', async () => {
+    const server = await spawnServer([]);
+    const { openSlowConsumer } = await import('../clients/subscribers/slow-consumer.js');
+    try {
+      const slow = await Promise.all(Array.from({ length: 4 }, () => openSlowConsumer(server.ws, 'feed')));
+      const publisher = new WebSocket(`${server.ws}/pubsub`);
+      await once(publisher, 'open');
+      const body = 'x'.repeat(1000);
+      const flood = setInterval(() => {
+        for (let i = 0; i < 50; i++) publisher.send(JSON.stringify({ action: 'publish', payload: { channel: 'feed', message: body } }));
+      }, 10);
+      try {
+        await watch(server, (s) => s.slow_consumers === 4, 30_000);
+      } finally {
+        clearInterval(flood);
+      }
+      const cut = await stats(server);
+      assert.equal(cut.subscriptions, 0, 'the cut consumers are off their channel at once');
+      // uWS's close timeout after an end is 16 s at the default --idle-timeout: past it a socket ended at the cut was reset.
+      await new Promise((resolve) => setTimeout(resolve, 15_000));
+      const ends = await Promise.all(slow.map((s) => s.resume(20_000)));
+      assert.deepEqual(ends.map((e) => [e.code, e.last]), ends.map(() => [1008, { event: 'goodbye', reason: 'slow_consumer' }]));
+      publisher.close();
+      await watch(server, (s) => s.connections === 0, 5000);
     } finally {
       await server.kill();
     }

@@ -1,4 +1,5 @@
 /** Picks the broker for a server's options: in memory by default, Redis with `--redis`, Redis Cluster with `--redis-cluster`. */
+import type { KeptLimits } from '../kept-bounds.js';
 import { silentLog, type Logger } from '../log.js';
 import { LocalBroker } from './local.js';
 import { RedisClusterBroker } from './redis/cluster.js';
@@ -24,6 +25,8 @@ export interface BrokerOptions {
    * script gives offsets (server/history/redis.ts). Without Redis the endpoint keeps them itself.
    */
   history?: { size: number; ttlMs: number } | null;
+  /** How much the in-memory broker's last-message cache keeps at most (`--max-kept-channels`, `--max-kept-bytes`). */
+  limits?: KeptLimits;
 }
 
 /** Creates the broker. A Redis broker starts connecting at once but does not wait: Redis may come later. */
@@ -40,5 +43,5 @@ export function createBroker(options: BrokerOptions): Broker {
     broker.connect();
     return broker;
   }
-  return new LocalBroker({ expire });
+  return new LocalBroker({ expire, limits: options.limits });
 }

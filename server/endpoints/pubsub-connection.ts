@@ -27,8 +27,10 @@ export interface PubSubConnection extends Accessor {
   channels: Set<string> | null;
   /** Set by the close handler; the socket must not be touched afterwards. */
   closed: boolean;
-  /** Set once shutdown said goodbye: nothing more is sent, and frames from the client are ignored. */
+  /** Set once shutdown said goodbye, or the connection was cut: nothing more is sent, and frames from the client are ignored. */
   leaving: boolean;
+  /** Set when it was cut as a slow consumer: its goodbye is queued, and its end waits until it has read it (pubsub.ts). */
+  cut: boolean;
   /** Set when the server ends the connection (its close is then not the client's). */
   endedByServer: boolean;
   /** Rate limit: start (ms) and frame count of the current one-second window. */
@@ -100,7 +102,7 @@ export class ConnectionWriter {
   /** `goodbye` with `reason` as the last frame, then the close with `code`. */
   goodbye(ws: PubSubSocket, reason: GoodbyeReason, code: number): void {
     const conn = ws.getUserData();
-    if (conn.closed) return;
+    if (conn.closed || conn.cut) return;
     conn.endedByServer = true;
     ws.cork(() => {
       ws.send(events.goodbye(reason));
@@ -108,15 +110,14 @@ export class ConnectionWriter {
     });
   }
 
-  /** A connection found past `--max-backpressure`: counted, logged (throttled), goodbye and 1008. */
-  slowConsumer(ws: PubSubSocket): void {
+  /** A connection found past `--max-backpressure`: counted and logged (throttled); the endpoint cuts it. */
+  countSlowConsumer(ws: PubSubSocket): void {
     const count = ++this.ctx.stats.slowConsumers;
     const conn = ws.getUserData();
     const buffered = ws.getBufferedAmount();
     this.ctx.throttle.pass('slow_consumer', (suppressed) =>
-      this.ctx.log.warn({ connection: conn.id, address: conn.address, buffered, limit: this.ctx.options.maxBackpressure, count, suppressed }, 'slow consumer closed (goodbye, 1008)'),
+      this.ctx.log.warn({ connection: conn.id, address: conn.address, buffered, limit: this.ctx.options.maxBackpressure, count, suppressed }, 'slow consumer cut (goodbye, then 1008 once it has read it)'),
     );
-    this.goodbye(ws, 'slow_consumer', CLOSE.policy);
   }
 
   /** A frame over `--max-payload`: counted, closed with 1009. */

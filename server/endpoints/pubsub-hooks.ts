@@ -7,7 +7,7 @@
  * connection only.
  */
 import type { AccessRule, Verdict } from '../access.js';
-import { callHook, type HookConnection, type HookName } from '../hooks.js';
+import { callHook, ClientError, toldClient, type HookConnection, type HookName } from '../hooks.js';
 import { events, parseChannel, type ChannelRef, type ClientAction, type RequestId } from '../protocol/index.js';
 import { CLOSE, reportHookFailure, type ServerContext } from './context.js';
 import type { ConnectionWriter, PubSubConnection, PubSubSocket } from './pubsub-connection.js';
@@ -128,7 +128,8 @@ export class RequestQueue {
     const outcome = await callHook(() => receiver(this.facade(ws, conn), params), this.ctx.options.hookTimeout);
     if (!outcome.ok) {
       reportHookFailure(this.ctx, 'rpc', outcome);
-      return this.writer.failLater(ws, conn, 'rpc_failed', outcome.error.message, id);
+      const said = outcome.error instanceof ClientError ? outcome.error.message : toldClient('the receiver failed', outcome.error);
+      return this.writer.failLater(ws, conn, 'rpc_failed', said, id);
     }
     const json = JSON.stringify(outcome.value ?? null);
     if (json === undefined) return this.writer.failLater(ws, conn, 'rpc_failed', 'the result is not JSON', id);
@@ -154,7 +155,7 @@ export class RequestQueue {
 
   private hookFailed(ws: PubSubSocket, conn: PubSubConnection, hook: HookName, outcome: { error: Error; timedOut: boolean }, id: RequestId): void {
     reportHookFailure(this.ctx, hook, outcome);
-    this.writer.failLater(ws, conn, 'hook_failed', `the ${hook} hook failed: ${outcome.error.message}`, id);
+    this.writer.failLater(ws, conn, 'hook_failed', toldClient(`the ${hook} hook failed`, outcome.error), id);
   }
 
   /** What hooks see of a connection (made once per connection, when a hook first needs it). */

@@ -1,7 +1,8 @@
 /**
  * A `/pubsub` connection's token over its life: `refresh` puts a new token of the same user in place of
- * the old one (its expiry and grants) before the old one runs out, and a connection whose token has run
- * out gets goodbye `token_expired` and 1008 (looked for once a second).
+ * the old one (its expiry and grants) before the old one runs out, and the connection leaves the
+ * channels only the old grants allowed; a connection whose token has run out gets goodbye
+ * `token_expired` and 1008 (looked for once a second).
  */
 import { TokenRefused, type TokenIdentity } from '../identity.js';
 import { events, type RequestId } from '../protocol/index.js';
@@ -12,9 +13,11 @@ export class TokenLife {
   /** The sockets whose token expires. */
   private readonly expiring = new Set<PubSubSocket>();
 
+  /** `regranted`: the grants changed from `old`; the endpoint leaves what they no longer allow. */
   constructor(
     private readonly ctx: ServerContext,
     private readonly writer: ConnectionWriter,
+    private readonly regranted: (ws: PubSubSocket, conn: PubSubConnection, old: PubSubConnection['grants']) => void,
   ) {}
 
   /** A connection opened (or its token changed): watched while its token has an expiry. */
@@ -47,10 +50,14 @@ export class TokenLife {
     }
     if (conn.closed || conn.leaving) return;
     if (identity.user !== conn.user) return refuse(`the token is for another user (${identity.user}, not ${conn.user})`);
+    const old = conn.grants;
     conn.grants = { channels: identity.channels, publish: identity.publish };
     conn.expiresAt = identity.expiresAt;
     this.watch(ws, conn);
-    this.writer.sendLater(ws, conn, events.refreshed(id));
+    this.writer.corkLater(ws, conn, () => {
+      this.regranted(ws, conn, old);
+      this.writer.send(ws, events.refreshed(id));
+    });
   }
 
   /** Says goodbye (`token_expired`, 1008) to every connection whose token has run out by `now`. */

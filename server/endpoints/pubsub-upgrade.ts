@@ -118,6 +118,7 @@ export class PubSubUpgrades {
       channels: null,
       closed: false,
       leaving: false,
+      cut: false,
       endedByServer: false,
       windowStart: 0,
       windowCount: 0,

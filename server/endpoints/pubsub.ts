@@ -22,7 +22,7 @@ import { Fanout } from '../hub/fanout.js';
 import { Recovery } from '../hub/recovery.js';
 import { channelRef, events, parseClientFrame, type ChannelRef, type ClientAction, type GoodbyeReason, type RequestId } from '../protocol/index.js';
 import { countClientClose } from '../stats.js';
-import { reportHandlerError, type ServerContext } from './context.js';
+import { CLOSE, reportHandlerError, type ServerContext } from './context.js';
 import { OpenSockets } from './open-sockets.js';
 import { ConnectionWriter, PAYLOAD_READ_FACTOR, type PubSubConnection, type PubSubSocket } from './pubsub-connection.js';
 import { RequestQueue } from './pubsub-hooks.js';
@@ -33,6 +33,15 @@ export type { PubSubConnection } from './pubsub-connection.js';
 
 /** The sweep also runs this often, for a socket over the limit while nothing is published; so does token expiry. */
 const SWEEP_INTERVAL_MS = 1000;
+
+/**
+ * How long a slow consumer that was cut keeps its connection for the goodbye to be read: it ends with
+ * 1008 as soon as it has read everything up to the goodbye, or when this has passed (docs/protocol.md).
+ */
+export const CUT_LINGER_MS = 60_000;
+
+/** What a request in progress holds besides its frame, about: its parsed form, promise and closures (--max-pending-bytes). */
+export const PENDING_REQUEST_BYTES = 256;
 
 /** How often a monitor waiting for the broker to connect looks again (bridged()). */
 const BRIDGE_POLL_MS = 50;
@@ -55,6 +64,8 @@ export class PubSubEndpoint {
   private readonly recovery: Recovery | null;
   private readonly upgrades: PubSubUpgrades;
   private readonly timer: NodeJS.Timeout;
+  /** Slow consumers cut and not yet ended, with when they end at the latest (epoch ms). */
+  private readonly lingering = new Map<PubSubSocket, number>();
   private stopped = false;
   /** Set when shutdown begins: publishes and slow requests are refused from then on. */
   private draining = false;
@@ -67,13 +78,13 @@ export class PubSubEndpoint {
       limit: options.maxBackpressure,
       connections: this.sockets,
       buffered: (ws) => ws.getBufferedAmount(),
-      slow: (ws) => this.writer.slowConsumer(ws),
+      slow: (ws) => this.cut(ws),
       stats,
     });
     this.writer = new ConnectionWriter(ctx, this.sweep);
     const topics = { publish: (topic: string, frame: string) => void app.publish(topic, frame, false), subscribers: (topic: string) => app.numSubscribers(topic) };
     this.fanout = new Fanout({ topics, broker: ctx.broker, history: ctx.history && { keeper: ctx.keeper }, stats, sweep: this.sweep, failed: (where, err) => reportHandlerError(ctx, where, err) });
-    this.recovery = ctx.history && new Recovery(ctx.history, ctx.broker, this.fanout, (err) => this.historyFailed(err));
+    this.recovery = ctx.history && new Recovery(ctx.history, ctx.broker, this.fanout, (err) => this.backendFailed('history_failed', err));
     ctx.presence?.onEvent((kind, channel, member) => this.fanout.joinOrLeave(kind, channel, member));
     this.access = new AccessRule(ctx.hooks, options.clientPublish, options.hookTimeout);
     this.queue = new RequestQueue(ctx, this.writer, this.access, {
@@ -84,13 +95,14 @@ export class PubSubEndpoint {
       historyOn: ctx.history !== null,
       presenceOn: ctx.presence !== null,
     });
-    this.tokens = new TokenLife(ctx, this.writer);
+    this.tokens = new TokenLife(ctx, this.writer, (ws, conn, old) => this.regranted(ws, conn, old));
     this.sequential = hasRequestHooks(ctx.hooks);
     this.upgrades = new PubSubUpgrades(ctx);
     this.timer = setInterval(() => {
       if (this.stopped) return;
       this.sweep.sweep();
       this.tokens.expire(Date.now());
+      this.endLingering(Date.now());
     }, SWEEP_INTERVAL_MS).unref();
   }
 
@@ -108,8 +120,59 @@ export class PubSubEndpoint {
       upgrade: (res, req, context) => this.upgrades.upgrade(res, req, context),
       open: (ws) => this.open(ws),
       message: (ws, data, isBinary) => this.message(ws, data, isBinary),
+      drain: (ws) => this.drained(ws),
       close: (ws, code, reason) => this.close(ws, code, reason),
     };
+  }
+
+  /**
+   * A slow consumer: off every channel at once (it is sent nothing more, so its backlog stops growing),
+   * its goodbye queued behind what it was sent, and its end (1008) when it has read all of that, so that
+   * a client that resumes reading within {@link CUT_LINGER_MS} reads the goodbye and the close frame.
+   * Ending it at once would start uWS's close timeout, after which the socket is reset and a client that
+   * comes back reads neither.
+   */
+  private cut(ws: PubSubSocket): void {
+    const conn = ws.getUserData();
+    if (conn.closed || conn.cut) return;
+    this.writer.countSlowConsumer(ws);
+    conn.cut = conn.leaving = conn.endedByServer = true;
+    this.sockets.delete(ws); // no longer swept, and shutdown need not wait for its backlog
+    for (const channel of conn.channels ?? []) {
+      ws.unsubscribe(channel);
+      if (this.ctx.presence) ws.unsubscribe(Fanout.joinLeaveTopic(channel));
+    }
+    this.forget(conn);
+    ws.cork(() => ws.send(events.goodbye('slow_consumer'), false));
+    if (ws.getBufferedAmount() === 0) return void ws.end(CLOSE.policy, 'slow_consumer');
+    this.lingering.set(ws, Date.now() + CUT_LINGER_MS);
+  }
+
+  /**
+   * After a refresh: the channels that the old token's grants allowed and the new one's do not are left,
+   * each with an `unsubscribed` event without an id (inside a cork).
+   */
+  private regranted(ws: PubSubSocket, conn: PubSubConnection, old: PubSubConnection['grants']): void {
+    for (const name of [...(conn.channels ?? [])]) {
+      const channel = channelRef(name);
+      if (channel && this.access.mayRead({ ...conn, grants: old }, channel) && !this.access.mayRead(conn, channel)) this.unsubscribe(ws, channel, null);
+    }
+  }
+
+  /** uWS sent some of a socket's backlog: a cut consumer that has read it all is ended now. */
+  private drained(ws: PubSubSocket): void {
+    if (!this.lingering.has(ws) || ws.getBufferedAmount() > 0) return;
+    this.lingering.delete(ws);
+    ws.end(CLOSE.policy, 'slow_consumer');
+  }
+
+  /** Ends the cut consumers whose time to read their goodbye has passed (all of them at `now` = Infinity). */
+  private endLingering(now: number): void {
+    for (const [ws, deadline] of this.lingering) {
+      if (deadline > now) continue;
+      this.lingering.delete(ws);
+      ws.end(CLOSE.policy, 'slow_consumer');
+    }
   }
 
   private open(ws: PubSubSocket): void {
@@ -150,6 +213,7 @@ export class PubSubEndpoint {
     const conn = ws.getUserData();
     conn.closed = true;
     this.sockets.delete(ws);
+    this.lingering.delete(ws);
     this.tokens.forget(ws);
     this.ctx.stats.pubsubConnections--;
     this.ctx.admission.release(conn.address);
@@ -185,7 +249,7 @@ export class PubSubEndpoint {
     if (options.rateLimit > 0 && this.overRate(conn)) {
       return this.writer.fail(ws, 'rate_limited', `more than ${options.rateLimit} frames per second`, request.id);
     }
-    const bytes = data.byteLength;
+    const bytes = data.byteLength + PENDING_REQUEST_BYTES;
     if (conn.pending >= options.maxPendingRequests || conn.pendingBytes + bytes > options.maxPendingBytes) {
       return this.writer.fail(ws, 'busy', `${conn.pending} requests of this connection are in progress (${conn.pendingBytes} bytes; --max-pending-requests ${options.maxPendingRequests}, --max-pending-bytes ${options.maxPendingBytes}): this ${request.action} was not taken`, request.id);
     }
@@ -328,8 +392,8 @@ export class PubSubEndpoint {
         this.writer.send(ws, events.history(channel.name, kept, epoch, id, truncated));
       });
     } catch (err) {
-      this.historyFailed(err);
-      this.writer.failLater(ws, conn, 'history_failed', `history could not be read: ${(err as Error).message}`, id);
+      this.backendFailed('history_failed', err);
+      this.writer.failLater(ws, conn, 'history_failed', 'history could not be read (the server logged why)', id);
     }
   }
 
@@ -339,9 +403,13 @@ export class PubSubEndpoint {
   }
 
   /** A history read failed (Redis unreachable): logged at most once per 10 s. */
-  private historyFailed(err: unknown): void {
-    this.ctx.throttle.pass('history_failed', (suppressed) =>
-      this.ctx.log.warn({ err: err instanceof Error ? err.message : String(err), suppressed }, 'history could not be read: the client was told (history_failed, or recovered:false)'),
+  /**
+   * A read of a backend failed (Redis, PostgreSQL): logged with why, at most once per 10 s per code; the
+   * client is told the code only, since the error's text may name what it must not learn.
+   */
+  private backendFailed(code: 'history_failed' | 'presence_failed' | 'slow_io_failed', err: unknown): void {
+    this.ctx.throttle.pass(code, (suppressed) =>
+      this.ctx.log.warn({ err: err instanceof Error ? err.message : String(err), code, suppressed }, `${code}: the client was told the code, not why`),
     );
   }
 
@@ -370,7 +438,8 @@ export class PubSubEndpoint {
         this.writer.send(ws, events.presence(channel.name, kept, id, truncated));
       });
     } catch (err) {
-      this.writer.failLater(ws, conn, 'presence_failed', `presence could not be read: ${(err as Error).message}`, id);
+      this.backendFailed('presence_failed', err);
+      this.writer.failLater(ws, conn, 'presence_failed', 'presence could not be read (the server logged why)', id);
     }
   }
 
@@ -430,8 +499,9 @@ export class PubSubEndpoint {
       this.writer.sendLater(ws, conn, events.slowDone(ms, id));
     } catch (err) {
       stats.slowFailed++;
+      this.backendFailed('slow_io_failed', err);
       try {
-        this.writer.failLater(ws, conn, 'slow_io_failed', `slow IO failed: ${(err as Error).message}`, id);
+        this.writer.failLater(ws, conn, 'slow_io_failed', 'slow IO failed (the server logged why)', id);
       } catch (sendErr) {
         this.writer.crashed(ws, conn, 'pubsub slow', sendErr);
       }
@@ -477,5 +547,6 @@ export class PubSubEndpoint {
     this.stopped = true;
     this.sweep.stop();
     clearInterval(this.timer);
+    this.endLingering(Infinity);
   }
 }

@@ -6,8 +6,8 @@
  * - `history:<channel>`: a stream, entry id `<offset>-0`, fields `t` (when it was kept, epoch ms) and
  *   `m` (the message's JSON text), capped at `size` entries (exact MAXLEN), expiring `ttl` after the
  *   channel's last message;
- * - `history-meta:<channel>`: a hash, `epoch` and `offset` (the last offset given), expiring
- *   META_TTL_S (or the TTL, when longer) after the channel's last message.
+ * - `history-meta:<channel>`: a hash, `epoch` and `offset` (the last offset given), expiring the TTL
+ *   after the channel's last message (a quiet channel then starts a new epoch).
  *
  * Writing is the broker's (server/broker/redis/kept.ts): its publish script, one call per event-loop
  * turn as every publish of the single-Redis driver, gives each message the next offset, adds it to the

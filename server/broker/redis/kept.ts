@@ -9,9 +9,6 @@
  */
 import { isJsonText, prefixed, type Position } from '../../protocol/index.js';
 
-/** How long a channel's epoch and offset counter outlive its last message, at least (1 day). */
-export const META_TTL_S = 86_400;
-
 /** The stream and meta hash of a channel. */
 export function historyKeys(channel: string, prefix: string): { stream: string; meta: string } {
   return { stream: prefixed(prefix, `history:${channel}`), meta: prefixed(prefix, `history-meta:${channel}`) };

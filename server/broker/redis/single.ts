@@ -31,7 +31,7 @@ import { randomBytes } from 'node:crypto';
 import { redactUrl } from '../../log.js';
 import { Redis } from 'ioredis';
 import type { ChannelRef, Position } from '../../protocol/index.js';
-import { historyKeys, KEPT_PUBLISH_SCRIPT, META_TTL_S } from './kept.js';
+import { historyKeys, KEPT_PUBLISH_SCRIPT } from './kept.js';
 import { FAIL_FAST, RedisBrokerBase, type RedisBrokerOptions } from './shared.js';
 
 /**
@@ -90,7 +90,9 @@ export class RedisBroker extends RedisBrokerBase {
 
   constructor(options: SingleRedisOptions) {
     super(options);
-    this.history = options.history ? { ...options.history, metaTtlS: Math.max(META_TTL_S, Math.ceil(options.history.ttlMs / 1000)) } : null;
+    // A channel's epoch and counter outlive its last message by the history's TTL: then nothing of it is
+    // kept, and its next message starts a new epoch. Anonymous channel names thus hold Redis for a TTL only.
+    this.history = options.history ? { ...options.history, metaTtlS: Math.ceil(options.history.ttlMs / 1000) } : null;
     // Auto-pipelining is not needed: a turn's publishes are one script call already.
     this.pub = new Redis(options.url, { ...FAIL_FAST, connectionName: 'pubsub-server:pub' }) as ScriptedRedis;
     // EVALSHA, and EVAL once when Redis does not know the script (a fresh or restarted server).

@@ -86,6 +86,9 @@ bench-redis: build
 bench-recovery: build
 	$(NODE) dist/bench/recovery.js $(ARGS)
 
+bench-floods: build
+	$(NODE) dist/bench/floods.js $(ARGS)
+
 bench-swarm: build
 	$(NODE) dist/bench/swarm.js $(ARGS)
 

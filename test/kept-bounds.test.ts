@@ -7,7 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { TestClient } from './helpers/client.js';
 import { eventually, startServer, type RunningServer } from './helpers/server.js';
@@ -96,6 +102,21 @@ describe('what is kept for channels is bounded', () => {
       await client.close();
     } finally {
       await s.close();
+    }
+  });
+
+  it('make bench-floods, short: the bounds hold and it says so, side by side with the CSV', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'floods-'));
+    try {
+      const { stdout } = await promisify(execFile)(process.execPath, [fileURLToPath(new URL('../bench/floods.js', import.meta.url)), '--big', '200', '--small', '12000', '--out', out], { timeout: 60_000 });
+      assert.match(stdout, /^target PASS {2}after the big flood/m);
+      assert.match(stdout, /^target PASS {2}after the TTL the history \(and a cache of no longer --expire\) keeps nothing: history 0 channels, 0 bytes; cache 0 channels$/m);
+      assert.match(stdout, /^target PASS {2}after the small flood at most --max-kept-channels channels are kept: 10000$/m);
+      const csv = readFileSync(join(out, readdirSync(out).find((f) => f.startsWith('floods-'))!), 'utf8').trim().split('\n');
+      assert.equal(csv.length, 5, 'a header and a row per step');
+      assert.match(csv[0], /^server,step,heap_used_mib,rss_mib,history_channels,history_bytes,cache_channels,.*host_reference_ms/);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
     }
   });
 

@@ -64,6 +64,8 @@ export interface StartOptions {
   port?: number;
   /** Open the V8 inspector on a free loopback port, for a bench that must force a full GC (the soak). */
   inspect?: boolean;
+  /** Another build of the same program (another checkout's `dist/server/cli.js`), to compare with this one. */
+  script?: string;
 }
 
 /**
@@ -72,8 +74,8 @@ export interface StartOptions {
  * warnings and errors only, unless `args` set `--log-level`: its start and stop lines would crowd the
  * bench's own output.
  */
-export async function startServerProcess(kind: ServerKind, args: string[] = [], { port = 0, inspect = false }: StartOptions = {}): Promise<ServerProcess> {
-  const script = fileURLToPath(new URL(SCRIPTS[kind], import.meta.url));
+export async function startServerProcess(kind: ServerKind, args: string[] = [], { port = 0, inspect = false, script: another }: StartOptions = {}): Promise<ServerProcess> {
+  const script = another ?? fileURLToPath(new URL(SCRIPTS[kind], import.meta.url));
   const ours = kind === 'ours' || kind === 'cluster';
   // The baseline and the Socket.IO peer take --port and --host as ours does; the bare server its port alone.
   const portArgs = kind === 'bare' ? [String(port)] : serverArgs({ port, host: '127.0.0.1' });

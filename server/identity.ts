@@ -19,6 +19,13 @@ export interface TokenIdentity {
   publish: string[];
 }
 
+/** What a token must say besides its signature (`--jwt-audience`, `--jwt-issuer`), and the clock skew allowed. */
+export interface TokenChecks {
+  audience: string | null;
+  issuer: string | null;
+  clockToleranceS: number;
+}
+
 /** A token that cannot be taken; `message` is the one-line reason the 401 (or the error frame) gives. */
 export class TokenRefused extends Error {}
 
@@ -36,7 +43,14 @@ export class TokenVerifier {
    */
   private readonly key: KeyObject;
 
-  constructor(secret: string) {
+  /**
+   * `checks`: the `aud` and `iss` a token must name (null: not checked), and the seconds of clock skew
+   * allowed on `exp` and `nbf` (also while connected: the connection ends that much after `exp`).
+   */
+  constructor(
+    secret: string,
+    private readonly checks: TokenChecks = { audience: null, issuer: null, clockToleranceS: 0 },
+  ) {
     this.key = createSecretKey(Buffer.from(secret, 'utf8'));
   }
 
@@ -45,7 +59,8 @@ export class TokenVerifier {
     if (token.length > MAX_TOKEN_LENGTH) throw new TokenRefused(`token longer than ${MAX_TOKEN_LENGTH} characters`);
     let payload: Record<string, unknown>;
     try {
-      ({ payload } = await jwtVerify(token, this.key, { algorithms: ['HS256'] }));
+      const { audience, issuer, clockToleranceS } = this.checks;
+      ({ payload } = await jwtVerify(token, this.key, { algorithms: ['HS256'], audience: audience ?? undefined, issuer: issuer ?? undefined, clockTolerance: clockToleranceS }));
     } catch (err) {
       throw new TokenRefused(refusal(err));
     }
@@ -55,7 +70,7 @@ export class TokenVerifier {
     return {
       user: sub,
       session: (sid as string | undefined) ?? null,
-      expiresAt: typeof exp === 'number' ? exp * 1000 : null,
+      expiresAt: typeof exp === 'number' ? (exp + this.checks.clockToleranceS) * 1000 : null,
       channels: patterns(payload.channels, 'channels'),
       publish: patterns(payload.publish, 'publish'),
     };

@@ -146,7 +146,8 @@ export function createServer(input: Partial<ServerOptions> & { hooks?: Hooks; mo
     };
     try {
       await presence?.start();
-      const verifier = options.jwtSecret === null ? null : new TokenVerifier(options.jwtSecret);
+      const checks = { audience: options.jwtAudience, issuer: options.jwtIssuer, clockToleranceS: options.jwtClockTolerance };
+      const verifier = options.jwtSecret === null ? null : new TokenVerifier(options.jwtSecret, checks);
       const context: ServerContext = (ctx = { uws, app, options, stats, broker, slowIo, admission, shuttingDown: false, log, throttle, hooks, presence, history, keeper, verifier });
       const endpoint = (pubsub = new PubSubEndpoint(context));
       app.ws('/pubsub', endpoint.behavior());

@@ -144,6 +144,16 @@ export const SERVER_OPTION_SPEC = {
    * listed, every upgrade that carries an `Origin` must match. Refused: 403, counted in `refused.origin`.
    */
   allowedOrigins: list('must be origins (https://app.example.com), patterns (https://*.example.com, *.example.com) or *', isOriginPattern, 'page origins besides the server\'s own that may open a WebSocket with the token cookie (https://app.example.com, https://*.example.com, *.example.com; * for any), comma-separated; once given, every upgrade with an Origin header must match one; else 403'),
+  /** The `aud` a token must name (one of, when it names a list); null: not checked. Needs `jwtSecret`. */
+  jwtAudience: optionalText('the aud a token must name (refused: 401 token claim aud is not valid); needs --jwt-secret', {
+    relation: (o, n) => (o.jwtAudience !== null && o.jwtSecret === null ? `${n('jwtAudience')} needs ${n('jwtSecret')}` : undefined),
+  }),
+  /** The `iss` a token must name; null: not checked. Needs `jwtSecret`. */
+  jwtIssuer: optionalText('the iss a token must name (refused: 401 token claim iss is not valid); needs --jwt-secret', {
+    relation: (o, n) => (o.jwtIssuer !== null && o.jwtSecret === null ? `${n('jwtIssuer')} needs ${n('jwtSecret')}` : undefined),
+  }),
+  /** Seconds of clock skew allowed on a token's `exp` and `nbf` (a connection also ends that much after `exp`). Default 0. */
+  jwtClockTolerance: integer(0, 0, 300, 'seconds of clock skew allowed on a token\'s exp and nbf, between the token\'s issuer and this server (a connection ends that much after exp too)'),
   /** Refuse `/pubsub` and `/echo` upgrades without a valid token (401). Needs `jwtSecret`. Default false. */
   requireAuth: onOff(false, '/pubsub and /echo upgrades without a valid token get 401 (needs --jwt-secret)', {
     relation: (o, n) => (o.requireAuth && o.jwtSecret === null ? `${n('requireAuth')} needs ${n('jwtSecret')}` : undefined),

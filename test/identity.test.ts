@@ -185,11 +185,41 @@ describe('--require-auth and the command line', () => {
     }
   });
 
+  it('checks aud and iss when told to, and allows --jwt-clock-tolerance of skew on exp', async () => {
+    const server = await startServer({ jwtSecret: SECRET, jwtAudience: 'chat', jwtIssuer: 'https://auth.example', jwtClockTolerance: 30 });
+    try {
+      const url = `${server.ws}/pubsub?token=`;
+      const good = await open(url + (await token({ sub: 'ann', aud: 'chat', iss: 'https://auth.example' })));
+      assert.equal(good.welcome.user, 'ann');
+      await good.client.close();
+      const refused: [string, JWTPayload, RegExp][] = [
+        ['no aud', { sub: 'ann', iss: 'https://auth.example' }, /^token claim aud is not valid/],
+        ['another aud', { sub: 'ann', aud: 'billing', iss: 'https://auth.example' }, /^token claim aud is not valid/],
+        ['another iss', { sub: 'ann', aud: 'chat', iss: 'https://evil.example' }, /^token claim iss is not valid/],
+      ];
+      for (const [what, claims, reason] of refused) {
+        const result = await connect(url + (await token(claims)));
+        assert.ok('status' in result && result.status === 401, what);
+        assert.match(result.body, reason, what);
+      }
+      // Expired 10 s ago by this clock: within the 30 s tolerance, and ended only after exp + 30 s.
+      const skewed = await open(url + (await token({ sub: 'ann', aud: 'chat', iss: 'https://auth.example' }, { expiresIn: '-10s' })));
+      assert.equal(skewed.welcome.user, 'ann');
+      assert.ok(await skewed.client.silentFor(1500), 'not ended at once');
+      await skewed.client.close();
+      const late = await connect(url + (await token({ sub: 'ann', aud: 'chat', iss: 'https://auth.example' }, { expiresIn: '-40s' })));
+      assert.ok('status' in late && late.status === 401 && /^token expired/.test(late.body));
+    } finally {
+      await server.close();
+    }
+  });
+
   it('reads the secret from --jwt-secret-file and refuses bad combinations, naming the flags', () => {
     const dir = mkdtempSync(join(tmpdir(), 'jwt-'));
     try {
       const run = (...args: string[]) => spawnSync(process.execPath, [CLI, '--port', '0', '--log-level', 'silent', ...args], { encoding: 'utf8', timeout: 10_000 });
       assert.match(run('--require-auth').stderr, /--require-auth needs --jwt-secret/);
+      assert.match(run('--jwt-audience', 'chat').stderr, /--jwt-audience needs --jwt-secret/);
       assert.match(run('--jwt-secret', 'short').stderr, /--jwt-secret must be at least 32 bytes for HS256 \(got 5\)/);
       writeFileSync(join(dir, 'secret'), `${SECRET}\n`);
       assert.match(run('--jwt-secret', SECRET, '--jwt-secret-file', join(dir, 'secret')).stderr, /exclude each other/);

@@ -130,7 +130,7 @@ export function createServer(input: Partial<ServerOptions> & { hooks?: Hooks; mo
     const slowIo = await createSlowIo(options.slowIo, options.slowIoUrl, options.slowIoPool);
     const historyOptions = options.history > 0 ? { size: options.history, ttlMs: options.historyTtl * 1000 } : null;
     const limits = { maxChannels: options.maxKeptChannels, maxBytes: options.maxKeptBytes };
-    const broker = createBroker({ expire: options.expire, redis: options.redis, redisCluster: options.redisCluster, prefix: options.prefix, log, history: historyOptions, limits });
+    const broker = createBroker({ expire: options.expire, redis: options.redis, redisCluster: options.redisCluster, prefix: options.prefix, log, history: historyOptions, limits, redisTimeoutMs: options.redisTimeout });
     const { history, keeper, counters: historyCounters } = createHistory(options);
     const app = uws.App();
     const throttle = new Throttle();

@@ -98,6 +98,11 @@ export const SERVER_OPTION_SPEC = {
     rule: (url) => (url !== null && !/^rediss?:\/\/[^\s]+$/.test(url) ? 'must be a redis:// or rediss:// URL' : undefined),
   }),
   /**
+   * Milliseconds Redis (`redis`) may take to answer the probe PING (sent every 500 ms) before it counts as
+   * not answering: then /health says 503 and publishes reach this instance only, as in an outage. Default 2000.
+   */
+  redisTimeout: integer(2000, 100, 60_000, 'ms Redis may take to answer a probe (every 500 ms) before it counts as not answering: /health 503, and publishes reach this instance only until it answers, as in an outage'),
+  /**
    * Redis Cluster seed nodes (`host:port,host:port`) to bridge through with sharded pub/sub
    * (SPUBLISH/SSUBSCRIBE); null for none. Instead of `redis`, not with it.
    */

@@ -172,6 +172,34 @@ describe('Redis broker (shared Redis)', () => {
 });
 
 describe('Redis outages (a redis-server of the test own)', () => {
+  it('a Redis that stops answering: /health 503 within --redis-timeout, POST /publish answered at once and delivered here, 200 again after', async () => {
+    const redis = await redisProcess();
+    const server = await startServer({ redis: redis.url, redisTimeout: 500, publishKey: 'k' });
+    try {
+      await eventually(async () => (await fetch(`${server.http}/health`)).status === 200, 10_000);
+      const { client } = await TestClient.pubsub(server.ws);
+      assert.equal((await client.request({ action: 'subscribe', payload: { channel: 'news' }, id: 1 })).event, 'subscribed');
+      // Every command of every other client waits for 3 s: Redis is connected and says nothing.
+      assert.equal(await redisCli(redis.url, 'CLIENT', 'PAUSE', '3000', 'ALL'), 'OK');
+      const paused = Date.now();
+      await eventually(async () => (await fetch(`${server.http}/health`)).status === 503, 2500);
+      const health = (await (await fetch(`${server.http}/health`)).json()) as { state: string };
+      assert.equal(health.state, 'not answering');
+      const asked = Date.now();
+      const res = await fetch(`${server.http}/publish`, { method: 'POST', headers: { authorization: 'Bearer k' }, body: JSON.stringify({ channel: 'news', message: 'meanwhile' }) });
+      assert.equal(res.status, 202);
+      assert.ok(Date.now() - asked < 500, `answered in ${Date.now() - asked} ms, not after the pause`);
+      assert.ok(Date.now() - paused < 3000, 'all of it while Redis was paused');
+      assert.deepEqual(await client.next(), { event: 'message', channel: 'news', message: 'meanwhile' });
+      await eventually(async () => (await fetch(`${server.http}/health`)).status === 200, 10_000);
+      assert.ok(((await server.stats()).broker as { lost_in_outage: number }).lost_in_outage >= 1, 'counted as lost to the other instances');
+      await client.close();
+    } finally {
+      await server.close();
+      await redis.kill();
+    }
+  });
+
   it('starts without Redis, degrades /health, and connects when Redis comes', async () => {
     const redis = await redisProcess();
     await redis.kill(); // the server starts while nothing answers on the port

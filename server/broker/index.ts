@@ -25,6 +25,8 @@ export interface BrokerOptions {
    * script gives offsets (server/history/redis.ts). Without Redis the endpoint keeps them itself.
    */
   history?: { size: number; ttlMs: number } | null;
+  /** Milliseconds a single Redis may take to answer a probe before it counts as not answering. */
+  redisTimeoutMs?: number;
   /** How much the in-memory broker's last-message cache keeps at most (`--max-kept-channels`, `--max-kept-bytes`). */
   limits?: KeptLimits;
 }
@@ -39,7 +41,7 @@ export function createBroker(options: BrokerOptions): Broker {
     return broker;
   }
   if (options.redis !== null) {
-    const broker = new RedisBroker({ url: options.redis, prefix, expire, log, history: options.history });
+    const broker = new RedisBroker({ url: options.redis, prefix, expire, log, history: options.history, timeoutMs: options.redisTimeoutMs });
     broker.connect();
     return broker;
   }

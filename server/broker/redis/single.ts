@@ -74,7 +74,12 @@ export interface SingleRedisOptions extends RedisBrokerOptions {
   url: string;
   /** Keep each channel's last `size` messages for `ttlMs` in Redis, with offsets (`--history`); null for none. */
   history?: { size: number; ttlMs: number } | null;
+  /** Milliseconds Redis may take to answer a probe before it counts as not answering (`--redis-timeout`). Default 2000. */
+  timeoutMs?: number;
 }
+
+/** How often the publishing connection is probed with a PING while it is connected. */
+const PROBE_INTERVAL_MS = 500;
 
 export class RedisBroker extends RedisBrokerBase {
   readonly kind = 'redis';
@@ -85,6 +90,15 @@ export class RedisBroker extends RedisBrokerBase {
   /** Settles when the last batch sent so far was answered (batches are answered in order). */
   private lastBatch: Promise<undefined> = Promise.resolve(undefined);
   private wasReady = false;
+  /**
+   * Set while a PING has gone unanswered for longer than the timeout: Redis is connected but not
+   * answering (a long script, a stalled host). It counts as an outage: /health 503, and publishes are
+   * delivered here only (counted lost) instead of waiting behind Redis.
+   */
+  private stalled = false;
+  /** When the probe now waiting was sent (ms), or null. */
+  private probeSentAt: number | null = null;
+  private readonly probe: NodeJS.Timeout;
   /** With `--history`: what the publish script keeps, and how long a channel's meta outlives its last message. */
   private readonly history: { size: number; ttlMs: number; metaTtlS: number } | null;
 
@@ -115,12 +129,48 @@ export class RedisBroker extends RedisBrokerBase {
       this.wasReady = false;
     });
     this.watchClients();
+    const timeoutMs = options.timeoutMs ?? 2000;
+    this.probe = setInterval(() => this.probeRedis(timeoutMs, options.log), PROBE_INTERVAL_MS).unref();
+  }
+
+  /** Sends a PING unless one is waiting; one waiting longer than `timeoutMs` makes the broker stalled until it is answered. */
+  private probeRedis(timeoutMs: number, log: SingleRedisOptions['log']): void {
+    if (this.pub.status !== 'ready') {
+      this.probeSentAt = null;
+      this.stalled = false;
+      return;
+    }
+    if (this.probeSentAt !== null) {
+      if (!this.stalled && Date.now() - this.probeSentAt > timeoutMs) {
+        this.stalled = true;
+        this.counts.outages++;
+        log.warn({ timeout_ms: timeoutMs, outages: this.counts.outages }, 'redis is not answering: publishes reach this instance only until it answers (/health 503)');
+      }
+      return;
+    }
+    const sentAt = (this.probeSentAt = Date.now());
+    this.pub.ping().then(
+      () => {
+        if (this.probeSentAt !== sentAt) return;
+        this.probeSentAt = null;
+        if (this.stalled) log.info({ stalled_ms: Date.now() - sentAt, lost_in_outage: this.counts.lost_in_outage }, 'redis answers again: bridging again');
+        this.stalled = false;
+      },
+      () => {
+        if (this.probeSentAt === sentAt) this.probeSentAt = null; // the connection went: its close says so
+      },
+    );
+  }
+
+  override async close(): Promise<void> {
+    clearInterval(this.probe);
+    await super.close();
   }
 
   /** Resolves with the position the publish script gave the message (with history), else with none. */
   publish(channel: ChannelRef, messageJson: string): Promise<Position | undefined> {
     const name = this.name(channel);
-    if (this.pub.status === 'ready') return this.addToBatch(channel.name, name, messageJson);
+    if (this.pub.status === 'ready' && !this.stalled) return this.addToBatch(channel.name, name, messageJson);
     this.deliverLocally(channel.name, messageJson);
     return Promise.resolve(undefined);
   }
@@ -145,6 +195,7 @@ export class RedisBroker extends RedisBrokerBase {
   }
 
   state(): string {
+    if (this.stalled) return 'not answering';
     if (this.pub.status === 'ready' && this.sub.status === 'ready') return 'ready';
     return this.pub.status === 'ready' ? `subscriber ${this.sub.status}` : this.pub.status;
   }

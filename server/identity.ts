@@ -111,22 +111,30 @@ export function granted(patterns: readonly string[], channel: string): boolean {
 
 /**
  * The token of an upgrade request, from where a client can put it: `?token=` (any client), the
- * `Authorization: Bearer` header (non-browser clients), or the `token` cookie (browsers cannot set
- * headers on a WebSocket). The first found, in that order; null when there is none.
+ * `Authorization: Bearer` header (non-browser clients), a `bearer.<jwt>` item of
+ * `Sec-WebSocket-Protocol` (a browser's way to keep it out of the URL, hence out of access logs), or the
+ * `token` cookie. The first found, in that order; null when there is none.
  */
-export function tokenOf(query: string, authorization: string, cookie: string): string | null {
-  return tokenSource(query, authorization, cookie)?.token ?? null;
+export function tokenOf(query: string, authorization: string, cookie: string, protocols = ''): string | null {
+  return tokenSource(query, authorization, cookie, protocols)?.token ?? null;
 }
 
 /** Where a request's token came from: the cookie is sent by a browser on its own (origins.ts). */
-export type TokenPlace = 'query' | 'header' | 'cookie';
+export type TokenPlace = 'query' | 'header' | 'protocol' | 'cookie';
+
+/** The prefix of the `Sec-WebSocket-Protocol` item that carries a token: `bearer.<jwt>`. */
+export const BEARER_PROTOCOL_PREFIX = 'bearer.';
 
 /** The token of {@link tokenOf}, with where it was found. */
-export function tokenSource(query: string, authorization: string, cookie: string): { token: string; from: TokenPlace } | null {
+export function tokenSource(query: string, authorization: string, cookie: string, protocols = ''): { token: string; from: TokenPlace } | null {
   const fromQuery = new URLSearchParams(query).get('token');
   if (fromQuery) return { token: fromQuery, from: 'query' };
   const bearer = /^Bearer\s+(\S+)$/i.exec(authorization);
   if (bearer) return { token: bearer[1], from: 'header' };
+  for (const offered of protocols.split(',')) {
+    const item = offered.trim();
+    if (item.startsWith(BEARER_PROTOCOL_PREFIX) && item.length > BEARER_PROTOCOL_PREFIX.length) return { token: item.slice(BEARER_PROTOCOL_PREFIX.length), from: 'protocol' };
+  }
   for (const part of cookie.split(';')) {
     const [name, ...value] = part.trim().split('=');
     if (name === 'token' && value.length > 0) return { token: cookieValue(value.join('=')), from: 'cookie' };

@@ -54,6 +54,25 @@ describe('the browser client, in Node', () => {
     }
   });
 
+  it('sends its token in Sec-WebSocket-Protocol, never in the URL', async () => {
+    const secret = 'a-client-test-secret-of-32-bytes!!!';
+    const urls: string[] = [];
+    const server = await startServer({
+      jwtSecret: secret,
+      hooks: { authenticate: (request) => (urls.push(request.url), request.token && { user: request.token.user }), rpc: { whoami: (conn) => conn.user } },
+    });
+    try {
+      const { SignJWT } = await import('jose');
+      const jwt = await new SignJWT({ sub: 'ann' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(new TextEncoder().encode(secret));
+      const client = open(server.ws, { token: () => jwt });
+      await opened(client);
+      assert.equal(await client.rpc('whoami'), 'ann');
+      assert.deepEqual(urls, ['/pubsub'], 'no token in the URL the server saw');
+    } finally {
+      await server.close();
+    }
+  });
+
   it('subscribes, publishes with an ack, and gets errors, rpc, presence and history answered', async () => {
     const server = await startServer({ presence: true, history: 10, hooks: { rpc: { add: (_conn, params) => (params as number[]).reduce((a, b) => a + b, 0) } } });
     try {

@@ -129,19 +129,20 @@ describe('the browser client in Chromium', () => {
     await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
     const attackerOrigin = `http://127.0.0.1:${(attacker.address() as { port: number }).port}`;
     const context = await browser.newContext();
-    const opens = async (page: Page, url: string): Promise<string> =>
-      page.evaluate((wsUrl) => new Promise<string>((resolve) => {
-        const ws = new WebSocket(wsUrl);
-        ws.onmessage = (e) => (resolve(String(e.data)), ws.close());
+    const opens = async (page: Page, url: string, protocols: string[] = []): Promise<string> =>
+      page.evaluate(([wsUrl, offered]) => new Promise<string>((resolve) => {
+        const ws = new WebSocket(wsUrl as string, offered as string[]);
+        ws.onmessage = (e) => (resolve(`${ws.protocol} ${String(e.data)}`.trim()), ws.close());
         ws.onclose = (e) => resolve(`closed ${e.code}`);
-      }), url);
+      }), [url, protocols] as const);
+    const welcomeOf = (answer: string) => JSON.parse(answer.slice(answer.indexOf('{'))) as { event: string; user: string | null };
     const plain = await startServer({ jwtSecret: secret });
     const listed = await startServer({ jwtSecret: secret, allowedOrigins: [attackerOrigin] });
     try {
       await context.addCookies([{ name: 'token', value: jwt, domain: '127.0.0.1', path: '/' }]);
       const own = await context.newPage();
       await own.goto(`${plain.http}/health`);
-      const welcome = JSON.parse(await opens(own, `${plain.ws}/pubsub`)) as { event: string; user: string };
+      const welcome = welcomeOf(await opens(own, `${plain.ws}/pubsub`));
       assert.deepEqual([welcome.event, welcome.user], ['welcome', 'victim'], 'the server\'s own page gets in with the cookie');
 
       const foreign = await context.newPage();
@@ -154,16 +155,21 @@ describe('the browser client in Chromium', () => {
       const stranger = await browser.newPage(); // no cookie: it brings nothing of anyone's, and is not checked without a list
       try {
         await stranger.goto(attackerOrigin);
-        const anonymous = JSON.parse(await opens(stranger, `${plain.ws}/pubsub`)) as { event: string; user: string | null };
+        const anonymous = welcomeOf(await opens(stranger, `${plain.ws}/pubsub`));
         assert.deepEqual([anonymous.event, anonymous.user], ['welcome', null]);
+        // A token the page gives itself, in Sec-WebSocket-Protocol: its own doing, so any origin may; the
+        // server answers with the plain protocol, and the token stays out of the URL.
+        const explicit = await opens(stranger, `${plain.ws}/pubsub`, ['pubsub', `bearer.${jwt}`]);
+        assert.equal(explicit.split(' ')[0], 'pubsub');
+        assert.deepEqual([welcomeOf(explicit).event, welcomeOf(explicit).user], ['welcome', 'victim']);
       } finally {
         await stranger.close();
       }
 
-      const allowed = JSON.parse(await opens(foreign, `${listed.ws}/pubsub`)) as { event: string; user: string };
+      const allowed = welcomeOf(await opens(foreign, `${listed.ws}/pubsub`));
       assert.deepEqual([allowed.event, allowed.user], ['welcome', 'victim'], 'a listed origin gets in');
       await own.goto(`${listed.http}/health`);
-      assert.equal(JSON.parse(await opens(own, `${listed.ws}/pubsub`)).user, 'victim', 'and the own origin still does');
+      assert.equal(welcomeOf(await opens(own, `${listed.ws}/pubsub`)).user, 'victim', 'and the own origin still does');
     } finally {
       await context.close();
       attacker.close();

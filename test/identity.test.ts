@@ -57,6 +57,9 @@ describe('tokenOf and granted', () => {
     assert.equal(tokenOf('x=1', 'Bearer h', 'token=c'), 'h');
     assert.equal(tokenOf('', 'Basic zzz', 'a=1; token=c%3D; b=2'), 'c=');
     assert.equal(tokenOf('', '', 'a=1'), null);
+    assert.equal(tokenOf('', '', 'token=c', 'pubsub, bearer.p'), 'p', 'Sec-WebSocket-Protocol before the cookie');
+    assert.equal(tokenOf('', 'Bearer h', '', 'pubsub, bearer.p'), 'h');
+    assert.equal(tokenOf('', '', '', 'pubsub, bearer.'), null);
   });
 
   it('grants names and prefix* patterns', () => {

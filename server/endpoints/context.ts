@@ -3,6 +3,7 @@ import type { History } from '../history/types.js';
 import type { Keeper } from '../hub/fanout.js';
 import type { PresenceStore } from '../presence/types.js';
 import type { Broker } from '../broker/index.js';
+import { BEARER_PROTOCOL_PREFIX } from '../identity.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, Uws } from '../engine.js';
 import type { ServerOptions } from '../options.js';
 import type { SlowIo } from '../slow-io/index.js';
@@ -59,8 +60,15 @@ export interface UpgradeHeaders {
   extensions: string;
 }
 
+/**
+ * The handshake headers the answer needs. Of the subprotocols offered the first that carries no token
+ * is chosen (RFC 6455 4.2.2: one of those offered), never a `bearer.<jwt>` item: the token goes no
+ * further than the request.
+ */
 export function upgradeHeaders(req: HttpRequest): UpgradeHeaders {
-  return { key: req.getHeader('sec-websocket-key'), protocol: req.getHeader('sec-websocket-protocol'), extensions: req.getHeader('sec-websocket-extensions') };
+  const offered = req.getHeader('sec-websocket-protocol').split(',').map((item) => item.trim());
+  const protocol = offered.find((item) => item !== '' && !item.startsWith(BEARER_PROTOCOL_PREFIX)) ?? '';
+  return { key: req.getHeader('sec-websocket-key'), protocol, extensions: req.getHeader('sec-websocket-extensions') };
 }
 
 /** Completes a WebSocket upgrade with `userData`, with the handshake headers read from the request. */

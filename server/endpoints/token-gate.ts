@@ -22,7 +22,7 @@ export const ORIGIN_REFUSED: UpgradeRefusal = { why: 'origin', status: '403 Forb
 
 /** The token an upgrade request brings, and where it was; null without one, or when tokens are off (no `jwtSecret`). */
 export function requestToken(ctx: ServerContext, req: HttpRequest): { token: string; from: TokenPlace } | null {
-  return ctx.verifier ? tokenSource(req.getQuery() ?? '', req.getHeader('authorization'), req.getHeader('cookie')) : null;
+  return ctx.verifier ? tokenSource(req.getQuery() ?? '', req.getHeader('authorization'), req.getHeader('cookie'), req.getHeader('sec-websocket-protocol')) : null;
 }
 
 /**

@@ -27,20 +27,23 @@ export interface SocketLike {
   close(code?: number, reason?: string): void;
 }
 
-export type SocketConstructor = new (url: string) => SocketLike;
+export type SocketConstructor = new (url: string, protocols?: string[]) => SocketLike;
 
 /** `connecting` (the first time), `open`, `reconnecting` (lost, waiting to try again), `closed` (by `close()`). */
 export type State = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
 export interface ConnectOptions {
-  /** A signed token (HS256 JWT), sent as `?token=`. A function is asked again before every connect. */
+  /**
+   * A signed token (HS256 JWT), sent in the `Sec-WebSocket-Protocol` header (`pubsub`, `bearer.<jwt>`),
+   * so it stays out of the URL and of access logs. A function is asked again before every connect.
+   */
   token?: string | (() => string | Promise<string>);
   /**
    * The WebSocket constructor; default `globalThis.WebSocket`. Any constructor of a socket with the
    * browser's `onopen`/`onmessage`/`onclose`/`onerror`, `send`, `close` and `readyState` will do (the `ws`
    * package's does).
    */
-  WebSocket?: new (url: string) => object;
+  WebSocket?: new (url: string, protocols?: string[]) => object;
   /** First reconnect delay, ms (default 250); it doubles up to `maxDelayMs` (default 10,000), with full jitter. */
   minDelayMs?: number;
   maxDelayMs?: number;
@@ -213,16 +216,18 @@ export class PubSubClient {
 
   private async open(): Promise<void> {
     if (this.currentState === 'closed') return;
-    let url = this.url;
+    const url = this.url;
+    let protocols: string[] | undefined;
     try {
       const token = typeof this.options.token === 'function' ? await this.options.token() : this.options.token;
-      if (token) url += `${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`;
+      // The server answers with `pubsub`; the token goes no further than the request.
+      if (token) protocols = ['pubsub', `bearer.${token}`];
     } catch (err) {
       this.emit('error', err instanceof Error ? err : new Error(String(err)));
       return this.retry();
     }
     if (this.isClosed()) return; // close() was called while the token was fetched
-    const socket = new this.Socket(url);
+    const socket = protocols ? new this.Socket(url, protocols) : new this.Socket(url);
     this.socket = socket;
     socket.onmessage = (event) => this.onFrame(String(event.data));
     socket.onerror = () => undefined; // a close follows, and is what counts

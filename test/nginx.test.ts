@@ -4,13 +4,14 @@
  * shipped one; only its ports are changed (and its pid and log files moved to a temporary folder).
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { TestClient } from './helpers/client.js';
 import { spawnServer, type ServerChild } from './helpers/process.js';
 import { onFreePort } from './helpers/ports.js';
@@ -25,6 +26,8 @@ describe('behind nginx (deploy/nginx.conf)', () => {
   let nginx: ChildProcess | null = null;
   let dir = '';
   let base = '';
+  let tlsBase = '';
+  let certificate: Buffer = Buffer.alloc(0);
   before(async () => {
     if (!existsSync(NGINX)) throw new Error(`nginx is required by this test and is not at ${NGINX}: apt-get install nginx (.ci/run does so when missing)`);
     await requireRedis();
@@ -32,10 +35,17 @@ describe('behind nginx (deploy/nginx.conf)', () => {
     for (let i = 0; i < 2; i++) servers.push(await spawnServer(['--redis', REDIS_URL, '--prefix', prefix, '--publish-key', 'k']));
     await eventually(async () => (await Promise.all(servers.map((s) => fetch(`${s.http}/health`)))).every((r) => r.status === 200), 10_000);
     dir = mkdtempSync(join(tmpdir(), 'nginx-'));
-    // nginx on a free port: a start that finds its port taken (it says so on stderr and exits) tries another.
+    // A certificate of the test's own for 127.0.0.1, made as the file's comment shows; clients trust it alone.
+    const [crt, key] = [join(dir, 'pubsub.crt'), join(dir, 'pubsub.key')];
+    await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', key, '-out', crt]);
+    certificate = readFileSync(crt);
+    // nginx on free ports (plain, TLS): a start that finds a port taken (it says so on stderr and exits) tries others.
     const port = await onFreePort(async (candidate) => {
       const conf = readFileSync(CONF, 'utf8')
         .replace('listen 8080;', `listen 127.0.0.1:${candidate};`)
+        .replace('listen 8443 ssl;', `listen 127.0.0.1:${candidate + 1} ssl;`)
+        .replace('ssl_certificate /etc/nginx/pubsub.crt;', `ssl_certificate ${crt};`)
+        .replace('ssl_certificate_key /etc/nginx/pubsub.key;', `ssl_certificate_key ${key};`)
         .replace('server 127.0.0.1:9000;', `server 127.0.0.1:${servers[0].port};`)
         .replace('server 127.0.0.1:9001;', `server 127.0.0.1:${servers[1].port};`);
       assert.ok(conf.includes(String(servers[1].port)), 'the shipped file still has the ports this test replaces');
@@ -56,8 +66,9 @@ describe('behind nginx (deploy/nginx.conf)', () => {
       if (exited) throw new Error(`nginx exited at start: ${stderr}`);
       nginx = child;
       return candidate;
-    });
+    }, { span: 2 });
     base = `127.0.0.1:${port}`;
+    tlsBase = `127.0.0.1:${port + 1}`;
   });
   after(async () => {
     if (nginx && nginx.exitCode === null) {
@@ -80,6 +91,17 @@ describe('behind nginx (deploy/nginx.conf)', () => {
       assert.deepEqual(await client.next(), { event: 'goodbye' });
       assert.equal((await client.closed).code, 1000);
     }
+  });
+
+  it('terminates TLS: wss:// with the certificate, the echo sequence and a pub/sub round trip through it', async () => {
+    const client = await TestClient.open(`wss://${tlsBase}/pubsub`, { ca: certificate });
+    assert.equal((await client.next()).event, 'welcome');
+    assert.equal((await client.request({ action: 'subscribe', payload: { channel: 'tls' }, id: 1 })).event, 'subscribed');
+    client.send({ action: 'publish', payload: { channel: 'tls', message: 'over TLS' }, id: 2 });
+    const frames = [await client.next(), await client.next()].map((f) => f.event).sort();
+    assert.deepEqual(frames, ['message', 'published']);
+    await client.close();
+    await assert.rejects(TestClient.open(`wss://${tlsBase}/pubsub`), /self-signed|certificate/i, 'a client that does not trust the certificate is refused');
   });
 
   it('keeps /stats and /metrics off the public side, even from servers that serve them (--public-stats)', async () => {

@@ -373,6 +373,9 @@ export class Swarm extends EventEmitter {
       state.last = { cpuMicros: report.cpuMicros, at: report.at };
     }
     state.loopDelayMaxMs = Math.max(state.loopDelayMaxMs, report.loopDelayMaxMs);
+    // The run's maximum takes every report, a worker's final one too: no tick reads a finished worker,
+    // and a run shorter than a tick has no other.
+    this.loopDelayMax = Math.max(this.loopDelayMax, report.loopDelayMaxMs);
     mergeEncoded([this.tickHistograms, this.totalHistograms], report.histograms);
     this.samples.push(...report.samples);
     if (report.firstConnectAt && (!this.firstConnectAt || report.firstConnectAt < this.firstConnectAt)) this.firstConnectAt = report.firstConnectAt;

@@ -11,17 +11,32 @@ export interface FakeServer {
   url: string;
   /** What the server did, by name (e.g. `dropped`). */
   counts: Record<string, number>;
+  /**
+   * For each echo sent, ms from its request's message event to the send: what the server really added,
+   * which on a busy host is more than the timer asked for.
+   */
+  heldMs: number[];
   close(): Promise<void>;
 }
 
-async function listen(onConnection: (ws: WebSocket, path: string, counts: Record<string, number>, from: string) => void): Promise<FakeServer> {
+interface Connection {
+  ws: WebSocket;
+  path: string;
+  counts: Record<string, number>;
+  heldMs: number[];
+  from: string;
+}
+
+async function listen(onConnection: (connection: Connection) => void): Promise<FakeServer> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
   await new Promise((resolve) => wss.once('listening', resolve));
   const counts: Record<string, number> = {};
-  wss.on('connection', (ws, req) => onConnection(ws, new URL(req.url ?? '/', 'http://x').pathname, counts, req.socket.remoteAddress ?? ''));
+  const heldMs: number[] = [];
+  wss.on('connection', (ws, req) => onConnection({ ws, path: new URL(req.url ?? '/', 'http://x').pathname, counts, heldMs, from: req.socket.remoteAddress ?? '' }));
   return {
     url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`,
     counts,
+    heldMs,
     close: () =>
       new Promise((resolve) => {
         for (const ws of wss.clients) ws.terminate();
@@ -40,12 +55,13 @@ const bump = (counts: Record<string, number>, key: string): void => void (counts
  */
 export function echoServer(options: { delayMs: number; rounds: number; dropEvery?: number; goodbyeInstead?: boolean }): Promise<FakeServer> {
   let connections = 0;
-  return listen((ws, _path, counts, from) => {
+  return listen(({ ws, counts, heldMs, from }) => {
     const n = ++connections;
     bump(counts, `from ${from}`);
     let echoed = 0;
     ws.send('{"event":"welcome"}');
     ws.on('message', (data) => {
+      const received = performance.now();
       const round = ++echoed;
       if (options.dropEvery && n % options.dropEvery === 0 && round === 2) {
         bump(counts, 'dropped');
@@ -56,6 +72,7 @@ export function echoServer(options: { delayMs: number; rounds: number; dropEvery
         return;
       }
       setTimeout(() => {
+        heldMs.push(performance.now() - received);
         ws.send(data.toString());
         if (round === options.rounds) {
           ws.send('{"event":"goodbye"}');
@@ -73,7 +90,7 @@ export function echoServer(options: { delayMs: number; rounds: number; dropEvery
 export function lossyBroadcastServer(dropEvery: number): Promise<FakeServer> {
   const subscribers = new Set<WebSocket>();
   let deliveries = 0;
-  return listen((ws, _path, counts) => {
+  return listen(({ ws, counts }) => {
     ws.send('{"event":"welcome","connection":"x","user":null,"session":"s"}');
     ws.on('close', () => subscribers.delete(ws));
     ws.on('message', (data) => {
@@ -98,7 +115,7 @@ export function lossyBroadcastServer(dropEvery: number): Promise<FakeServer> {
 
 /** Sends `welcome` (or `firstFrame` instead), then after the first client frame closes with `closeCode`. */
 export function rudeServer(options: { firstFrame?: string; closeCode?: number }): Promise<FakeServer> {
-  return listen((ws) => {
+  return listen(({ ws }) => {
     ws.send(options.firstFrame ?? '{"event":"welcome"}');
     if (options.closeCode) setTimeout(() => ws.close(options.closeCode), 20);
   });

@@ -36,7 +36,7 @@ async function parseServerArgs(argv: string[]): Promise<ParsedArgs> {
   const args = await withOptions(commandLine('pubsub-server', '$0 [flags]\n\nThe uWebSockets.js pub/sub server: /pubsub, /health, /publish; /echo, /stats and /metrics when asked.', argv), SERVER_OPTION_SPEC)
     .option('workers', { coerce: numeric, requiresArg: true, default: 1, describe: 'server processes run by one supervisor that restarts any that die; above 1 needs --redis or --redis-cluster' })
     .option('worker-ports', { type: 'string', choices: WORKER_PORTS, default: 'shared', describe: 'with --workers: all on --port (SO_REUSEPORT), or on --port, --port+1, ...' })
-    .option('bench', { type: 'boolean', default: false, describe: 'turn on what the benchmarks use and a public server keeps off: --echo, --slow-io timer, --public-stats (a flag given itself wins)' })
+    .option('bench', { type: 'boolean', default: false, describe: 'turn on what the benchmarks use and a public server keeps off: --echo, --slow-io timer, --public-stats, --rate-limit 0 (a flag given itself wins)' })
     .option('jwt-secret-file', { type: 'string', describe: 'read --jwt-secret from this file (its first line), so the secret stays out of the process list' })
     .option('pg-notify', { type: 'string', describe: 'PostgreSQL URL to LISTEN at (postgres://...): each NOTIFY on a --pg-notify-channel is published to the subscribers of this instance; listens again after a lost connection' })
     .option('pg-notify-channel', { coerce: strings, requiresArg: true, default: [], describe: 'name[=channel], repeatable: LISTEN on name, publish its payloads (JSON, or else a JSON string) on channel (name itself without =); needs --pg-notify' })

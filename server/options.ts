@@ -46,8 +46,11 @@ export const SERVER_OPTION_SPEC = {
    * `busy`. Default 1 MiB.
    */
   maxPendingBytes: integer(1_048_576, 1024, 1024 * 1024 * 1024, 'bytes the requests of one connection in progress hold at once (each its frame and 256 for its records); past it: busy, not taken'),
-  /** Frames per second one connection may send; 0 = no limit. Default 0. */
-  rateLimit: integer(0, 0, 1_000_000, 'frames per second per connection; 0 = off; past it: rate_limited'),
+  /**
+   * Frames per second one connection may send; 0 = no limit. Default 1000: a client that sends more costs
+   * everyone else the server's time (a benchmark's publisher turns it off with --bench).
+   */
+  rateLimit: integer(1000, 0, 1_000_000, 'frames per second per connection; 0 = off; past it: rate_limited'),
   /** Bytes queued for one connection before it is closed as a slow consumer. Default 1 MiB. */
   maxBackpressure: integer(1_048_576, 1024, 1024 * 1024 * 1024, 'bytes queued for one connection before it is closed as a slow consumer (goodbye, 1008); at least twice --max-payload', {
     // A frame as large as the limit would cut every subscriber of its channel that has any backlog.
@@ -225,10 +228,11 @@ export function validateOptions(input: Partial<ServerOptions> = {}, names: Optio
 export const serverArgs = (options: Partial<ServerOptions>): string[] => argsOf(SERVER_OPTION_SPEC, options);
 
 /**
- * What a benchmark turns on that a public server keeps off: `/echo`, the `slow` action on a timer, and
- * `/stats` and `/metrics` on the main port. The benchmarks and the tests' servers start with these.
+ * What a benchmark turns on that a public server keeps off: `/echo`, the `slow` action on a timer,
+ * `/stats` and `/metrics` on the main port, and no frame rate limit (its publishers send tens of
+ * thousands a second). The benchmarks and the tests' servers start with these.
  */
-export const BENCH_SURFACES = { echo: true, slowIo: 'timer', publicStats: true } as const satisfies Partial<ServerOptions>;
+export const BENCH_SURFACES = { echo: true, slowIo: 'timer', publicStats: true, rateLimit: 0 } as const satisfies Partial<ServerOptions>;
 
 /**
  * The part of {@link BENCH_SURFACES} that the command-line arguments `argv` do not set themselves (neither

@@ -1,17 +1,19 @@
 /**
  * A server started with no flags is one that may face the open internet: the benchmark surfaces (/echo,
- * the slow action, /stats and /metrics on the public port) are off, and the counters are served on a
- * loopback admin listener when one is asked for. The benchmarks turn the surfaces on with --bench.
+ * the slow action, /stats and /metrics on the public port) are off, a connection's frames are limited to
+ * 1,000 a second, and the counters are served on a loopback admin listener when one is asked for. The
+ * benchmarks turn the surfaces on and the limit off with --bench.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DEFAULT_OPTIONS } from '../server/index.js';
+import { BENCH_SURFACES } from '../server/options.js';
 import { TestClient } from './helpers/client.js';
 import { spawnServer } from './helpers/process.js';
 import { startServer } from './helpers/server.js';
 
 /** The defaults of the surfaces the test helper turns on for every other test. */
-const DEFAULTS = { echo: DEFAULT_OPTIONS.echo, slowIo: DEFAULT_OPTIONS.slowIo, publicStats: DEFAULT_OPTIONS.publicStats };
+const DEFAULTS = Object.fromEntries(Object.keys(BENCH_SURFACES).map((name) => [name, DEFAULT_OPTIONS[name as keyof typeof BENCH_SURFACES]]));
 
 describe('the defaults keep benchmark surfaces off', () => {
   it('answers 404 for /stats, /metrics and /echo, and disabled for the slow action', async () => {
@@ -31,6 +33,24 @@ describe('the defaults keep benchmark surfaces off', () => {
       const answer = await client.request({ action: 'slow', payload: { ms: 50 }, id: 7 });
       assert.deepEqual({ event: answer.event, code: answer.code, id: answer.id }, { event: 'error', code: 'disabled', id: 7 });
       assert.equal(s.server.stats.slowPending, 0, 'no wait was started');
+      await client.close();
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('limits each connection to 1,000 frames a second', async () => {
+    const s = await startServer({ ...DEFAULTS });
+    try {
+      const { client } = await TestClient.pubsub(s.ws);
+      // 2,100 frames sent at once fall in at most two one-second windows, so one of them holds 1,050.
+      const sent = 2100;
+      for (let id = 0; id < sent; id++) client.send({ action: 'ping', id });
+      const replies = await Promise.all(Array.from({ length: sent }, () => client.next()));
+      const pongs = replies.filter((r) => r.event === 'pong').length;
+      const limited = replies.filter((r) => r.code === 'rate_limited').length;
+      assert.equal(pongs + limited, sent);
+      assert.ok(limited >= 50 && pongs >= 1000 && pongs <= 2000, `pongs ${pongs}, rate_limited ${limited}`);
       await client.close();
     } finally {
       await s.close();

@@ -14,6 +14,10 @@
  * subscriber, for --sweep-seconds; the server's /stats `sweeps` and `sweep_ms` give sweeps per second,
  * the time of one sweep and the share of a core they took, beside the same run with no idle sockets.
  *
+ * Part 3, late readers: for each of --resume-after, --slow consumers cut under 5,000 msg/s read again
+ * that many seconds after the cut; each must read goodbye `slow_consumer` and 1008 (the server keeps a
+ * cut connection for CUT_LINGER_MS for that).
+ *
  * Writes results/slow-consumers-<stamp>.csv (a row per run) and appends to slow-consumers-history.csv.
  */
 import { mkdirSync } from 'node:fs';
@@ -29,6 +33,7 @@ import { requireIntegers, usageError } from '../server/command-line.js';
 import { benchCli, csvLine, finishBench, interrupted, numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { type ServerProcess, startServerProcess, withServer } from './lib/servers.js';
 import { serverArgs } from '../server/options.js';
+import { CUT_LINGER_MS } from '../server/endpoints/pubsub.js';
 
 const MIB = 1024 * 1024;
 const CHANNEL = 'feed';
@@ -46,6 +51,7 @@ const args = await benchCli('bench-slow-consumers', '$0 [flags]\n\nHealthy subsc
   .option('sweep-rate', { coerce: numeric, requiresArg: true, default: 50_000, describe: 'publishes per second for the sweep measurement' })
   .option('sweep-payload', { coerce: numeric, requiresArg: true, default: 100, describe: 'bytes of padding per message for the sweep measurement' })
   .option('sweep-seconds', { coerce: numeric, requiresArg: true, default: 10, describe: 'seconds of publishing for the sweep measurement' })
+  .option('resume-after', { coerce: list, default: '1,5,15', describe: 'part 3: seconds after the cut at which the slow consumers read again, comma-separated (0 skips the part)' })
   .option('out', { type: 'string', default: RESULTS_DIR, describe: 'directory for the CSVs' })
   .parseAsync();
 const rates = args.rates as number[];
@@ -53,6 +59,7 @@ requireIntegers('bench-slow-consumers', [
   ['--slow', args.slow, 1], ['--healthy', args.healthy, 1], ['--payload', args.payload, 0], ['--seconds', args.seconds, 2],
   ['--max-backpressure', args.maxBackpressure, 1024], ['--sweep-sockets', args.sweepSockets, 0], ['--sweep-rate', args.sweepRate, 1],
   ['--sweep-seconds', args.sweepSeconds, 2], ['--sweep-payload', args.sweepPayload, 0], ...rates.map((r) => ['--rates', r, 1] as [string, unknown, number]),
+  ...(args.resumeAfter as number[]).map((d) => ['--resume-after', d, 0] as [string, unknown, number]),
 ]);
 if ((args.sweepSockets as number) > 18_000) {
   usageError('bench-slow-consumers', `--sweep-sockets must be at most 18000 (this process holds them, and may hold 20,000 open files), got ${args.sweepSockets}`);
@@ -185,6 +192,44 @@ for (const idle of sweepSockets > 0 ? [0, sweepSockets] : []) {
     });
   } finally {
     for (const ws of sockets) ws.terminate();
+    await server.stop();
+  }
+}
+
+// Part 3: slow consumers that read again a while after the cut: each must still read goodbye and 1008
+// (docs/protocol.md: for CUT_LINGER_MS after the cut).
+for (const delay of (args.resumeAfter as number[]).filter((d) => d > 0)) {
+  if (interrupted()) break;
+  const server = await startServerProcess('ours', serverArgs({ logLevel: 'warn', maxBackpressure: limit, maxPayload }));
+  try {
+    const slow = await Promise.all(Array.from({ length: slowCount }, () => openSlowConsumer(server.url, CHANNEL)));
+    const publisher = new WebSocket(`${server.url}/pubsub`);
+    await new Promise((resolve, reject) => publisher.once('open', resolve).once('error', reject));
+    const frame = JSON.stringify({ action: 'publish', payload: { channel: CHANNEL, message: 'x'.repeat(args.payload as number) } });
+    // 5,000 msg/s until every slow consumer is cut (at most 30 s).
+    const flood = setInterval(() => {
+      for (let i = 0; i < 50; i++) publisher.send(frame);
+    }, 10);
+    const started = Date.now();
+    try {
+      while ((await server.stats()).slow_consumers < slowCount && Date.now() - started < 30_000) await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      clearInterval(flood);
+    }
+    const cutMs = Date.now() - started;
+    await new Promise((resolve) => setTimeout(resolve, delay * 1000));
+    const ends = await Promise.all(slow.map((s) => s.resume(20_000)));
+    publisher.close();
+    const goodbyes = ends.filter((e) => e.code === 1008 && JSON.stringify(e.last) === JSON.stringify({ event: 'goodbye', reason: 'slow_consumer' })).length;
+    console.log(`\n== late readers: ${slowCount} slow consumers cut after ${cutMs} ms at 5,000 msg/s, reading again ${delay} s after: ${goodbyes}/${slowCount} goodbye + 1008 (codes ${ends.map((e) => e.code).join(' ')})`);
+    rows.push({
+      run: name, part: 'late', rate: 5000, payload: args.payload as number, healthy: 0, slow: slowCount, phase: `resume ${delay} s after the cut`,
+      delivered: null, lost: null, errors: null, p50_ms: null, p99_ms: null, max_ms: null, slow_goodbyes: goodbyes, rss_growth_mib: null,
+      server_cpu_max_pct: null, client_cpu_max_pct: null, saturated: null, idle_sockets: null, sweeps_per_s: null, sweep_ms_each: null,
+      sweep_core_pct: null, interrupted: interrupted() ? 1 : 0, ...hostColumns(null),
+    });
+    targets.push({ name: `slow consumers reading again ${delay} s after the cut get goodbye + 1008`, measured: `${goodbyes}/${slowCount}`, pass: delay * 1000 < CUT_LINGER_MS ? goodbyes === slowCount : null, note: delay * 1000 < CUT_LINGER_MS ? undefined : `past the ${CUT_LINGER_MS / 1000} s the server waits` });
+  } finally {
     await server.stop();
   }
 }

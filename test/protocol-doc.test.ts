@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { REFUSALS } from '../server/endpoints/refusals.js';
 import { TestClient } from './helpers/client.js';
 import { startServer } from './helpers/server.js';
 
@@ -80,6 +81,20 @@ describe('docs/protocol.md, played against the server', () => {
       got.push(String(await client.nextRaw()));
       got.push(`close ${(await client.closed).code}`);
       assert.deepEqual(got, received);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('names every reason the server counts in /stats refused, and no other', async () => {
+    const row = /^\| `refused` \| upgrades refused: (.*) \|$/m.exec(DOC);
+    assert.ok(row, 'the /stats table has its refused row');
+    const named = [...row[1].matchAll(/`(\w+)`/g)].map((m) => m[1]);
+    const server = await startServer();
+    try {
+      const counted = Object.keys((await server.stats()).refused as Record<string, number>);
+      assert.deepEqual(named.sort(), counted.sort());
+      assert.deepEqual(counted.sort(), [...REFUSALS].sort());
     } finally {
       await server.close();
     }

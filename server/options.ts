@@ -6,7 +6,7 @@
 import { MIN_SECRET_BYTES } from './identity.js';
 import { LOG_LEVELS } from './log.js';
 import { MAX_SLOW_MS } from './protocol/index.js';
-import { isOriginPattern } from './endpoints/origins.js';
+import { isOriginPattern } from './origins.js';
 import { argsOf, checkOptions, choice, defaultsOf, flagOf, flagsOf, integer, list, onOff, optionalInteger, optionalText, text, type OptionSpecs, type OptionsOf } from './option-spec.js';
 
 /** Where the `slow` action does its waiting. */

@@ -3,7 +3,7 @@
  * The endpoints write plain fields; nothing here touches a socket.
  */
 import { getHeapSpaceStatistics } from 'node:v8';
-import { REFUSALS, type Refusal } from './endpoints/refusals.js';
+import { REFUSALS, type Refusal } from './refusals.js';
 import type { EngineInfo } from './engine.js';
 import { HOOK_NAMES, type HookName } from './hooks.js';
 import type { LoopDelay } from './loop-delay.js';

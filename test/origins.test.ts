@@ -1,7 +1,7 @@
-/** Which page origins may open a WebSocket (server/endpoints/origins.ts), as `--allowed-origins` reads them. */
+/** Which page origins may open a WebSocket (server/origins.ts), as `--allowed-origins` reads them. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isOriginPattern, originAllowed } from '../server/endpoints/origins.js';
+import { isOriginPattern, originAllowed } from '../server/origins.js';
 import { validateOptions } from '../server/options.js';
 
 describe('originAllowed', () => {

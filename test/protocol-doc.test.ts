@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { REFUSALS } from '../server/endpoints/refusals.js';
+import { REFUSALS } from '../server/refusals.js';
 import { TestClient } from './helpers/client.js';
 import { startServer } from './helpers/server.js';
 

@@ -14,7 +14,7 @@ import type { HttpRequest, HttpResponse } from '../engine.js';
 import { defaultMaxConnections, type ServerOptions } from '../options.js';
 import type { Stats } from '../stats.js';
 import type { Logger, Throttle } from '../log.js';
-import type { Refusal } from './refusals.js';
+import type { Refusal } from '../refusals.js';
 
 
 /** A client key is 16 random bytes in base64 (RFC 6455 4.1). */

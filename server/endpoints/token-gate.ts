@@ -5,8 +5,8 @@
  */
 import type { HttpRequest, HttpResponse } from '../engine.js';
 import { tokenSource, type TokenPlace, type TokenRefused } from '../identity.js';
-import { originAllowed } from './origins.js';
-import type { Refusal } from './refusals.js';
+import { originAllowed } from '../origins.js';
+import type { Refusal } from '../refusals.js';
 import { refuseWithServerError, reportHandlerError, type ServerContext } from './context.js';
 
 /** A refusal of an upgrade that passed admission: the reason counted, the status line, the body. */

@@ -15,6 +15,7 @@ import { ENGINE_BUILDS, HEAD_LIMIT_ENV, loadEngine, NoEngineError, selectEngine,
 import { DEFAULT_OPTIONS } from '../server/options.js';
 import { TestClient } from './helpers/client.js';
 import { spawnServer } from './helpers/process.js';
+import { eventually } from './helpers/server.js';
 
 const DIST = fileURLToPath(new URL('../', import.meta.url));
 const require = createRequire(import.meta.url);
@@ -83,7 +84,11 @@ describe('engine', () => {
       assert.match(out, new RegExp(`^engine: uWebSockets\\.js ${info.version.replace(/\./g, '\\.')} \\(native ${info.binary.replace(/\./g, '\\.')}\\)$`, 'm'));
       const skipped = info.skipped.map((s) => `uWebSockets.js ${s.version}: ${s.reason}`).join('; ');
       assert.ok(out.includes(`engine not used: ${skipped}\n`), out);
-      const listening = out.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line.msg === 'listening');
+      // The log is on stderr and the banner on stdout: the log's line may come in after the banner's.
+      // Whole lines only: the stderr's last chunk may end inside one.
+      const logLines = (): Record<string, unknown>[] => server.output().split('\n').slice(0, -1).filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
+      await eventually(() => logLines().some((line) => line.msg === 'listening'));
+      const listening = logLines().find((line) => line.msg === 'listening');
       assert.equal(listening?.engine, info.description);
       assert.equal(listening?.engine_skipped, skipped);
       const stats = (await (await fetch(`${server.http}/stats`)).json()) as { engine: unknown };

@@ -15,6 +15,13 @@ export interface SlowConsumerEnd {
   frames: number;
 }
 
+const CUT_GOODBYE = JSON.stringify({ event: 'goodbye', reason: 'slow_consumer' });
+
+/** Whether a slow consumer ended as the contract says: goodbye `slow_consumer` as its last frame, then 1008. */
+export function endedAsCut(end: SlowConsumerEnd): boolean {
+  return end.code === 1008 && JSON.stringify(end.last) === CUT_GOODBYE;
+}
+
 export interface SlowConsumer {
   /** Reads again and resolves once the server has closed the connection (or after `timeoutMs`, with code 0). */
   resume(timeoutMs?: number): Promise<SlowConsumerEnd>;

@@ -21,7 +21,6 @@ export interface FakeServer {
 
 interface Connection {
   ws: WebSocket;
-  path: string;
   counts: Record<string, number>;
   heldMs: number[];
   from: string;
@@ -32,7 +31,7 @@ async function listen(onConnection: (connection: Connection) => void): Promise<F
   await new Promise((resolve) => wss.once('listening', resolve));
   const counts: Record<string, number> = {};
   const heldMs: number[] = [];
-  wss.on('connection', (ws, req) => onConnection({ ws, path: new URL(req.url ?? '/', 'http://x').pathname, counts, heldMs, from: req.socket.remoteAddress ?? '' }));
+  wss.on('connection', (ws, req) => onConnection({ ws, counts, heldMs, from: req.socket.remoteAddress ?? '' }));
   return {
     url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`,
     counts,

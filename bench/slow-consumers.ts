@@ -5,7 +5,8 @@
  * from its due moment, --payload bytes a message) runs twice against a fresh server started with
  * --max-backpressure: alone (quiet), then with --slow subscribers that stop reading as it starts. Targets: every slow consumer got goodbye
  * `slow_consumer` and 1008, the healthy subscribers lost nothing and their p99 stayed within 2x of the
- * quiet run, and the server's RSS grew less than the bound test/slow-consumers.test.ts states (each
+ * quiet run (judged only when a second quiet run, the control, repeats the first within 2x and neither
+ * saturated a side: see isolationTarget), and the server's RSS grew less than the bound test/slow-consumers.test.ts states (each
  * backlog at most limit + a quarter + a frame, costing up to twice that while its buffer grows, plus
  * the healthy subscribers' own limits and 16 MiB for V8's young generation, which doubles from 16 to
  * 32 MiB under such a rate).
@@ -116,33 +117,65 @@ for (const rate of rates) {
       clearInterval(poll);
     }
     const after = await server.stats();
+    // The control: quiet once more, so the bench knows how far this host repeats its own quiet figure.
+    const quietAgain = interrupted() ? null : (await broadcast(server, 'quiet again', rate, args.seconds as number, healthy, args.payload as number)).summary;
     const goodbyes = ends.filter(endedAsCut).length;
     const rssGrowth = rssPeak - rssBefore;
-    for (const [label, s] of [['quiet', quiet], ['with slow consumers', loaded]] as const) {
+    const phases = [['quiet', quiet], ['with slow consumers', loaded], ...(quietAgain ? [['quiet again', quietAgain]] : [])] as [string, RunSummary][];
+    for (const [label, s] of phases) {
+      const withSlow = label === 'with slow consumers';
       const lost = (s.lostDeliveries ?? 0) + s.counters.ownLost;
       console.log(
         `  ${label.padEnd(20)} ${s.fanout ? `p50 ${s.fanout.p50.toFixed(2)} p99 ${s.fanout.p99.toFixed(2)} max ${s.fanout.max.toFixed(2)} ms` : 'no copy timed'} over ${s.counters.delivered} copies; ` +
           `lost ${lost}, errors ${totalErrors(s.counters)}; cpu server ${Math.round(s.server?.cpuMaxPct ?? NaN)}% swarm ${Math.round(s.clientCpuMaxPct)}% (saturated: ${s.saturated})`,
       );
       rows.push({
-        run: name, part: 'healthy', rate, payload: args.payload as number, healthy, slow: label === 'quiet' ? 0 : slowCount, phase: label,
+        run: name, part: 'healthy', rate, payload: args.payload as number, healthy, slow: withSlow ? slowCount : 0, phase: label,
         delivered: s.counters.delivered, lost, errors: totalErrors(s.counters),
         p50_ms: s.fanout?.p50 ?? null, p99_ms: s.fanout?.p99 ?? null, max_ms: s.fanout?.max ?? null,
-        slow_goodbyes: label === 'quiet' ? null : goodbyes, rss_growth_mib: label === 'quiet' ? null : Math.round((rssGrowth / MIB) * 10) / 10,
+        slow_goodbyes: withSlow ? goodbyes : null, rss_growth_mib: withSlow ? Math.round((rssGrowth / MIB) * 10) / 10 : null,
         server_cpu_max_pct: Math.round(s.server?.cpuMaxPct ?? NaN), client_cpu_max_pct: Math.round(s.clientCpuMaxPct), saturated: s.saturated,
         idle_sockets: null, sweeps_per_s: null, sweep_ms_each: null, sweep_core_pct: null, interrupted: s.interrupted ? 1 : 0, ...hostColumns(s.host),
       });
     }
-    const ratio = (loaded.fanout?.p99 ?? NaN) / (quiet.fanout?.p99 ?? NaN);
     const lost = (loaded.lostDeliveries ?? 0) + loaded.counters.ownLost + totalErrors(loaded.counters);
     console.log(`  slow consumers: ${goodbyes}/${slowCount} goodbye slow_consumer + 1008 (codes ${ends.map((e) => e.code).join(' ')}); /stats slow_consumers +${after.slow_consumers - before.slow_consumers}; server RSS +${mib(rssGrowth)} MiB (bound ${mib(rssBound)})`);
     targets.push(
       { name: `${rate} msg/s: every slow consumer gets goodbye + 1008`, measured: `${goodbyes}/${slowCount}`, pass: goodbyes === slowCount },
       { name: `${rate} msg/s: healthy subscribers lose nothing`, measured: `${lost} lost or failed`, pass: lost === 0 },
-      { name: `${rate} msg/s: healthy p99 within 2x of quiet`, measured: loaded.fanout && quiet.fanout ? `${loaded.fanout.p99.toFixed(2)} vs ${quiet.fanout.p99.toFixed(2)} ms (${ratio.toFixed(2)}x)` : 'no copy timed', pass: ratio <= 2 },
+      isolationTarget(rate, loaded, quiet, quietAgain),
       { name: `${rate} msg/s: server RSS growth under the bound`, measured: `+${mib(rssGrowth)} MiB, bound ${mib(rssBound)}`, pass: rssGrowth < rssBound },
     );
   });
+}
+
+/**
+ * The healthy p99 with slow consumers against the quiet run's. A 2x margin can be judged only on a
+ * host that repeats its own quiet figure within 2x, so the quiet run is done again after the slow
+ * consumers have gone, as a control; and only while the quiet runs saturated no side, since at a
+ * saturated core p99 is the queue in front of it, which any extra work lengthens (on 2026-12-03, at
+ * 30,000 msg/s with the server at 86-100% of a core, six back-to-back quiet runs gave p99 4.6 to 46.9 ms).
+ * Otherwise the target says why it was not judged, with the figures.
+ */
+function isolationTarget(rate: number, loaded: RunSummary, quiet: RunSummary, control: RunSummary | null): Target {
+  const name = `${rate} msg/s: healthy p99 within 2x of quiet`;
+  if (!loaded.fanout || !quiet.fanout) return { name, measured: 'no copy timed', pass: false };
+  const ratio = loaded.fanout.p99 / quiet.fanout.p99;
+  const measured = `${loaded.fanout.p99.toFixed(2)} vs ${quiet.fanout.p99.toFixed(2)} ms (${ratio.toFixed(2)}x)`;
+  if (!control?.fanout) return { name, measured, pass: null, note: 'no control run: the quiet run again did not complete' };
+  const spread = Math.max(quiet.fanout.p99, control.fanout.p99) / Math.min(quiet.fanout.p99, control.fanout.p99);
+  const host = quiet.host ? `; host reference ${Math.round(quiet.host.referenceMs)} ms` : '';
+  const hot = [quiet, control].find((s) => s.saturated !== 'neither');
+  if (hot) {
+    return {
+      name, measured, pass: null,
+      note: `a quiet run saturated ${hot.saturated} (server ${Math.round(hot.server?.cpuMaxPct ?? NaN)}%, swarm ${Math.round(hot.clientCpuMaxPct)}% of a core${host}), so its p99 is queueing, not isolation; judge it at a lower --rates or on a faster host`,
+    };
+  }
+  if (spread > 2) {
+    return { name, measured, pass: null, note: `the quiet run again gave p99 ${control.fanout.p99.toFixed(2)} ms, ${spread.toFixed(2)}x apart: this host does not repeat its own figure within the 2x judged${host}` };
+  }
+  return { name, measured: `${measured}; quiet again ${control.fanout.p99.toFixed(2)} ms`, pass: ratio <= 2 };
 }
 
 // Part 2: the sweep's cost, with and without many idle sockets to look at.
@@ -241,6 +274,7 @@ for (const row of rows) appendHistory(join(args.out, 'slow-consumers-history.csv
 console.log('');
 for (const line of targetLines(targets)) console.log(line);
 const failed = targets.some((t) => t.pass === false);
-console.log(interrupted() ? `bench-slow-consumers: INTERRUPTED (${interrupted()})` : failed ? 'bench-slow-consumers: FAIL' : 'bench-slow-consumers: PASS');
+const notJudged = targets.filter((t) => t.pass === null).length;
+console.log(interrupted() ? `bench-slow-consumers: INTERRUPTED (${interrupted()})` : failed ? 'bench-slow-consumers: FAIL' : `bench-slow-consumers: PASS${notJudged ? ` (${notJudged} not judged, see N/A above)` : ''}`);
 console.log(csvLine([join(args.out, `${name}.csv`)]));
 finishBench(args, failed);

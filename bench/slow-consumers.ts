@@ -80,7 +80,7 @@ const mib = (n: number): string => (n / MIB).toFixed(1);
 /** One broadcast swarm: a publisher and `healthy` subscribers on CHANNEL. */
 function broadcast(server: ServerProcess, label: string, rate: number, seconds: number, subscribers: number, payload: number): Promise<{ summary: RunSummary }> {
   return runSwarm(label, {
-    url: server.url, scenario: 'broadcast', clients: subscribers + 1, publishers: 1, rate, duration: seconds, warmup: 1, drain: 2,
+    url: server.url, scenario: 'broadcast', clients: subscribers + 1, publishers: 1, rate, duration: seconds, warmup: 1, drain: 2, ramp: 0.2,
     payload, channel: CHANNEL, workers: 1, serverPid: server.pid,
   }, undefined, true);
 }

@@ -13,6 +13,7 @@ import {
 } from './metrics.js';
 import { FIRST_SOURCE_PORT, scenarioUrls } from './options.js';
 import { Pacer } from './pacer.js';
+import { Alarms } from './alarms.js';
 import { SCENARIO_RUNNERS, type ClientContext, type SlowSample } from './scenarios/index.js';
 import { lowerHelperThreads } from '../host/thread-priority.js';
 
@@ -29,8 +30,8 @@ class Worker {
   readonly errorSamples: string[] = [];
   private readonly connections = new Set<Connection>();
   private readonly pacer = new Pacer();
-  /** Clients waiting for a moment (epoch ms `at`): rounds due later. */
-  private readonly sleepers = new Set<{ timer: NodeJS.Timeout; at: number; reject: (err: Error) => void }>();
+  /** Clients waiting for a moment: rounds due later. */
+  private readonly sleepers = new Alarms();
   /** The ramp's end has had its chance to collect (once: a later reconnect must not pause a running load). */
   private rampCollected = false;
   /** {@link activity} at the last idle collection; -1 before the first. */
@@ -114,11 +115,7 @@ class Worker {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
-    for (const sleeper of this.sleepers) {
-      clearTimeout(sleeper.timer);
-      sleeper.reject(deadline());
-    }
-    this.sleepers.clear();
+    this.sleepers.failAll(deadline());
     if (this.idleCollection) clearTimeout(this.idleCollection);
     this.pacer.stop(deadline());
     for (const conn of this.connections) conn.terminate();
@@ -165,15 +162,7 @@ class Worker {
     const sleep = (ms: number): Promise<void> =>
       new Promise<void>((resolve, reject) => {
         if (this.stopped) return reject(deadline());
-        const sleeper = {
-          timer: setTimeout(() => {
-            this.sleepers.delete(sleeper);
-            resolve();
-          }, ms),
-          at: Date.now() + ms,
-          reject,
-        };
-        this.sleepers.add(sleeper);
+        this.sleepers.add(Date.now() + ms, resolve, reject);
         if (this.launched === this.ownClients && this.allAsleep()) this.collectWhileIdle();
       });
     return {
@@ -272,9 +261,7 @@ class Worker {
 
   /** Milliseconds until the soonest sleeping client is due; Infinity if none sleeps. */
   private sleepGap(): number {
-    let soonest = Infinity;
-    for (const sleeper of this.sleepers) soonest = Math.min(soonest, sleeper.at);
-    return soonest - Date.now();
+    return this.sleepers.soonest - Date.now();
   }
 
   report(final: boolean): void {

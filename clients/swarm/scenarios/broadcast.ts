@@ -17,6 +17,7 @@
 import { SwarmError, epochMicros, newHistogram, record } from '../metrics.js';
 import { PROTOCOL_ADAPTERS } from '../protocols/index.js';
 import { subscribeToRunChannel } from './frames.js';
+import { COMMA, contains, intAfter } from './raw-fields.js';
 import type { Scenario } from './types.js';
 
 /**
@@ -104,43 +105,7 @@ export const broadcast: Scenario = async (ctx) => {
   }
 };
 
-const QUOTE = 0x22;
-const T = 0x74;
-const COLON = 0x3a;
-const COMMA = 0x2c;
-const ZERO = 0x30;
+const DUE_KEY = Buffer.from('"t":');
 
-/**
- * Whether bytes `from` to `to` of `data` hold `needle`. Not Buffer.indexOf: that searches on to the end
- * of the buffer, and a frame lies in the connection's 256 KiB read buffer.
- */
-function contains(data: Buffer, from: number, to: number, needle: Buffer): boolean {
-  const first = needle[0];
-  for (let at = from; at + needle.length <= to; at++) {
-    if (data[at] !== first) continue;
-    let i = 1;
-    while (i < needle.length && data[at + i] === needle[i]) i++;
-    if (i === needle.length) return true;
-  }
-  return false;
-}
-
-/**
- * The due moment (epoch µs, a whole number) a broadcast message carries as `"t":<digits>,`, read from
- * its bytes; NaN if it has none. A loop over the few dozen bytes before it costs less than a native
- * indexOf call per copy.
- */
-function dueOf(data: Buffer, from: number, to: number): number {
-  for (let at = from; at + 4 < to; at++) {
-    if (data[at] !== QUOTE || data[at + 1] !== T || data[at + 2] !== QUOTE || data[at + 3] !== COLON) continue;
-    let value = 0;
-    let i = at + 4;
-    for (; i < to; i++) {
-      const digit = data[i] - ZERO;
-      if (digit < 0 || digit > 9) break;
-      value = value * 10 + digit;
-    }
-    return i === at + 4 || data[i] !== COMMA ? NaN : value;
-  }
-  return NaN;
-}
+/** The due moment (epoch µs, a whole number) a broadcast message carries as `"t":<digits>,`; NaN if none. */
+const dueOf = (data: Buffer, from: number, to: number): number => intAfter(data, from, to, DUE_KEY, COMMA);

@@ -90,10 +90,13 @@ export function totalErrors(counters: Counters): number {
  * The histograms every run keeps: connect time, echo/message round trip, slow-reply time, the time
  * from a crowd broadcast's due moment to its arrival at each client (fanout), and how late a broadcast
  * publisher sent each message against its due moment (lag: the load generator's own part of rtt and
- * fanout; if it grows, the swarm is not keeping its schedule).
+ * fanout; if it grows, the swarm is not keeping its schedule), and how late each worker's event loop
+ * ran (loop: the swarm's own part of every reply it timed; see harness-share.ts).
  */
-export const HISTOGRAMS = ['connect', 'rtt', 'slow', 'fanout', 'lag'] as const;
+export const HISTOGRAMS = ['connect', 'rtt', 'slow', 'fanout', 'lag', 'loop'] as const;
 export type HistogramName = (typeof HISTOGRAMS)[number];
+/** Every histogram but the swarm's own loop delay, which the engine merges by its own rule. */
+export const LATENCY_HISTOGRAMS = HISTOGRAMS.filter((name) => name !== 'loop');
 export type Histogram = hdr.Histogram;
 
 /** A histogram of microseconds from 1 µs to one hour, 3 significant digits. */
@@ -105,7 +108,7 @@ export function newHistogram(): Histogram {
 export type HistogramSet = Record<HistogramName, Histogram>;
 
 export function newHistogramSet(): HistogramSet {
-  return { connect: newHistogram(), rtt: newHistogram(), slow: newHistogram(), fanout: newHistogram(), lag: newHistogram() };
+  return Object.fromEntries(HISTOGRAMS.map((name) => [name, newHistogram()])) as HistogramSet;
 }
 
 /** Encodes each histogram (empty ones as ''), for the trip from a worker to the engine. */
@@ -115,9 +118,9 @@ export function encodeHistograms(set: HistogramSet): Record<HistogramName, strin
   return out;
 }
 
-/** Adds encoded histograms from a worker into each of `sets`, decoding each one once. */
-export function mergeEncoded(sets: HistogramSet[], encoded: Record<HistogramName, string>): void {
-  for (const name of HISTOGRAMS) {
+/** Adds encoded histograms (those of `names`) from a worker into each of `sets`, decoding each one once. */
+export function mergeEncoded(sets: HistogramSet[], encoded: Partial<Record<HistogramName, string>>, names: readonly HistogramName[] = HISTOGRAMS): void {
+  for (const name of names) {
     if (!encoded[name]) continue;
     const decoded = hdr.decodeFromCompressedBase64(encoded[name]);
     for (const into of sets) into[name].add(decoded);
@@ -211,5 +214,16 @@ export function epochMicros(): number {
 
 /** Records a latency in µs, clamped to the histogram's range. */
 export function record(histogram: Histogram, micros: number): void {
-  histogram.recordValue(Math.min(3_600_000_000, Math.max(1, Math.round(micros))));
+  histogram.recordValue(clamp(micros));
 }
+
+/**
+ * Records how late a periodic sample ran, µs, as every sample it stood in for: a loop blocked for 100 ms
+ * held back what would have come each `intervalMicros` in between, and a frame read at a random moment of
+ * it waited anywhere from 0 to 100 ms (HdrHistogram's correction for coordinated omission).
+ */
+export function recordLate(histogram: Histogram, micros: number, intervalMicros: number): void {
+  histogram.recordValueWithExpectedInterval(clamp(micros), intervalMicros);
+}
+
+const clamp = (micros: number): number => Math.min(3_600_000_000, Math.max(1, Math.round(micros)));

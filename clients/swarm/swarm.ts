@@ -13,12 +13,13 @@ import type { FromWorker, ReportMessage, ToWorker } from './ipc.js';
 import { LocalWorker, type WorkerLink } from './worker-link.js';
 import type { AgentInfo, Coordinator } from '../agents/coordinator.js';
 import {
-  addCounters, emptyCounters, mergeEncoded, newHistogramSet, resetHistograms, summarize, warmUpHistogramCode,
+  addCounters, emptyCounters, LATENCY_HISTOGRAMS, mergeEncoded, newHistogramSet, resetHistograms, summarize, warmUpHistogramCode,
   type Counters, type HistogramSet, type LatencySummary,
 } from './metrics.js';
 import { scenarioUrl, validateSwarmOptions, type SwarmOptions } from './options.js';
 import { busiestPct, processCpuMicros, sampleTree, type TreeSample } from '../host/proc.js';
 import { saturation, type Saturation } from './saturation.js';
+import { TIMED_LATENCIES } from './harness-share.js';
 import { fitMemoryPerConnection } from './memory-fit.js';
 import type { SlowSample } from './scenarios/index.js';
 
@@ -68,6 +69,8 @@ export interface TickEvent {
   clientCpuMaxPct: number;
   /** Longest event-loop delay of any worker, ms. */
   loopDelayMaxMs: number;
+  /** Every worker's event-loop delay samples of this tick (see harness-share.ts). */
+  loop: LatencySummary | null;
   /**
    * The server's CPU (% of one core) and RSS, when its pid is known and it runs; a supervisor's workers
    * are summed in, and `busiestPct` is the busiest single process.
@@ -119,6 +122,11 @@ export interface RunSummary {
   swarmCpuS: number;
   /** Longest event-loop delay of any worker during the run, ms; latencies include it. */
   clientLoopDelayMaxMs: number;
+  /**
+   * The workers' event-loop delay over the reports that timed a latency (the measured window): the
+   * swarm's own part of each latency it printed; null when nothing was timed. See harness-share.ts.
+   */
+  loop: LatencySummary | null;
   /**
    * Which side ran out of CPU: `server` or `client` (one process at 90% of a core or more), `both`,
    * `machine` (no single process, but all cores busy together), `neither`; `unknown` without a server pid.
@@ -291,6 +299,7 @@ export class Swarm extends EventEmitter {
         clientCpuPct,
         clientCpuMaxPct: clientCpuMax,
         loopDelayMaxMs,
+        loop: summarize(this.tickHistograms.loop),
         server,
       };
       resetHistograms(this.tickHistograms);
@@ -376,7 +385,11 @@ export class Swarm extends EventEmitter {
     // The run's maximum takes every report, a worker's final one too: no tick reads a finished worker,
     // and a run shorter than a tick has no other.
     this.loopDelayMax = Math.max(this.loopDelayMax, report.loopDelayMaxMs);
-    mergeEncoded([this.tickHistograms, this.totalHistograms], report.histograms);
+    // The loop delay counts toward the run's only from reports that timed a latency: the swarm's part of
+    // those latencies, not of its ramp or its idle waits (harness-share.ts).
+    const timed = TIMED_LATENCIES.some((name) => report.histograms[name]);
+    mergeEncoded([this.tickHistograms, this.totalHistograms], report.histograms, LATENCY_HISTOGRAMS);
+    mergeEncoded(timed ? [this.tickHistograms, this.totalHistograms] : [this.tickHistograms], report.histograms, ['loop']);
     this.samples.push(...report.samples);
     if (report.firstConnectAt && (!this.firstConnectAt || report.firstConnectAt < this.firstConnectAt)) this.firstConnectAt = report.firstConnectAt;
     this.lastConnectedAt = Math.max(this.lastConnectedAt, report.lastConnectedAt);
@@ -448,6 +461,7 @@ export class Swarm extends EventEmitter {
       clientCpuMaxPct: this.clientCpuMax,
       swarmCpuS: ((processCpuMicros()?.own ?? 0) - this.engineCpuAtStart + this.workers.reduce((sum, w) => sum + w.procCpuMicros, 0)) / 1e6,
       clientLoopDelayMaxMs: this.loopDelayMax,
+      loop: summarize(this.totalHistograms.loop),
       saturated,
       samples: this.samples,
       clientSockets: CLIENT_SOCKETS,

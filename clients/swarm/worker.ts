@@ -8,7 +8,7 @@ import { withToken } from './tokens.js';
 import { Connection } from './connection.js';
 import type { FromWorker, StartMessage, ToWorker } from './ipc.js';
 import {
-  SwarmError, emptyCounters, encodeHistograms, newHistogramSet, nowMicros, record, resetHistograms, warmUpHistogramCode,
+  SwarmError, emptyCounters, encodeHistograms, newHistogramSet, nowMicros, record, recordLate, resetHistograms, warmUpHistogramCode,
   type Counters, type HistogramSet,
 } from './metrics.js';
 import { FIRST_SOURCE_PORT, scenarioUrls } from './options.js';
@@ -54,6 +54,9 @@ class Worker {
   private finished = false;
   private reportTimer: NodeJS.Timeout | null = null;
   private readonly loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
+  /** Samples this loop's delay into the `loop` histogram every LOOP_DELAY_RESOLUTION_MS (see {@link sampleLoop}). */
+  private loopSampler: NodeJS.Timeout | null = null;
+  private loopSampledAt = 0;
   private firstConnectAt = 0;
   private whenEmpty: (() => void) | null = null;
   private lastConnectedAt = 0;
@@ -84,6 +87,8 @@ class Worker {
     warmUpHistogramCode('worker');
     this.reportTimer = setInterval(() => this.report(false), this.plan.reportMs);
     this.loopDelay.enable();
+    this.loopSampledAt = performance.now();
+    this.loopSampler = setInterval(() => this.sampleLoop(), LOOP_DELAY_RESOLUTION_MS).unref();
     send({ type: 'prepared', worker: this.plan.worker });
     if (this.ownClients === 0) void this.finish();
   }
@@ -264,6 +269,18 @@ class Worker {
     return this.sleepers.soonest - Date.now();
   }
 
+  /**
+   * How late this sample ran beyond its period, into the `loop` histogram as every sample it stood in
+   * for: the engine takes the p99 of it over the reports that timed latencies as the swarm's own part of
+   * them (harness-share.ts). monitorEventLoopDelay keeps its own histogram, which cannot be merged across
+   * workers; it still gives the maximum.
+   */
+  private sampleLoop(): void {
+    const now = performance.now();
+    recordLate(this.histograms.loop, (now - this.loopSampledAt - LOOP_DELAY_RESOLUTION_MS) * 1000, LOOP_DELAY_RESOLUTION_MS * 1000);
+    this.loopSampledAt = now;
+  }
+
   report(final: boolean): void {
     const cpu = process.cpuUsage();
     send({
@@ -305,6 +322,7 @@ class Worker {
       });
     }
     if (this.reportTimer) clearInterval(this.reportTimer);
+    if (this.loopSampler) clearInterval(this.loopSampler);
     this.report(true);
   }
 }

@@ -3,6 +3,7 @@
  * summary appended to `history.csv`. Columns are fixed and named with their unit so a person can read
  * the files in a spreadsheet without this code.
  */
+import { ownership, TIMED_LATENCIES } from '../harness-share.js';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunSummary, Swarm, TickEvent } from '../swarm.js';
@@ -72,6 +73,7 @@ export function timelineRow(tick: TickEvent): Row {
     client_cpu_pct: Math.round(tick.clientCpuPct * 10) / 10,
     client_cpu_max_pct: Math.round(tick.clientCpuMaxPct * 10) / 10,
     client_loop_delay_max_ms: Math.round(tick.loopDelayMaxMs * 10) / 10,
+    client_loop_delay_p99_ms: tick.loop?.p99 ?? null,
   };
 }
 
@@ -132,6 +134,11 @@ export function summaryRow(s: RunSummary, label: string, run: string, costs?: Sw
     swarm_us_per_close: costs?.close ?? null,
     swarm_us_per_frame: costs?.frame ?? null,
     client_loop_delay_max_ms: Math.round(s.clientLoopDelayMaxMs),
+    ...latency('client_loop_delay', s.loop, ['p50', 'p99']),
+    ...Object.fromEntries(TIMED_LATENCIES.flatMap((name) => {
+      const verdict = ownership(s[name], s.loop);
+      return [[`${name}_owner`, verdict?.owner ?? null], [`${name}_swarm_share`, verdict ? Math.round(verdict.share * 1000) / 1000 : null]];
+    })),
     saturated: s.saturated,
     duration_s: Math.round(s.durationS * 10) / 10,
     interrupted: s.interrupted ?? '',

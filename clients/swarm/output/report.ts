@@ -4,6 +4,7 @@
  * figure stands beside the host reference work its run measured first (`host_reference_ms`, lower is
  * a faster core), so a slow host is not taken for slow code.
  */
+import { TIMED_LATENCIES } from '../harness-share.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -61,6 +62,8 @@ function timelineSection(dir: string, kind: 'c10k' | 'c100k'): Section | null {
           { label: 'completed', data: col('completed') },
           { label: 'rtt p50 (ms)', data: col('rtt_p50_ms'), yAxisID: 'y1' },
           { label: 'rtt p99 (ms)', data: col('rtt_p99_ms'), yAxisID: 'y1' },
+          ...(kind === 'c100k' ? [{ label: 'fanout p99 (ms)', data: col('fanout_p99_ms'), yAxisID: 'y1' as const }] : []),
+          { label: "swarm's own loop delay p99 (ms)", data: col('client_loop_delay_p99_ms'), yAxisID: 'y1' as const },
         ],
       },
       {
@@ -186,8 +189,8 @@ function historySection(dir: string): Section | null {
       },
     ],
     table: [
-      ['run', 'server', 'scenario', 'clients', 'rtt p99 ms', 'fanout p99 ms', 'connects/s', 'saturated', 'host reference ms'],
-      ...last.map((r) => [r.run, r.server, r.scenario, r.clients, r.rtt_p99_ms, r.fanout_p99_ms, r.connect_rate_per_s, r.saturated, r.host_reference_ms ?? ''].map((v) => v ?? '')),
+      ['run', 'server', 'scenario', 'clients', 'rtt p99 ms', 'fanout p99 ms', "whose (swarm's loop delay p99 ms)", 'connects/s', 'saturated', 'host reference ms'],
+      ...last.map((r) => [r.run, r.server, r.scenario, r.clients, r.rtt_p99_ms, r.fanout_p99_ms, whose(r), r.connect_rate_per_s, r.saturated, r.host_reference_ms ?? ''].map((v) => v ?? '')),
     ],
   };
 }
@@ -243,4 +246,10 @@ for (const c of CHARTS) {
 </script>
 </body></html>
 `;
+}
+
+/** A history row's verdict on its printed p99s (harness-share.ts): e.g. "rtt server, fanout shared (12.3)"; empty for older rows. */
+function whose(r: CsvRecord): string {
+  const owners = TIMED_LATENCIES.filter((name) => r[`${name}_owner`]).map((name) => `${name} ${r[`${name}_owner`]}`);
+  return owners.length === 0 ? '' : `${owners.join(', ')} (${r.client_loop_delay_p99_ms ?? '?'})`;
 }

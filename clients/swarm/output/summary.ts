@@ -2,6 +2,7 @@
 import type { RunSummary } from '../swarm.js';
 import { hostLine } from '../../host/host-check.js';
 import { ERROR_KINDS, totalErrors, type LatencySummary } from '../metrics.js';
+import { ownership, ownershipText, TIMED_LATENCIES } from '../harness-share.js';
 
 const ms = (l: LatencySummary | null, keys: (keyof LatencySummary)[]): string =>
   l ? keys.map((key) => `${key} ${l[key].toFixed(2)}`).join('  ') + ' ms' : 'none';
@@ -27,6 +28,7 @@ export function summaryLines(s: RunSummary, label: string): string[] {
   if (s.slow) lines.push(`slow     ${ms(s.slow, ['min', 'p50', 'p99', 'max'])}   (${s.slow.count} replies)`);
   if (s.fanout) lines.push(`fanout   ${ms(s.fanout, ['min', 'p50', 'p99', 'max'])}   (${s.fanout.count} broadcast copies, from due to arrival)`);
   if (s.lag) lines.push(`lag      ${ms(s.lag, ['p50', 'p99', 'p999', 'max'])}   (${s.lag.count} messages, from due to sent: the swarm's own part of the latency)`);
+  lines.push(...ownershipLines(s));
   if (s.expectedDeliveries !== null) {
     lines.push(`deliveries ${c.delivered}/${s.expectedDeliveries} (lost ${s.lostDeliveries}), published ${c.published}, own messages lost ${c.ownLost}`);
   }
@@ -54,4 +56,16 @@ export interface Target {
 
 export function targetLines(targets: Target[]): string[] {
   return targets.map((t) => `target ${t.pass === null ? 'N/A ' : t.pass ? 'PASS' : 'FAIL'}  ${t.name}: ${t.measured}${t.note ? ` (${t.note})` : ''}`);
+}
+
+/** The swarm's own loop delay over the measured window, and whose each printed p99 is. */
+export function ownershipLines(s: RunSummary): string[] {
+  if (!s.loop) return [];
+  const lines = [`swarm    loop delay ${ms(s.loop, ['p50', 'p99', 'max'])}   (the swarm's own wait before it read a reply, over the reports that timed one)`];
+  for (const name of TIMED_LATENCIES) {
+    const latency = s[name];
+    const verdict = ownership(latency, s.loop);
+    if (latency && verdict) lines.push(`         ${ownershipText(name, latency, s.loop, verdict)}`);
+  }
+  return lines;
 }

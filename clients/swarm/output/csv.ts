@@ -3,12 +3,12 @@
  * summary appended to `history.csv`. Columns are fixed and named with their unit so a person can read
  * the files in a spreadsheet without this code.
  */
-import { ownership, TIMED_LATENCIES } from '../harness-share.js';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunSummary, Swarm, TickEvent } from '../swarm.js';
 import type { HostCheck } from '../../host/host-check.js';
 import { ERROR_KINDS, totalErrors, type LatencySummary } from '../metrics.js';
+import { ownership, TIMED_LATENCIES } from '../harness-share.js';
 
 export type Row = Record<string, string | number | null>;
 

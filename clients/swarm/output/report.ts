@@ -4,11 +4,11 @@
  * figure stands beside the host reference work its run measured first (`host_reference_ms`, lower is
  * a faster core), so a slow host is not taken for slow code.
  */
-import { TIMED_LATENCIES } from '../harness-share.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { readCsv, type CsvRecord } from './csv.js';
+import { TIMED_LATENCIES } from '../harness-share.js';
 
 /** One chart: Chart.js's own data, and axis titles. */
 export interface ChartSpec {

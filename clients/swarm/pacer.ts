@@ -9,6 +9,7 @@
  * between slices; so the rest of the worker's clients wait at most one slice for their frames. One
  * pacer serves every client of a worker: many waiting clients still cost one wait, not one each.
  */
+import { DueHeap } from './due-heap.js';
 import { epochMicros } from './metrics.js';
 
 /** Below this many ms to the next wake-up the pacer stops using timers. */
@@ -23,8 +24,7 @@ interface Waiter {
 }
 
 export class Pacer {
-  /** Waiters as a binary min-heap on `at`. */
-  private readonly heap: Waiter[] = [];
+  private readonly heap = new DueHeap<Waiter>();
   private timer: NodeJS.Timeout | null = null;
   /** The moment (epoch µs) the pending timer was set to wake for. */
   private timerFor = Infinity;
@@ -37,7 +37,7 @@ export class Pacer {
   until(at: number): Promise<void> {
     if (this.stoppedWith) return Promise.reject(this.stoppedWith);
     return new Promise<void>((resolve, reject) => {
-      this.push({ at, resolve, reject });
+      this.heap.push({ at, resolve, reject });
       if (at < this.timerFor) this.clearTimer();
       this.drive();
     });
@@ -49,17 +49,18 @@ export class Pacer {
     this.clearTimer();
     if (this.immediate) clearImmediate(this.immediate);
     this.immediate = null;
-    for (const waiter of this.heap.splice(0)) waiter.reject(err);
+    for (const waiter of this.heap.drain()) waiter.reject(err);
   }
 
   /** How many clients are waiting. */
   get waiting(): number {
-    return this.heap.length;
+    return this.heap.size;
   }
 
   private drive(): void {
-    if (this.timer || this.immediate || this.heap.length === 0) return;
-    const next = this.heap[0].at;
+    const soonest = this.heap.peek();
+    if (this.timer || this.immediate || !soonest) return;
+    const next = soonest.at;
     const ms = (next - epochMicros()) / 1000;
     if (ms > COARSE_MS) {
       this.timerFor = next;
@@ -77,12 +78,12 @@ export class Pacer {
   private wake(): void {
     this.immediate = null;
     let now = epochMicros();
-    const first = this.heap[0];
+    const first = this.heap.peek();
     if (first && first.at > now) {
       Atomics.wait(this.cell, 0, 0, Math.min(SLICE_MS, (first.at - now) / 1000));
       now = epochMicros();
     }
-    while (this.heap.length > 0 && this.heap[0].at <= now) this.pop().resolve();
+    while ((this.heap.peek()?.at ?? Infinity) <= now) this.heap.pop().resolve();
     this.drive();
   }
 
@@ -90,37 +91,5 @@ export class Pacer {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.timerFor = Infinity;
-  }
-
-  private push(waiter: Waiter): void {
-    const heap = this.heap;
-    let i = heap.push(waiter) - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (heap[parent].at <= waiter.at) break;
-      heap[i] = heap[parent];
-      i = parent;
-    }
-    heap[i] = waiter;
-  }
-
-  private pop(): Waiter {
-    const heap = this.heap;
-    const top = heap[0];
-    const last = heap.pop()!;
-    if (heap.length > 0) {
-      let i = 0;
-      for (;;) {
-        const left = 2 * i + 1;
-        if (left >= heap.length) break;
-        const right = left + 1;
-        const child = right < heap.length && heap[right].at < heap[left].at ? right : left;
-        if (heap[child].at >= last.at) break;
-        heap[i] = heap[child];
-        i = child;
-      }
-      heap[i] = last;
-    }
-    return top;
   }
 }

@@ -17,7 +17,7 @@
 import { SwarmError, epochMicros, newHistogram, record } from '../metrics.js';
 import { PROTOCOL_ADAPTERS } from '../protocols/index.js';
 import { subscribeToRunChannel } from './frames.js';
-import { COMMA, contains, intAfter } from './raw-fields.js';
+import { contains, dueOf } from './raw-fields.js';
 import type { Scenario } from './types.js';
 
 /**
@@ -104,8 +104,3 @@ export const broadcast: Scenario = async (ctx) => {
     conn.terminate();
   }
 };
-
-const DUE_KEY = Buffer.from('"t":');
-
-/** The due moment (epoch µs, a whole number) a broadcast message carries as `"t":<digits>,`; NaN if none. */
-const dueOf = (data: Buffer, from: number, to: number): number => intAfter(data, from, to, DUE_KEY, COMMA);

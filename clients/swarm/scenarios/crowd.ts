@@ -20,10 +20,9 @@ import { SwarmError, nowMicros, record } from '../metrics.js';
 import { broadcastCount } from '../options.js';
 import { contract } from '../protocols/contract.js';
 import { subscribeToRunChannel } from './frames.js';
-import { CLOSING_BRACE, COMMA, intAfter } from './raw-fields.js';
+import { CLOSING_BRACE, dueOf, intAfter } from './raw-fields.js';
 import type { Scenario } from './types.js';
 
-const DUE_KEY = Buffer.from('"t":');
 const BROADCAST_KEY = Buffer.from('"b":');
 
 export const crowd: Scenario = async (ctx) => {
@@ -43,7 +42,7 @@ export const crowd: Scenario = async (ctx) => {
     conn.streamRaw((data, from, to) => {
       const kind = contract.classify(data, from, to);
       if (kind === 'message') {
-        const due = intAfter(data, from, to, DUE_KEY, COMMA);
+        const due = dueOf(data, from, to);
         const k = intAfter(data, from, to, BROADCAST_KEY, CLOSING_BRACE);
         if (Number.isNaN(due) || Number.isNaN(k)) {
           trouble ??= `unexpected message ${data.toString('utf8', from, Math.min(to, from + 120))}`;

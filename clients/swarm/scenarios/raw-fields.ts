@@ -44,3 +44,13 @@ export function intAfter(data: Buffer, from: number, to: number, key: Buffer, th
 /** Byte values of the terminators the scenarios expect. */
 export const COMMA = 0x2c;
 export const CLOSING_BRACE = 0x7d;
+
+const DUE_KEY = Buffer.from('"t":');
+
+/**
+ * The due moment (epoch µs, a whole number) a timed message of the swarm carries first, as
+ * `"t":<digits>,` (broadcast's and crowd's); NaN if it has none.
+ */
+export function dueOf(data: Buffer, from: number, to: number): number {
+  return intAfter(data, from, to, DUE_KEY, COMMA);
+}

@@ -159,6 +159,12 @@ async function main(): Promise<void> {
   // exits at once instead of saying goodbye.
   process.on('SIGINT', () => (process.env[SUPERVISED_ENV] ? undefined : void stop('SIGINT')));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+  // A supervised worker ends with its supervisor: a supervisor killed outright (SIGKILL, a crash) closes
+  // the IPC channel, and a worker left behind would hold its port and its clients with no one to stop it.
+  if (process.env[SUPERVISED_ENV]) {
+    if (!process.connected) void stop('supervisor gone');
+    else process.once('disconnect', () => void stop('supervisor gone'));
+  }
   if (address.adminPort !== null) console.log(`admin: http://${server.options.adminHost}:${address.adminPort}/stats  /metrics  /health`);
   const echo = server.options.echo ? `  ws://${base}/echo` : '';
   const counters = server.options.publicStats ? '  /stats  /metrics' : '';

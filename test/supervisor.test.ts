@@ -85,6 +85,21 @@ describe('--workers', () => {
     for (const pid of pids) await eventually(() => !isAlive(pid));
   });
 
+  it('its workers end with it when the supervisor is killed outright (SIGKILL), freeing their ports', async () => {
+    await requireRedis();
+    const { child, port, exited } = await supervisor(['--workers', '2', '--worker-ports', 'consecutive', '--redis', REDIS_URL, '--prefix', `w${randomBytes(3).toString('hex')}`]);
+    const pids = [await pidOf(port), await pidOf(port + 1)];
+    child.kill('SIGKILL');
+    assert.equal(await exited, null);
+    for (const pid of pids) await eventually(() => !isAlive(pid), 10_000);
+    for (const p of [port, port + 1]) {
+      const free = await new Promise<boolean>((resolve) => {
+        const probe = net.createServer().once('error', () => resolve(false)).listen(p, '127.0.0.1', () => probe.close(() => resolve(true)));
+      });
+      assert.ok(free, `port ${p} is free again`);
+    }
+  });
+
   it('on consecutive ports: one channel space across workers; a killed worker comes back', async () => {
     await requireRedis();
     const prefix = `w${randomBytes(3).toString('hex')}`;

@@ -14,7 +14,7 @@ CHECK ?=
 NODE ?= node
 TEST_FLAGS ?= --test-timeout=60000
 
-.PHONY: install build server cluster example baseline swarm test test-node-lines bench-micro bench-c10k bench-c100k bench-slow bench-slow-consumers bench-broadcast bench-http bench-redis bench-recovery bench-swarm report demo-life demo-comments screenshots fuzz soak clean
+.PHONY: install build server cluster example baseline swarm test test-node-lines bench-micro bench-c10k bench-c100k bench-c1m bench-slow bench-slow-consumers bench-broadcast bench-http bench-redis bench-recovery bench-swarm report demo-life demo-comments screenshots fuzz soak clean
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -67,6 +67,9 @@ bench-c10k: build
 
 bench-c100k: build
 	$(NODE) dist/bench/c100k.js $(QUICK_FLAG) $(ARGS)
+
+bench-c1m: build
+	$(NODE) dist/bench/c1m.js $(if $(CLIENTS),--clients $(CLIENTS),) $(ARGS)
 
 bench-slow: build
 	$(NODE) dist/bench/slow.js $(ARGS)

@@ -11,14 +11,13 @@
  * appends the summary to results/history.csv, prints the targets and exits 1 when one is missed.
  */
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { MAX_CLIENTS_PER_WORKER, broadcastCount, validateSwarmOptions } from '../clients/swarm/options.js';
 import { stamp } from '../clients/swarm/output/csv.js';
 import { targetLines, type Target } from '../clients/swarm/output/summary.js';
 import { ownership, ownershipText } from '../clients/swarm/harness-share.js';
 import type { RunSummary } from '../clients/swarm/swarm.js';
 import { benchCli, csvLine, finishBench, numeric, quickOr, RESULTS_DIR, runSwarm } from './lib/run.js';
-import { freePortRun, startServerProcess } from './lib/servers.js';
+import { freePortRun, requireRedis, startServerProcess } from './lib/servers.js';
 import { serverArgs } from '../server/options.js';
 import { usageError } from '../server/command-line.js';
 
@@ -77,7 +76,7 @@ try {
 } catch (err) {
   usageError('bench-c100k', (err as Error).message);
 }
-await requireRedis(args.redis);
+await requireRedis('bench-c100k', args.redis);
 
 // No client may be closed for silence: the longest is the wait for the others to connect plus a round.
 const idle = Math.min(960, Math.max(120, Math.ceil((ramp + 2 * delay + 30) / 8) * 8));
@@ -139,19 +138,4 @@ function latencyTargets(summary: RunSummary): Target[] {
     owned('fanout', 'fanout', FANOUT_P99_MS),
     { name: `swarm's own loop delay p99 < ${LOOP_P99_MS} ms`, measured: loop ? `${loop.p99.toFixed(2)} ms (max ${loop.max.toFixed(2)})` : 'not sampled', pass: loop ? loop.p99 < LOOP_P99_MS : false },
   ];
-}
-
-/** Exits 2 with a message naming the URL when Redis does not answer: the bridge is not optional here. */
-async function requireRedis(url: string): Promise<void> {
-  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  redis.on('error', () => undefined);
-  try {
-    await redis.connect();
-    await redis.ping();
-  } catch (err) {
-    console.error(`bench-c100k: Redis at ${url} (--redis) does not answer: ${(err as Error).message}. The server processes need it to share broadcasts; start one (Debian: apt-get install redis-server) or pass --redis URL.`);
-    process.exit(2);
-  } finally {
-    redis.disconnect();
-  }
 }

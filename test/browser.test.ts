@@ -197,9 +197,10 @@ describe('the browser client in Chromium', () => {
           const canvases = [...(globalThis as unknown as { document: { querySelectorAll(s: string): Iterable<{ id: string }> } }).document.querySelectorAll('canvas')];
           return Object.fromEntries(canvases.map((c) => [c.id, chart.getChart(c).data.datasets.map((d) => d.data.filter((v) => v !== null).length)]));
         });
-        assert.deepEqual(Object.keys(points), ['c10k-connections', 'c10k-cpu', 'history-echo', 'history-broadcast']);
-        // connected, completed, rtt p50, rtt p99; server CPU, swarm CPU, server RSS (the server is this process).
-        for (const id of ['c10k-connections', 'c10k-cpu']) assert.ok(points[id].every((n: number) => n >= 1), `${id}: ${points[id]}`);
+        assert.deepEqual(Object.keys(points), ['c10k-connections', 'c10k-cpu', 'c10k-memory', 'history-echo', 'history-broadcast']);
+        // connected, completed, rtt p50, rtt p99; server CPU, swarm CPU, server RSS (the server is this
+        // process); server RSS, swarm RSS, kernel slab, connected.
+        for (const id of ['c10k-connections', 'c10k-cpu', 'c10k-memory']) assert.ok(points[id].every((n: number) => n >= 1), `${id}: ${points[id]}`);
         assert.ok(points['c10k-connections'][0] >= 2, 'connected: a point per second of the run');
         assert.deepEqual(points['history-echo'], [1, 1, 1], 'the one run: rtt p99, connect rate, host reference');
         assert.deepEqual(errors, []);

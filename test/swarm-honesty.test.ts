@@ -28,12 +28,12 @@ describe('memory per connection', () => {
   const ramp = (perConnection: number, start = 80 * 2 ** 20) => Array.from({ length: 10 }, (_, i) => [(i + 1) * 1000, start + (i + 1) * 1000 * perConnection] as const);
 
   it('is the slope of RSS over the connections of the ramp', () => {
-    assert.deepEqual(fitMemoryPerConnection(ramp(1500), 10_000), { bytesPerConnection: 1500, why: null });
+    assert.deepEqual(fitMemoryPerConnection(ramp(1500), 10_000), { bytesPerConnection: 1500, baseBytes: 80 * 2 ** 20, why: null }, 'the base is the RSS at no connection');
   });
 
   it('is N/A, saying why, when RSS fell during the ramp or the ramp was too short', () => {
-    assert.deepEqual(fitMemoryPerConnection(ramp(-8090), 10_000), { bytesPerConnection: null, why: 'RSS did not grow with the connections during the ramp' });
-    assert.deepEqual(fitMemoryPerConnection(ramp(1500).slice(0, 4), 10_000), { bytesPerConnection: null, why: 'ramp too short to fit' });
-    assert.deepEqual(fitMemoryPerConnection(ramp(1500), 100_000), { bytesPerConnection: null, why: 'ramp too short to fit' }, 'a tenth of the peak');
+    assert.deepEqual(fitMemoryPerConnection(ramp(-8090), 10_000), { bytesPerConnection: null, baseBytes: null, why: 'RSS did not grow with the connections during the ramp' });
+    assert.deepEqual(fitMemoryPerConnection(ramp(1500).slice(0, 4), 10_000), { bytesPerConnection: null, baseBytes: null, why: 'ramp too short to fit' });
+    assert.deepEqual(fitMemoryPerConnection(ramp(1500), 100_000), { bytesPerConnection: null, baseBytes: null, why: 'ramp too short to fit' }, 'a tenth of the peak');
   });
 });

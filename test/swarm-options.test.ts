@@ -13,7 +13,7 @@ import { startServer } from './helpers/server.js';
 
 const script = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
 const SWARM = script('../clients/cli.js');
-const BENCHES = ['c10k', 'slow', 'broadcast', 'http', 'redis', 'c100k', 'swarm'].map((name) => script(`../bench/${name}.js`));
+const BENCHES = ['c10k', 'slow', 'broadcast', 'http', 'redis', 'c100k', 'swarm', 'c1m'].map((name) => script(`../bench/${name}.js`));
 
 describe('validateSwarmOptions', () => {
   it('fills in the defaults and derives workers and the timeout', () => {

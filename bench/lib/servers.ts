@@ -66,6 +66,8 @@ export interface StartOptions {
   inspect?: boolean;
   /** Another build of the same program (another checkout's `dist/server/cli.js`), to compare with this one. */
   script?: string;
+  /** Milliseconds to wait for its listening line; default 10,000 (a supervisor of many workers needs more). */
+  startTimeoutMs?: number;
 }
 
 /**
@@ -74,7 +76,7 @@ export interface StartOptions {
  * warnings and errors only, unless `args` set `--log-level`: its start and stop lines would crowd the
  * bench's own output.
  */
-export async function startServerProcess(kind: ServerKind, args: string[] = [], { port = 0, inspect = false, script: another }: StartOptions = {}): Promise<ServerProcess> {
+export async function startServerProcess(kind: ServerKind, args: string[] = [], { port = 0, inspect = false, script: another, startTimeoutMs }: StartOptions = {}): Promise<ServerProcess> {
   const script = another ?? fileURLToPath(new URL(SCRIPTS[kind], import.meta.url));
   const ours = kind === 'ours' || kind === 'cluster';
   // The baseline and the Socket.IO peer take --port and --host as ours does; the bare server its port alone.
@@ -92,6 +94,7 @@ export async function startServerProcess(kind: ServerKind, args: string[] = [], 
   const { port: listening } = await spawnListening([process.execPath, ...nodeArgs, script, ...portArgs, ...logArgs, ...surfaceArgs, ...args], {
     label: `${kind} server`,
     keep: 'start',
+    timeoutMs: startTimeoutMs,
     // The supervisor's workers prefix their lines with "[worker n pid p] ".
     onLine: (line) => (engine = /^(?:\[worker [^\]]*\] )?engine: (.*)$/.exec(line)?.[1] ?? engine),
     onSpawn: (spawned) => {
@@ -167,4 +170,20 @@ function canListen(port: number): Promise<boolean> {
     probe.once('error', () => resolve(false));
     probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
   });
+}
+
+/** Exits 2 with a message naming the URL when Redis does not answer: the bridge is not optional here. */
+export async function requireRedis(bench: string, url: string): Promise<void> {
+  const { Redis } = await import('ioredis'); // only the benches that bridge processes pay for loading it
+  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (err) {
+    console.error(`${bench}: Redis at ${url} (--redis) does not answer: ${(err as Error).message}. The server processes need it to share broadcasts; start one (Debian: apt-get install redis-server) or pass --redis URL.`);
+    process.exit(2);
+  } finally {
+    redis.disconnect();
+  }
 }

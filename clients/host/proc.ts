@@ -94,6 +94,19 @@ export function childPids(pid: number): number[] {
   }
 }
 
+/**
+ * A field of /proc/meminfo in bytes (`Slab`: the kernel's object caches, where every socket's state
+ * lives; `MemAvailable`: what can be used without swapping); null when it is not there.
+ */
+export function meminfoBytes(field: 'Slab' | 'MemAvailable' | 'MemTotal'): number | null {
+  try {
+    const kb = Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? NaN);
+    return Number.isFinite(kb) ? kb * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Open file descriptors of `pid`; null when it is gone or /proc is not there. */
 export function openFileCount(pid: number): number | null {
   try {

@@ -7,14 +7,19 @@
  * what a connection costs).
  */
 
-/** The fit, or why there is none (said as it is printed: "per connection: N/A (<why>)"). */
-export type MemoryFit = { bytesPerConnection: number; why: null } | { bytesPerConnection: null; why: string };
+/**
+ * The fit, or why there is none (said as it is printed: "per connection: N/A (<why>)"). `baseBytes` is
+ * the line's value at no connection (the median of RSS - slope x connected): what the processes hold
+ * for themselves, read off the same ramp.
+ */
+export type MemoryFit = { bytesPerConnection: number; baseBytes: number; why: null } | { bytesPerConnection: null; baseBytes: null; why: string };
 
 /** `points`: [connected, rss bytes] of each second in which the count rose; `peak`: the most connected. */
 export function fitMemoryPerConnection(points: readonly (readonly [number, number])[], peak: number): MemoryFit {
-  if (points.length < 5) return { bytesPerConnection: null, why: 'ramp too short to fit' };
+  const none = (why: string): MemoryFit => ({ bytesPerConnection: null, baseBytes: null, why });
+  if (points.length < 5) return none('ramp too short to fit');
   const span = points.at(-1)![0] - points[0][0];
-  if (span <= 0 || span < 0.2 * peak) return { bytesPerConnection: null, why: 'ramp too short to fit' };
+  if (span <= 0 || span < 0.2 * peak) return none('ramp too short to fit');
   const step = Math.max(1, Math.floor(points.length / 200));
   const used = points.filter((_, i) => i % step === 0);
   const slopes: number[] = [];
@@ -24,9 +29,13 @@ export function fitMemoryPerConnection(points: readonly (readonly [number, numbe
       if (dx > 0) slopes.push((used[j][1] - used[i][1]) / dx);
     }
   }
-  if (slopes.length === 0) return { bytesPerConnection: null, why: 'ramp too short to fit' };
-  slopes.sort((a, b) => a - b);
-  const slope = slopes[Math.floor(slopes.length / 2)];
-  if (!(slope > 0)) return { bytesPerConnection: null, why: 'RSS did not grow with the connections during the ramp' };
-  return { bytesPerConnection: slope, why: null };
+  if (slopes.length === 0) return none('ramp too short to fit');
+  const slope = median(slopes);
+  if (!(slope > 0)) return none('RSS did not grow with the connections during the ramp');
+  return { bytesPerConnection: slope, baseBytes: median(points.map(([connected, bytes]) => bytes - slope * connected)), why: null };
+}
+
+function median(values: number[]): number {
+  values.sort((a, b) => a - b);
+  return values[Math.floor(values.length / 2)];
 }

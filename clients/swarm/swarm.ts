@@ -17,10 +17,10 @@ import {
   type Counters, type HistogramSet, type LatencySummary,
 } from './metrics.js';
 import { scenarioUrl, validateSwarmOptions, type SwarmOptions } from './options.js';
-import { busiestPct, processCpuMicros, sampleTree, type TreeSample } from '../host/proc.js';
+import { busiestPct, meminfoBytes, processCpuMicros, sampleProcess, sampleTree, type TreeSample } from '../host/proc.js';
 import { saturation, type Saturation } from './saturation.js';
 import { TIMED_LATENCIES } from './harness-share.js';
-import { fitMemoryPerConnection } from './memory-fit.js';
+import { fitMemoryPerConnection, type MemoryFit } from './memory-fit.js';
 import type { SlowSample } from './scenarios/index.js';
 
 export { SATURATED_CPU_PCT } from './saturation.js';
@@ -76,6 +76,11 @@ export interface TickEvent {
    * are summed in, and `busiestPct` is the busiest single process.
    */
   server: { cpuPct: number; busiestPct: number; rssBytes: number } | null;
+  /**
+   * The swarm's RSS (the engine and the workers it forked here; null when workers run on agents) and
+   * the kernel's slab, where every socket's state lives (the whole machine's; null without /proc).
+   */
+  memory: { clientRssBytes: number | null; slabBytes: number | null };
 }
 
 /** What a run did, as the summary CSV and the printed summary show it. */
@@ -114,6 +119,17 @@ export interface RunSummary {
     /** The highest CPU share of one server process in any second, % of one core (what saturates). */
     cpuMaxPct: number;
   } | null;
+  /**
+   * The swarm's and the kernel's memory per connection, fitted over the ramp like the server's: the
+   * swarm's RSS (engine and local workers), and the slab (both sockets of a connection on loopback).
+   */
+  memory: {
+    client: MemoryFit;
+    kernel: MemoryFit;
+    clientRssPeakBytes: number | null;
+    slabRestBytes: number | null;
+    slabPeakBytes: number | null;
+  };
   clientCpuMaxPct: number;
   /**
    * CPU seconds of every swarm process over the run, from /proc: the engine's since the run began, and
@@ -176,8 +192,10 @@ export class Swarm extends EventEmitter {
   private peakConnected = 0;
   private peakAnnounced = false;
   private serverPeak = { connected: -1, rssBytes: 0 };
-  /** (connected, server RSS) of each tick in which the number connected rose. */
-  private readonly growth: [number, number][] = [];
+  /** What each tick in which the number connected rose measured (null: not measured). */
+  private readonly growth: { connected: number; server: number | null; client: number | null; slab: number | null }[] = [];
+  private readonly memoryPeak = { client: 0, slab: 0 };
+  private slabRest: number | null = null;
   private lastConnected = 0;
   private serverCpuMax = 0;
   private clientCpuMax = 0;
@@ -233,6 +251,7 @@ export class Swarm extends EventEmitter {
     const startedAt = Date.now();
     this.engineCpuAtStart = processCpuMicros()?.own ?? 0;
     const serverRest = options.serverPid ? sampleTree(options.serverPid) : null;
+    this.slabRest = meminfoBytes('Slab');
     this.emit('start', { options, url: this.url, startedAt, clientSockets: CLIENT_SOCKETS, agents: agents.map((a) => a.name) } satisfies StartEvent);
     const finished = new Promise<void>((resolve) => this.once('all-final', resolve));
     // The ramp starts when every worker is prepared (launchWhenPrepared), not at a fixed moment after
@@ -277,7 +296,12 @@ export class Swarm extends EventEmitter {
             rssBytes: serverNow.rssBytes,
           }
         : null;
-      if (server && counters.connected > this.lastConnected) this.growth.push([counters.connected, server.rssBytes]);
+      const memory = { clientRssBytes: this.clientRss(), slabBytes: meminfoBytes('Slab') };
+      if (counters.connected > this.lastConnected) {
+        this.growth.push({ connected: counters.connected, server: server?.rssBytes ?? null, client: memory.clientRssBytes, slab: memory.slabBytes });
+      }
+      this.memoryPeak.client = Math.max(this.memoryPeak.client, memory.clientRssBytes ?? 0);
+      this.memoryPeak.slab = Math.max(this.memoryPeak.slab, memory.slabBytes ?? 0);
       this.lastConnected = counters.connected;
       if (server) {
         this.serverCpuMax = Math.max(this.serverCpuMax, server.busiestPct);
@@ -301,6 +325,7 @@ export class Swarm extends EventEmitter {
         loopDelayMaxMs,
         loop: summarize(this.tickHistograms.loop),
         server,
+        memory,
       };
       resetHistograms(this.tickHistograms);
       lastTick = { at: now, received: counters.received };
@@ -424,6 +449,22 @@ export class Swarm extends EventEmitter {
     for (const w of this.workers) if (!w.done) w.link.kill();
   }
 
+  /** The slope of one memory figure over the connections of the ramp (memory-fit.ts). */
+  private fitGrowth(figure: 'server' | 'client' | 'slab'): MemoryFit {
+    const points = this.growth.flatMap((g) => (g[figure] === null ? [] : [[g.connected, g[figure]] as const]));
+    return fitMemoryPerConnection(points, this.peakConnected);
+  }
+
+  /** RSS of this engine and every worker it forked; null when a worker runs elsewhere (an agent's). */
+  private clientRss(): number | null {
+    let bytes = process.memoryUsage.rss();
+    for (const w of this.workers) {
+      if (w.link.pid === null) return null;
+      bytes += sampleProcess(w.link.pid)?.rssBytes ?? 0;
+    }
+    return bytes;
+  }
+
   private summarize(startedAt: number, serverRest: TreeSample | null, host: HostCheck | null): RunSummary {
     const { options } = this;
     const counters = this.sum();
@@ -453,11 +494,18 @@ export class Swarm extends EventEmitter {
         ? {
             rssRestBytes: serverRest.rssBytes,
             rssPeakBytes: this.serverPeak.rssBytes,
-            ...(({ bytesPerConnection, why }) => ({ bytesPerConnection, memoryFitMissing: why }))(fitMemoryPerConnection(this.growth, this.peakConnected)),
-            memoryPoints: this.growth.length,
+            ...(({ bytesPerConnection, why }) => ({ bytesPerConnection, memoryFitMissing: why }))(this.fitGrowth('server')),
+            memoryPoints: this.growth.filter((g) => g.server !== null).length,
             cpuMaxPct: this.serverCpuMax,
           }
         : null,
+      memory: {
+        client: this.fitGrowth('client'),
+        kernel: this.fitGrowth('slab'),
+        clientRssPeakBytes: this.memoryPeak.client || null,
+        slabRestBytes: this.slabRest,
+        slabPeakBytes: this.memoryPeak.slab || null,
+      },
       clientCpuMaxPct: this.clientCpuMax,
       swarmCpuS: ((processCpuMicros()?.own ?? 0) - this.engineCpuAtStart + this.workers.reduce((sum, w) => sum + w.procCpuMicros, 0)) / 1e6,
       clientLoopDelayMaxMs: this.loopDelayMax,

@@ -70,12 +70,16 @@ export function timelineRow(tick: TickEvent): Row {
     errors: totalErrors(c),
     server_cpu_pct: tick.server ? Math.round(tick.server.cpuPct * 10) / 10 : null,
     server_rss_mib: tick.server ? Math.round((tick.server.rssBytes / 2 ** 20) * 10) / 10 : null,
+    client_rss_mib: mib(tick.memory.clientRssBytes),
+    kernel_slab_mib: mib(tick.memory.slabBytes),
     client_cpu_pct: Math.round(tick.clientCpuPct * 10) / 10,
     client_cpu_max_pct: Math.round(tick.clientCpuMaxPct * 10) / 10,
     client_loop_delay_max_ms: Math.round(tick.loopDelayMaxMs * 10) / 10,
     client_loop_delay_p99_ms: tick.loop?.p99 ?? null,
   };
 }
+
+const mib = (bytes: number | null): number | null => (bytes === null ? null : Math.round((bytes / 2 ** 20) * 10) / 10);
 
 const latency = (prefix: string, l: LatencySummary | null, keys: (keyof LatencySummary)[]): Row =>
   Object.fromEntries(keys.map((key) => [`${prefix}_${key}_ms`, l ? l[key] : null]));
@@ -125,6 +129,11 @@ export function summaryRow(s: RunSummary, label: string, run: string, costs?: Sw
     server_rss_rest_mib: s.server ? Math.round((s.server.rssRestBytes / 2 ** 20) * 10) / 10 : null,
     server_rss_peak_mib: s.server ? Math.round((s.server.rssPeakBytes / 2 ** 20) * 10) / 10 : null,
     server_bytes_per_conn: s.server?.bytesPerConnection != null ? Math.round(s.server.bytesPerConnection) : null,
+    client_rss_peak_mib: mib(s.memory.clientRssPeakBytes),
+    client_bytes_per_conn: s.memory.client.bytesPerConnection !== null ? Math.round(s.memory.client.bytesPerConnection) : null,
+    kernel_slab_rest_mib: mib(s.memory.slabRestBytes),
+    kernel_slab_peak_mib: mib(s.memory.slabPeakBytes),
+    kernel_bytes_per_conn: s.memory.kernel.bytesPerConnection !== null ? Math.round(s.memory.kernel.bytesPerConnection) : null,
     server_cpu_max_pct: s.server ? Math.round(s.server.cpuMaxPct) : null,
     client_cpu_max_pct: Math.round(s.clientCpuMaxPct),
     swarm_cpu_s: Math.round(s.swarmCpuS * 1000) / 1000,

@@ -43,7 +43,11 @@ function newest(dir: string, pattern: RegExp): string | null {
   return names.length === 0 ? null : names[names.length - 1];
 }
 
-function timelineSection(dir: string, kind: 'c10k' | 'c100k'): Section | null {
+/** The runs of many connections, each with a timeline section; `title` as the section heads it. */
+const TIMELINE_KINDS = { c10k: 'C10k', c100k: 'C100k', c1m: 'C1M (as many as the machine holds)' } as const;
+type TimelineKind = keyof typeof TIMELINE_KINDS;
+
+function timelineSection(dir: string, kind: TimelineKind): Section | null {
   const file = newest(dir, new RegExp(`^${kind}-\\d{8}-\\d{6}-timeline\\.csv$`));
   if (!file) return null;
   const rows = readCsv(join(dir, file));
@@ -52,7 +56,7 @@ function timelineSection(dir: string, kind: 'c10k' | 'c100k'): Section | null {
   const col = (name: string) => rows.map((r) => num(r[name]));
   return {
     id: kind,
-    title: `${kind === 'c10k' ? 'C10k' : 'C100k'}: connections, round trips and CPU per second`,
+    title: `${TIMELINE_KINDS[kind]}: connections, round trips, CPU and memory per second`,
     source: `${file} (${summary.clients ?? '?'} clients, ${summary.server ?? 'ours'}; ${hostNote(summary.host_reference_ms)})`,
     charts: [
       {
@@ -62,7 +66,7 @@ function timelineSection(dir: string, kind: 'c10k' | 'c100k'): Section | null {
           { label: 'completed', data: col('completed') },
           { label: 'rtt p50 (ms)', data: col('rtt_p50_ms'), yAxisID: 'y1' },
           { label: 'rtt p99 (ms)', data: col('rtt_p99_ms'), yAxisID: 'y1' },
-          ...(kind === 'c100k' ? [{ label: 'fanout p99 (ms)', data: col('fanout_p99_ms'), yAxisID: 'y1' as const }] : []),
+          ...(kind !== 'c10k' ? [{ label: 'fanout p99 (ms)', data: col('fanout_p99_ms'), yAxisID: 'y1' as const }] : []),
           { label: "swarm's own loop delay p99 (ms)", data: col('client_loop_delay_p99_ms'), yAxisID: 'y1' as const },
         ],
       },
@@ -74,6 +78,18 @@ function timelineSection(dir: string, kind: 'c10k' | 'c100k'): Section | null {
           { label: 'server RSS (MiB)', data: col('server_rss_mib'), yAxisID: 'y1' },
         ],
       },
+      // Runs from before the swarm sampled its own RSS and the slab have no memory chart.
+      ...(rows[0] && 'client_rss_mib' in rows[0]
+        ? [{
+            id: `${kind}-memory`, title: 'Memory: server, swarm and the kernel\'s slab (every socket\'s state)', type: 'line' as const, labels: seconds, x: 'second', y: 'MiB', y1: 'connections',
+            datasets: [
+              { label: 'server RSS (MiB)', data: col('server_rss_mib') },
+              { label: 'swarm RSS (MiB)', data: col('client_rss_mib') },
+              { label: 'kernel slab (MiB)', data: col('kernel_slab_mib') },
+              { label: 'connected', data: col('connected'), yAxisID: 'y1' as const },
+            ],
+          }]
+        : []),
     ],
   };
 }
@@ -197,7 +213,7 @@ function historySection(dir: string): Section | null {
 
 /** Every section there is data for, in the report's order. */
 export function reportSections(dir: string): Section[] {
-  return [timelineSection(dir, 'c10k'), timelineSection(dir, 'c100k'), broadcastSection(dir), slowSection(dir), redisSection(dir), recoverySection(dir), historySection(dir)].filter(
+  return [...(Object.keys(TIMELINE_KINDS) as TimelineKind[]).map((kind) => timelineSection(dir, kind)), broadcastSection(dir), slowSection(dir), redisSection(dir), recoverySection(dir), historySection(dir)].filter(
     (s): s is Section => s !== null,
   );
 }

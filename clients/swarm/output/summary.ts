@@ -1,5 +1,6 @@
 /** The printed summary of a run, and target checks that benchmarks print beside their figures. */
 import type { RunSummary } from '../swarm.js';
+import type { MemoryFit } from '../memory-fit.js';
 import { hostLine } from '../../host/host-check.js';
 import { ERROR_KINDS, totalErrors, type LatencySummary } from '../metrics.js';
 import { ownership, ownershipText, TIMED_LATENCIES } from '../harness-share.js';
@@ -40,6 +41,7 @@ export function summaryLines(s: RunSummary, label: string): string[] {
       }`
     : 'server cpu/rss unknown (no --server-pid)';
   if (s.host) lines.push(hostLine(s.host));
+  lines.push(memoryLine(s));
   lines.push(`${server};   busiest swarm process ${Math.round(s.clientCpuMaxPct)}% of a core (its threads together), swarm cpu ${s.swarmCpuS.toFixed(1)} s (${((s.swarmCpuS / s.options.clients) * 1000).toFixed(3)} ms per client), event-loop delay max ${Math.round(s.clientLoopDelayMaxMs)} ms;   saturated: ${s.saturated}`);
   return lines;
 }
@@ -68,4 +70,15 @@ export function ownershipLines(s: RunSummary): string[] {
     if (latency && verdict) lines.push(`         ${ownershipText(name, latency, s.loop, verdict)}`);
   }
   return lines;
+}
+
+/** The swarm's and the kernel's memory per connection, fitted over the ramp like the server's. */
+function memoryLine(s: RunSummary): string {
+  const fit = (f: MemoryFit): string => (f.bytesPerConnection !== null ? `${Math.round(f.bytesPerConnection)} B per connection` : `per connection: N/A, ${f.why}`);
+  const { client, kernel, clientRssPeakBytes, slabRestBytes, slabPeakBytes } = s.memory;
+  const swarm = clientRssPeakBytes !== null ? `swarm rss peak ${(clientRssPeakBytes / 2 ** 20).toFixed(1)} MiB (${fit(client)})` : 'swarm rss unknown (workers on agents)';
+  const slab = slabRestBytes !== null && slabPeakBytes !== null
+    ? `kernel slab ${(slabRestBytes / 2 ** 20).toFixed(1)} -> ${(slabPeakBytes / 2 ** 20).toFixed(1)} MiB (${fit(kernel)}, both sockets on loopback, the whole machine's)`
+    : 'kernel slab unknown';
+  return `${swarm};   ${slab}`;
 }

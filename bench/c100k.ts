@@ -18,6 +18,8 @@ import { ownership, ownershipText } from '../clients/swarm/harness-share.js';
 import type { RunSummary } from '../clients/swarm/swarm.js';
 import { benchCli, csvLine, finishBench, numeric, quickOr, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { freePortRun, requireRedis, startServerProcess } from './lib/servers.js';
+import { CopyCpuMeter, copyCpuText, fanoutFloorSeconds, type CopyCpu } from './lib/copy-cpu.js';
+import { availableParallelism } from 'node:os';
 import { serverArgs } from '../server/options.js';
 import { usageError } from '../server/command-line.js';
 
@@ -89,10 +91,13 @@ let failed = true;
 try {
   const urls = Array.from({ length: serverWorkers }, (_, i) => `ws://127.0.0.1:${server.port + i}`);
   console.log(`bench-c100k: ${serverWorkers} server processes (supervisor pid ${server.pid}) on ports ${server.port}-${server.port + serverWorkers - 1}, bridged by ${args.redis}; engine ${server.engine}`);
+  const copyCpu = new CopyCpuMeter(clients);
   const { summary, files } = await runSwarm(
     `${serverWorkers} server processes via Redis`,
     { ...swarmOptions, url: urls.join(','), serverPid: server.pid },
     { dir: args.out, name: `c100k-${stamp()}` },
+    false,
+    (swarm) => swarm.on('tick', copyCpu.add),
   );
   const c = summary.counters;
   const broadcasts = broadcastCount(summary.options);
@@ -107,6 +112,7 @@ try {
     ...latencyTargets(summary),
   ];
   for (const line of targetLines(targets)) console.log(line);
+  console.log(fanoutFloorLine(copyCpu.result(), clients));
   const perConnection = summary.server?.bytesPerConnection != null ? `, ${Math.round(summary.server.bytesPerConnection)} B per connection` : '';
   const rss = summary.server ? `${(summary.server.rssPeakBytes / 2 ** 20).toFixed(0)} MiB RSS at the peak, all server processes together${perConnection}` : 'server not sampled';
   console.log(`server: ${rss}; busiest server process ${Math.round(summary.server?.cpuMaxPct ?? NaN)}%, busiest swarm process ${Math.round(summary.clientCpuMaxPct)}%; saturated: ${summary.saturated}`);
@@ -138,4 +144,19 @@ function latencyTargets(summary: RunSummary): Target[] {
     owned('fanout', 'fanout', FANOUT_P99_MS),
     { name: `swarm's own loop delay p99 < ${LOOP_P99_MS} ms`, measured: loop ? `${loop.p99.toFixed(2)} ms (max ${loop.max.toFixed(2)})` : 'not sampled', pass: loop ? loop.p99 < LOOP_P99_MS : false },
   ];
+}
+
+/**
+ * Whether this machine can give the fanout target at all: a broadcast's copies need their CPU on both
+ * sides (copy-cpu.ts), and on this machine's cores the last copy cannot arrive sooner than that allows.
+ */
+function fanoutFloorLine(cpu: CopyCpu | null, clients: number): string {
+  if (!cpu) return 'fanout floor: not measured (no copy arrived while every client was connected)';
+  const cores = availableParallelism();
+  const floor = fanoutFloorSeconds(cpu, clients, cores) * 1000;
+  const budget = ((FANOUT_P99_MS / 1000) * cores) / clients;
+  const verdict = floor >= FANOUT_P99_MS
+    ? `so fanout p99 < ${FANOUT_P99_MS} ms cannot be met on this machine: the server and the swarm together would need at most ${(budget * 1e6).toFixed(1)} us per copy`
+    : `under the ${FANOUT_P99_MS} ms target`;
+  return `fanout floor: ${copyCpuText(cpu)}; ${clients.toLocaleString('en')} copies need at least ${Math.round(floor)} ms of this machine's ${cores} cores, ${verdict}`;
 }

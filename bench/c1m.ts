@@ -22,7 +22,8 @@ import { randomBytes } from 'node:crypto';
 import { MAX_CLIENTS_PER_SOURCE, MAX_CLIENTS_PER_WORKER, broadcastCount, validateSwarmOptions, type SwarmOptions } from '../clients/swarm/options.js';
 import { stamp } from '../clients/swarm/output/csv.js';
 import { targetLines, type Target } from '../clients/swarm/output/summary.js';
-import type { RunSummary, TickEvent } from '../clients/swarm/swarm.js';
+import type { RunSummary } from '../clients/swarm/swarm.js';
+import { CopyCpuMeter, copyCpuText, fanoutFloorSeconds, type CopyCpu } from './lib/copy-cpu.js';
 import { meminfoBytes, sampleProcess, sampleTree } from '../clients/host/proc.js';
 import { benchCli, csvLine, finishBench, numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
 import { freePortRun, requireRedis, startServerProcess, type ServerProcess } from './lib/servers.js';
@@ -33,14 +34,16 @@ const MIB = 2 ** 20;
 const GIB = 2 ** 30;
 /** The most bench-c1m tries when --clients is not given. */
 const MOST = 1_000_000;
+/** Seconds a client waits for a pong or the last broadcast before it counts it as lost. */
+const REPLY_TIMEOUT_S = 180;
 /** The machine the projection is for. */
 const PROJECTED = { cores: 16, bytes: 64 * GIB };
 
 const args = await benchCli('bench-c1m', '$0 [flags]\n\nAs many connections at once as this machine holds (at least 500,000 is the aim, 1,000,000 if the memory\nallows): a calibration run measures what a connection and a process cost, the budget is printed and a count\nthat does not fit is refused, then every connection is held while broadcasts reach all. Needs Redis (--redis).')
   .option('clients', { coerce: numeric, requiresArg: true, describe: `connections to hold at once (default: the most the memory budget allows, at most ${MOST.toLocaleString('en')}, in steps of 10,000)` })
   .option('rate', { coerce: numeric, requiresArg: true, default: 2000, describe: 'connections opened per second (the ramp is clients / rate)' })
-  .option('hold', { coerce: numeric, requiresArg: true, default: 60, describe: 'seconds every connection is held once all are open; each client times one echo round trip within them' })
-  .option('broadcast-every', { coerce: numeric, requiresArg: true, default: 15, describe: 'seconds between broadcasts to every client during the hold' })
+  .option('hold', { coerce: numeric, requiresArg: true, default: 90, describe: 'seconds every connection is held once all are open; each client times one echo round trip within them' })
+  .option('broadcast-every', { coerce: numeric, requiresArg: true, default: 30, describe: 'seconds between broadcasts to every client during the hold (one to 790,000 took 10-60 s of both cores here)' })
   .option('calibrate', { coerce: numeric, requiresArg: true, default: 10_000, describe: 'connections of the calibration run (one server process, one swarm worker) that measures the costs' })
   .option('reserve', { coerce: numeric, requiresArg: true, default: 2048, describe: 'MiB of MemAvailable the budget leaves free (page cache, Redis, the kernel\'s buffers under load)' })
   .option('redis', { type: 'string', default: 'redis://127.0.0.1:6379', describe: 'Redis that bridges the server processes (a unique --prefix keeps the run apart)' })
@@ -138,9 +141,10 @@ function crowdOptions(clients: number, ramp: number, holdSeconds: number, every:
     sourceAddresses: addresses,
     // Connects queue behind each other on two cores; a slow one is not a failure.
     connectTimeout: 60_000,
-    replyTimeout: 60_000,
+    // A copy or a pong behind a broadcast to every client is late, not lost, until this (crowd.ts).
+    replyTimeout: REPLY_TIMEOUT_S * 1000,
     // On a saturated box the connects may run at half the rate asked; the run must not stop for that.
-    timeout: 2 * ramp + holdSeconds + 120,
+    timeout: 2 * ramp + holdSeconds + REPLY_TIMEOUT_S + 120,
   };
 }
 
@@ -201,31 +205,6 @@ if (plan.total > room) {
   process.exit(2);
 }
 
-/**
- * CPU a broadcast copy costs each side, at most: all the CPU of the seconds in which every connection
- * was held (the echoes, the idle processes and the copies), over the copies that arrived in them. The
- * seconds of a broadcast overlap the echoes and each other at this scale, so no quiet second is left
- * to subtract.
- */
-class HoldCpu {
-  private readonly spent = { server: 0, swarm: 0, copies: 0, seconds: 0 };
-
-  /** `clients`: the count asked; a second counts once every one is connected or has failed to. */
-  add(tick: TickEvent, clients: number): void {
-    const { connected, failed } = tick.counters;
-    if (connected === 0 || connected + failed < clients || !tick.server) return;
-    this.spent.server += tick.server.cpuPct / 100;
-    this.spent.swarm += tick.clientCpuPct / 100;
-    this.spent.copies += tick.fanout?.count ?? 0;
-    this.spent.seconds++;
-  }
-
-  /** CPU seconds per copy, each side; null when no copy arrived while all were held. */
-  perCopy(): { server: number; swarm: number; seconds: number } | null {
-    const { server, swarm, copies, seconds } = this.spent;
-    return copies > 0 ? { server: server / copies, swarm: swarm / copies, seconds } : null;
-  }
-}
 
 const ramp = Math.ceil(clients / rate);
 const swarmOptions = crowdOptions(clients, ramp, hold, broadcastEvery);
@@ -238,13 +217,13 @@ const server = await startServers(processes, idleFor(ramp, hold));
 let failed = true;
 try {
   console.log(`bench-c1m: ${processes === 1 ? 'one server process' : `${processes} server processes (supervisor pid ${server.pid})`} on ports ${server.port}-${server.port + processes - 1}, bridged by ${args.redis}; connecting ${clients.toLocaleString('en')} at ${rate}/s over ${ramp} s, then ${hold} s held with a broadcast every ${broadcastEvery} s`);
-  const holdCpu = new HoldCpu();
+  const copyCpu = new CopyCpuMeter(clients);
   const { summary, files } = await runSwarm(
     `${processes} server process${processes === 1 ? '' : 'es'} via Redis`,
     { ...swarmOptions, url: urls(server, processes), serverPid: server.pid },
     { dir: args.out, name: `c1m-${stamp()}` },
     false,
-    (swarm) => swarm.on('tick', (tick: TickEvent) => holdCpu.add(tick, clients)),
+    (swarm) => swarm.on('tick', copyCpu.add),
   );
   const c = summary.counters;
   const broadcasts = broadcastCount(summary.options);
@@ -267,7 +246,7 @@ try {
     },
   ];
   for (const line of targetLines(targets)) console.log(line);
-  for (const line of projection(summary, holdCpu)) console.log(line);
+  for (const line of projection(summary, copyCpu.result())) console.log(line);
   console.log(csvLine(files));
   failed = targets.some((t) => t.pass === false);
 } catch (err) {
@@ -293,7 +272,7 @@ function measuredMemory(summary: RunSummary): { server: number; swarm: number; k
  * (measured here) spreads over 16 cores. Figures from this run's fits where it has them, else the
  * calibration's.
  */
-function projection(summary: RunSummary, cpu: HoldCpu): string[] {
+function projection(summary: RunSummary, perCopy: CopyCpu | null): string[] {
   const pick = (fit: number | null | undefined, calibrated: number): number => fit ?? calibrated;
   const server = pick(summary.server?.bytesPerConnection, costs.serverPerConnection);
   const swarm = pick(summary.memory.client.bytesPerConnection, costs.swarmPerConnection);
@@ -305,11 +284,9 @@ function projection(summary: RunSummary, cpu: HoldCpu): string[] {
     `projection to ${PROJECTED.cores} cores, ${PROJECTED.bytes / GIB} GB (per connection: server ${perConn(server)}, swarm ${perConn(swarm)}, kernel ${perConn(kernel)} for both sockets; ${PROJECTED.cores} processes a side):`,
     `  memory holds ${serverAlone.toLocaleString('en')} connections with the server alone on it (kernel: its own socket, half the slab), ${both.toLocaleString('en')} with the swarm beside it as here`,
   ];
-  const perCopy = cpu.perCopy();
   if (perCopy) {
-    const total = perCopy.server + perCopy.swarm;
-    const wall = (copies: number, seconds: number): string => `${((copies * seconds) / PROJECTED.cores).toFixed(2)} s`;
-    lines.push(`  a broadcast copy cost at most ${(perCopy.server * 1e6).toFixed(1)} us of server CPU and ${(perCopy.swarm * 1e6).toFixed(1)} us of swarm CPU here (all CPU of the ${perCopy.seconds} s with every connection held, echoes included, over the copies): one broadcast to ${serverAlone.toLocaleString('en')} takes at least ${wall(serverAlone, perCopy.server)} on ${PROJECTED.cores} cores (server alone); to ${both.toLocaleString('en')} with the swarm beside it, ${wall(both, total)}`);
+    const floor = (copies: number, cpu: CopyCpu): string => `${fanoutFloorSeconds(cpu, copies, PROJECTED.cores).toFixed(2)} s`;
+    lines.push(`  here a broadcast copy cost ${copyCpuText(perCopy)}: one broadcast to ${serverAlone.toLocaleString('en')} takes at least ${floor(serverAlone, { ...perCopy, swarm: 0 })} on ${PROJECTED.cores} cores (server alone); to ${both.toLocaleString('en')} with the swarm beside it, ${floor(both, perCopy)}`);
   } else {
     lines.push('  CPU per broadcast copy: not measured (no copy arrived while every connection was held)');
   }

@@ -9,7 +9,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { after, describe, it } from 'node:test';
 import { Swarm } from '../clients/swarm/swarm.js';
 import { totalErrors } from '../clients/swarm/metrics.js';
-import { echoServer, lossyBroadcastServer, rudeServer, type FakeServer } from './helpers/fake-servers.js';
+import { echoServer, lateBroadcastServer, lossyBroadcastServer, rudeServer, type FakeServer } from './helpers/fake-servers.js';
 import { startServer } from './helpers/server.js';
 
 const servers: FakeServer[] = [];
@@ -69,6 +69,26 @@ describe('the swarm measures truly', () => {
     assert.equal(summary.lostDeliveries, server.counts.skipped);
     assert.equal(summary.counters.ownLost, server.counts.skippedOwn ?? 0);
     assert.equal(summary.counters.delivered, summary.counters.published * 10 - server.counts.skipped);
+  });
+
+  it('crowd: a broadcast copy later than the drain is late, not lost; one that never comes is lost', async () => {
+    // Two broadcasts (due 0.2 s and 0.6 s after the barrier); the drain ends 1.0 s after it.
+    const crowd = { scenario: 'crowd' as const, clients: 6, ramp: 0.1, delay: 0.4, rounds: 2, broadcastEvery: 0.4, drain: 0.2, workers: 2 };
+    const late = await fake(lateBroadcastServer({ lateFrom: 2, lateMs: 900 }));
+    const summary = await new Swarm({ ...crowd, url: `${late.url}/pubsub`, replyTimeout: 5000 }).run();
+    assert.equal(late.counts.late, 6);
+    assert.equal(summary.counters.completed, 6);
+    assert.equal(summary.lostDeliveries, 0);
+    assert.equal(summary.counters.delivered, 12);
+    assert.ok(summary.fanout!.max >= 900, `the late copies are timed as late: fanout max ${summary.fanout!.max} ms`);
+
+    const skipping = await fake(lateBroadcastServer({ lateFrom: 2, lateMs: 0, skip: true }));
+    const started = Date.now();
+    const lost = await new Swarm({ ...crowd, url: `${skipping.url}/pubsub`, replyTimeout: 1000 }).run();
+    assert.equal(skipping.counts.skipped, 6);
+    assert.equal(lost.lostDeliveries, 6);
+    assert.equal(lost.counters.completed, 6, 'a lost copy is counted as lost, not as a failed client');
+    assert.ok(Date.now() - started >= 1000 + 1000, 'each client waited --reply-timeout past the drain for the last broadcast');
   });
 
   it('sorts failures by kind: refused, rejected, protocol mismatch, unexpected close', async () => {

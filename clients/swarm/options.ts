@@ -68,7 +68,7 @@ export const SWARM_OPTION_SPEC = {
       ? `${n('warmup')} must be shorter than ${n('duration')} (${String(o.duration)} s) (got ${show(o.warmup)})` : undefined),
   }),
   /** Seconds a broadcast client keeps listening after publishing ends; later messages count as lost. Default 2. */
-  drain: decimal(2, 0, 600, SECONDS(600), 'seconds to keep listening after publishing; later messages count as lost (broadcast, crowd)'),
+  drain: decimal(2, 0, 600, SECONDS(600), 'seconds to keep listening after publishing; later messages count as lost (broadcast; crowd: then up to --reply-timeout more for the last broadcast)'),
   /** Seconds between the broadcasts that must reach every client (crowd). Default 5. */
   broadcastEvery: decimal(5, 0, 3600, 'must be seconds above 0, at most 3600', 'seconds between the broadcasts client 0 publishes during the rounds (crowd)', {
     aboveMin: true,

@@ -112,6 +112,36 @@ export function lossyBroadcastServer(dropEvery: number): Promise<FakeServer> {
   });
 }
 
+/**
+ * The crowd sequence's server side (subscribe, ping, publish to every subscriber) that holds back the
+ * copies of broadcast `b` >= `lateFrom` by `lateMs` (counted as `late`), or with `skip` never sends them
+ * (counted as `skipped`).
+ */
+export function lateBroadcastServer(options: { lateFrom: number; lateMs: number; skip?: boolean }): Promise<FakeServer> {
+  const subscribers = new Set<WebSocket>();
+  return listen(({ ws, counts }) => {
+    ws.send('{"event":"welcome","connection":"x","user":null,"session":"s"}');
+    ws.on('close', () => subscribers.delete(ws));
+    ws.on('message', (data) => {
+      const frame = JSON.parse(data.toString()) as { action: string; id?: unknown; payload: { channel: string; message?: { b?: number } } };
+      if (frame.action === 'subscribe') {
+        subscribers.add(ws);
+        ws.send(JSON.stringify({ event: 'subscribed', channel: frame.payload.channel, id: frame.id }));
+      } else if (frame.action === 'ping') {
+        ws.send(JSON.stringify({ event: 'pong', id: frame.id }));
+      } else if (frame.action === 'publish') {
+        const text = JSON.stringify({ event: 'message', channel: frame.payload.channel, message: frame.payload.message });
+        const held = (frame.payload.message?.b ?? 0) >= options.lateFrom;
+        for (const sub of subscribers) {
+          if (!held) sub.send(text);
+          else if (options.skip) bump(counts, 'skipped');
+          else setTimeout(() => (bump(counts, 'late'), sub.send(text)), options.lateMs);
+        }
+      }
+    });
+  });
+}
+
 /** Sends `welcome` (or `firstFrame` instead), then after the first client frame closes with `closeCode`. */
 export function rudeServer(options: { firstFrame?: string; closeCode?: number }): Promise<FakeServer> {
   return listen(({ ws }) => {

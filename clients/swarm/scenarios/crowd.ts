@@ -14,7 +14,8 @@
  *   (published x subscribed - delivered).
  *
  * Every client listens until the rounds and `drain` are over, so all are still connected for the last
- * broadcast, then closes.
+ * broadcast, and then, if that one has not come yet, up to `replyTimeout` more for it: a copy on its way
+ * (a server or a swarm far behind) is late, not lost; one not in by then counts as lost. Then it closes.
  */
 import { SwarmError, nowMicros, record } from '../metrics.js';
 import { broadcastCount } from '../options.js';
@@ -35,6 +36,9 @@ export const crowd: Scenario = async (ctx) => {
     // Broadcasts arrive in publish order (one publisher; one TCP path, or Redis, which keeps a
     // publisher's order), so the last one seen is all a client keeps to catch a duplicate.
     let lastBroadcast = 0;
+    const lastDue = broadcastCount(options);
+    /** Set while the client waits past the drain for the last broadcast. */
+    let lastArrived: (() => void) | null = null;
     let trouble: string | null = null;
     let pending: { id: string; done: (err?: SwarmError) => void } | null = null;
     // A broadcast copy is read as bytes (a worker gets one per client, all in the same moment); the few
@@ -52,6 +56,7 @@ export const crowd: Scenario = async (ctx) => {
           lastBroadcast = k;
           counters.delivered++;
           record(histograms.fanout, conn.readAt - due);
+          if (k === lastDue) lastArrived?.();
         }
       } else if (kind === 'other') {
         const frame = data.toString('utf8', from, to);
@@ -81,7 +86,7 @@ export const crowd: Scenario = async (ctx) => {
       });
 
     const publishBroadcasts = async (): Promise<void> => {
-      for (let k = 1; k <= broadcastCount(options); k++) {
+      for (let k = 1; k <= lastDue; k++) {
         const due = released + (k - 0.5) * options.broadcastEvery * 1000;
         await ctx.sleepUntil(due);
         conn.send(JSON.stringify({ action: 'publish', payload: { channel: options.channel, message: { t: Math.round(due * 1000), b: k } } }));
@@ -101,6 +106,13 @@ export const crowd: Scenario = async (ctx) => {
     }
     await broadcasting;
     await ctx.sleepUntil(released + options.rounds * delay + options.drain * 1000);
+    if (lastBroadcast < lastDue && !conn.isClosed) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, options.replyTimeout);
+        lastArrived = () => (clearTimeout(timer), resolve());
+        conn.onClose(lastArrived);
+      });
+    }
     if (trouble) throw new SwarmError('protocol_mismatch', trouble);
     if (conn.isClosed) throw new SwarmError('unexpected_close', 'the server closed the socket while the broadcasts ran');
     await conn.close(options.replyTimeout);

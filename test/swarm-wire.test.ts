@@ -41,11 +41,11 @@ function unmask(frame: Buffer): { opcode: number; payload: Buffer } {
 function collect(): { decoder: FrameDecoder; seen: string[] } {
   const seen: string[] = [];
   const decoder = new FrameDecoder({
-    text: (data, start, end) => seen.push(`text ${data.toString('utf8', start, end)}`),
-    binary: (data) => seen.push(`binary ${data.length}`),
-    close: (code, reason) => seen.push(`close ${code} ${reason}`),
-    ping: (payload) => seen.push(`ping ${payload.toString()}`),
-    error: (message) => seen.push(`error ${message}`),
+    frameText: (data, start, end) => seen.push(`text ${data.toString('utf8', start, end)}`),
+    frameBinary: (data) => seen.push(`binary ${data.length}`),
+    frameClose: (code, reason) => seen.push(`close ${code} ${reason}`),
+    framePing: (payload) => seen.push(`ping ${payload.toString()}`),
+    frameError: (message) => seen.push(`error ${message}`),
   }, 1024 * 1024);
   return { decoder, seen };
 }

@@ -39,8 +39,35 @@ const BINARY_MARK = '\u0000binary:';
 
 type Waiter = { resolve: (frame: string) => void; reject: (err: SwarmError) => void; what: string };
 type OpenOptions = { localAddress?: string; localPort?: number; timeoutMs: number };
+/** What a connection holds only until its upgrade is answered. */
+type Opening = { url: string; options: OpenOptions; request: string; accept: string; resolve: (c: Connection) => void; reject: (e: SwarmError) => void };
 
-export class Connection implements Expiring {
+/**
+ * The socket's listeners are shared by every connection: Node calls them with the socket as `this`,
+ * which carries its connection under this key. A client so holds no closures of its own while idle.
+ */
+const OWNER = Symbol('connection');
+type OwnedSocket = Socket & { [OWNER]: Connection };
+
+function onSocketRead(this: OwnedSocket, length: number): boolean {
+  this[OWNER].readBytes(READ_BUFFER, length);
+  return true;
+}
+function onSocketData(this: OwnedSocket, chunk: Buffer): void {
+  this[OWNER].readBytes(chunk, chunk.length);
+}
+function onSocketConnect(this: OwnedSocket): void {
+  this[OWNER].sendUpgrade();
+}
+function onSocketError(this: OwnedSocket, err: Error & { code?: string }): void {
+  this[OWNER].socketError(err);
+}
+function onSocketClose(this: OwnedSocket): void {
+  this[OWNER].socketClosed();
+}
+const ignore = (): void => undefined;
+
+export class Connection implements Expiring, FrameSink {
   private readonly queue: string[] = [];
   private waiter: Waiter | null = null;
   private closeInfo: CloseInfo | null = null;
@@ -56,43 +83,19 @@ export class Connection implements Expiring {
   private closeSent = false;
   private open = false;
   private head: Buffer | null = null;
+  private opening: Opening | null;
   private readonly decoder: FrameDecoder;
   /** performance.now() ms by which the current wait (one at a time) must end (see deadlines.ts). */
   deadline = Infinity;
   private onExpire: (() => void) | null = null;
 
   private constructor(
-    private readonly socket: Socket,
+    private readonly socket: OwnedSocket,
     private readonly counters: Counters,
+    opening: Opening,
   ) {
-    const sink: FrameSink = {
-      text: (data, start, end) => {
-        if (this.responder) {
-          const reply = this.responder(data, start, end);
-          if (reply !== null) return void this.sendFrame(reply);
-        }
-        counters.received++;
-        if (this.rawListener) this.rawListener(data, start, end);
-        else this.deliver(data.toString('utf8', start, end));
-      },
-      binary: (data) => {
-        counters.received++;
-        this.deliver(`${BINARY_MARK}${data.length}`);
-      },
-      close: (code, reason) => {
-        this.closeFrame = { code, reason };
-        // Answer with the same code, as the RFC asks; the server then ends the TCP connection.
-        this.sendClose(code === 1005 ? 1000 : code);
-      },
-      ping: (payload) => {
-        if (!this.closeSent && !this.closeInfo) socket.write(encodeFrame(OPCODE.pong, payload));
-      },
-      error: (message) => {
-        this.closeFrame ??= { code: 1002, reason: message };
-        socket.destroy();
-      },
-    };
-    this.decoder = new FrameDecoder(sink, MAX_PAYLOAD);
+    this.opening = opening;
+    this.decoder = new FrameDecoder(this, MAX_PAYLOAD);
   }
 
   /**
@@ -108,66 +111,122 @@ export class Connection implements Expiring {
     const target = upgradeTarget(url);
     const { request, accept } = upgradeRequest(target);
     const socketOptions = { host: target.host, port: target.port, localAddress: options.localAddress, localPort: options.localPort, noDelay: true };
-    let onBytes: (data: Buffer, length: number) => void = () => undefined;
-    const socket = target.tls
+    const socket = (target.tls
       ? tlsConnect({ ...socketOptions, servername: target.host })
-      : netConnect({ ...socketOptions, onread: { buffer: READ_BUFFER, callback: (length: number) => (onBytes(READ_BUFFER, length), true) } });
-    if (target.tls) socket.on('data', (chunk: Buffer) => onBytes(chunk, chunk.length));
-    const conn = new Connection(socket, counters);
-    let settled = false;
-    const fail = (err: SwarmError): void => {
-      if (settled) return;
-      settled = true;
-      conn.clearWait();
-      counters.opening--;
-      counters.failed++;
-      socket.removeAllListeners();
-      socket.on('error', () => undefined);
-      socket.destroy();
-      reject(err);
-    };
-    conn.wait(options.timeoutMs, () => fail(new SwarmError('timeout', `no upgrade within ${options.timeoutMs} ms`)));
-    socket.on('error', (err: Error & { code?: string }) => {
-      if (conn.open) return; // after open, 'close' follows and tells the scenario
-      if (err.code === 'EADDRINUSE' && options.localPort !== undefined && !settled) {
-        settled = true;
-        conn.clearWait();
-        socket.removeAllListeners();
-        socket.destroy();
-        Connection.start(url, counters, { ...options, localPort: undefined }, resolve, reject);
-        return;
-      }
-      fail(classifyConnectError(err));
-    });
-    socket.once(target.tls ? 'secureConnect' : 'connect', () => socket.write(request));
-    onBytes = (chunk, length) => {
-      if (conn.open) {
-        conn.readAtMicros = 0;
-        return conn.decoder.push(chunk, length);
-      }
-      const head = conn.head ? Buffer.concat([conn.head, chunk.subarray(0, length)]) : chunk.subarray(0, length);
-      const end = head.indexOf('\r\n\r\n');
-      if (end < 0) {
-        conn.head = head.length > 16_384 ? null : Buffer.from(head);
-        if (head.length > 16_384) fail(new SwarmError('protocol_mismatch', 'upgrade response head above 16 KiB'));
-        return;
-      }
-      conn.head = null;
-      const result = checkUpgradeResponse(head.toString('latin1', 0, end), accept);
-      if (!result.ok) return fail(new SwarmError(result.status === 101 || result.status === null ? 'protocol_mismatch' : 'rejected', result.message));
-      settled = true;
-      conn.clearWait();
-      conn.open = true;
-      counters.opening--;
-      counters.connected++;
-      socket.on('close', () => conn.ended());
-      resolve(conn);
-      // Frames that came with the response (the welcome, often) are read once the scenario holds the connection.
-      if (end + 4 < head.length) conn.decoder.push(Buffer.from(head.subarray(end + 4)));
-    };
-    socket.once('close', () => {
-      if (!conn.open) fail(new SwarmError('unexpected_close', 'the server closed the connection during the upgrade'));
-    });
+      : netConnect({ ...socketOptions, onread: { buffer: READ_BUFFER, callback: onSocketRead } })) as OwnedSocket;
+    const conn = new Connection(socket, counters, { url, options, request, accept, resolve, reject });
+    socket[OWNER] = conn;
+    if (target.tls) socket.on('data', onSocketData);
+    conn.wait(options.timeoutMs, () => conn.fail(new SwarmError('timeout', `no upgrade within ${options.timeoutMs} ms`)));
+    socket.on('error', onSocketError);
+    socket.once(target.tls ? 'secureConnect' : 'connect', onSocketConnect);
+    socket.once('close', onSocketClose);
+  }
+
+  // The socket's events (see OWNER), and the frame decoder's (FrameSink): not for scenarios.
+
+  /** @internal */
+  sendUpgrade(): void {
+    if (this.opening) this.socket.write(this.opening.request);
+  }
+
+  /** @internal */
+  readBytes(chunk: Buffer, length: number): void {
+    if (this.open) {
+      this.readAtMicros = 0;
+      return this.decoder.push(chunk, length);
+    }
+    const opening = this.opening;
+    if (!opening) return;
+    const head = this.head ? Buffer.concat([this.head, chunk.subarray(0, length)]) : chunk.subarray(0, length);
+    const end = head.indexOf('\r\n\r\n');
+    if (end < 0) {
+      this.head = head.length > 16_384 ? null : Buffer.from(head);
+      if (head.length > 16_384) this.fail(new SwarmError('protocol_mismatch', 'upgrade response head above 16 KiB'));
+      return;
+    }
+    this.head = null;
+    const result = checkUpgradeResponse(head.toString('latin1', 0, end), opening.accept);
+    if (!result.ok) return this.fail(new SwarmError(result.status === 101 || result.status === null ? 'protocol_mismatch' : 'rejected', result.message));
+    this.opening = null;
+    this.clearWait();
+    this.open = true;
+    this.counters.opening--;
+    this.counters.connected++;
+    opening.resolve(this);
+    // Frames that came with the response (the welcome, often) are read once the scenario holds the connection.
+    if (end + 4 < head.length) this.decoder.push(Buffer.from(head.subarray(end + 4)));
+  }
+
+  /** @internal */
+  socketError(err: Error & { code?: string }): void {
+    if (this.open) return; // after open, 'close' follows and tells the scenario
+    const opening = this.opening;
+    if (!opening) return;
+    if (err.code === 'EADDRINUSE' && opening.options.localPort !== undefined) {
+      this.opening = null;
+      this.clearWait();
+      this.socket.removeAllListeners();
+      this.socket.destroy();
+      Connection.start(opening.url, this.counters, { ...opening.options, localPort: undefined }, opening.resolve, opening.reject);
+      return;
+    }
+    this.fail(classifyConnectError(err));
+  }
+
+  /** @internal */
+  socketClosed(): void {
+    if (this.open) this.ended();
+    else this.fail(new SwarmError('unexpected_close', 'the server closed the connection during the upgrade'));
+  }
+
+  /** @internal */
+  frameText(data: Buffer, start: number, end: number): void {
+    if (this.responder) {
+      const reply = this.responder(data, start, end);
+      if (reply !== null) return void this.sendFrame(reply);
+    }
+    this.counters.received++;
+    if (this.rawListener) this.rawListener(data, start, end);
+    else this.deliver(data.toString('utf8', start, end));
+  }
+
+  /** @internal */
+  frameBinary(data: Buffer): void {
+    this.counters.received++;
+    this.deliver(`${BINARY_MARK}${data.length}`);
+  }
+
+  /** @internal */
+  frameClose(code: number, reason: string): void {
+    this.closeFrame = { code, reason };
+    // Answer with the same code, as the RFC asks; the server then ends the TCP connection.
+    this.sendClose(code === 1005 ? 1000 : code);
+  }
+
+  /** @internal */
+  framePing(payload: Buffer): void {
+    if (!this.closeSent && !this.closeInfo) this.socket.write(encodeFrame(OPCODE.pong, payload));
+  }
+
+  /** @internal */
+  frameError(message: string): void {
+    this.closeFrame ??= { code: 1002, reason: message };
+    this.socket.destroy();
+  }
+
+  /** The upgrade failed: counted, the socket dropped, the opener told. */
+  private fail(err: SwarmError): void {
+    const opening = this.opening;
+    if (!opening) return;
+    this.opening = null;
+    this.clearWait();
+    this.counters.opening--;
+    this.counters.failed++;
+    this.socket.removeAllListeners();
+    this.socket.on('error', ignore);
+    this.socket.destroy();
+    opening.reject(err);
   }
 
   /** Sends a text frame. */

@@ -79,13 +79,17 @@ export function encodeClose(code: number): Buffer {
  * the call (the reader reuses its buffer): most are turned into a string, but a broadcast subscriber
  * only looks for two fields in each and saves decoding and allocating a string per copy.
  */
+/**
+ * Where decoded frames go. The names are a sink's own (frameText, not text), so that a connection can be
+ * its own sink, one object per client instead of an object of closures.
+ */
 export interface FrameSink {
-  text(data: Buffer, start: number, end: number): void;
-  binary(data: Buffer): void;
-  close(code: number, reason: string): void;
-  ping(payload: Buffer): void;
+  frameText(data: Buffer, start: number, end: number): void;
+  frameBinary(data: Buffer): void;
+  frameClose(code: number, reason: string): void;
+  framePing(payload: Buffer): void;
   /** The stream broke the protocol; nothing more is decoded. */
-  error(message: string): void;
+  frameError(message: string): void;
 }
 
 /** Decodes a server's frames from consecutive chunks of its byte stream. */
@@ -141,16 +145,16 @@ export class FrameDecoder {
 
   private frame(fin: number, opcode: number, buf: Buffer, start: number, end: number): void {
     const sink = this.sink;
-    if (opcode === OPCODE.text && fin && this.fragmentOpcode === 0) return sink.text(buf, start, end); // the common case first
+    if (opcode === OPCODE.text && fin && this.fragmentOpcode === 0) return sink.frameText(buf, start, end); // the common case first
     const payload = buf.subarray(start, end);
     if (opcode >= 8) {
       if (!fin || payload.length > 125) return this.fail('a control frame is fragmented or longer than 125 bytes');
       if (opcode === OPCODE.close) {
         if (payload.length === 1) return this.fail('a close frame with a 1-byte body');
         const code = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
-        return sink.close(code, payload.length > 2 ? payload.toString('utf8', 2) : '');
+        return sink.frameClose(code, payload.length > 2 ? payload.toString('utf8', 2) : '');
       }
-      if (opcode === OPCODE.ping) return sink.ping(Buffer.from(payload));
+      if (opcode === OPCODE.ping) return sink.framePing(Buffer.from(payload));
       if (opcode === OPCODE.pong) return;
       return this.fail(`unknown control opcode ${opcode}`);
     }
@@ -165,7 +169,7 @@ export class FrameDecoder {
       this.fragments = [];
       this.fragmentOpcode = 0;
       this.fragmentBytes = 0;
-      return kind === OPCODE.text ? sink.text(whole, 0, whole.length) : sink.binary(whole);
+      return kind === OPCODE.text ? sink.frameText(whole, 0, whole.length) : sink.frameBinary(whole);
     }
     if (opcode !== OPCODE.text && opcode !== OPCODE.binary) return this.fail(`unknown data opcode ${opcode}`);
     if (this.fragmentOpcode !== 0) return this.fail('a new message began before the fragmented one ended');
@@ -175,13 +179,13 @@ export class FrameDecoder {
       this.fragments.push(Buffer.from(payload));
       return;
     }
-    if (opcode === OPCODE.text) sink.text(buf, start, end);
-    else sink.binary(payload);
+    if (opcode === OPCODE.text) sink.frameText(buf, start, end);
+    else sink.frameBinary(payload);
   }
 
   private fail(message: string): void {
     this.failed = true;
     this.pending = null;
-    this.sink.error(message);
+    this.sink.frameError(message);
   }
 }

@@ -23,6 +23,59 @@ const IDLE_GC_MARGIN_MS = 500;
 /** How often the event-loop delay is sampled, ms. */
 const LOOP_DELAY_RESOLUTION_MS = 10;
 
+/**
+ * One client's context: its own figures as fields, everything else asked of its worker through methods
+ * on the prototype, so a client holds one small object while it sleeps, not an object of closures.
+ */
+class Client implements ClientContext {
+  /** It reached the barrier (or the worker must count it there when it ends). */
+  reachedBarrier = false;
+
+  constructor(
+    private readonly worker: Worker,
+    readonly index: number,
+    readonly slot: number,
+    readonly url: string,
+  ) {}
+
+  get options(): ClientContext['options'] {
+    return this.worker.options;
+  }
+
+  get counters(): Counters {
+    return this.worker.counters;
+  }
+
+  get histograms(): HistogramSet {
+    return this.worker.histograms;
+  }
+
+  get samples(): SlowSample[] {
+    return this.worker.samples;
+  }
+
+  connect(): Promise<Connection> {
+    return this.worker.connect(this.index);
+  }
+
+  barrier(): Promise<number> {
+    this.reachedBarrier = true;
+    return this.worker.passBarrier();
+  }
+
+  sleep(ms: number): Promise<void> {
+    return this.worker.sleep(ms);
+  }
+
+  sleepUntil(at: number): Promise<void> {
+    return this.worker.sleep(Math.max(0, at - Date.now()));
+  }
+
+  pace(at: number): Promise<void> {
+    return this.worker.pace(at);
+  }
+}
+
 class Worker {
   readonly counters: Counters = emptyCounters();
   readonly histograms: HistogramSet = newHistogramSet();
@@ -60,6 +113,10 @@ class Worker {
   private firstConnectAt = 0;
   private whenEmpty: (() => void) | null = null;
   private lastConnectedAt = 0;
+
+  get options(): StartMessage['options'] {
+    return this.plan.options;
+  }
 
   constructor(private readonly plan: StartMessage) {
     // A token every client shares (--token) is put into the URLs once, not on every connect.
@@ -133,16 +190,9 @@ class Worker {
 
   private async runClient(index: number): Promise<void> {
     this.launched++;
-    let reachedBarrier = false;
-    const barrier = async (): Promise<number> => {
-      reachedBarrier = true;
-      this.arrive();
-      const at = await this.release;
-      if (this.stopped) throw deadline();
-      return at;
-    };
+    const client = new Client(this, index, this.startAt + index * this.spacing, this.urls[index % this.urls.length]);
     try {
-      await SCENARIO_RUNNERS[this.plan.options.scenario](this.context(index, barrier));
+      await SCENARIO_RUNNERS[this.plan.options.scenario](client);
       this.counters.completed++;
     } catch (err) {
       const failure = err instanceof SwarmError ? err : new SwarmError('other', (err as Error).message);
@@ -151,7 +201,7 @@ class Worker {
       if (this.errorSamples.length < MAX_ERROR_SAMPLES) this.errorSamples.push(`client ${index}: ${kind}: ${failure.message}`);
     } finally {
       this.ended++;
-      if (!reachedBarrier) this.arrive();
+      if (!client.reachedBarrier) this.arrive();
       this.finishIfDone();
     }
   }
@@ -162,58 +212,62 @@ class Worker {
     if (this.atBarrier === this.ownClients) send({ type: 'ready', worker: this.plan.worker });
   }
 
-  private context(index: number, barrier: () => Promise<number>): ClientContext {
+  // What a client asks of its worker (see Client): public for it, not for anything else.
+
+  /** @internal The barrier: resolves with the epoch ms at which every client of every worker passed it. */
+  async passBarrier(): Promise<number> {
+    this.arrive();
+    const at = await this.release;
+    if (this.stopped) throw deadline();
+    return at;
+  }
+
+  /** @internal */
+  sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.stopped) return reject(deadline());
+      this.sleepers.add(Date.now() + ms, resolve, reject);
+      if (this.launched === this.ownClients && this.allAsleep()) this.collectWhileIdle();
+    });
+  }
+
+  /** @internal */
+  pace(at: number): Promise<void> {
+    return this.pacer.until(at);
+  }
+
+  /** @internal Opens client `index`'s socket from its source address; records the connect time. */
+  async connect(index: number): Promise<Connection> {
     const { options } = this.plan;
-    const sleep = (ms: number): Promise<void> =>
-      new Promise<void>((resolve, reject) => {
-        if (this.stopped) return reject(deadline());
-        this.sleepers.add(Date.now() + ms, resolve, reject);
-        if (this.launched === this.ownClients && this.allAsleep()) this.collectWhileIdle();
-      });
-    return {
-      index,
-      slot: this.startAt + index * this.spacing,
-      options,
-      url: this.urls[index % this.urls.length],
-      counters: this.counters,
-      histograms: this.histograms,
-      samples: this.samples,
-      barrier,
-      connect: async () => {
-        if (this.stopped) throw deadline();
-        const begun = nowMicros();
-        this.firstConnectAt ||= Date.now();
-        const addresses = options.sourceAddresses;
-        const localAddress = addresses.length > 0 ? addresses[index % addresses.length] : undefined;
-        // A bound client names its port too: bind() with port 0 searches the range for a free port, and on
-        // this kernel (bhash2) each probe walks bucket chains, so past about 70,000 sockets connects stall
-        // with the swarm's CPU all in the kernel. A named port costs one lookup.
-        const localPort = localAddress === undefined ? undefined : FIRST_SOURCE_PORT + Math.floor(index / addresses.length);
-        const conn = await Connection.open(this.urlOf(index), this.counters, { localAddress, localPort, timeoutMs: options.connectTimeout });
-        record(this.histograms.connect, nowMicros() - begun);
-        this.lastConnectedAt = Date.now();
-        this.connections.add(conn);
-        // Report at once when this worker becomes full and when it stops being full, so the engine can
-        // tell exactly when every client of every worker was connected at the same time.
-        if (this.counters.connected === this.ownClients) {
-          this.report(false);
-          if (!this.rampCollected) {
-            this.rampCollected = true;
-            this.collectWhileIdle();
-          }
-        }
-        conn.onClose(() => {
-          this.connections.delete(conn);
-          if (this.counters.connected === this.ownClients - 1) this.report(false);
-          if (this.connections.size === 0) this.whenEmpty?.();
-        });
-        if (this.stopped) conn.terminate();
-        return conn;
-      },
-      sleep,
-      sleepUntil: (at) => sleep(Math.max(0, at - Date.now())),
-      pace: (at) => this.pacer.until(at),
-    };
+    if (this.stopped) throw deadline();
+    const begun = nowMicros();
+    this.firstConnectAt ||= Date.now();
+    const addresses = options.sourceAddresses;
+    const localAddress = addresses.length > 0 ? addresses[index % addresses.length] : undefined;
+    // A bound client names its port too: bind() with port 0 searches the range for a free port, and on
+    // this kernel (bhash2) each probe walks bucket chains, so past about 70,000 sockets connects stall
+    // with the swarm's CPU all in the kernel. A named port costs one lookup.
+    const localPort = localAddress === undefined ? undefined : FIRST_SOURCE_PORT + Math.floor(index / addresses.length);
+    const conn = await Connection.open(this.urlOf(index), this.counters, { localAddress, localPort, timeoutMs: options.connectTimeout });
+    record(this.histograms.connect, nowMicros() - begun);
+    this.lastConnectedAt = Date.now();
+    this.connections.add(conn);
+    // Report at once when this worker becomes full and when it stops being full, so the engine can
+    // tell exactly when every client of every worker was connected at the same time.
+    if (this.counters.connected === this.ownClients) {
+      this.report(false);
+      if (!this.rampCollected) {
+        this.rampCollected = true;
+        this.collectWhileIdle();
+      }
+    }
+    conn.onClose(() => {
+      this.connections.delete(conn);
+      if (this.counters.connected === this.ownClients - 1) this.report(false);
+      if (this.connections.size === 0) this.whenEmpty?.();
+    });
+    if (this.stopped) conn.terminate();
+    return conn;
   }
 
   /**

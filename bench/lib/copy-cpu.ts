@@ -38,10 +38,14 @@ export class CopyCpuMeter {
     this.seconds.push({ server: tick.server.cpuPct / 100, swarm: tick.clientCpuPct / 100, copies: tick.fanout?.count ?? 0 });
   };
 
-  /** Null when no copy arrived while every client was connected. */
-  result(): CopyCpu | null {
+  /**
+   * Null when no copy arrived while every client was connected. `net`: take the quiet seconds' CPU off
+   * (a lower bound, for a floor); false: lay all of it on the copies (an upper bound, for a ceiling, and
+   * where seconds without copies are not quiet, such as C1M's, whose copies arrive for a minute).
+   */
+  result(net = true): CopyCpu | null {
     const busy = this.seconds.filter((s) => s.copies > 0);
-    const quiet = this.seconds.filter((s) => s.copies === 0);
+    const quiet = net ? this.seconds.filter((s) => s.copies === 0) : [];
     const copies = busy.reduce((sum, s) => sum + s.copies, 0);
     if (copies === 0) return null;
     const base = quiet.length > 0 ? { server: median(quiet.map((q) => q.server)), swarm: median(quiet.map((q) => q.swarm)) } : { server: 0, swarm: 0 };

@@ -107,6 +107,23 @@ export function meminfoBytes(field: 'Slab' | 'MemAvailable' | 'MemTotal'): numbe
   }
 }
 
+/**
+ * Memory `pid` holds alone (Private_Clean + Private_Dirty of /proc/<pid>/smaps_rollup) and what it
+ * shares with other processes (Shared_*: the node binary's pages, mapped once for every process of
+ * it). RSS counts the shared pages in every process; the machine holds them once. Null when unreadable.
+ */
+export function privateSharedBytes(pid: number): { private: number; shared: number } | null {
+  try {
+    const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
+    const own = kb('Private_Clean') + kb('Private_Dirty');
+    const shared = kb('Shared_Clean') + kb('Shared_Dirty');
+    return Number.isFinite(own) && Number.isFinite(shared) ? { private: own * 1024, shared: shared * 1024 } : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Open file descriptors of `pid`; null when it is gone or /proc is not there. */
 export function openFileCount(pid: number): number | null {
   try {

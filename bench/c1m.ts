@@ -170,7 +170,8 @@ async function measureCosts(): Promise<Costs> {
   console.log(`bench-c1m: calibration: ${calibrate.toLocaleString('en')} connections over ${ramp} s, one server process, one swarm worker`);
   const server = await startServers(1, idleFor(ramp, 10));
   try {
-    const { summary } = await runSwarm('calibration', { ...crowdOptions(calibrate, ramp, 5, 2.5), workers: 1, url: urls(server, 1), serverPid: server.pid }, undefined, true);
+    // The slopes come from the ramp; a short hold (one broadcast) is all the run needs after it.
+    const { summary } = await runSwarm('calibration', { ...crowdOptions(calibrate, ramp, 2, 1), workers: 1, url: urls(server, 1), serverPid: server.pid }, undefined, true);
     const engine = alone(process.pid).private;
     const { client, kernel } = summary.memory;
     const s = summary.server;

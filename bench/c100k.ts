@@ -17,7 +17,7 @@ import { targetLines, type Target } from '../clients/swarm/output/summary.js';
 import { ownership, ownershipText } from '../clients/swarm/harness-share.js';
 import type { RunSummary } from '../clients/swarm/swarm.js';
 import { benchCli, csvLine, finishBench, numeric, quickOr, RESULTS_DIR, runSwarm } from './lib/run.js';
-import { freePortRun, requireRedis, startServerProcess } from './lib/servers.js';
+import { freePortRun, idleTimeoutFor, requireRedis, startServerProcess } from './lib/servers.js';
 import { CopyCpuMeter, copyCpuText, fanoutFloorSeconds, type CopyCpu } from './lib/copy-cpu.js';
 import { availableParallelism } from 'node:os';
 import { serverArgs } from '../server/options.js';
@@ -81,7 +81,7 @@ try {
 await requireRedis('bench-c100k', args.redis);
 
 // No client may be closed for silence: the longest is the wait for the others to connect plus a round.
-const idle = Math.min(960, Math.max(120, Math.ceil((ramp + 2 * delay + 30) / 8) * 8));
+const idle = idleTimeoutFor(ramp + 2 * delay);
 // The server ports stay out of the ephemeral range that the 100,000 client ports fill (see freePortRun).
 const server = await startServerProcess('cluster', [
   ...serverArgs({ idleTimeout: idle, redis: args.redis, prefix: `c100k${randomBytes(3).toString('hex')}` }),

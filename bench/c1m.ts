@@ -23,11 +23,11 @@ import { randomBytes } from 'node:crypto';
 import { MAX_CLIENTS_PER_SOURCE, MAX_CLIENTS_PER_WORKER, broadcastCount, validateSwarmOptions, type SwarmOptions } from '../clients/swarm/options.js';
 import { stamp } from '../clients/swarm/output/csv.js';
 import { targetLines, type Target } from '../clients/swarm/output/summary.js';
-import type { RunSummary } from '../clients/swarm/swarm.js';
+import type { RunSummary, TickEvent } from '../clients/swarm/swarm.js';
 import { CopyCpuMeter, copyCpuText, fanoutFloorSeconds, type CopyCpu } from './lib/copy-cpu.js';
-import { childPids, meminfoBytes, privateSharedBytes } from '../clients/host/proc.js';
+import { childPids, meminfo, privateSharedBytes } from '../clients/host/proc.js';
 import { benchCli, csvLine, finishBench, numeric, RESULTS_DIR, runSwarm } from './lib/run.js';
-import { freePortRun, requireRedis, startServerProcess, type ServerProcess } from './lib/servers.js';
+import { freePortRun, idleTimeoutFor, requireRedis, startServerProcess, type ServerProcess } from './lib/servers.js';
 import { serverArgs } from '../server/options.js';
 import { usageError } from '../server/command-line.js';
 
@@ -152,8 +152,6 @@ function crowdOptions(clients: number, ramp: number, holdSeconds: number, every:
   };
 }
 
-/** No client may be closed for silence before its echo: the wait for the others plus the hold. */
-const idleFor = (ramp: number, holdSeconds: number): number => Math.min(960, Math.max(120, Math.ceil((ramp + holdSeconds + 30) / 8) * 8));
 
 async function measureCosts(): Promise<Costs> {
   // A supervisor and its processes at rest, as the big run starts them (with one process there is no
@@ -168,7 +166,7 @@ async function measureCosts(): Promise<Costs> {
   // The slopes on one process: two processes' heaps swing more than 10,000 connections lift them.
   const ramp = 10;
   console.log(`bench-c1m: calibration: ${calibrate.toLocaleString('en')} connections over ${ramp} s, one server process, one swarm worker`);
-  const server = await startServers(1, idleFor(ramp, 10));
+  const server = await startServers(1, idleTimeoutFor(ramp + 10));
   try {
     // The slopes come from the ramp; a short hold (one broadcast) is all the run needs after it.
     const { summary } = await runSwarm('calibration', { ...crowdOptions(calibrate, ramp, 2, 1), workers: 1, url: urls(server, 1), serverPid: server.pid }, undefined, true);
@@ -201,7 +199,7 @@ const costs = await measureCosts().catch((err: Error) => {
   console.error(`bench-c1m: the calibration failed, so no budget can be made: ${err.message}`);
   process.exit(1);
 });
-const available = meminfoBytes('MemAvailable') ?? 0;
+const available = meminfo().availableBytes ?? 0;
 const room = available - reserveBytes;
 const fits = mostThatFits(costs, room);
 const clients = asked ?? Math.max(fits, 10_000);
@@ -223,9 +221,9 @@ try {
 } catch (err) {
   usageError('bench-c1m', (err as Error).message);
 }
-const availableBefore = meminfoBytes('MemAvailable') ?? NaN;
+const availableBefore = meminfo().availableBytes ?? NaN;
 let availableLowest = availableBefore;
-const server = await startServers(processes, idleFor(ramp, hold));
+const server = await startServers(processes, idleTimeoutFor(ramp + hold));
 let failed = true;
 try {
   console.log(`bench-c1m: ${processes === 1 ? 'one server process' : `${processes} server processes (supervisor pid ${server.pid})`} on ports ${server.port}-${server.port + processes - 1}, bridged by ${args.redis}; connecting ${clients.toLocaleString('en')} at ${rate}/s over ${ramp} s, then ${hold} s held with a broadcast every ${broadcastEvery} s`);
@@ -237,7 +235,7 @@ try {
     false,
     (swarm) => {
       swarm.on('tick', copyCpu.add);
-      swarm.on('tick', () => (availableLowest = Math.min(availableLowest, meminfoBytes('MemAvailable') ?? Infinity)));
+      swarm.on('tick', (tick: TickEvent) => (availableLowest = Math.min(availableLowest, tick.memory.availableBytes ?? Infinity)));
     },
   );
   const c = summary.counters;

@@ -172,6 +172,14 @@ function canListen(port: number): Promise<boolean> {
   });
 }
 
+/**
+ * The server's --idle-timeout for a run whose clients may stay silent for `silentSeconds` (waiting for
+ * the others to connect, then a round or a hold): that plus 30 s, in uWS's steps of 8 s, from 120 to 960.
+ */
+export function idleTimeoutFor(silentSeconds: number): number {
+  return Math.min(960, Math.max(120, Math.ceil((silentSeconds + 30) / 8) * 8));
+}
+
 /** Exits 2 with a message naming the URL when Redis does not answer: the bridge is not optional here. */
 export async function requireRedis(bench: string, url: string): Promise<void> {
   const { Redis } = await import('ioredis'); // only the benches that bridge processes pay for loading it

@@ -95,16 +95,22 @@ export function childPids(pid: number): number[] {
 }
 
 /**
- * A field of /proc/meminfo in bytes (`Slab`: the kernel's object caches, where every socket's state
- * lives; `MemAvailable`: what can be used without swapping); null when it is not there.
+ * The machine's memory from one read of /proc/meminfo: `slabBytes`, the kernel's object caches, where
+ * every socket's state lives; `availableBytes` (MemAvailable), what can be used without swapping. Each
+ * null when it is not there.
  */
-export function meminfoBytes(field: 'Slab' | 'MemAvailable' | 'MemTotal'): number | null {
+export function meminfo(): { slabBytes: number | null; availableBytes: number | null } {
+  let text = '';
   try {
-    const kb = Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? NaN);
-    return Number.isFinite(kb) ? kb * 1024 : null;
+    text = readFileSync('/proc/meminfo', 'utf8');
   } catch {
-    return null;
+    // no /proc: both unknown
   }
+  const bytes = (field: string): number | null => {
+    const kb = Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
+    return Number.isFinite(kb) ? kb * 1024 : null;
+  };
+  return { slabBytes: bytes('Slab'), availableBytes: bytes('MemAvailable') };
 }
 
 /**

@@ -17,7 +17,7 @@ import {
   type Counters, type HistogramSet, type LatencySummary,
 } from './metrics.js';
 import { scenarioUrl, validateSwarmOptions, type SwarmOptions } from './options.js';
-import { busiestPct, meminfoBytes, processCpuMicros, sampleProcess, sampleTree, type TreeSample } from '../host/proc.js';
+import { busiestPct, meminfo, processCpuMicros, sampleProcess, sampleTree, type TreeSample } from '../host/proc.js';
 import { saturation, type Saturation } from './saturation.js';
 import { TIMED_LATENCIES } from './harness-share.js';
 import { fitMemoryPerConnection, type MemoryFit } from './memory-fit.js';
@@ -77,10 +77,11 @@ export interface TickEvent {
    */
   server: { cpuPct: number; busiestPct: number; rssBytes: number } | null;
   /**
-   * The swarm's RSS (the engine and the workers it forked here; null when workers run on agents) and
-   * the kernel's slab, where every socket's state lives (the whole machine's; null without /proc).
+   * The swarm's RSS (the engine and the workers it forked here; null when workers run on agents), the
+   * kernel's slab, where every socket's state lives, and MemAvailable (the whole machine's; null
+   * without /proc).
    */
-  memory: { clientRssBytes: number | null; slabBytes: number | null };
+  memory: { clientRssBytes: number | null; slabBytes: number | null; availableBytes: number | null };
 }
 
 /** What a run did, as the summary CSV and the printed summary show it. */
@@ -251,7 +252,7 @@ export class Swarm extends EventEmitter {
     const startedAt = Date.now();
     this.engineCpuAtStart = processCpuMicros()?.own ?? 0;
     const serverRest = options.serverPid ? sampleTree(options.serverPid) : null;
-    this.slabRest = meminfoBytes('Slab');
+    this.slabRest = meminfo().slabBytes;
     this.emit('start', { options, url: this.url, startedAt, clientSockets: CLIENT_SOCKETS, agents: agents.map((a) => a.name) } satisfies StartEvent);
     const finished = new Promise<void>((resolve) => this.once('all-final', resolve));
     // The ramp starts when every worker is prepared (launchWhenPrepared), not at a fixed moment after
@@ -296,7 +297,7 @@ export class Swarm extends EventEmitter {
             rssBytes: serverNow.rssBytes,
           }
         : null;
-      const memory = { clientRssBytes: this.clientRss(), slabBytes: meminfoBytes('Slab') };
+      const memory = { clientRssBytes: this.clientRss(), ...meminfo() };
       if (counters.connected > this.lastConnected) {
         this.growth.push({ connected: counters.connected, server: server?.rssBytes ?? null, client: memory.clientRssBytes, slab: memory.slabBytes });
       }

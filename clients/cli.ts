@@ -8,7 +8,8 @@
 import { commandLine, numeric, usageError } from '../server/command-line.js';
 import { Swarm } from './swarm/swarm.js';
 import { catchInterrupts, interruptible } from './host/interrupt.js';
-import { SWARM_OPTION_SPEC, validateSwarmOptions } from './swarm/options.js';
+import { SWARM_OPTION_SPEC, scenarioLabel, validateSwarmOptions } from './swarm/options.js';
+import { ScenarioFileError } from './swarm/user/load.js';
 import { optionsFromArgs, withOptions } from '../server/option-spec.js';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -86,15 +87,19 @@ try {
 }
 attachProgress(swarm);
 if (args.out) {
-  const paths = attachCsv(swarm, { dir: args.out, name: args.name ?? `swarm-${swarm.options.scenario}-${stamp()}`, label: args.label });
-  swarm.on('done', () => console.log(`csv: ${paths.timeline}, ${paths.summary}${paths.history ? `, appended to ${paths.history}` : ''}`));
+  const paths = attachCsv(swarm, { dir: args.out, name: args.name ?? `swarm-${scenarioLabel(swarm.options.scenario)}-${stamp()}`, label: args.label });
+  swarm.on('done', (s: { timings: object; checks: object }) => {
+    const named = Object.keys(s.timings).length + Object.keys(s.checks).length > 0 ? `, ${paths.metrics}, ${paths.timings}` : '';
+    console.log(`csv: ${paths.timeline}, ${paths.summary}${named}${paths.history ? `, appended to ${paths.history}` : ''}`);
+  });
 }
 catchInterrupts();
 const done = interruptible(swarm);
 const summary = await swarm.run().catch((err: Error) => {
-  // Only what the run needs from outside fails here: agents that did not come, a coordinator not reached.
+  // A scenario or data file that cannot be used is bad input (2); otherwise only what the run needs from
+  // outside fails here: agents that did not come, a coordinator not reached.
   console.error(`swarm: ${err.message}`);
-  process.exit(1);
+  process.exit(err instanceof ScenarioFileError ? 2 : 1);
 });
 done();
 for (const line of summaryLines(summary, args.label)) console.log(line);

@@ -5,34 +5,11 @@
  * `swarm agent` processes and the Redis is the machine's; every key is under a prefix of this run.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 import { Swarm } from '../clients/swarm/swarm.js';
 import { echoServer, type FakeServer } from './helpers/fake-servers.js';
-
-const SWARM = fileURLToPath(new URL('../clients/cli.js', import.meta.url));
-const REDIS = 'redis://127.0.0.1:6379';
-
-interface AgentProcess {
-  child: ChildProcess;
-  /** Resolves with the next line matching `pattern`. */
-  line(pattern: RegExp): Promise<string>;
-}
-
-function startAgent(key: string, name: string, source: string): Promise<AgentProcess> {
-  const child = spawn(process.execPath, [SWARM, 'agent', '--coordinator', REDIS, '--coordinator-key', key, '--name', name, '--source-addresses', source], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const waiting: { pattern: RegExp; resolve: (line: string) => void }[] = [];
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    const i = waiting.findIndex((w) => w.pattern.test(line));
-    if (i >= 0) waiting.splice(i, 1)[0].resolve(line);
-  });
-  const agent: AgentProcess = { child, line: (pattern) => new Promise((resolve) => waiting.push({ pattern, resolve })) };
-  return agent.line(/waiting for a run/).then(() => agent);
-}
+import { REDIS, startAgent, stopAgents, type AgentProcess } from './helpers/agents.js';
 
 describe('a swarm across agents, coordinated through Redis', () => {
   const key = `swarm-test-${randomBytes(4).toString('hex')}`;
@@ -44,13 +21,8 @@ describe('a swarm across agents, coordinated through Redis', () => {
     agents.push(...(await Promise.all(['a1', 'a2', 'a3'].map((name, i) => startAgent(key, name, `127.0.0.${i + 2}`)))));
   });
   after(async () => {
-    for (const agent of agents) agent.child.kill('SIGTERM');
-    await Promise.all(agents.map((a) => (a.child.exitCode === null && a.child.signalCode === null ? new Promise((r) => a.child.once('exit', r)) : null)));
+    await stopAgents(agents, key);
     await server.close();
-    const redis = new Redis(REDIS);
-    const left = await redis.keys(`${key}:*`);
-    if (left.length) await redis.del(...left);
-    redis.disconnect();
   });
 
   it('three agents from their own source addresses give the same totals as one swarm', async () => {

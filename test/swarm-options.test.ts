@@ -24,11 +24,22 @@ describe('validateSwarmOptions', () => {
     assert.equal(validateSwarmOptions({ clients: 1 }).workers, 1);
   });
 
+  it('takes a user scenario by its path, with its data, in any protocol, and gives it the ramp and 300 s', () => {
+    const o = validateSwarmOptions({ scenario: 'flows/login.ts', data: 'users.csv', protocol: 'socketio', ramp: 10 });
+    assert.equal(o.scenario, 'flows/login.ts');
+    assert.equal(o.data, 'users.csv');
+    assert.equal(o.timeout, 10 + 300 + 30 + 10);
+    assert.equal(validateSwarmOptions({ scenario: './flow.mjs', protocol: 'raw' }).protocol, 'raw');
+  });
+
   const bad: [Record<string, unknown>, RegExp][] = [
     [{ url: 'http://x' }, /^--url must be a ws:\/\/ or wss:\/\/ URL \(or several, comma-separated\) \(got "http:\/\/x"\)$/],
     [{ url: 'nonsense' }, /^--url must be a ws:\/\/ or wss:\/\/ URL/],
     [{ url: 'ws://a:1,http://b:2' }, /^--url must be a ws:\/\/ or wss:\/\/ URL \(or several, comma-separated\)/],
-    [{ scenario: 'flood' }, /^--scenario must be one of echo, slow, broadcast, pubsub, crowd \(got "flood"\)$/],
+    [{ scenario: 'flood' }, /^--scenario must be one of echo, slow, broadcast, pubsub, crowd, or the path of a \.js, \.mjs, \.ts or \.mts file \(got "flood"\)$/],
+    [{ scenario: 'flow.py' }, /^--scenario must be one of echo, .* or the path of a \.js, \.mjs, \.ts or \.mts file \(got "flow\.py"\)$/],
+    [{ scenario: 'echo', data: 'users.csv' }, /^--data is for a user scenario \(a file given to --scenario\); echo reads no data$/],
+    [{ scenario: 'slow', protocol: 'raw' }, /^--protocol raw runs the echo and broadcast scenarios only; slow needs our contract/],
     [{ clients: 0 }, /^--clients must be an integer from 1 to 1000000 \(got 0\)$/],
     [{ scenario: 'crowd', rounds: 1, delay: 2, broadcastEvery: 5 }, /^--broadcast-every must fit at least once into --rounds x --delay \(2 s\)/],
     [{ broadcastEvery: 0 }, /^--broadcast-every must be seconds above 0, at most 3600 \(got 0\)$/],

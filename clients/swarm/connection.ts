@@ -332,6 +332,11 @@ export class Connection implements Expiring, FrameSink {
     if (!this.closeInfo) this.socket.destroy();
   }
 
+  /** A read or a close is being awaited: one at a time per connection, as they share one time limit. */
+  get waiting(): boolean {
+    return this.onExpire !== null;
+  }
+
   get isClosed(): boolean {
     return this.closeInfo !== null;
   }

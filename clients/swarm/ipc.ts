@@ -1,5 +1,6 @@
 /** Messages between the engine and its worker processes (over the fork IPC channel). */
 import type { Counters, HistogramName } from './metrics.js';
+import type { Checks } from './named-metrics.js';
 import type { SwarmOptions } from './options.js';
 import type { SlowSample } from './scenarios/types.js';
 
@@ -57,6 +58,12 @@ export interface ReportMessage {
   lastConnectedAt: number;
   /** The first few error messages, for the log. */
   errorSamples: string[];
+  /** A user scenario's named timings of the interval, encoded (named-metrics.ts). */
+  timings: Record<string, string>;
+  /** A user scenario's checks so far (cumulative, like the counters). */
+  checks: Checks;
+  /** What a user scenario's code threw so far, by error name. */
+  thrown: Record<string, number>;
 }
 
 /** Worker -> engine: loaded and warmed up, ready for `launch`. */

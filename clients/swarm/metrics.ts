@@ -21,6 +21,12 @@ export const ERROR_KINDS = [
   'rejected',
   /** The run's time limit came before the client finished. */
   'deadline',
+  /** The server answered a scenario's request with an error event (its code in the message). */
+  'server_error',
+  /** A frame did not match what a scenario's `expect` asked for. */
+  'expectation',
+  /** A user scenario's own code threw (by error name in the summary: TypeError, ...), or misused the API. */
+  'script',
   /** Anything else; the worker prints the first few. */
   'other',
 ] as const;

@@ -9,6 +9,21 @@ import { PROTOCOLS } from './protocols/types.js';
 
 export const SCENARIOS = ['echo', 'slow', 'broadcast', 'pubsub', 'crowd'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
+/** Seconds a user scenario's client is given after its connect is due, unless --timeout says otherwise. */
+export const USER_SCENARIO_S = 300;
+
+/** What a user scenario's file is named: a module Node (or TypeScript) loads. */
+const SCENARIO_FILE = /\.(js|mjs|ts|mts)$/;
+
+/** The built-in scenario `scenario` names, or null for a user scenario's file. */
+export function builtInScenario(scenario: string): ScenarioName | null {
+  return (SCENARIOS as readonly string[]).includes(scenario) ? (scenario as ScenarioName) : null;
+}
+
+/** The scenario as file names and labels show it: a built-in's name, a user scenario's file name without its extension. */
+export function scenarioLabel(scenario: string): string {
+  return builtInScenario(scenario) ?? (scenario.split(/[\\/]/).at(-1) ?? scenario).replace(SCENARIO_FILE, '');
+}
 
 const CHANNEL = /^[A-Za-z0-9_.:@-]{1,160}$/;
 const SECONDS = (max: number): string => `must be seconds from 0 to ${max}`;
@@ -23,15 +38,26 @@ export const SWARM_OPTION_SPEC = {
   url: text('ws://127.0.0.1:9000', 'server; a bare ws://host:port gets /echo (echo) or /pubsub (others), a URL with a path is used as is; several, comma-separated, share the clients (e.g. --workers on consecutive ports)', {
     rule: (urls) => (urls.split(',').every((url) => isWebSocketUrl(url.trim())) ? undefined : 'must be a ws:// or wss:// URL (or several, comma-separated)'),
   }),
-  /** Scenario each client runs. Default `echo`. */
-  scenario: choice(SCENARIOS, 'echo', 'echo: the C10k sequence; slow: concurrent slow requests; broadcast: fixed-rate fan-out; pubsub: publish/ack round trips; crowd: all connected at once, echo by ping plus broadcasts that must reach everyone (the C100k sequence)'),
+  /**
+   * Scenario each client runs: a built-in one by name, or a user scenario, the path of a `.js`, `.mjs`,
+   * `.ts` or `.mts` module (docs/scenarios.md). Default `echo`.
+   */
+  scenario: text('echo', 'echo: the C10k sequence; slow: concurrent slow requests; broadcast: fixed-rate fan-out; pubsub: publish/ack round trips; crowd: all connected at once, echo by ping plus broadcasts that must reach everyone (the C100k sequence); or the path of your own scenario, a .js, .mjs, .ts or .mts module (docs/scenarios.md)', {
+    rule: (scenario) => (builtInScenario(scenario) !== null || SCENARIO_FILE.test(scenario)
+      ? undefined : `must be one of ${SCENARIOS.join(', ')}, or the path of a .js, .mjs, .ts or .mts file`),
+  }),
+  /** CSV file (a header line, then a row per client, reused from the top when clients outnumber rows) for a user scenario's `ctx.data`; '' = none. Default ''. */
+  data: text('', "CSV file with a header line; client i gets row i mod rows as ctx.data (user scenarios)", {
+    relation: (o, n) => (o.data && builtInScenario(o.scenario as string) !== null
+      ? `${n('data')} is for a user scenario (a file given to ${n('scenario')}); ${String(o.scenario)} reads no data` : undefined),
+  }),
   /**
    * What the clients speak (clients/swarm/protocols/): `contract` (ours), `raw` (any plain WebSocket echo or
    * broadcast server) or `socketio` (Socket.IO v5 over Engine.IO v4, WebSocket transport, rooms as
    * channels). Other than `contract` only for echo and broadcast. Default `contract`.
    */
-  protocol: choice(PROTOCOLS, 'contract', "what the clients speak: contract (this server's), raw (any plain WebSocket echo or broadcast server; a bare URL stays /), socketio (Socket.IO v5 over the WebSocket transport, rooms as channels; a bare URL gets /socket.io/); raw and socketio run echo and broadcast only", {
-    relation: (o, n) => (o.protocol !== 'contract' && o.scenario !== 'echo' && o.scenario !== 'broadcast'
+  protocol: choice(PROTOCOLS, 'contract', "what the clients speak: contract (this server's), raw (any plain WebSocket echo or broadcast server; a bare URL stays /), socketio (Socket.IO v5 over the WebSocket transport, rooms as channels; a bare URL gets /socket.io/); raw and socketio run echo and broadcast only; a user scenario's sockets speak it unless its connect says otherwise", {
+    relation: (o, n) => (o.protocol !== 'contract' && !['echo', 'broadcast', null].includes(builtInScenario(o.scenario as string))
       ? `${n('protocol')} ${String(o.protocol)} runs the echo and broadcast scenarios only; ${String(o.scenario)} needs our contract (got ${show(o.protocol)})` : undefined),
   }),
   /** Connections to open. Default 10000. */
@@ -105,7 +131,7 @@ export const SWARM_OPTION_SPEC = {
   /** Milliseconds a reply (echo, ack, own message, goodbye) may take; slow replies get `slowMs` more. Default 10000. */
   replyTimeout: integer(10_000, 1, 600_000, 'ms a reply may take (slow requests get --slow-ms more)'),
   /** Seconds after which the whole run stops, closing every socket; 0 derives it from the scenario. Default 0. */
-  timeout: decimal(0, 0, 86_400, SECONDS(86_400), 'seconds after which the run stops and closes every socket; 0 = what the scenario needs plus a margin'),
+  timeout: decimal(0, 0, 86_400, SECONDS(86_400), `seconds after which the run stops and closes every socket; 0 = what the scenario needs plus a margin (a user scenario: the ramp, ${USER_SCENARIO_S} s and a margin)`),
   /** Process id of the server, to report its CPU and RSS from /proc; 0 = not known. Default 0. */
   serverPid: integer(0, 0, 4_194_304, 'pid of the server process, to report its CPU and RSS from /proc'),
   /**
@@ -174,7 +200,7 @@ export function validateSwarmOptions(input: Partial<SwarmOptions>): SwarmOptions
 /** Seconds the scenario needs when nothing goes wrong, plus a margin for replies and closes. */
 function defaultTimeout(o: SwarmOptions): number {
   const margin = 30 + o.replyTimeout / 1000;
-  switch (o.scenario) {
+  switch (builtInScenario(o.scenario)) {
     case 'echo':
     case 'pubsub':
       return Math.ceil(o.ramp + o.rounds * o.delay + margin);
@@ -184,6 +210,8 @@ function defaultTimeout(o: SwarmOptions): number {
       return Math.ceil(o.ramp + o.slowMs / 1000 + margin);
     case 'broadcast':
       return Math.ceil(o.ramp + o.duration + o.drain + margin);
+    case null:
+      return Math.ceil(o.ramp + USER_SCENARIO_S + margin);
   }
 }
 

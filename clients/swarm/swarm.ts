@@ -16,7 +16,9 @@ import {
   addCounters, emptyCounters, LATENCY_HISTOGRAMS, mergeEncoded, newHistogramSet, resetHistograms, summarize, warmUpHistogramCode,
   type Counters, type HistogramSet, type LatencySummary,
 } from './metrics.js';
-import { scenarioUrl, validateSwarmOptions, type SwarmOptions } from './options.js';
+import { builtInScenario, scenarioUrl, validateSwarmOptions, type SwarmOptions } from './options.js';
+import { addChecks, checkTotals, mergeTimings, type CheckTotals, type Checks, type TimingSet } from './named-metrics.js';
+import { resolve } from 'node:path';
 import { busiestPct, meminfo, processCpuMicros, sampleProcess, sampleTree, type TreeSample } from '../host/proc.js';
 import { saturation, type Saturation } from './saturation.js';
 import { TIMED_LATENCIES } from './harness-share.js';
@@ -71,6 +73,10 @@ export interface TickEvent {
   loopDelayMaxMs: number;
   /** Every worker's event-loop delay samples of this tick (see harness-share.ts). */
   loop: LatencySummary | null;
+  /** A user scenario's named timings that were recorded in this tick. */
+  timings: Record<string, LatencySummary>;
+  /** A user scenario's checks so far, all names together. */
+  checks: CheckTotals;
   /**
    * The server's CPU (% of one core) and RSS, when its pid is known and it runs; a supervisor's workers
    * are summed in, and `busiestPct` is the busiest single process.
@@ -151,6 +157,12 @@ export interface RunSummary {
   saturated: Saturation;
   /** Every slow reply (slow scenario). */
   samples: SlowSample[];
+  /** A user scenario's named timings (`ctx.time`), over the run. */
+  timings: Record<string, LatencySummary>;
+  /** A user scenario's checks (`ctx.check`) by name. */
+  checks: Checks;
+  /** What a user scenario's code threw, by error name (its clients count as `script` errors). */
+  thrown: Record<string, number>;
   /** What the clients' sockets are (see connection.ts). */
   clientSockets: string;
   /** What the host check saw just before the load (`hostCheck` seconds); null without one. */
@@ -175,6 +187,9 @@ interface WorkerState {
   loopDelayMaxMs: number;
   /** The worker's CPU µs over its life so far (all of it after its final report). */
   procCpuMicros: number;
+  /** Its user scenario's checks and throws so far (cumulative, as it reports them). */
+  checks: Checks;
+  thrown: Record<string, number>;
   /** Loaded and warmed up (its `prepared` came). */
   prepared: boolean;
   done: boolean;
@@ -186,6 +201,8 @@ export class Swarm extends EventEmitter {
   private readonly workers: WorkerState[] = [];
   private readonly tickHistograms: HistogramSet = newHistogramSet();
   private readonly totalHistograms: HistogramSet = newHistogramSet();
+  private readonly tickTimings: TimingSet = new Map();
+  private readonly totalTimings: TimingSet = new Map();
   private readonly samples: SlowSample[] = [];
   private ready = 0;
   /** The ramp's start has been sent. */
@@ -211,7 +228,10 @@ export class Swarm extends EventEmitter {
   /** Validates the options (throws a RangeError naming the flag); `run()` starts the swarm. */
   constructor(options: Partial<SwarmOptions>) {
     super();
-    this.options = validateSwarmOptions(options);
+    const valid = validateSwarmOptions(options);
+    // A user scenario's files are passed on by their absolute paths: workers, and agents on this
+    // machine, may run in another directory.
+    this.options = builtInScenario(valid.scenario) ? valid : { ...valid, scenario: resolve(valid.scenario), data: valid.data && resolve(valid.data) };
     this.url = scenarioUrl(this.options);
   }
 
@@ -228,6 +248,13 @@ export class Swarm extends EventEmitter {
   /** Runs to the end (every client done, the timeout, or {@link interrupt}) and resolves with the summary, also emitted as `done`. */
   async run(): Promise<RunSummary> {
     const { options } = this;
+    // A user scenario is loaded here first, so one that cannot be (and its data) fails the run before
+    // any worker starts, with the reason (a ScenarioFileError).
+    if (!builtInScenario(options.scenario)) {
+      const [{ loadUserScenario }, { readDataRows }] = await Promise.all([import('./user/load.js'), import('./user/data.js')]);
+      if (options.data) readDataRows(options.data);
+      await loadUserScenario(options.scenario);
+    }
     const host = options.hostCheck > 0 ? await checkHost(options.hostCheck) : null;
     // The engine decodes, merges and summarizes every worker's histograms each tick; unoptimized, the
     // first ticks with timed values took CPU the servers under test needed (see warmUpHistogramCode).
@@ -325,10 +352,13 @@ export class Swarm extends EventEmitter {
         clientCpuMaxPct: clientCpuMax,
         loopDelayMaxMs,
         loop: summarize(this.tickHistograms.loop),
+        timings: summarizeTimings(this.tickTimings),
+        checks: checkTotals(this.checks()),
         server,
         memory,
       };
       resetHistograms(this.tickHistograms);
+      this.tickTimings.clear();
       lastTick = { at: now, received: counters.received };
       if (base === cpuBase) {
         olderCpuBase = cpuBase;
@@ -351,7 +381,7 @@ export class Swarm extends EventEmitter {
   }
 
   private spawn(link: WorkerLink, worker: number, tokens: string[] | null): void {
-    const state: WorkerState = { link, counters: emptyCounters(), last: null, cpuPct: 0, loopDelayMaxMs: 0, procCpuMicros: 0, prepared: false, done: false };
+    const state: WorkerState = { link, counters: emptyCounters(), last: null, cpuPct: 0, loopDelayMaxMs: 0, procCpuMicros: 0, checks: {}, thrown: {}, prepared: false, done: false };
     this.workers.push(state);
     link.onMessage((message: FromWorker) => this.onMessage(state, message));
     link.onExit((how) => {
@@ -417,6 +447,9 @@ export class Swarm extends EventEmitter {
     mergeEncoded([this.tickHistograms, this.totalHistograms], report.histograms, LATENCY_HISTOGRAMS);
     mergeEncoded(timed ? [this.tickHistograms, this.totalHistograms] : [this.tickHistograms], report.histograms, ['loop']);
     this.samples.push(...report.samples);
+    mergeTimings([this.tickTimings, this.totalTimings], report.timings);
+    state.checks = report.checks ?? {};
+    state.thrown = report.thrown ?? {};
     if (report.firstConnectAt && (!this.firstConnectAt || report.firstConnectAt < this.firstConnectAt)) this.firstConnectAt = report.firstConnectAt;
     this.lastConnectedAt = Math.max(this.lastConnectedAt, report.lastConnectedAt);
     for (const line of report.errorSamples) this.emit('error-sample', line);
@@ -435,6 +468,18 @@ export class Swarm extends EventEmitter {
     state.link.disconnect();
     if (this.workers.length === this.options.workers && this.workers.every((w) => w.done)) this.emit('all-final');
     else this.launchWhenPrepared(); // one gone before it was prepared must not hold the others' ramp
+  }
+
+  /** Every worker's checks added up. */
+  private checks(): Checks {
+    return this.workers.reduce((total, w) => addChecks(total, w.checks), {} as Checks);
+  }
+
+  /** Every worker's throws by name added up. */
+  private thrown(): Record<string, number> {
+    const total: Record<string, number> = {};
+    for (const w of this.workers) for (const [name, count] of Object.entries(w.thrown)) total[name] = (total[name] ?? 0) + count;
+    return total;
   }
 
   /** Every worker's counters added up. */
@@ -513,6 +558,9 @@ export class Swarm extends EventEmitter {
       loop: summarize(this.totalHistograms.loop),
       saturated,
       samples: this.samples,
+      timings: summarizeTimings(this.totalTimings),
+      checks: this.checks(),
+      thrown: this.thrown(),
       clientSockets: CLIENT_SOCKETS,
       host,
       interrupted: this.interruptedBy,
@@ -524,4 +572,14 @@ export class Swarm extends EventEmitter {
 function cpuMicros(): number {
   const { user, system } = process.cpuUsage();
   return user + system;
+}
+
+/** Each named timing's percentiles, names in order. */
+function summarizeTimings(set: TimingSet): Record<string, LatencySummary> {
+  const out: Record<string, LatencySummary> = {};
+  for (const name of [...set.keys()].sort()) {
+    const summary = summarize(set.get(name)!);
+    if (summary) out[name] = summary;
+  }
+  return out;
 }

@@ -11,13 +11,19 @@ import {
   SwarmError, emptyCounters, encodeHistograms, newHistogramSet, nowMicros, record, recordLate, resetHistograms, warmUpHistogramCode,
   type Counters, type HistogramSet,
 } from './metrics.js';
-import { FIRST_SOURCE_PORT, scenarioUrls } from './options.js';
+import { FIRST_SOURCE_PORT, builtInScenario, scenarioUrls } from './options.js';
+import { NamedMetrics } from './named-metrics.js';
+import { loadUserScenario } from './user/load.js';
+import { userScenario } from './user/context.js';
+import { readDataRows, type DataRow } from './user/data.js';
 import { Pacer } from './pacer.js';
 import { Alarms } from './alarms.js';
-import { SCENARIO_RUNNERS, type ClientContext, type SlowSample } from './scenarios/index.js';
+import { SCENARIO_RUNNERS, type ClientContext, type Scenario, type SlowSample } from './scenarios/index.js';
 import { lowerHelperThreads } from '../host/thread-priority.js';
 
 const MAX_ERROR_SAMPLES = 5;
+/** Error names a worker counts its user scenario's throws under; later names count as `(other names)`. */
+const MAX_THROWN_NAMES = 50;
 /** A full GC (40 MB of heap, 5,000 sockets) takes 20-50 ms here; it runs only this far from the next due round. */
 const IDLE_GC_MARGIN_MS = 500;
 /** How often the event-loop delay is sampled, ms. */
@@ -54,8 +60,16 @@ class Client implements ClientContext {
     return this.worker.samples;
   }
 
-  connect(): Promise<Connection> {
-    return this.worker.connect(this.index);
+  get metrics(): NamedMetrics {
+    return this.worker.metrics;
+  }
+
+  get data(): DataRow | null {
+    return this.worker.dataOf(this.index);
+  }
+
+  connect(url?: string): Promise<Connection> {
+    return this.worker.connect(this.index, url);
   }
 
   barrier(): Promise<number> {
@@ -80,7 +94,15 @@ class Worker {
   readonly counters: Counters = emptyCounters();
   readonly histograms: HistogramSet = newHistogramSet();
   readonly samples: SlowSample[] = [];
+  readonly metrics = new NamedMetrics();
+  /** What a user scenario's code threw, by error name (`TypeError`), so far. */
+  readonly thrown: Record<string, number> = {};
   readonly errorSamples: string[] = [];
+  /** What each client runs; null until {@link prepare} has it (a user scenario is imported). */
+  private scenario: Scenario | null = null;
+  /** Why the user scenario or its data could not be loaded: each client fails with it. */
+  private loadFailure: string | null = null;
+  private rows: DataRow[] | null = null;
   private readonly connections = new Set<Connection>();
   private readonly pacer = new Pacer();
   /** Clients waiting for a moment: rounds due later. */
@@ -131,8 +153,19 @@ class Worker {
   /** The URL client `index` connects to, with the token signed for it when the run signed them. */
   private urlOf(index: number): string {
     const url = this.urls[index % this.urls.length];
-    const signed = this.plan.tokens?.[(index - this.plan.worker) / this.plan.options.workers];
+    const signed = this.signedToken(index);
     return signed ? withToken(url, signed) : url;
+  }
+
+  /** The token signed for client `index` (--token-secret), if the run signed them. */
+  private signedToken(index: number): string | undefined {
+    return this.plan.tokens?.[(index - this.plan.worker) / this.plan.options.workers];
+  }
+
+  /** `url` with client `index`'s token (the run's --token, or the one signed for it), if the run has one. */
+  private withTokenOf(index: number, url: string): string {
+    const token = this.signedToken(index) ?? this.plan.options.token;
+    return token ? withToken(url, token) : url;
   }
 
   /**
@@ -140,7 +173,8 @@ class Worker {
    * worker needs 0.3-0.6 s after its fork to load and warm up on a busy host, and a ramp due before
    * that would begin by launching every client already due in one burst.
    */
-  prepare(): void {
+  async prepare(): Promise<void> {
+    await this.loadScenario();
     warmUpHistogramCode('worker');
     this.reportTimer = setInterval(() => this.report(false), this.plan.reportMs);
     this.loopDelay.enable();
@@ -148,6 +182,28 @@ class Worker {
     this.loopSampler = setInterval(() => this.sampleLoop(), LOOP_DELAY_RESOLUTION_MS).unref();
     send({ type: 'prepared', worker: this.plan.worker });
     if (this.ownClients === 0) void this.finish();
+  }
+
+  /**
+   * The scenario's function, and a user scenario's data rows. The engine loaded both before it forked
+   * this worker, so a failure here is this machine's (an agent's without the file): every client fails
+   * with it as a `script` error rather than the worker going without a word.
+   */
+  private async loadScenario(): Promise<void> {
+    const { options } = this.plan;
+    const builtIn = builtInScenario(options.scenario);
+    if (builtIn) return void (this.scenario = SCENARIO_RUNNERS[builtIn]);
+    try {
+      this.rows = options.data ? readDataRows(options.data) : null;
+      this.scenario = userScenario(await loadUserScenario(options.scenario));
+    } catch (err) {
+      this.loadFailure = (err as Error).message;
+    }
+  }
+
+  /** @internal Client `index`'s row of the --data file. */
+  dataOf(index: number): DataRow | null {
+    return this.rows ? this.rows[index % this.rows.length] : null;
   }
 
   /** Starts the ramp: client i connects at epoch ms `startAt` + i x spacing. */
@@ -192,10 +248,11 @@ class Worker {
     this.launched++;
     const client = new Client(this, index, this.startAt + index * this.spacing, this.urls[index % this.urls.length]);
     try {
-      await SCENARIO_RUNNERS[this.plan.options.scenario](client);
+      if (!this.scenario) throw new SwarmError('script', this.loadFailure ?? 'the scenario was not loaded');
+      await this.scenario(client);
       this.counters.completed++;
     } catch (err) {
-      const failure = err instanceof SwarmError ? err : new SwarmError('other', (err as Error).message);
+      const failure = err instanceof SwarmError ? err : this.thrownBy(err);
       const kind = this.stopped ? 'deadline' : failure.kind;
       this.counters.errors[kind]++;
       if (this.errorSamples.length < MAX_ERROR_SAMPLES) this.errorSamples.push(`client ${index}: ${kind}: ${failure.message}`);
@@ -204,6 +261,19 @@ class Worker {
       if (!client.reachedBarrier) this.arrive();
       this.finishIfDone();
     }
+  }
+
+  /**
+   * What a scenario threw that is not the swarm's own error: the user scenario's code (`script`,
+   * counted by error name too), or a built-in scenario's bug (`other`).
+   */
+  thrownBy(err: unknown): SwarmError {
+    const name = err instanceof Error ? err.name : typeof err;
+    const message = err instanceof Error ? err.message : String(err);
+    if (builtInScenario(this.plan.options.scenario)) return new SwarmError('other', message);
+    const key = name in this.thrown || Object.keys(this.thrown).length < MAX_THROWN_NAMES ? name : '(other names)';
+    this.thrown[key] = (this.thrown[key] ?? 0) + 1;
+    return new SwarmError('script', `${name}: ${message}`);
   }
 
   /** Counts a client at the barrier (or past the point where it could reach it). */
@@ -236,8 +306,8 @@ class Worker {
     return this.pacer.until(at);
   }
 
-  /** @internal Opens client `index`'s socket from its source address; records the connect time. */
-  async connect(index: number): Promise<Connection> {
+  /** @internal Opens client `index`'s socket from its source address, to its URL or `url`; records the connect time. */
+  async connect(index: number, url?: string): Promise<Connection> {
     const { options } = this.plan;
     if (this.stopped) throw deadline();
     const begun = nowMicros();
@@ -248,7 +318,7 @@ class Worker {
     // this kernel (bhash2) each probe walks bucket chains, so past about 70,000 sockets connects stall
     // with the swarm's CPU all in the kernel. A named port costs one lookup.
     const localPort = localAddress === undefined ? undefined : FIRST_SOURCE_PORT + Math.floor(index / addresses.length);
-    const conn = await Connection.open(this.urlOf(index), this.counters, { localAddress, localPort, timeoutMs: options.connectTimeout });
+    const conn = await Connection.open(url === undefined ? this.urlOf(index) : this.withTokenOf(index, url), this.counters, { localAddress, localPort, timeoutMs: options.connectTimeout });
     record(this.histograms.connect, nowMicros() - begun);
     this.lastConnectedAt = Date.now();
     this.connections.add(conn);
@@ -352,6 +422,9 @@ class Worker {
       firstConnectAt: this.firstConnectAt,
       lastConnectedAt: this.lastConnectedAt,
       errorSamples: this.errorSamples.splice(0),
+      timings: this.metrics.takeTimings(),
+      checks: this.metrics.checks,
+      thrown: this.thrown,
     });
     resetHistograms(this.histograms);
     this.loopDelay.reset();
@@ -398,7 +471,7 @@ process.on('message', (message: ToWorker) => {
   switch (message.type) {
     case 'start':
       worker = new Worker(message);
-      worker.prepare();
+      void worker.prepare();
       break;
     case 'launch':
       worker.launch(message.at);
@@ -411,6 +484,15 @@ process.on('message', (message: ToWorker) => {
       break;
   }
 });
+// A user scenario's stray promise or timer must not end the worker and every client in it: what it
+// throws outside any client is counted by name and sampled like a client's error.
+const strayError = (err: unknown): void => {
+  if (!worker) throw err;
+  const failure = worker.thrownBy(err);
+  if (worker.errorSamples.length < MAX_ERROR_SAMPLES) worker.errorSamples.push(`outside any client: ${failure.kind}: ${failure.message}`);
+};
+process.on('unhandledRejection', strayError);
+process.on('uncaughtException', strayError);
 // If the engine dies, so does the worker: a swarm must never outlive its run.
 process.on('disconnect', () => process.exit(0));
 // Ctrl-C reaches every process of the terminal's group; the engine decides (clients/host/interrupt.ts): it

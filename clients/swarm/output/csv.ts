@@ -9,6 +9,8 @@ import type { RunSummary, Swarm, TickEvent } from '../swarm.js';
 import type { HostCheck } from '../../host/host-check.js';
 import { ERROR_KINDS, totalErrors, type LatencySummary } from '../metrics.js';
 import { ownership, TIMED_LATENCIES } from '../harness-share.js';
+import { checkTotals } from '../named-metrics.js';
+import { scenarioLabel } from '../options.js';
 
 export type Row = Record<string, string | number | null>;
 
@@ -68,6 +70,8 @@ export function timelineRow(tick: TickEvent): Row {
     fanout_p50_ms: tick.fanout?.p50 ?? null,
     fanout_p99_ms: tick.fanout?.p99 ?? null,
     errors: totalErrors(c),
+    checks_passed: tick.checks.passed,
+    checks_failed: tick.checks.failed,
     server_cpu_pct: tick.server ? Math.round(tick.server.cpuPct * 10) / 10 : null,
     server_rss_mib: tick.server ? Math.round((tick.server.rssBytes / 2 ** 20) * 10) / 10 : null,
     client_rss_mib: mib(tick.memory.clientRssBytes),
@@ -99,10 +103,11 @@ export interface SwarmCosts {
 export function summaryRow(s: RunSummary, label: string, run: string, costs?: SwarmCosts): Row {
   const c = s.counters;
   const o = s.options;
+  const checks = checkTotals(s.checks);
   return {
     run,
     server: label,
-    scenario: o.scenario,
+    scenario: scenarioLabel(o.scenario),
     url: s.url,
     clients: o.clients,
     workers: o.workers,
@@ -125,6 +130,9 @@ export function summaryRow(s: RunSummary, label: string, run: string, costs?: Sw
     delivered: c.delivered,
     lost_deliveries: s.lostDeliveries,
     own_lost: c.ownLost,
+    checks_passed: checks.passed,
+    checks_failed: checks.failed,
+    timings: Object.keys(s.timings).length,
     peak_connected: s.peakConnected,
     server_rss_rest_mib: s.server ? Math.round((s.server.rssRestBytes / 2 ** 20) * 10) / 10 : null,
     server_rss_peak_mib: s.server ? Math.round((s.server.rssPeakBytes / 2 ** 20) * 10) / 10 : null,
@@ -156,6 +164,19 @@ export function summaryRow(s: RunSummary, label: string, run: string, costs?: Sw
   };
 }
 
+/**
+ * A user scenario's named figures, a row each: its timings (percentiles in ms) and its checks (passed,
+ * failed, the share passed).
+ */
+export function scenarioMetricRows(s: RunSummary): Row[] {
+  return [
+    ...Object.entries(s.timings).map(([name, l]): Row => ({
+      kind: 'timing', name, count: l.count, min_ms: l.min, mean_ms: l.mean, p50_ms: l.p50, p90_ms: l.p90, p99_ms: l.p99, p999_ms: l.p999, max_ms: l.max,
+    })),
+    ...Object.entries(s.checks).map(([name, k]): Row => ({ kind: 'check', name, count: k.passed + k.failed, passed: k.passed, failed: k.failed, passed_share: k.passed / (k.passed + k.failed) })),
+  ];
+}
+
 /** The host check's figures as CSV columns (empty without one). */
 export function hostColumns(host: HostCheck | null): Row {
   return {
@@ -181,6 +202,10 @@ export interface CsvPaths {
   timeline: string;
   summary: string;
   history: string | null;
+  /** A user scenario's named timings per second (second, name, count, p50, p99), a row each: written when one is recorded. */
+  timings: string;
+  /** A user scenario's timings and checks over the run ({@link scenarioMetricRows}): written when it has any. */
+  metrics: string;
 }
 
 /** Writes the timeline as the run goes, and the summary (and history row) when it is done. */
@@ -190,18 +215,28 @@ export function attachCsv(swarm: Swarm, options: CsvOptions): CsvPaths {
     timeline: join(options.dir, `${options.name}-timeline.csv`),
     summary: join(options.dir, `${options.name}-summary.csv`),
     history: options.history === false ? null : join(options.dir, 'history.csv'),
+    timings: join(options.dir, `${options.name}-timings.csv`),
+    metrics: join(options.dir, `${options.name}-metrics.csv`),
   };
   let headerWritten = false;
+  let timingsStarted = false;
   swarm.on('tick', (tick: TickEvent) => {
     const row = timelineRow(tick);
     if (!headerWritten) writeFileSync(paths.timeline, csvLine(Object.keys(row)));
     headerWritten = true;
     appendFileSync(paths.timeline, csvLine(Object.values(row)));
+    const timings = Object.entries(tick.timings);
+    if (timings.length === 0) return;
+    if (!timingsStarted) writeFileSync(paths.timings, csvLine(['second', 'name', 'count', 'p50_ms', 'p99_ms', 'max_ms']));
+    timingsStarted = true;
+    appendFileSync(paths.timings, timings.map(([name, l]) => csvLine([tick.second, name, l.count, l.p50, l.p99, l.max])).join(''));
   });
   swarm.on('done', (summary: RunSummary) => {
     const row = summaryRow(summary, options.label, options.name);
     writeCsv(paths.summary, [row]);
     if (paths.history) appendHistory(paths.history, row);
+    const metrics = scenarioMetricRows(summary);
+    if (metrics.length > 0) writeCsv(paths.metrics, metrics);
   });
   return paths;
 }

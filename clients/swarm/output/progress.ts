@@ -61,6 +61,7 @@ export function progressLine(tick: TickEvent, target: number): string {
     `sent ${c.sent} recv ${c.received} (${Math.round(tick.receivedPerSecond)}/s)`,
     latency ? `p50 ${latency.p50.toFixed(2)} ms p99 ${latency.p99.toFixed(2)} ms` : 'p50 - p99 -',
     `errors ${totalErrors(c)}`,
+    ...(tick.checks.rate !== null ? [`checks ${(tick.checks.rate * 100).toFixed(2)}% of ${tick.checks.passed + tick.checks.failed}`] : []),
     `cpu swarm ${Math.round(tick.clientCpuPct)}%`,
   ];
   if (tick.server) parts.push(`server ${Math.round(tick.server.cpuPct)}% ${(tick.server.rssBytes / 2 ** 20).toFixed(0)} MiB`);

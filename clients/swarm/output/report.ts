@@ -4,7 +4,7 @@
  * figure stands beside the host reference work its run measured first (`host_reference_ms`, lower is
  * a faster core), so a slow host is not taken for slow code.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { readCsv, type CsvRecord } from './csv.js';
@@ -135,6 +135,37 @@ function slowSection(dir: string): Section | null {
   };
 }
 
+/**
+ * The newest run of a user scenario that named timings or checks (`<name>-metrics.csv`, written by
+ * the swarm with --out): each timing's p99 per second, and every figure in a table.
+ */
+function scenarioSection(dir: string): Section | null {
+  // Runs of different scenarios, or named with --name, have different prefixes: the newest is the last written.
+  const file = readdirSync(dir).filter((name) => name.endsWith('-metrics.csv')).map((name) => ({ name, at: statSync(join(dir, name)).mtimeMs }))
+    .sort((a, b) => a.at - b.at).at(-1)?.name;
+  if (!file) return null;
+  const metrics = readCsv(join(dir, file));
+  const summary = readCsv(join(dir, file.replace('-metrics.csv', '-summary.csv')))[0] ?? {};
+  const timingsFile = join(dir, file.replace('-metrics.csv', '-timings.csv'));
+  const timings = existsSync(timingsFile) ? readCsv(timingsFile) : [];
+  const seconds = [...new Set(timings.map((r) => Number(r.second)))].sort((a, b) => a - b);
+  const names = [...new Set(timings.map((r) => r.name))];
+  const cell = (value: string | undefined): string => value ?? '';
+  return {
+    id: 'scenario',
+    title: `Your scenario (${summary.scenario ?? '?'}): named timings and checks`,
+    source: `${file} (${summary.clients ?? '?'} clients, ${summary.completed ?? '?'} completed; ${hostNote(summary.host_reference_ms)})`,
+    charts: names.length === 0 ? [] : [{
+      id: 'scenario-timings', title: 'Each named timing: p99 per second', type: 'line', labels: seconds, x: 'second', y: 'p99, ms',
+      datasets: names.map((name) => ({ label: name, data: seconds.map((second) => num(timings.find((r) => r.name === name && Number(r.second) === second)?.p99_ms)) })),
+    }],
+    table: [
+      ['kind', 'name', 'count', 'p50 ms', 'p99 ms', 'max ms', 'passed', 'failed'],
+      ...metrics.map((r) => [r.kind, r.name, r.count, r.p50_ms, r.p99_ms, r.max_ms, r.passed, r.failed].map(cell)),
+    ],
+  };
+}
+
 function redisSection(dir: string): Section | null {
   const file = newest(dir, /^redis-\d{8}-\d{6}-steps\.csv$/);
   if (!file) return null;
@@ -213,7 +244,7 @@ function historySection(dir: string): Section | null {
 
 /** Every section there is data for, in the report's order. */
 export function reportSections(dir: string): Section[] {
-  return [...(Object.keys(TIMELINE_KINDS) as TimelineKind[]).map((kind) => timelineSection(dir, kind)), broadcastSection(dir), slowSection(dir), redisSection(dir), recoverySection(dir), historySection(dir)].filter(
+  return [...(Object.keys(TIMELINE_KINDS) as TimelineKind[]).map((kind) => timelineSection(dir, kind)), broadcastSection(dir), slowSection(dir), scenarioSection(dir), redisSection(dir), recoverySection(dir), historySection(dir)].filter(
     (s): s is Section => s !== null,
   );
 }

@@ -4,6 +4,7 @@ import type { MemoryFit } from '../memory-fit.js';
 import { hostLine } from '../../host/host-check.js';
 import { ERROR_KINDS, totalErrors, type LatencySummary } from '../metrics.js';
 import { ownership, ownershipText, TIMED_LATENCIES } from '../harness-share.js';
+import { checkTotals } from '../named-metrics.js';
 
 const ms = (l: LatencySummary | null, keys: (keyof LatencySummary)[]): string =>
   l ? keys.map((key) => `${key} ${l[key].toFixed(2)}`).join('  ') + ' ms' : 'none';
@@ -29,6 +30,7 @@ export function summaryLines(s: RunSummary, label: string): string[] {
   if (s.slow) lines.push(`slow     ${ms(s.slow, ['min', 'p50', 'p99', 'max'])}   (${s.slow.count} replies)`);
   if (s.fanout) lines.push(`fanout   ${ms(s.fanout, ['min', 'p50', 'p99', 'max'])}   (${s.fanout.count} broadcast copies, from due to arrival)`);
   if (s.lag) lines.push(`lag      ${ms(s.lag, ['p50', 'p99', 'p999', 'max'])}   (${s.lag.count} messages, from due to sent: the swarm's own part of the latency)`);
+  lines.push(...scenarioLines(s));
   lines.push(...ownershipLines(s));
   if (s.expectedDeliveries !== null) {
     lines.push(`deliveries ${c.delivered}/${s.expectedDeliveries} (lost ${s.lostDeliveries}), published ${c.published}, own messages lost ${c.ownLost}`);
@@ -43,6 +45,21 @@ export function summaryLines(s: RunSummary, label: string): string[] {
   if (s.host) lines.push(hostLine(s.host));
   lines.push(memoryLine(s));
   lines.push(`${server};   busiest swarm process ${Math.round(s.clientCpuMaxPct)}% of a core (its threads together), swarm cpu ${s.swarmCpuS.toFixed(1)} s (${((s.swarmCpuS / s.options.clients) * 1000).toFixed(3)} ms per client), event-loop delay max ${Math.round(s.clientLoopDelayMaxMs)} ms;   saturated: ${s.saturated}`);
+  return lines;
+}
+
+/** A user scenario's named timings, its checks, and what its code threw. */
+export function scenarioLines(s: RunSummary): string[] {
+  const lines = Object.entries(s.timings).map(([name, l]) => `time     ${name}: ${ms(l, ['p50', 'p90', 'p99', 'max'])}   (${l.count})`);
+  const totals = checkTotals(s.checks);
+  if (totals.rate !== null) {
+    const failing = Object.entries(s.checks).filter(([, c]) => c.failed > 0);
+    lines.push(`checks   ${totals.passed}/${totals.passed + totals.failed} passed (${(totals.rate * 100).toFixed(2)}%)${
+      failing.length ? `; failed: ${failing.map(([name, c]) => `${name} ${c.failed}/${c.passed + c.failed}`).join(', ')}` : ''
+    }`);
+  }
+  const thrown = Object.entries(s.thrown);
+  if (thrown.length) lines.push(`thrown   by the scenario's code: ${thrown.map(([name, count]) => `${name} ${count}`).join(', ')}`);
   return lines;
 }
 

@@ -1,6 +1,6 @@
 /** Our contract (docs/protocol.md): welcome, subscribe with an ack, publish actions, message events, goodbye. */
 import { SwarmError } from '../metrics.js';
-import { startsWith, type Protocol } from './types.js';
+import { parseJson, startsWith, type Protocol } from './types.js';
 
 /** Throws a protocol mismatch unless `frame` is the event `name`. */
 export function expectEvent(frame: Record<string, unknown>, name: string): void {
@@ -34,7 +34,9 @@ const PUBLISHED = Buffer.from('{"event":"published"');
 export const contract: Protocol = {
   name: 'contract',
   async opened(conn, timeoutMs) {
-    expectEvent(await conn.nextJson(timeoutMs, 'welcome'), 'welcome');
+    const welcome = await conn.nextJson(timeoutMs, 'welcome');
+    expectEvent(welcome, 'welcome');
+    return welcome;
   },
   echoFrame: (text) => text,
   async endEcho(conn, timeoutMs) {
@@ -47,5 +49,10 @@ export const contract: Protocol = {
     await awaitReply(() => conn.nextJson(timeoutMs, 'subscribed'), 'subscribed', 1);
   },
   publishFrame: (channel, message) => `{"action":"publish","payload":{"channel":${JSON.stringify(channel)},"message":${message}}}`,
+  message(frame) {
+    if (!frame.startsWith('{"event":"message"')) return null;
+    const event = parseJson(frame) as { channel?: unknown; message?: unknown } | undefined;
+    return event && typeof event.channel === 'string' ? { channel: event.channel, message: event.message } : null;
+  },
   classify: (data, start, end) => (startsWith(data, start, end, MESSAGE) ? 'message' : startsWith(data, start, end, PUBLISHED) ? 'ack' : 'other'),
 };

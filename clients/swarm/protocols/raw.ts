@@ -5,11 +5,13 @@
  * as a message. The client ends the echo sequence itself with a 1000 close.
  */
 import { SwarmError } from '../metrics.js';
-import type { Protocol } from './types.js';
+import { parseJson, type Protocol } from './types.js';
 
 export const raw: Protocol = {
   name: 'raw',
-  async opened() {},
+  async opened() {
+    return null;
+  },
   echoFrame: (text) => text,
   async endEcho(conn, timeoutMs) {
     const { code } = await conn.close(timeoutMs);
@@ -17,5 +19,6 @@ export const raw: Protocol = {
   },
   async subscribe() {},
   publishFrame: (_channel, message) => message,
+  message: (frame) => ({ channel: '', message: parseJson(frame) ?? frame }),
   classify: () => 'message',
 };

@@ -11,7 +11,7 @@
  * connection (Connection.answer) without the scenario seeing them.
  */
 import { SwarmError } from '../metrics.js';
-import { startsWith, type Protocol } from './types.js';
+import { parseJson, startsWith, type Protocol } from './types.js';
 
 const MESSAGE = Buffer.from('42["message"');
 const ACK = Buffer.from('43');
@@ -27,6 +27,7 @@ export const socketio: Protocol = {
     conn.send('40');
     const connected = await conn.next(timeoutMs, 'the Socket.IO connect packet');
     if (!connected.startsWith('40')) throw new SwarmError('protocol_mismatch', `expected the Socket.IO connect packet 40{...}, got ${connected.slice(0, 80)}`);
+    return null;
   },
   echoFrame: (text) => `42${JSON.stringify(['echo', text])}`,
   async endEcho(conn, timeoutMs) {
@@ -43,5 +44,10 @@ export const socketio: Protocol = {
     }
   },
   publishFrame: (channel, message) => `42["publish",{"channel":${JSON.stringify(channel)},"message":${message}}]`,
+  message(frame) {
+    if (!frame.startsWith('42["message"')) return null;
+    const [, body] = (parseJson(frame.slice(2)) ?? []) as [unknown, { channel?: unknown; message?: unknown } | undefined];
+    return body && typeof body.channel === 'string' ? { channel: body.channel, message: body.message } : null;
+  },
   classify: (data, start, end) => (startsWith(data, start, end, MESSAGE) ? 'message' : startsWith(data, start, end, ACK) ? 'ack' : 'other'),
 };

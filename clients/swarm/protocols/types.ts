@@ -14,8 +14,11 @@ export type FrameKind = 'message' | 'ack' | 'other';
 
 export interface Protocol {
   readonly name: ProtocolName;
-  /** What follows the upgrade before the scenario speaks: our welcome; Engine.IO's open and Socket.IO's connect. */
-  opened(conn: Connection, timeoutMs: number): Promise<void>;
+  /**
+   * What follows the upgrade before the scenario speaks: our welcome (resolved with it, parsed);
+   * Engine.IO's open and Socket.IO's connect (null).
+   */
+  opened(conn: Connection, timeoutMs: number): Promise<Record<string, unknown> | null>;
   /** The frame asking for an echo of `text`; the echo is the same frame back. */
   echoFrame(text: string): string;
   /** Ends an echo client: our server says goodbye and closes with 1000; with the others the client closes. */
@@ -24,6 +27,8 @@ export interface Protocol {
   subscribe(conn: Connection, channel: string, timeoutMs: number): Promise<void>;
   /** The frame publishing `message` (a JSON object's text) on `channel`. */
   publishFrame(channel: string, message: string): string;
+  /** A received text frame as a published message (its channel, '' when the protocol names none), or null when it is not one. */
+  message(frame: string): { channel: string; message: unknown } | null;
   /** The kind of a received text frame, from bytes `start` to `end` of `data`. */
   classify(data: Buffer, start: number, end: number): FrameKind;
 }
@@ -33,4 +38,13 @@ export function startsWith(data: Buffer, from: number, to: number, prefix: Buffe
   if (to - from < prefix.length) return false;
   for (let i = 0; i < prefix.length; i++) if (data[from + i] !== prefix[i]) return false;
   return true;
+}
+
+/** `text` parsed as JSON, or undefined when it is not JSON. */
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }

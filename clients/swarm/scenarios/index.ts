@@ -1,4 +1,4 @@
-/** The scenarios by name. */
+/** The built-in scenarios by name. */
 import type { ScenarioName } from '../options.js';
 import { broadcast } from './broadcast.js';
 import { crowd } from './crowd.js';
@@ -6,7 +6,8 @@ import { echo } from './echo.js';
 import { pubsub } from './pubsub.js';
 import { slow } from './slow.js';
 import type { Scenario } from './types.js';
+import { userScenario } from '../user/context.js';
 
 export type { ClientContext, Scenario, SlowSample } from './types.js';
 
-export const SCENARIO_RUNNERS: Readonly<Record<ScenarioName, Scenario>> = { echo, slow, broadcast, pubsub, crowd };
+export const SCENARIO_RUNNERS: Readonly<Record<ScenarioName, Scenario>> = { echo: userScenario(echo), slow, broadcast, pubsub, crowd };

@@ -1,6 +1,7 @@
 /** What a scenario gets from the worker that runs it. */
 import type { Connection } from '../connection.js';
 import type { Counters, HistogramSet } from '../metrics.js';
+import type { NamedMetrics } from '../named-metrics.js';
 import type { SwarmOptions } from '../options.js';
 
 /** One slow reply, as bench-slow writes it to CSV. */
@@ -24,8 +25,15 @@ export interface ClientContext {
   readonly histograms: HistogramSet;
   /** Slow replies of the current interval. */
   readonly samples: SlowSample[];
-  /** Opens this client's socket from its source address; records the connect time. */
-  connect(): Promise<Connection>;
+  /** The worker's named timings and checks (a user scenario's). */
+  readonly metrics: NamedMetrics;
+  /** This client's row of the `--data` file; null without one. */
+  readonly data: Readonly<Record<string, string>> | null;
+  /**
+   * Opens this client's socket from its source address, to `url` (default this client's URL), with the
+   * run's token; records the connect time.
+   */
+  connect(url?: string): Promise<Connection>;
   /**
    * Resolves when every client of every worker has reached it (or failed); all resume at the same
    * instant, and get it as epoch ms, so they can time what follows from one common origin.

@@ -2,8 +2,9 @@
 /**
  * `node dist/clients/cli.js [flags]` (`make swarm ARGS="..."`): the swarm against any server that speaks
  * the contract. Prints progress to stderr, the summary to stdout, and with `--out` writes CSVs. Exits 0 when
- * every client completed, 1 when some did not, 2 on a bad flag, 130 when Ctrl-C stopped it (after the
- * summary and the CSVs of what was measured, marked interrupted).
+ * every client completed, 1 when some did not, 2 on a bad flag or a scenario file it cannot use, 130 when
+ * Ctrl-C stopped it (after the summary and the CSVs of what was measured, marked interrupted). With
+ * `--threshold`s, they decide instead: 1 when one failed (at the end, or early with --abort-on-fail), else 0.
  */
 import { commandLine, numeric, usageError } from '../server/command-line.js';
 import { Swarm } from './swarm/swarm.js';
@@ -11,10 +12,10 @@ import { catchInterrupts, interruptible } from './host/interrupt.js';
 import { SWARM_OPTION_SPEC, scenarioLabel, validateSwarmOptions } from './swarm/options.js';
 import { ScenarioFileError } from './swarm/user/load.js';
 import { optionsFromArgs, withOptions } from '../server/option-spec.js';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findMax } from './swarm/find-max.js';
-import { attachCsv, hostColumns, stamp, writeCsv, type Row } from './swarm/output/csv.js';
+import { attachCsv, hostColumns, stamp, summaryRow, writeCsv, type Row } from './swarm/output/csv.js';
 import { attachProgress } from './swarm/output/progress.js';
 import { summaryLines } from './swarm/output/summary.js';
 
@@ -28,6 +29,7 @@ const args = await withOptions(commandLine('swarm', '$0 [flags]\n\nOpens many We
   .option('out', { type: 'string', describe: 'directory for CSVs (<name>-timeline.csv, <name>-summary.csv, history.csv); none without it' })
   .option('name', { type: 'string', describe: 'file name prefix of the CSVs (default swarm-<scenario>-<stamp>)' })
   .option('label', { type: 'string', default: 'server', describe: 'what the summary calls the server under test' })
+  .option('summary-json', { type: 'string', describe: 'write every figure of the run as JSON to this file (the summary, its CSV row, each threshold judged), for pipelines' })
   .option('find-max', { type: 'boolean', default: false, describe: 'run again and again with --step-factor times more clients, from --clients, until p99 passes --p99-limit, a client fails or a copy is lost; print the largest count that held and the saturated side of each step' })
   .option('p99-limit', { coerce: numeric, requiresArg: true, default: 50, describe: 'ms: the p99 (echo and broadcast round trip; fanout with --publishers) a --find-max step must stay within' })
   .option('step-factor', { coerce: numeric, requiresArg: true, default: 2, describe: 'clients of a --find-max step over those of the one before (above 1)' })
@@ -88,8 +90,8 @@ try {
 attachProgress(swarm);
 if (args.out) {
   const paths = attachCsv(swarm, { dir: args.out, name: args.name ?? `swarm-${scenarioLabel(swarm.options.scenario)}-${stamp()}`, label: args.label });
-  swarm.on('done', (s: { timings: object; checks: object }) => {
-    const named = Object.keys(s.timings).length + Object.keys(s.checks).length > 0 ? `, ${paths.metrics}, ${paths.timings}` : '';
+  swarm.on('done', () => {
+    const named = [paths.metrics, paths.timings].filter((path) => existsSync(path)).map((path) => `, ${path}`).join('');
     console.log(`csv: ${paths.timeline}, ${paths.summary}${named}${paths.history ? `, appended to ${paths.history}` : ''}`);
   });
 }
@@ -103,4 +105,11 @@ const summary = await swarm.run().catch((err: Error) => {
 });
 done();
 for (const line of summaryLines(summary, args.label)) console.log(line);
-process.exit(summary.interrupted ? 130 : summary.counters.completed === swarm.options.clients ? 0 : 1);
+if (args.summaryJson) {
+  writeFileSync(args.summaryJson, `${JSON.stringify({ summary, row: summaryRow(summary, args.label, args.name ?? 'swarm'), thresholds: summary.thresholds }, null, 2)}\n`);
+  console.log(`json: ${args.summaryJson}`);
+}
+// Ctrl-C: 130. With thresholds they decide (errors<=10 lets ten clients fail); without, every client must complete.
+const stoppedByHand = summary.interrupted !== null && !summary.interrupted.startsWith('threshold ');
+const failed = summary.thresholds.length > 0 ? summary.thresholds.some((t) => !t.pass) : summary.counters.completed !== swarm.options.clients;
+process.exit(stoppedByHand ? 130 : failed ? 1 : 0);

@@ -4,7 +4,8 @@
  * per-request limits), as each name says.
  */
 
-import { checkOptions, choice, decimal, defaultsOf, flagOf, flagsOf, integer, list, show, text, type OptionSpecs, type OptionsOf } from '../../server/option-spec.js';
+import { checkOptions, choice, decimal, defaultsOf, flagOf, flagsOf, integer, list, onOff, show, text, type OptionSpecs, type OptionsOf } from '../../server/option-spec.js';
+import { isThreshold } from './thresholds.js';
 import { PROTOCOLS } from './protocols/types.js';
 
 export const SCENARIOS = ['echo', 'slow', 'broadcast', 'pubsub', 'crowd'] as const;
@@ -158,6 +159,16 @@ export const SWARM_OPTION_SPEC = {
    * bench asks for 1.
    */
   hostCheck: decimal(0, 0, 60, SECONDS(60), 'seconds, before the load, of one thread per core spinning to measure how much CPU the host withholds, then timing a fixed piece of work (columns host_*); 0 = skip'),
+  /**
+   * Figures the run must meet, else it exits 1 (thresholds.ts): `rtt_p99<50`, `checks>=0.99`,
+   * `errors==0`, `login_p95<=200`. Given once per threshold (or comma-separated). Default none.
+   */
+  threshold: list('must be <figure><operator><number>, e.g. rtt_p99<50, checks>=0.99, errors==0, login_p99<=200 (figures: <rtt|connect|slow|fanout|lag|loop|a timing name>_<min|mean|p50|p90|p99|p999|max|count>, checks, checks{name}, errors, errors{kind}, completed, lost)', isThreshold,
+    'a figure the run must meet, else it exits 1: <latency or timing>_<min|mean|p50|p90|p99|p999|max|count> in ms (rtt_p99<50, login_p99<=200), checks (share passed, 0-1), checks{name}, errors, errors{kind}, completed, lost; operators < <= > >= == !=; give the flag once per threshold'),
+  /** Stop the run as soon as a threshold fails on the figures so far (judged each second). Default false. */
+  abortOnFail: onOff(false, 'stop the run as soon as a --threshold fails on the figures so far (judged each second; a figure not measured yet is not judged until the end)', {
+    relation: (o, n) => (o.abortOnFail && (o.threshold as string[]).length === 0 ? `${n('abortOnFail')} needs at least one ${n('threshold')}` : undefined),
+  }),
 } as const satisfies OptionSpecs;
 
 /** Everything `runSwarm` accepts. */

@@ -19,6 +19,7 @@ import {
 import { builtInScenario, scenarioUrl, validateSwarmOptions, type SwarmOptions } from './options.js';
 import { addChecks, checkTotals, mergeTimings, type CheckTotals, type Checks, type TimingSet } from './named-metrics.js';
 import { resolve } from 'node:path';
+import { judge, parseThreshold, type JudgedFigures, type Threshold, type ThresholdResult } from './thresholds.js';
 import { busiestPct, meminfo, processCpuMicros, sampleProcess, sampleTree, type TreeSample } from '../host/proc.js';
 import { saturation, type Saturation } from './saturation.js';
 import { TIMED_LATENCIES } from './harness-share.js';
@@ -163,6 +164,8 @@ export interface RunSummary {
   checks: Checks;
   /** What a user scenario's code threw, by error name (its clients count as `script` errors). */
   thrown: Record<string, number>;
+  /** Every --threshold, judged on this summary. */
+  thresholds: ThresholdResult[];
   /** What the clients' sockets are (see connection.ts). */
   clientSockets: string;
   /** What the host check saw just before the load (`hostCheck` seconds); null without one. */
@@ -224,6 +227,7 @@ export class Swarm extends EventEmitter {
   private interruptedBy: string | null = null;
   private coordinator: Coordinator | null = null;
   private engineCpuAtStart = 0;
+  private readonly thresholds: Threshold[];
 
   /** Validates the options (throws a RangeError naming the flag); `run()` starts the swarm. */
   constructor(options: Partial<SwarmOptions>) {
@@ -233,6 +237,7 @@ export class Swarm extends EventEmitter {
     // machine, may run in another directory.
     this.options = builtInScenario(valid.scenario) ? valid : { ...valid, scenario: resolve(valid.scenario), data: valid.data && resolve(valid.data) };
     this.url = scenarioUrl(this.options);
+    this.thresholds = this.options.threshold.map(parseThreshold);
   }
 
   /**
@@ -365,6 +370,7 @@ export class Swarm extends EventEmitter {
         cpuBase = { at: now, server: serverNow ?? cpuBase.server, engineCpu };
       }
       this.emit('tick', event);
+      if (options.abortOnFail) this.abortOnFailedThreshold();
     };
     const ticker = setInterval(tick, 1000);
     const deadline = setTimeout(() => this.broadcast({ type: 'stop' }), options.timeout * 1000);
@@ -376,6 +382,7 @@ export class Swarm extends EventEmitter {
     clearTimeout(killer);
     tick();
     const summary = this.summarize(startedAt, serverRest, host);
+    summary.thresholds = judge(this.thresholds, summary);
     this.emit('done', summary);
     return summary;
   }
@@ -470,6 +477,28 @@ export class Swarm extends EventEmitter {
     else this.launchWhenPrepared(); // one gone before it was prepared must not hold the others' ramp
   }
 
+  /**
+   * Stops the run (as {@link interrupt} does) at the first threshold the figures so far fail. Figures
+   * that are final only at the end (completed, lost, a timing's count) and those not measured yet wait
+   * for the end; the others are judged as they stand, as k6 does: a p99 or a share of checks could
+   * still recover, but a pipeline that asked to abort wants the run's time back.
+   */
+  private abortOnFailedThreshold(): void {
+    if (this.interruptedBy !== null) return;
+    const judgedNow = this.thresholds.filter((t) => t.figure !== 'completed' && t.figure !== 'lost' && !(t.figure === 'latency' && t.stat === 'count'));
+    const failed = judge(judgedNow, this.figuresSoFar()).find((r) => r.measured !== null && !r.pass);
+    if (failed) this.interrupt(`threshold ${failed.threshold} failed (measured ${failed.measured})`);
+  }
+
+  /** The run's figures so far, as thresholds read them. */
+  private figuresSoFar(): JudgedFigures {
+    const total = (name: keyof HistogramSet): LatencySummary | null => summarize(this.totalHistograms[name]);
+    return {
+      counters: this.sum(), lostDeliveries: null, checks: this.checks(), timings: summarizeTimings(this.totalTimings),
+      connect: total('connect'), rtt: total('rtt'), slow: total('slow'), fanout: total('fanout'), lag: total('lag'), loop: total('loop'),
+    };
+  }
+
   /** Every worker's checks added up. */
   private checks(): Checks {
     return this.workers.reduce((total, w) => addChecks(total, w.checks), {} as Checks);
@@ -561,6 +590,7 @@ export class Swarm extends EventEmitter {
       timings: summarizeTimings(this.totalTimings),
       checks: this.checks(),
       thrown: this.thrown(),
+      thresholds: [],
       clientSockets: CLIENT_SOCKETS,
       host,
       interrupted: this.interruptedBy,

@@ -133,6 +133,7 @@ export function summaryRow(s: RunSummary, label: string, run: string, costs?: Sw
     checks_passed: checks.passed,
     checks_failed: checks.failed,
     timings: Object.keys(s.timings).length,
+    thresholds_failed: s.thresholds.filter((t) => !t.pass).length,
     peak_connected: s.peakConnected,
     server_rss_rest_mib: s.server ? Math.round((s.server.rssRestBytes / 2 ** 20) * 10) / 10 : null,
     server_rss_peak_mib: s.server ? Math.round((s.server.rssPeakBytes / 2 ** 20) * 10) / 10 : null,
@@ -165,8 +166,8 @@ export function summaryRow(s: RunSummary, label: string, run: string, costs?: Sw
 }
 
 /**
- * A user scenario's named figures, a row each: its timings (percentiles in ms) and its checks (passed,
- * failed, the share passed).
+ * A run's named figures, a row each: a user scenario's timings (percentiles in ms) and checks (passed,
+ * failed, the share passed), and every --threshold (the figure measured, passed 1 or failed 1).
  */
 export function scenarioMetricRows(s: RunSummary): Row[] {
   return [
@@ -174,6 +175,7 @@ export function scenarioMetricRows(s: RunSummary): Row[] {
       kind: 'timing', name, count: l.count, min_ms: l.min, mean_ms: l.mean, p50_ms: l.p50, p90_ms: l.p90, p99_ms: l.p99, p999_ms: l.p999, max_ms: l.max,
     })),
     ...Object.entries(s.checks).map(([name, k]): Row => ({ kind: 'check', name, count: k.passed + k.failed, passed: k.passed, failed: k.failed, passed_share: k.passed / (k.passed + k.failed) })),
+    ...s.thresholds.map((t): Row => ({ kind: 'threshold', name: t.threshold, measured: t.measured, passed: t.pass ? 1 : 0, failed: t.pass ? 0 : 1 })),
   ];
 }
 

@@ -136,7 +136,7 @@ function slowSection(dir: string): Section | null {
 }
 
 /**
- * The newest run of a user scenario that named timings or checks (`<name>-metrics.csv`, written by
+ * The newest run that named timings or checks, or judged thresholds (`<name>-metrics.csv`, written by
  * the swarm with --out): each timing's p99 per second, and every figure in a table.
  */
 function scenarioSection(dir: string): Section | null {
@@ -153,15 +153,15 @@ function scenarioSection(dir: string): Section | null {
   const cell = (value: string | undefined): string => value ?? '';
   return {
     id: 'scenario',
-    title: `Your scenario (${summary.scenario ?? '?'}): named timings and checks`,
+    title: `Your scenario (${summary.scenario ?? '?'}): named timings, checks and thresholds`,
     source: `${file} (${summary.clients ?? '?'} clients, ${summary.completed ?? '?'} completed; ${hostNote(summary.host_reference_ms)})`,
     charts: names.length === 0 ? [] : [{
       id: 'scenario-timings', title: 'Each named timing: p99 per second', type: 'line', labels: seconds, x: 'second', y: 'p99, ms',
       datasets: names.map((name) => ({ label: name, data: seconds.map((second) => num(timings.find((r) => r.name === name && Number(r.second) === second)?.p99_ms)) })),
     }],
     table: [
-      ['kind', 'name', 'count', 'p50 ms', 'p99 ms', 'max ms', 'passed', 'failed'],
-      ...metrics.map((r) => [r.kind, r.name, r.count, r.p50_ms, r.p99_ms, r.max_ms, r.passed, r.failed].map(cell)),
+      ['kind', 'name', 'count', 'p50 ms', 'p99 ms', 'max ms', 'measured', 'passed', 'failed'],
+      ...metrics.map((r) => [r.kind, r.name, r.count, r.p50_ms, r.p99_ms, r.max_ms, r.measured, r.passed, r.failed].map(cell)),
     ],
   };
 }

@@ -44,6 +44,7 @@ export function summaryLines(s: RunSummary, label: string): string[] {
     : 'server cpu/rss unknown (no --server-pid)';
   if (s.host) lines.push(hostLine(s.host));
   lines.push(memoryLine(s));
+  lines.push(...thresholdLines(s));
   lines.push(`${server};   busiest swarm process ${Math.round(s.clientCpuMaxPct)}% of a core (its threads together), swarm cpu ${s.swarmCpuS.toFixed(1)} s (${((s.swarmCpuS / s.options.clients) * 1000).toFixed(3)} ms per client), event-loop delay max ${Math.round(s.clientLoopDelayMaxMs)} ms;   saturated: ${s.saturated}`);
   return lines;
 }
@@ -61,6 +62,11 @@ export function scenarioLines(s: RunSummary): string[] {
   const thrown = Object.entries(s.thrown);
   if (thrown.length) lines.push(`thrown   by the scenario's code: ${thrown.map(([name, count]) => `${name} ${count}`).join(', ')}`);
   return lines;
+}
+
+/** Each --threshold judged: `threshold PASS  rtt_p99<50 (measured 12.3)`. */
+export function thresholdLines(s: RunSummary): string[] {
+  return s.thresholds.map((t) => `threshold ${t.pass ? 'PASS' : 'FAIL'}  ${t.threshold} (${t.measured === null ? 'not measured in this run' : `measured ${Number(t.measured.toFixed(6))}`})`);
 }
 
 /** One checked target. */

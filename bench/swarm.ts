@@ -38,6 +38,7 @@ import { appendHistory, hostColumns, stamp, summaryRow, writeCsv, type Row, type
 import { attachProgress } from '../clients/swarm/output/progress.js';
 import { summaryLines, targetLines } from '../clients/swarm/output/summary.js';
 import { childPids, processCpuMicros } from '../clients/host/proc.js';
+import { ERROR_KINDS } from '../clients/swarm/metrics.js';
 import { BENCH_HOST_CHECK_S, benchCli, csvLine, finishBench, interrupted, numeric, RESULTS_DIR } from './lib/run.js';
 import { startServerProcess, type ServerProcess } from './lib/servers.js';
 
@@ -160,6 +161,13 @@ async function workersReaped(serverPid: number): Promise<void> {
 
 async function measure(side: Side, server: ServerProcess, options: Partial<SwarmOptions>): Promise<Measured> {
   const swarm = new side.Swarm({ ...options, url: server.url, serverPid: server.pid, hostCheck: 0 });
+  // An older engine's ticks and summary lack what later ones added; this side's outputs read them.
+  // Listening first, so the outputs see them filled in.
+  swarm.on('tick', (tick: Partial<TickEvent>) => {
+    tick.timings ??= {};
+    tick.checks ??= { passed: 0, failed: 0, rate: null };
+    for (const kind of ERROR_KINDS) tick.counters!.errors[kind] ??= 0;
+  });
   attachProgress(swarm);
   let startedAt = 0;
   let launchedAt: number | null = null;
@@ -177,6 +185,10 @@ async function measure(side: Side, server: ServerProcess, options: Partial<Swarm
   // An older engine does not measure its own CPU; this measure is the same for both sides.
   summary.swarmCpuS = cpuMicros / 1e6;
   summary.clientSockets ??= `ws client (${(summary as { helpers?: string }).helpers ?? 'an older engine'})`;
+  for (const kind of ERROR_KINDS) summary.counters.errors[kind] ??= 0;
+  summary.timings ??= {};
+  summary.checks ??= {};
+  summary.thrown ??= {};
   for (const line of summaryLines(summary, `${side.label}, ${options.scenario}`)) console.log(line);
   return { summary, cpuMicros, timeline, launchedAt: launchedAt ?? startedAt + OLDER_ENGINE_LAUNCH_MS, ticks };
 }

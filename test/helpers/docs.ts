@@ -26,7 +26,7 @@ import { ephemeralRange } from './ports.js';
 import { redisProcess, type RedisProcess } from './redis-process.js';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-export const DOCUMENTS = ['README.md', 'docs/protocol.md', 'docs/debugging.md', 'docs/architecture.md', 'docs/guide.md'];
+export const DOCUMENTS = ['README.md', 'docs/protocol.md', 'docs/debugging.md', 'docs/architecture.md', 'docs/guide.md', 'docs/scenarios.md'];
 
 export interface DocCommand {
   file: string;

@@ -119,8 +119,8 @@ export interface RedisClusterOptions {
 
 /**
  * A Redis Cluster of `size` masters, each with `replicas` replicas, on free ports, in a temporary folder,
- * created with `redis-cli --cluster create`; resolves once every node reports `cluster_state:ok` and all
- * agree on the slots.
+ * created with `redis-cli --cluster create`; resolves once every node reports `cluster_state:ok`, all
+ * agree on the slots, and every node knows every replica's master.
  */
 export async function redisCluster(size = 3, options: RedisClusterOptions = {}): Promise<RedisClusterProcess> {
   const replicas = options.replicas ?? 0;
@@ -180,9 +180,19 @@ export async function redisCluster(size = 3, options: RedisClusterOptions = {}):
       const info = await cli(port, 'INFO', 'replication');
       return info.includes('role:master') || info.includes('master_link_status:up');
     };
+    // Every node also knows every replica and whose it is: the replicas' flags reach the other nodes by
+    // gossip after the slots agree, and a test that picks a master's replica from one node's view
+    // found none there.
+    const replicasKnown = async (port: number): Promise<boolean> => {
+      const lines = (await cli(port, 'CLUSTER', 'NODES')).split('\n');
+      return lines.filter((line) => {
+        const [, , flags = '', master = '-'] = line.split(' ');
+        return flags.split(',').includes('slave') && master !== '-';
+      }).length === size * replicas;
+    };
     for (const port of ports) {
-      while (!(await agreed(port)) || !(await synced(port))) {
-        if (Date.now() > deadline) throw new Error(`the cluster did not agree on its slots, or a replica did not sync, within 20 s (node ${port})`);
+      while (!(await agreed(port)) || !(await synced(port)) || !(await replicasKnown(port))) {
+        if (Date.now() > deadline) throw new Error(`the cluster did not agree on its slots, or a replica did not sync or was not known to every node, within 20 s (node ${port})`);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }

@@ -166,6 +166,7 @@ async function measure(side: Side, server: ServerProcess, options: Partial<Swarm
   swarm.on('tick', (tick: Partial<TickEvent>) => {
     tick.timings ??= {};
     tick.checks ??= { passed: 0, failed: 0, rate: null };
+    tick.stage ??= null;
     for (const kind of ERROR_KINDS) tick.counters!.errors[kind] ??= 0;
   });
   attachProgress(swarm);

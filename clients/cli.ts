@@ -12,7 +12,9 @@ import { catchInterrupts, interruptible } from './host/interrupt.js';
 import { SWARM_OPTION_SPEC, scenarioLabel, validateSwarmOptions } from './swarm/options.js';
 import { ScenarioFileError } from './swarm/user/load.js';
 import { optionsFromArgs, withOptions } from '../server/option-spec.js';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { runsVirtualUsers, stagesOfDocument } from './swarm/stages.js';
+import { totalErrors } from './swarm/metrics.js';
 import { join } from 'node:path';
 import { findMax } from './swarm/find-max.js';
 import { attachCsv, hostColumns, stamp, summaryRow, writeCsv, type Row } from './swarm/output/csv.js';
@@ -29,6 +31,7 @@ const args = await withOptions(commandLine('swarm', '$0 [flags]\n\nOpens many We
   .option('out', { type: 'string', describe: 'directory for CSVs (<name>-timeline.csv, <name>-summary.csv, history.csv); none without it' })
   .option('name', { type: 'string', describe: 'file name prefix of the CSVs (default swarm-<scenario>-<stamp>)' })
   .option('label', { type: 'string', default: 'server', describe: 'what the summary calls the server under test' })
+  .option('stages', { type: 'string', describe: 'a JSON or YAML file of stages instead of --stage: [{ duration: "30s", target: 5000 }, ...] (clients at once) or [{ duration: "1m", rate: 200 }, ...] (new clients per second), each with an optional from' })
   .option('summary-json', { type: 'string', describe: 'write every figure of the run as JSON to this file (the summary, its CSV row, each threshold judged), for pipelines' })
   .option('find-max', { type: 'boolean', default: false, describe: 'run again and again with --step-factor times more clients, from --clients, until p99 passes --p99-limit, a client fails or a copy is lost; print the largest count that held and the saturated side of each step' })
   .option('p99-limit', { coerce: numeric, requiresArg: true, default: 50, describe: 'ms: the p99 (echo and broadcast round trip; fanout with --publishers) a --find-max step must stay within' })
@@ -45,6 +48,27 @@ const args = await withOptions(commandLine('swarm', '$0 [flags]\n\nOpens many We
   .parseAsync();
 
 const options = optionsFromArgs(SWARM_OPTION_SPEC, args);
+if (args.stages !== undefined) {
+  if (options.stage?.length) usageError('swarm', '--stages and --stage exclude each other: give the stages one way');
+  options.stage = await stagesFile(args.stages);
+}
+
+/** The stages of a JSON or YAML file, as --stage texts; a file that does not give them exits 2 saying why. */
+async function stagesFile(path: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    return usageError('swarm', `--stages ${path}: cannot read it (${(err as Error).message})`);
+  }
+  // YAML is a superset of JSON: one parser reads both. Loaded only for a run that has such a file.
+  const { parse } = await import('yaml');
+  try {
+    return stagesOfDocument(parse(text));
+  } catch (err) {
+    return usageError('swarm', `--stages ${path}: ${(err as Error).message}`);
+  }
+}
 
 if (args.findMax) {
   try {
@@ -111,5 +135,8 @@ if (args.summaryJson) {
 }
 // Ctrl-C: 130. With thresholds they decide (errors<=10 lets ten clients fail); without, every client must complete.
 const stoppedByHand = summary.interrupted !== null && !summary.interrupted.startsWith('threshold ');
-const failed = summary.thresholds.length > 0 ? summary.thresholds.some((t) => !t.pass) : summary.counters.completed !== swarm.options.clients;
+// Virtual users of concurrency stages run their scenario as often as time allows: there, no run may fail.
+const virtualUsers = runsVirtualUsers(swarm.options.stage);
+const allRan = virtualUsers ? totalErrors(summary.counters) === 0 && summary.counters.completed > 0 : summary.counters.completed === swarm.options.clients;
+const failed = summary.thresholds.length > 0 ? summary.thresholds.some((t) => !t.pass) : !allRan;
 process.exit(stoppedByHand ? 130 : failed ? 1 : 0);

@@ -37,6 +37,16 @@ describe('docs/scenarios.md: the example scenarios', () => {
       assert.match(pingRun.output, /^checks {3}\d+\/1800 passed/m);
       assert.doesNotMatch(pingRun.output, /failed: .*answered with pong/);
 
+      const closed = doc(PAGE, `make swarm ARGS="--url ws://127.0.0.1:9000 --scenario examples/scenarios/ping-check.mjs --stage '10s:0->500' --stage 20s:500 --stage '5s:500->0'"`);
+      const closedRun = await sh(mapped(closed.command.replace("'10s:0->500'", "'1s:0->50'").replace('20s:500', '1s:50').replace("'5s:500->0'", "'1s:50->0'"), places));
+      assert.equal(closedRun.code, 0, closedRun.output);
+      assert.match(closedRun.output, /50 virtual users \(stages 1s:0->50 1s:50->50 1s:50->0\)/);
+      assert.match(closedRun.output, /^completed \d+ runs of the scenario {3}errors 0/m);
+      const open = doc(PAGE, `make swarm ARGS="--url ws://127.0.0.1:9000 --scenario examples/scenarios/ping-check.mjs --stage '10s:0->200/s' --stage 20s:200/s"`);
+      const openRun = await sh(mapped(open.command.replace("'10s:0->200/s'", "'1s:0->100/s'").replace('20s:200/s', '1s:100/s'), places));
+      assert.equal(openRun.code, 0, openRun.output);
+      assert.match(openRun.output, /^completed 150\/150 {3}errors 0/m);
+
       const gate = doc(PAGE, `make swarm ARGS="--url ws://127.0.0.1:9000 --scenario examples/scenarios/ping-check.mjs --clients 2000 --ramp 2 --threshold 'ping_p99<50' --threshold 'checks{answered with pong}>=1' --threshold errors==0 --summary-json results/ping.json"`);
       const json = join(places.scratch, 'ping.json');
       const gateRun = await sh(mapped(gate.command.replace('--clients 2000', '--clients 200').replace('--ramp 2', '--ramp 1').replace('results/ping.json', json), places));

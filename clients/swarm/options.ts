@@ -6,6 +6,7 @@
 
 import { checkOptions, choice, decimal, defaultsOf, flagOf, flagsOf, integer, list, onOff, show, text, type OptionSpecs, type OptionsOf } from '../../server/option-spec.js';
 import { isThreshold } from './thresholds.js';
+import { isStage, parseStages, scheduledClients, stageText } from './stages.js';
 import { PROTOCOLS } from './protocols/types.js';
 
 export const SCENARIOS = ['echo', 'slow', 'broadcast', 'pubsub', 'crowd'] as const;
@@ -165,6 +166,26 @@ export const SWARM_OPTION_SPEC = {
    */
   threshold: list('must be <figure><operator><number>, e.g. rtt_p99<50, checks>=0.99, errors==0, login_p99<=200 (figures: <rtt|connect|slow|fanout|lag|loop|a timing name>_<min|mean|p50|p90|p99|p999|max|count>, checks, checks{name}, errors, errors{kind}, completed, lost)', isThreshold,
     'a figure the run must meet, else it exits 1: <latency or timing>_<min|mean|p50|p90|p99|p999|max|count> in ms (rtt_p99<50, login_p99<=200), checks (share passed, 0-1), checks{name}, errors, errors{kind}, completed, lost; operators < <= > >= == !=; give the flag once per threshold'),
+  /**
+   * The run as stages (stages.ts): `30s:0->5000` clients at once (closed model: a client whose scenario
+   * ends starts it again while the target counts it), or `1m:0->200/s` new clients per second (open
+   * model); `60s:5000` goes on from the stage before. They replace --clients and --ramp. Echo and user
+   * scenarios. Default none.
+   */
+  stage: list('must be <duration>:<from>-><to> or <duration>:<to>, clients at once or with /s new clients per second (30s:0->5000, 60s:5000, 1m:0->200/s)', isStage,
+    "the run as stages instead of --clients and --ramp: 30s:0->5000 (clients at once: each runs the scenario again while counted), 1m:0->200/s (new clients per second, each once); 60s:5000 goes on from the stage before; once per stage, in order (echo and user scenarios)", {
+    rule: (stages) => {
+      if (stages.length === 0) return undefined;
+      try {
+        parseStages(stages);
+        return undefined;
+      } catch (err) {
+        return `must describe a schedule: ${(err as Error).message}`;
+      }
+    },
+    relation: (o, n) => ((o.stage as string[]).length > 0 && !['echo', null].includes(builtInScenario(o.scenario as string))
+      ? `${n('stage')} runs the echo scenario and user scenarios; ${String(o.scenario)} has a schedule of its own` : undefined),
+  }),
   /** Stop the run as soon as a threshold fails on the figures so far (judged each second). Default false. */
   abortOnFail: onOff(false, 'stop the run as soon as a --threshold fails on the figures so far (judged each second; a figure not measured yet is not judged until the end)', {
     relation: (o, n) => (o.abortOnFail && (o.threshold as string[]).length === 0 ? `${n('abortOnFail')} needs at least one ${n('threshold')}` : undefined),
@@ -196,6 +217,13 @@ export function validateSwarmOptions(input: Partial<SwarmOptions>): SwarmOptions
     throw new RangeError(`${SWARM_FLAGS[key]} ${rule} (got ${show(o[key])})`);
   };
 
+  // Stages replace --clients and --ramp, in their canonical form (workers parse the same texts).
+  if (o.stage.length > 0) {
+    const schedule = parseStages(o.stage);
+    o.stage = schedule.stages.map((stage) => stageText(stage, schedule.model));
+    o.clients = scheduledClients(schedule);
+    o.ramp = schedule.durationS;
+  }
   // With agents, every agent runs as many workers as every other.
   const needed = o.workers || Math.max(1, Math.ceil(o.clients / 5000));
   const workers = o.agents > 0 ? Math.ceil(Math.max(needed, o.agents) / o.agents) * o.agents : needed;

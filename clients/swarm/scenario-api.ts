@@ -57,6 +57,11 @@ export interface ScenarioContext {
    * a busy host, and sends timed from them would come in the same clumps.
    */
   readonly slot: number;
+  /**
+   * Which run of the scenario this is for this client: always 0, except with concurrency stages
+   * (`--stage 30s:0->100`), where a client runs it again while the target counts it: 0, 1, 2, ...
+   */
+  readonly iteration: number;
   /** The run's options (`--channel`, `--payload`, `--rounds`, `--delay`, `--reply-timeout`, ...), read-only. */
   readonly options: Readonly<SwarmOptions>;
   /** Opens a WebSocket; its connect time goes to the run's `connect` histogram. */
@@ -77,7 +82,7 @@ export interface ScenarioContext {
   sleepUntil(at: number): Promise<void>;
   /**
    * Waits until every client of the run has reached this point (or ended); all go on at the same
-   * moment, returned as epoch ms. Once per client.
+   * moment, returned as epoch ms. Once per client; not with concurrency stages (clients come and go).
    */
   barrier(): Promise<number>;
 }
@@ -118,5 +123,3 @@ export interface ScenarioSocket {
 
 /** The kinds an error of a client is counted under (the summary's errors line; see metrics.ts). */
 export type { ErrorKind } from './metrics.js';
-/** The close a socket saw, re-exported for scenarios' own types. */
-export type Closed = CloseInfo;

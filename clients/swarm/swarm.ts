@@ -20,6 +20,7 @@ import { builtInScenario, scenarioUrl, validateSwarmOptions, type SwarmOptions }
 import { addChecks, checkTotals, mergeTimings, type CheckTotals, type Checks, type TimingSet } from './named-metrics.js';
 import { resolve } from 'node:path';
 import { judge, parseThreshold, type JudgedFigures, type Threshold, type ThresholdResult } from './thresholds.js';
+import { parseStages, stageAt, targetAt, type Schedule } from './stages.js';
 import { busiestPct, meminfo, processCpuMicros, sampleProcess, sampleTree, type TreeSample } from '../host/proc.js';
 import { saturation, type Saturation } from './saturation.js';
 import { TIMED_LATENCIES } from './harness-share.js';
@@ -78,6 +79,8 @@ export interface TickEvent {
   timings: Record<string, LatencySummary>;
   /** A user scenario's checks so far, all names together. */
   checks: CheckTotals;
+  /** With --stage: the stage running (1-based) and its target now (clients at once, or new clients per second). */
+  stage: { number: number; target: number } | null;
   /**
    * The server's CPU (% of one core) and RSS, when its pid is known and it runs; a supervisor's workers
    * are summed in, and `busiestPct` is the busiest single process.
@@ -228,6 +231,9 @@ export class Swarm extends EventEmitter {
   private coordinator: Coordinator | null = null;
   private engineCpuAtStart = 0;
   private readonly thresholds: Threshold[];
+  private readonly schedule: Schedule | null;
+  /** Epoch ms at which the ramp (or the first stage) began; 0 before. */
+  private launchedAt = 0;
 
   /** Validates the options (throws a RangeError naming the flag); `run()` starts the swarm. */
   constructor(options: Partial<SwarmOptions>) {
@@ -238,6 +244,7 @@ export class Swarm extends EventEmitter {
     this.options = builtInScenario(valid.scenario) ? valid : { ...valid, scenario: resolve(valid.scenario), data: valid.data && resolve(valid.data) };
     this.url = scenarioUrl(this.options);
     this.thresholds = this.options.threshold.map(parseThreshold);
+    this.schedule = this.options.stage.length > 0 ? parseStages(this.options.stage) : null;
   }
 
   /**
@@ -359,6 +366,7 @@ export class Swarm extends EventEmitter {
         loop: summarize(this.tickHistograms.loop),
         timings: summarizeTimings(this.tickTimings),
         checks: checkTotals(this.checks()),
+        stage: this.stageNow(now),
         server,
         memory,
       };
@@ -422,6 +430,7 @@ export class Swarm extends EventEmitter {
     if (this.launched || !this.workers.every((w) => w.prepared || w.done) || this.workers.length < this.options.workers) return;
     this.launched = true;
     const at = Date.now() + this.leadMs();
+    this.launchedAt = at;
     this.broadcast({ type: 'launch', at });
     this.emit('launch', { at } satisfies LaunchEvent);
   }
@@ -488,6 +497,14 @@ export class Swarm extends EventEmitter {
     const judgedNow = this.thresholds.filter((t) => t.figure !== 'completed' && t.figure !== 'lost' && !(t.figure === 'latency' && t.stat === 'count'));
     const failed = judge(judgedNow, this.figuresSoFar()).find((r) => r.measured !== null && !r.pass);
     if (failed) this.interrupt(`threshold ${failed.threshold} failed (measured ${failed.measured})`);
+  }
+
+  /** The stage running at epoch ms `now` and its target; null without stages, before the first and after the last. */
+  private stageNow(now: number): TickEvent['stage'] {
+    if (!this.schedule || !this.launchedAt) return null;
+    const t = (now - this.launchedAt) / 1000;
+    if (t < 0 || t >= this.schedule.durationS) return null;
+    return { number: stageAt(this.schedule, t).index + 1, target: Math.round(targetAt(this.schedule, t) * 10) / 10 };
   }
 
   /** The run's figures so far, as thresholds read them. */

@@ -16,12 +16,15 @@ import { NamedMetrics } from './named-metrics.js';
 import { loadUserScenario } from './user/load.js';
 import { userScenario } from './user/context.js';
 import { readDataRows, type DataRow } from './user/data.js';
+import { arrivalAt, parseStages, targetAt, type Schedule } from './stages.js';
 import { Pacer } from './pacer.js';
 import { Alarms } from './alarms.js';
 import { SCENARIO_RUNNERS, type ClientContext, type Scenario, type SlowSample } from './scenarios/index.js';
 import { lowerHelperThreads } from '../host/thread-priority.js';
 
 const MAX_ERROR_SAMPLES = 5;
+/** How often concurrency stages start the virtual users their target counts, ms. */
+const VIRTUAL_USER_CHECK_MS = 50;
 /** Error names a worker counts its user scenario's throws under; later names count as `(other names)`. */
 const MAX_THROWN_NAMES = 50;
 /** A full GC (40 MB of heap, 5,000 sockets) takes 20-50 ms here; it runs only this far from the next due round. */
@@ -42,6 +45,7 @@ class Client implements ClientContext {
     readonly index: number,
     readonly slot: number,
     readonly url: string,
+    readonly iteration: number,
   ) {}
 
   get options(): ClientContext['options'] {
@@ -75,6 +79,10 @@ class Client implements ClientContext {
   barrier(): Promise<number> {
     this.reachedBarrier = true;
     return this.worker.passBarrier();
+  }
+
+  get barrierAllowed(): boolean {
+    return this.worker.schedule?.model !== 'concurrency';
   }
 
   sleep(ms: number): Promise<void> {
@@ -115,8 +123,15 @@ class Worker {
   private idleCollection: NodeJS.Timeout | null = null;
   private readonly urls: string[];
   private readonly ownClients: number;
-  /** Milliseconds between consecutive clients' connects (all workers together). */
+  /** Milliseconds between consecutive clients' connects (all workers together), without stages. */
   private readonly spacing: number;
+  /** The run's stages (stages.ts), if it has them. */
+  readonly schedule: Schedule | null;
+  /** Concurrency stages: the virtual users of this worker running now, and whether the stages are over. */
+  private running = 0;
+  private scheduleOver = false;
+  /** Clients at once the concurrency stages ask for now (updated by runVirtualUsers). */
+  private target = 0;
   /** Epoch ms at which client 0 connects (from the engine's `launch`). */
   private startAt = 0;
   private launched = 0;
@@ -148,6 +163,7 @@ class Worker {
     this.ownClients = Math.floor(clients / workers) + (plan.worker < clients % workers ? 1 : 0);
     this.release = new Promise((resolve) => (this.releaseResolve = resolve));
     this.spacing = clients > 1 ? (plan.options.ramp * 1000) / clients : 0;
+    this.schedule = plan.options.stage.length > 0 ? parseStages(plan.options.stage) : null;
   }
 
   /** The URL client `index` connects to, with the token signed for it when the run signed them. */
@@ -206,23 +222,64 @@ class Worker {
     return this.rows ? this.rows[index % this.rows.length] : null;
   }
 
-  /** Starts the ramp: client i connects at epoch ms `startAt` + i x spacing. */
+  /** Milliseconds from the ramp's start at which client `index` is due: its place on the ramp, or its arrival. */
+  private offsetMs(index: number): number {
+    return this.schedule?.model === 'arrivals' ? arrivalAt(this.schedule, index) * 1000 : index * this.spacing;
+  }
+
+  /** Starts the ramp: client i connects at epoch ms `startAt` + its offset (or, in concurrency stages, when the target counts it). */
   launch(startAt: number): void {
     if (this.ownClients === 0 || this.stopped) return;
     this.startAt = startAt;
+    if (this.schedule?.model === 'concurrency') return this.runVirtualUsers(this.schedule);
     const { options, worker } = this.plan;
-    const spacing = this.spacing;
     // One timer per client would be 10k timers; one loop that starts every client that is due is cheaper.
     let next = worker;
     const launch = (): void => {
       const now = Date.now();
-      while (next < options.clients && !this.stopped && startAt + next * spacing <= now) {
-        void this.runClient(next);
+      while (next < options.clients && !this.stopped && startAt + this.offsetMs(next) <= now) {
+        void this.runClient(next, 0, startAt + this.offsetMs(next));
         next += options.workers;
       }
-      if (next < options.clients && !this.stopped) setTimeout(launch, Math.max(1, Math.min(50, startAt + next * spacing - now)));
+      if (next < options.clients && !this.stopped) setTimeout(launch, Math.max(1, Math.min(50, startAt + this.offsetMs(next) - now)));
     };
     setTimeout(launch, Math.max(0, startAt - Date.now()));
+  }
+
+  /**
+   * Concurrency stages: every VIRTUAL_USER_CHECK_MS, each of this worker's virtual users (every
+   * `workers`-th index) the target counts (index below it) and not running starts; one runs its
+   * scenario again and again while the target counts it, and stops after the iteration in which it
+   * no longer does. Once the stages are over, the worker ends when its last iteration has.
+   */
+  private runVirtualUsers(schedule: Schedule): void {
+    const { options, worker } = this.plan;
+    const active = new Set<number>();
+    const check = (): void => {
+      if (this.stopped) return;
+      const t = (Date.now() - this.startAt) / 1000;
+      this.target = Math.floor(targetAt(schedule, t) + 1e-9);
+      for (let v = worker; v < Math.min(this.target, options.clients); v += options.workers) {
+        if (!active.has(v)) {
+          active.add(v);
+          void this.runVirtualUser(v).finally(() => active.delete(v));
+        }
+      }
+      if (t < schedule.durationS) return void setTimeout(check, VIRTUAL_USER_CHECK_MS);
+      this.scheduleOver = true;
+      this.finishIfDone();
+    };
+    setTimeout(check, Math.max(0, this.startAt - Date.now()));
+  }
+
+  private async runVirtualUser(index: number): Promise<void> {
+    this.running++;
+    try {
+      for (let iteration = 0; !this.stopped && index < this.target; iteration++) await this.runClient(index, iteration, Date.now());
+    } finally {
+      this.running--;
+      this.finishIfDone();
+    }
   }
 
   go(at: number): void {
@@ -238,15 +295,16 @@ class Worker {
     this.pacer.stop(deadline());
     for (const conn of this.connections) conn.terminate();
     this.releaseResolve(Date.now());
-    this.counters.errors.deadline += this.ownClients - this.launched;
+    // Clients the ramp had not started yet fail as `deadline`; virtual users never started simply were not needed.
+    if (this.schedule?.model !== 'concurrency') this.counters.errors.deadline += this.ownClients - this.launched;
     this.finishIfDone();
     // A connect still in flight ends within its own timeout; do not wait for more than a moment.
     setTimeout(() => void this.finish(), 2000).unref();
   }
 
-  private async runClient(index: number): Promise<void> {
+  private async runClient(index: number, iteration: number, slot: number): Promise<void> {
     this.launched++;
-    const client = new Client(this, index, this.startAt + index * this.spacing, this.urls[index % this.urls.length]);
+    const client = new Client(this, index, slot, this.urls[index % this.urls.length], iteration);
     try {
       if (!this.scenario) throw new SwarmError('script', this.loadFailure ?? 'the scenario was not loaded');
       await this.scenario(client);
@@ -297,7 +355,7 @@ class Worker {
     return new Promise<void>((resolve, reject) => {
       if (this.stopped) return reject(deadline());
       this.sleepers.add(Date.now() + ms, resolve, reject);
-      if (this.launched === this.ownClients && this.allAsleep()) this.collectWhileIdle();
+      if (this.rampOver() && this.allAsleep()) this.collectWhileIdle();
     });
   }
 
@@ -377,6 +435,11 @@ class Worker {
     return !this.stopped && this.pacer.waiting === 0 && gap > IDLE_GC_MARGIN_MS;
   }
 
+  /** Every client has been started (never, in concurrency stages: virtual users start again until the end). */
+  private rampOver(): boolean {
+    return this.schedule?.model !== 'concurrency' && this.launched === this.ownClients;
+  }
+
   /** Every client still running is asleep until a later round. */
   private allAsleep(): boolean {
     return this.sleepers.size === this.launched - this.ended;
@@ -431,7 +494,9 @@ class Worker {
   }
 
   private finishIfDone(): void {
-    if (this.ended === this.launched && (this.stopped || this.launched === this.ownClients)) void this.finish();
+    if (this.ended !== this.launched) return;
+    const launchedAll = this.schedule?.model === 'concurrency' ? this.scheduleOver && this.running === 0 : this.launched === this.ownClients;
+    if (this.stopped || launchedAll) void this.finish();
   }
 
   /**

@@ -72,6 +72,8 @@ export function timelineRow(tick: TickEvent): Row {
     errors: totalErrors(c),
     checks_passed: tick.checks.passed,
     checks_failed: tick.checks.failed,
+    stage: tick.stage?.number ?? null,
+    stage_target: tick.stage?.target ?? null,
     server_cpu_pct: tick.server ? Math.round(tick.server.cpuPct * 10) / 10 : null,
     server_rss_mib: tick.server ? Math.round((tick.server.rssBytes / 2 ** 20) * 10) / 10 : null,
     client_rss_mib: mib(tick.memory.clientRssBytes),
@@ -167,7 +169,8 @@ export function summaryRow(s: RunSummary, label: string, run: string, costs?: Sw
 
 /**
  * A run's named figures, a row each: a user scenario's timings (percentiles in ms) and checks (passed,
- * failed, the share passed), and every --threshold (the figure measured, passed 1 or failed 1).
+ * failed, the share passed), every --threshold (the figure measured, passed 1 or failed 1), and its
+ * stages in order (count: the stage's number, as the timeline's `stage` column gives it).
  */
 export function scenarioMetricRows(s: RunSummary): Row[] {
   return [
@@ -176,6 +179,7 @@ export function scenarioMetricRows(s: RunSummary): Row[] {
     })),
     ...Object.entries(s.checks).map(([name, k]): Row => ({ kind: 'check', name, count: k.passed + k.failed, passed: k.passed, failed: k.failed, passed_share: k.passed / (k.passed + k.failed) })),
     ...s.thresholds.map((t): Row => ({ kind: 'threshold', name: t.threshold, measured: t.measured, passed: t.pass ? 1 : 0, failed: t.pass ? 0 : 1 })),
+    ...s.options.stage.map((stage, i): Row => ({ kind: 'stage', name: stage, count: i + 1 })),
   ];
 }
 

@@ -27,7 +27,8 @@ export function attachProgress(swarm: Swarm, options: ProgressOptions = {}): voi
   swarm.on('start', (start: StartEvent) => {
     const o = swarm.options;
     const from = start.agents?.length ? `on agents ${start.agents.join(', ')}` : `from ${o.sourceAddresses.join(',') || 'the default address'}`;
-    stream.write(`swarm: ${o.clients} clients, scenario ${o.scenario}, ${o.workers} worker(s), ${from} to ${swarm.url}; stops after ${o.timeout} s at most\n`);
+    const stages = o.stage.length > 0 ? `, stages ${o.stage.join(' ')}` : '';
+    stream.write(`swarm: ${o.clients} clients, scenario ${o.scenario}${stages}, ${o.workers} worker(s), ${from} to ${swarm.url}; stops after ${o.timeout} s at most\n`);
   });
   swarm.on('tick', (tick: TickEvent) => {
     if (live) {
@@ -51,9 +52,11 @@ export function attachProgress(swarm: Swarm, options: ProgressOptions = {}): voi
 /** `t=12s connected 5000/10000 opening 3 failed 0 ... ` */
 export function progressLine(tick: TickEvent, target: number): string {
   const c = tick.counters;
-  const latency = tick.rtt ?? tick.slow ?? tick.fanout;
+  // The run's own latencies first; a user scenario's first named timing when it has none.
+  const latency = tick.rtt ?? tick.slow ?? tick.fanout ?? Object.values(tick.timings)[0] ?? null;
   const parts = [
     `t=${tick.second}s`,
+    ...(tick.stage ? [`stage ${tick.stage.number} target ${tick.stage.target}`] : []),
     `connected ${c.connected}/${target}`,
     `opening ${c.opening}`,
     `failed ${c.failed}`,

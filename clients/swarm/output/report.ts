@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { readCsv, type CsvRecord } from './csv.js';
 import { TIMED_LATENCIES } from '../harness-share.js';
+import { runsVirtualUsers } from '../stages.js';
 
 /** One chart: Chart.js's own data, and axis titles. */
 export interface ChartSpec {
@@ -155,15 +156,34 @@ function scenarioSection(dir: string): Section | null {
     id: 'scenario',
     title: `Your scenario (${summary.scenario ?? '?'}): named timings, checks and thresholds`,
     source: `${file} (${summary.clients ?? '?'} clients, ${summary.completed ?? '?'} completed; ${hostNote(summary.host_reference_ms)})`,
-    charts: names.length === 0 ? [] : [{
-      id: 'scenario-timings', title: 'Each named timing: p99 per second', type: 'line', labels: seconds, x: 'second', y: 'p99, ms',
-      datasets: names.map((name) => ({ label: name, data: seconds.map((second) => num(timings.find((r) => r.name === name && Number(r.second) === second)?.p99_ms)) })),
-    }],
+    charts: [
+      ...(names.length === 0 ? [] : [{
+        id: 'scenario-timings', title: 'Each named timing: p99 per second', type: 'line' as const, labels: seconds, x: 'second', y: 'p99, ms',
+        datasets: names.map((name) => ({ label: name, data: seconds.map((second) => num(timings.find((r) => r.name === name && Number(r.second) === second)?.p99_ms)) })),
+      }]),
+      ...stagesChart(join(dir, file.replace('-metrics.csv', '-timeline.csv')), metrics.filter((r) => r.kind === 'stage').map((r) => r.name)),
+    ],
     table: [
       ['kind', 'name', 'count', 'p50 ms', 'p99 ms', 'max ms', 'measured', 'passed', 'failed'],
       ...metrics.map((r) => [r.kind, r.name, r.count, r.p50_ms, r.p99_ms, r.max_ms, r.measured, r.passed, r.failed].map(cell)),
     ],
   };
+}
+
+/** A run with stages: clients connected and the stages' target each second, the stage in each label. */
+function stagesChart(timelineFile: string, stages: string[]): ChartSpec[] {
+  if (stages.length === 0 || !existsSync(timelineFile)) return [];
+  const rows = readCsv(timelineFile);
+  const perSecond = !runsVirtualUsers(stages);
+  return [{
+    id: 'scenario-stages', title: `The stages (${stages.join(', ')}): ${perSecond ? 'new clients per second asked for' : 'clients at once asked for'} and clients connected`,
+    type: 'line', labels: rows.map((r) => (r.stage ? `${r.second} (stage ${r.stage})` : r.second)), x: 'second (stage)', y: 'clients',
+    datasets: [
+      { label: 'connected', data: rows.map((r) => num(r.connected)) },
+      { label: perSecond ? 'target: new clients per second' : 'target: clients at once', data: rows.map((r) => num(r.stage_target)), ...(perSecond ? { yAxisID: 'y1' as const } : {}) },
+    ],
+    ...(perSecond ? { y1: 'new clients per second' } : {}),
+  }];
 }
 
 function redisSection(dir: string): Section | null {

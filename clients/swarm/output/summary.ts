@@ -5,6 +5,7 @@ import { hostLine } from '../../host/host-check.js';
 import { ERROR_KINDS, totalErrors, type LatencySummary } from '../metrics.js';
 import { ownership, ownershipText, TIMED_LATENCIES } from '../harness-share.js';
 import { checkTotals } from '../named-metrics.js';
+import { runsVirtualUsers } from '../stages.js';
 
 const ms = (l: LatencySummary | null, keys: (keyof LatencySummary)[]): string =>
   l ? keys.map((key) => `${key} ${l[key].toFixed(2)}`).join('  ') + ' ms' : 'none';
@@ -13,17 +14,20 @@ const ms = (l: LatencySummary | null, keys: (keyof LatencySummary)[]): string =>
 export function summaryLines(s: RunSummary, label: string): string[] {
   const c = s.counters;
   const errors = totalErrors(c);
+  const o = s.options;
+  // Concurrency stages run virtual users, each its scenario again and again: completed counts runs.
+  const virtualUsers = runsVirtualUsers(o.stage);
   const lines = [
-    `== ${label}: ${s.options.scenario}, ${s.options.clients} clients, ${s.durationS.toFixed(1)} s, client sockets: ${s.clientSockets}${
+    `== ${label}: ${o.scenario}, ${o.clients} ${virtualUsers ? 'virtual users' : 'clients'}${o.stage.length > 0 ? ` (stages ${o.stage.join(' ')})` : ''}, ${s.durationS.toFixed(1)} s, client sockets: ${s.clientSockets}${
       s.interrupted ? `   INTERRUPTED (${s.interrupted}): the figures cover the run until then` : ''
     }`,
-    `completed ${c.completed}/${s.options.clients}   errors ${errors}${
+    `completed ${virtualUsers ? `${c.completed} runs of the scenario` : `${c.completed}/${o.clients}`}   errors ${errors}${
       errors ? ` (${ERROR_KINDS.filter((k) => c.errors[k]).map((k) => `${k} ${c.errors[k]}`).join(', ')})` : ''
     }   peak connected ${s.peakConnected}${
       s.options.agents > 0 ? `   agents ${s.options.agents}${s.lostAgents?.length ? `, LOST: ${s.lostAgents.join(', ')} (stopped reporting; their clients count as errors)` : ''}` : ''
     }`,
-    `connect  ${ms(s.connect, ['p50', 'p99', 'max'])}   rate ${Math.round(s.connectRate)}/s (ramp offered ${
-      Number.isFinite(s.offeredConnectRate) ? Math.round(s.offeredConnectRate) : 'all at once'
+    `connect  ${ms(s.connect, ['p50', 'p99', 'max'])}   rate ${Math.round(s.connectRate)}/s (${
+      o.stage.length > 0 ? 'as the stages asked' : `ramp offered ${Number.isFinite(s.offeredConnectRate) ? Math.round(s.offeredConnectRate) : 'all at once'}`
     })`,
   ];
   if (s.rtt) lines.push(`rtt      ${ms(s.rtt, ['p50', 'p90', 'p99', 'p999', 'max'])}   (${s.rtt.count} round trips)`);

@@ -15,8 +15,12 @@ export interface SlowSample {
 export interface ClientContext {
   /** Global index of this client, 0 to clients-1 across all workers. */
   readonly index: number;
-  /** Epoch ms of this client's place on the ramp: when its connect was due. */
+  /** Epoch ms of this client's place on the ramp: when its connect was due (an iteration's start, in concurrency stages). */
   readonly slot: number;
+  /** Which run of the scenario this is for this client: 0, or 0, 1, 2, ... for a virtual user of concurrency stages. */
+  readonly iteration: number;
+  /** Whether `barrier()` may be used: not in concurrency stages, where clients come and go. */
+  readonly barrierAllowed: boolean;
   readonly options: SwarmOptions;
   /** The URL to connect to (scenario path and query applied). */
   readonly url: string;

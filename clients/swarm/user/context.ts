@@ -31,6 +31,10 @@ class UserContext implements ScenarioContext {
     return this.client.slot;
   }
 
+  get iteration(): number {
+    return this.client.iteration;
+  }
+
   get options(): ScenarioContext['options'] {
     return this.client.options;
   }
@@ -72,6 +76,7 @@ class UserContext implements ScenarioContext {
   }
 
   barrier(): Promise<number> {
+    if (!this.client.barrierAllowed) throw new SwarmError('script', 'barrier() waits for every client, and in concurrency stages clients come and go: there is no every client');
     return this.client.barrier();
   }
 

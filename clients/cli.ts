@@ -14,6 +14,7 @@ import { ScenarioFileError } from './swarm/user/load.js';
 import { optionsFromArgs, withOptions } from '../server/option-spec.js';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { runsVirtualUsers, stagesOfDocument } from './swarm/stages.js';
+import { attachDashboard, type Dashboard } from './swarm/output/dashboard.js';
 import { totalErrors } from './swarm/metrics.js';
 import { join } from 'node:path';
 import { findMax } from './swarm/find-max.js';
@@ -32,12 +33,15 @@ const args = await withOptions(commandLine('swarm', '$0 [flags]\n\nOpens many We
   .option('name', { type: 'string', describe: 'file name prefix of the CSVs (default swarm-<scenario>-<stamp>)' })
   .option('label', { type: 'string', default: 'server', describe: 'what the summary calls the server under test' })
   .option('stages', { type: 'string', describe: 'a JSON or YAML file of stages instead of --stage: [{ duration: "30s", target: 5000 }, ...] (clients at once) or [{ duration: "1m", rate: 200 }, ...] (new clients per second), each with an optional from' })
+  .option('dashboard', { type: 'string', describe: 'serve a live page of the run on 127.0.0.1 at this port (none given: a free one, printed), its charts updated each second, and the run\'s static report in its place at the end (also <name>-report.html with --out)' })
   .option('summary-json', { type: 'string', describe: 'write every figure of the run as JSON to this file (the summary, its CSV row, each threshold judged), for pipelines' })
   .option('find-max', { type: 'boolean', default: false, describe: 'run again and again with --step-factor times more clients, from --clients, until p99 passes --p99-limit, a client fails or a copy is lost; print the largest count that held and the saturated side of each step' })
   .option('p99-limit', { coerce: numeric, requiresArg: true, default: 50, describe: 'ms: the p99 (echo and broadcast round trip; fanout with --publishers) a --find-max step must stay within' })
   .option('step-factor', { coerce: numeric, requiresArg: true, default: 2, describe: 'clients of a --find-max step over those of the one before (above 1)' })
   .option('max-clients', { coerce: numeric, requiresArg: true, default: 100_000, describe: 'no --find-max step goes beyond this many clients' })
   .check((a) => {
+    if (a.dashboard !== undefined && !/^\d{0,5}$/.test(String(a.dashboard))) throw new Error(`--dashboard takes a port, 0 to 65535, or nothing for a free one (got ${JSON.stringify(a.dashboard)})`);
+    if (a.dashboard !== undefined && Number(a.dashboard) > 65_535) throw new Error(`--dashboard takes a port, 0 to 65535, or nothing for a free one (got ${String(a.dashboard)})`);
     if (!a.findMax) return true;
     if (a.scenario !== 'echo' && a.scenario !== 'broadcast') throw new Error(`--find-max runs the echo and broadcast scenarios (got --scenario ${String(a.scenario)})`);
     if (typeof a.p99Limit !== 'number' || !(a.p99Limit > 0)) throw new Error(`--p99-limit must be ms above 0 (got ${String(a.p99Limit)})`);
@@ -112,8 +116,18 @@ try {
   usageError('swarm', (err as Error).message);
 }
 attachProgress(swarm);
+const runName = args.name ?? `swarm-${scenarioLabel(swarm.options.scenario)}-${stamp()}`;
+let dashboard: Dashboard | null = null;
+if (args.dashboard !== undefined) {
+  try {
+    dashboard = await attachDashboard(swarm, Number(args.dashboard || 0), args.label);
+  } catch (err) {
+    usageError('swarm', `--dashboard: cannot listen on 127.0.0.1:${args.dashboard || 0} (${(err as Error).message})`);
+  }
+  console.error(`dashboard: ${dashboard.url}`);
+}
 if (args.out) {
-  const paths = attachCsv(swarm, { dir: args.out, name: args.name ?? `swarm-${scenarioLabel(swarm.options.scenario)}-${stamp()}`, label: args.label });
+  const paths = attachCsv(swarm, { dir: args.out, name: runName, label: args.label });
   swarm.on('done', () => {
     const named = [paths.metrics, paths.timings].filter((path) => existsSync(path)).map((path) => `, ${path}`).join('');
     console.log(`csv: ${paths.timeline}, ${paths.summary}${named}${paths.history ? `, appended to ${paths.history}` : ''}`);
@@ -129,8 +143,17 @@ const summary = await swarm.run().catch((err: Error) => {
 });
 done();
 for (const line of summaryLines(summary, args.label)) console.log(line);
+if (dashboard) {
+  const report = dashboard.report();
+  if (args.out && report) {
+    const path = join(args.out, `${runName}-report.html`);
+    writeFileSync(path, report);
+    console.log(`report: ${path}`);
+  }
+  await dashboard.close();
+}
 if (args.summaryJson) {
-  writeFileSync(args.summaryJson, `${JSON.stringify({ summary, row: summaryRow(summary, args.label, args.name ?? 'swarm'), thresholds: summary.thresholds }, null, 2)}\n`);
+  writeFileSync(args.summaryJson, `${JSON.stringify({ summary, row: summaryRow(summary, args.label, runName), thresholds: summary.thresholds }, null, 2)}\n`);
   console.log(`json: ${args.summaryJson}`);
 }
 // Ctrl-C: 130. With thresholds they decide (errors<=10 lets ten clients fail); without, every client must complete.

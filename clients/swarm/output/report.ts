@@ -273,11 +273,28 @@ const escape = (text: string): string => text.replace(/[&<>"]/g, (c) => ({ '&': 
 /** JSON that may stand inside a <script> element. */
 const scriptJson = (value: unknown): string => JSON.stringify(value).replace(/</g, '\\u003c');
 
-/** The report's HTML: the sections, Chart.js inlined, the charts drawn from inlined data. */
-export function reportHtml(sections: Section[], generatedAt = new Date()): string {
+/** Chart.js's browser build, to inline into a page that must open offline. */
+export function chartJsSource(): string {
   const require = createRequire(import.meta.url);
   // The UMD build is not among the package's exports: found beside its main file.
-  const chartJs = readFileSync(join(dirname(require.resolve('chart.js')), 'chart.umd.min.js'), 'utf8').replace(/\n\/\/# sourceMappingURL=.*\s*$/, '\n');
+  return readFileSync(join(dirname(require.resolve('chart.js')), 'chart.umd.min.js'), 'utf8').replace(/\n\/\/# sourceMappingURL=.*\s*$/, '\n');
+}
+
+/** What heads a report: the results report's, unless a run's own report says otherwise. */
+export interface ReportHeading {
+  title: string;
+  /** The paragraph under the title. */
+  intro: string;
+}
+
+const RESULTS_HEADING: ReportHeading = {
+  title: 'uws-pubsub-bench results',
+  intro: 'Built {at} from the CSVs beside this file. Compare figures side by side within one run; the host reference work beside each (lower is a faster core) tells a slow host from slow code.',
+};
+
+/** The report's HTML: the sections, Chart.js inlined, the charts drawn from inlined data. `{at}` in the intro is when it was built. */
+export function reportHtml(sections: Section[], generatedAt = new Date(), heading: ReportHeading = RESULTS_HEADING): string {
+  const chartJs = chartJsSource();
   const body = sections
     .map((s) => {
       const charts = s.charts.map((c) => `<figure><figcaption>${escape(c.title)}</figcaption><div class="chart"><canvas id="${escape(c.id)}"></canvas></div></figure>`).join('\n');
@@ -289,7 +306,7 @@ export function reportHtml(sections: Section[], generatedAt = new Date()): strin
     .join('\n');
   const empty = sections.length === 0 ? '<p>No results yet: run a benchmark (make bench-c10k QUICK=1) and then make report.</p>' : '';
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>uws-pubsub-bench results</title>
+<html lang="en"><head><meta charset="utf-8"><title>${escape(heading.title)}</title>
 <link rel="icon" href="data:,">
 <style>
 body{font:14px/1.4 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
@@ -298,8 +315,8 @@ h1{font-size:1.6em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #cc
 .chart{position:relative;height:320px}table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ddd;padding:2px 6px;text-align:right}
 td:first-child,th:first-child{text-align:left}
 </style></head><body>
-<h1>uws-pubsub-bench results</h1>
-<p>Built ${escape(generatedAt.toISOString())} from the CSVs beside this file. Compare figures side by side within one run; the host reference work beside each (lower is a faster core) tells a slow host from slow code.</p>
+<h1>${escape(heading.title)}</h1>
+<p>${escape(heading.intro.replace('{at}', generatedAt.toISOString()))}</p>
 ${empty}${body}
 <script>${chartJs}</script>
 <script>

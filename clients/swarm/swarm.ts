@@ -30,6 +30,8 @@ import type { SlowSample } from './scenarios/index.js';
 export { SATURATED_CPU_PCT } from './saturation.js';
 
 const REPORT_MS = 500;
+/** How long the end of a run waits for its workers' processes to exit after their final reports, ms. */
+const WORKER_EXIT_WAIT_MS = 5000;
 /** The shortest interval a share of CPU is taken over, ms (see the tick, and {@link Swarm.onReport}). */
 const MIN_SHARE_INTERVAL_MS = REPORT_MS / 2;
 /**
@@ -196,6 +198,8 @@ interface WorkerState {
   /** Its user scenario's checks and throws so far (cumulative, as it reports them). */
   checks: Checks;
   thrown: Record<string, number>;
+  /** Resolves once the worker's process has exited (a local one's; a remote one's at once). */
+  exited: Promise<void>;
   /** Loaded and warmed up (its `prepared` came). */
   prepared: boolean;
   done: boolean;
@@ -384,6 +388,9 @@ export class Swarm extends EventEmitter {
     const deadline = setTimeout(() => this.broadcast({ type: 'stop' }), options.timeout * 1000);
     const killer = setTimeout(() => this.killAll(), options.timeout * 1000 + 10_000);
     await finished;
+    // The run ends once its local workers have exited (they do on the disconnect that followed their
+    // final report), so a command that exits next leaves none behind and has reaped, and counted, them.
+    await Promise.race([Promise.all(this.workers.map((w) => w.exited)), new Promise((resolve) => setTimeout(resolve, WORKER_EXIT_WAIT_MS).unref())]);
     await this.coordinator?.close();
     clearInterval(ticker);
     clearTimeout(deadline);
@@ -396,7 +403,8 @@ export class Swarm extends EventEmitter {
   }
 
   private spawn(link: WorkerLink, worker: number, tokens: string[] | null): void {
-    const state: WorkerState = { link, counters: emptyCounters(), last: null, cpuPct: 0, loopDelayMaxMs: 0, procCpuMicros: 0, checks: {}, thrown: {}, prepared: false, done: false };
+    const exited = link.pid === null ? Promise.resolve() : new Promise<void>((resolve) => link.onExit(() => resolve()));
+    const state: WorkerState = { link, counters: emptyCounters(), last: null, cpuPct: 0, loopDelayMaxMs: 0, procCpuMicros: 0, checks: {}, thrown: {}, exited, prepared: false, done: false };
     this.workers.push(state);
     link.onMessage((message: FromWorker) => this.onMessage(state, message));
     link.onExit((how) => {

@@ -14,7 +14,7 @@ CHECK ?=
 NODE ?= node
 TEST_FLAGS ?= --test-timeout=60000
 
-.PHONY: install build server cluster example baseline swarm test test-node-lines bench-micro bench-c10k bench-c100k bench-c1m bench-slow bench-slow-consumers bench-broadcast bench-http bench-redis bench-recovery bench-swarm report demo-life demo-comments screenshots fuzz soak clean
+.PHONY: install build server cluster example baseline swarm test test-node-lines bench-micro bench-c10k bench-c100k bench-c1m bench-slow bench-slow-consumers bench-broadcast bench-http bench-redis bench-recovery bench-swarm bench-vs-artillery report demo-life demo-comments screenshots fuzz soak clean
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -94,6 +94,9 @@ bench-floods: build
 
 bench-swarm: build
 	$(NODE) dist/bench/swarm.js $(ARGS)
+
+bench-vs-artillery: build
+	$(NODE) dist/bench/vs-artillery.js $(ARGS)
 
 report: build
 	$(NODE) dist/bench/report.js $(ARGS)

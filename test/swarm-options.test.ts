@@ -13,7 +13,7 @@ import { startServer } from './helpers/server.js';
 
 const script = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
 const SWARM = script('../clients/cli.js');
-const BENCHES = ['c10k', 'slow', 'broadcast', 'http', 'redis', 'c100k', 'swarm', 'c1m'].map((name) => script(`../bench/${name}.js`));
+const BENCHES = ['c10k', 'slow', 'broadcast', 'http', 'redis', 'c100k', 'swarm', 'c1m', 'vs-artillery'].map((name) => script(`../bench/${name}.js`));
 
 describe('validateSwarmOptions', () => {
   it('fills in the defaults and derives workers and the timeout', () => {
@@ -121,6 +121,11 @@ describe('the swarm and bench commands', () => {
     const levels = spawnSync(process.execPath, [BENCHES[2], '--servers', 'ours,nginx'], { encoding: 'utf8' });
     assert.equal(levels.status, 2);
     assert.match(levels.stderr, /--servers: unknown server nginx/);
+    // Refused before it installs Artillery or starts a server.
+    const rate = spawnSync(process.execPath, [BENCHES[8], '--rate', '0', '--artillery-dir', join(tmpdir(), 'never-installed')], { encoding: 'utf8' });
+    assert.equal(rate.status, 2);
+    assert.match(rate.stderr, /--rate must be new virtual users per second above 0/);
+    assert.doesNotMatch(rate.stdout, /installing artillery/);
   });
 
   it('bench-http measures both endpoints against a real server and writes its CSV', async () => {

@@ -15,6 +15,7 @@ import { Swarm } from '../clients/swarm/swarm.js';
 import { readCsv } from '../clients/swarm/output/csv.js';
 import { reportSections } from '../clients/swarm/output/report.js';
 import { runScript, spawnServer } from './helpers/process.js';
+import { startServer } from './helpers/server.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SWARM = join(ROOT, 'dist/clients/cli.js');
@@ -83,6 +84,46 @@ describe('user scenarios', () => {
       assert.deepEqual(summary.checks, { 'its own row': { passed: 50, failed: 0 }, 'never passes': { passed: 0, failed: 10 } });
     } finally {
       await server.kill();
+    }
+  });
+
+  it('the contract helpers against a server with an rpc receiver: subscribe, publish, message, rpc, request, unsubscribe', async () => {
+    const server = await startServer({ hooks: { rpc: { add: (_conn, params) => (params as number[]).reduce((a, b) => a + b, 0) } } });
+    const dir = mkdtempSync(join(tmpdir(), 'user-scenario-'));
+    const scenario = join(dir, 'helpers.mjs');
+    writeFileSync(scenario, `
+      export default async function helpers(ctx) {
+        const a = await ctx.connect();
+        const b = await ctx.connect();
+        const channel = 'room-' + ctx.index;
+        await a.subscribe(channel);
+        await b.subscribe(channel);
+        await b.publish(channel, { hello: ctx.index });
+        const got = await a.message();
+        ctx.check(got.channel === channel && got.message.hello === ctx.index, 'a got the message');
+        ctx.check(await a.rpc('add', [ctx.index, 1]) === ctx.index + 1, 'rpc result');
+        const own = await b.message();
+        ctx.check(own.message.hello === ctx.index, 'b got its own message');
+        ctx.check((await b.request('ping')).event === 'pong', 'request ping');
+        try {
+          await a.rpc('nope');
+          ctx.check(false, 'unknown method refused');
+        } catch (err) {
+          ctx.check(/server_error|unknown_method/.test(err.kind + ' ' + err.message), 'unknown method refused');
+        }
+        await a.unsubscribe(channel);
+        await b.publish(channel, 'after');
+        ctx.check((await b.message()).message === 'after', 'b still subscribed');
+        await a.close();
+        await b.close();
+      }`);
+    try {
+      const summary = await new Swarm({ url: server.ws, scenario, clients: 20, workers: 1, ramp: 0.5 }).run();
+      assert.equal(summary.counters.completed, 20, JSON.stringify(summary.counters.errors));
+      assert.deepEqual(Object.values(summary.checks).map((c) => c.failed), [0, 0, 0, 0, 0, 0]);
+      assert.deepEqual(Object.values(summary.checks).map((c) => c.passed), [20, 20, 20, 20, 20, 20]);
+    } finally {
+      await server.close();
     }
   });
 

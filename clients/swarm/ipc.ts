@@ -2,7 +2,7 @@
 import type { Counters, HistogramName } from './metrics.js';
 import type { Checks } from './named-metrics.js';
 import type { SwarmOptions } from './options.js';
-import type { SlowSample } from './scenarios/types.js';
+import type { SlowSample } from './client-context.js';
 
 /**
  * Engine -> worker: prepare to run clients `worker`, `worker + workers`, ...; the worker answers

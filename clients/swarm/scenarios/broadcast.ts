@@ -18,7 +18,7 @@ import { SwarmError, epochMicros, newHistogram, record } from '../metrics.js';
 import { PROTOCOL_ADAPTERS } from '../protocols/index.js';
 import { subscribeToRunChannel } from './frames.js';
 import { contains, dueOf } from './raw-fields.js';
-import type { Scenario } from './types.js';
+import type { Scenario } from '../client-context.js';
 
 /**
  * Where warm-up copies are recorded, only to be thrown away. Recording them like the timed ones keeps

@@ -22,7 +22,7 @@ import { broadcastCount } from '../options.js';
 import { contract } from '../protocols/contract.js';
 import { subscribeToRunChannel } from './frames.js';
 import { CLOSING_BRACE, dueOf, intAfter } from './raw-fields.js';
-import type { Scenario } from './types.js';
+import type { Scenario } from '../client-context.js';
 
 const BROADCAST_KEY = Buffer.from('"b":');
 

@@ -1,7 +1,7 @@
 /** Checks on the server's JSON events that several scenarios share. */
 import type { Connection } from '../connection.js';
 import { PROTOCOL_ADAPTERS } from '../protocols/index.js';
-import type { ClientContext } from './types.js';
+import type { ClientContext } from '../client-context.js';
 
 export { awaitReply, expectEvent } from '../protocols/contract.js';
 

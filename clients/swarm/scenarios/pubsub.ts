@@ -5,7 +5,7 @@
  */
 import { SwarmError, nowMicros, record } from '../metrics.js';
 import { awaitReply, expectEvent } from './frames.js';
-import type { Scenario } from './types.js';
+import type { Scenario } from '../client-context.js';
 
 export const pubsub: Scenario = async (ctx) => {
   const { options, counters, histograms, index } = ctx;

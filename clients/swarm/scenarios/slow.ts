@@ -5,7 +5,7 @@
  */
 import { SwarmError, nowMicros, record } from '../metrics.js';
 import { expectEvent } from './frames.js';
-import type { Scenario } from './types.js';
+import type { Scenario } from '../client-context.js';
 
 export const slow: Scenario = async (ctx) => {
   const { options, histograms, samples } = ctx;

@@ -6,7 +6,7 @@
 import { SwarmError, nowMicros, record } from '../metrics.js';
 import { PROTOCOL_ADAPTERS, PROTOCOLS, type ProtocolName } from '../protocols/index.js';
 import type { ConnectOptions, ScenarioContext, ScenarioSocket, UserScenario } from '../scenario-api.js';
-import type { ClientContext, Scenario } from '../scenarios/types.js';
+import type { ClientContext, Scenario } from '../client-context.js';
 import { UserSocket } from './socket.js';
 import type { Connection } from '../connection.js';
 

@@ -1,8 +1,11 @@
-/** What a scenario gets from the worker that runs it. */
-import type { Connection } from '../connection.js';
-import type { Counters, HistogramSet } from '../metrics.js';
-import type { NamedMetrics } from '../named-metrics.js';
-import type { SwarmOptions } from '../options.js';
+/**
+ * What a scenario gets from the worker that runs it: the contract between worker.ts and the scenarios,
+ * the built-in ones (scenarios/) and the user scenario's context (user/), which is built on it.
+ */
+import type { Connection } from './connection.js';
+import type { Counters, HistogramSet } from './metrics.js';
+import type { NamedMetrics } from './named-metrics.js';
+import type { SwarmOptions } from './options.js';
 
 /** One slow reply, as bench-slow writes it to CSV. */
 export interface SlowSample {

@@ -43,6 +43,10 @@ const args = await withOptions(commandLine('swarm', '$0 [flags]\n\nOpens many We
     if (a.dashboard !== undefined && !/^\d{0,5}$/.test(String(a.dashboard))) throw new Error(`--dashboard takes a port, 0 to 65535, or nothing for a free one (got ${JSON.stringify(a.dashboard)})`);
     if (a.dashboard !== undefined && Number(a.dashboard) > 65_535) throw new Error(`--dashboard takes a port, 0 to 65535, or nothing for a free one (got ${String(a.dashboard)})`);
     if (!a.findMax) return true;
+    // find-max sets the clients of each step itself and judges each by its own limit.
+    // A list flag not given is '' here; --dashboard given bare is '' too.
+    const alone = (['stage', 'stages', 'threshold', 'dashboard', 'summaryJson'] as const).filter((key) => a[key] !== undefined && (key === 'dashboard' || String(a[key]) !== ''));
+    if (alone.length > 0) throw new Error(`--find-max runs steps of its own and takes none of --stage, --stages, --threshold, --dashboard, --summary-json (got ${alone.map((key) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')})`);
     if (a.scenario !== 'echo' && a.scenario !== 'broadcast') throw new Error(`--find-max runs the echo and broadcast scenarios (got --scenario ${String(a.scenario)})`);
     if (typeof a.p99Limit !== 'number' || !(a.p99Limit > 0)) throw new Error(`--p99-limit must be ms above 0 (got ${String(a.p99Limit)})`);
     if (typeof a.stepFactor !== 'number' || !(a.stepFactor > 1)) throw new Error(`--step-factor must be above 1 (got ${String(a.stepFactor)})`);

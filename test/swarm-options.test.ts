@@ -90,13 +90,16 @@ describe('the swarm and bench commands', () => {
   it('swarm --help explains every flag', () => {
     const help = spawnSync(process.execPath, [SWARM, '--help'], { encoding: 'utf8' });
     assert.equal(help.status, 0);
-    for (const flag of [...Object.values(SWARM_FLAGS), '--out', '--name', '--label']) assert.ok(help.stdout.includes(flag), `--help shows ${flag}`);
+    for (const flag of [...Object.values(SWARM_FLAGS), '--out', '--name', '--label', '--stages', '--dashboard', '--summary-json']) assert.ok(help.stdout.includes(flag), `--help shows ${flag}`);
   });
 
   for (const [args, message] of [
     [['--clients', 'many'], /--clients must be an integer from 1 to 1000000 \(got "many"\)/],
     [['--scenario', 'flood'], /scenario/],
     [['--colour', 'red'], /Unknown argument: colour/],
+    [['--find-max', '--dashboard'], /--find-max runs steps of its own and takes none of .* \(got --dashboard\)/],
+    [['--find-max', '--stage', '1s:5', '--threshold', 'errors==0'], /\(got --stage, --threshold\)/],
+    [['--dashboard', 'port'], /--dashboard takes a port, 0 to 65535, or nothing for a free one \(got "port"\)/],
   ] as const) {
     it(`swarm ${args.join(' ')} exits 2 naming the flag`, () => {
       const run = spawnSync(process.execPath, [SWARM, ...args], { encoding: 'utf8' });

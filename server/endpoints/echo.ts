@@ -7,7 +7,7 @@ import { events, type GoodbyeReason } from '../protocol/index.js';
 import { TokenRefused } from '../identity.js';
 import { countClientClose } from '../stats.js';
 import { originRefusal, refuseUpgrade, requestToken, TOKEN_REQUIRED, tokenRefusal, upgradeLater } from './token-gate.js';
-import { acceptUpgrade, upgradeHeaders, CLOSE, refuseWithServerError, reportHandlerError, type ServerContext } from './context.js';
+import { acceptUpgrade, upgradeHeaders, CLOSE, refuseWithServerError, reportHandlerError, userDataOf, type ServerContext } from './context.js';
 import { OpenSockets } from './open-sockets.js';
 
 /** Per-connection state: echoes still to send (Infinity for rounds=0), and the source address. */
@@ -126,7 +126,7 @@ export class EchoEndpoint {
       this.echo(ws, data, isBinary);
     } catch (err) {
       reportHandlerError(this.ctx, 'echo message', err);
-      ws.getUserData().endedByServer = true;
+      userDataOf(ws).endedByServer = true;
       ws.cork(() => {
         ws.send(events.goodbye('server_error'), false);
         ws.end(CLOSE.serverError, 'server_error');
@@ -135,7 +135,7 @@ export class EchoEndpoint {
   }
 
   private echo(ws: Socket, data: ArrayBuffer, isBinary: boolean): void {
-    const conn = ws.getUserData();
+    const conn = userDataOf(ws);
     const stats = this.ctx.stats;
     stats.messagesIn++;
     if (conn.remaining === 0) return;
@@ -152,14 +152,14 @@ export class EchoEndpoint {
   private close(ws: Socket, code: number, reason: ArrayBuffer): void {
     this.sockets.delete(ws);
     this.ctx.stats.echoConnections--;
-    const conn = ws.getUserData();
+    const conn = userDataOf(ws);
     this.ctx.admission.release(conn.address);
     if (!conn.endedByServer) countClientClose(this.ctx.stats, code, reason);
   }
 
   /** Shutdown (through {@link OpenSockets.goodbyeAll}): `goodbye` to one socket, which echoes nothing more. */
   private goodbye(ws: Socket, reason: GoodbyeReason): void {
-    const conn = ws.getUserData();
+    const conn = userDataOf(ws);
     if (conn.remaining === 0) return;
     conn.remaining = 0;
     ws.send(events.goodbye(reason), false);

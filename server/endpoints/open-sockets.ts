@@ -7,6 +7,7 @@
  */
 import type { WebSocket } from '../engine.js';
 import type { GoodbyeReason } from '../protocol/index.js';
+import { userDataOf } from './context.js';
 
 export class OpenSockets<T extends { endedByServer: boolean }> implements Iterable<WebSocket<T>> {
   private readonly open = new Set<WebSocket<T>>();
@@ -49,7 +50,7 @@ export class OpenSockets<T extends { endedByServer: boolean }> implements Iterab
   /** Shutdown, last step: ends every socket with `code`, marked as ended by the server (its close is not the client's). */
   endAll(code: number, reason: string): void {
     for (const ws of [...this.open]) {
-      ws.getUserData().endedByServer = true;
+      userDataOf(ws).endedByServer = true;
       ws.end(code, reason);
     }
   }

@@ -12,7 +12,7 @@ import type { WebSocket } from '../engine.js';
 import type { HookConnection } from '../hooks.js';
 import type { SlowConsumerSweep } from '../hub/backpressure.js';
 import { events, type ErrorCode, type GoodbyeReason, type RequestId } from '../protocol/index.js';
-import { CLOSE, reportHandlerError, SEND, type ServerContext } from './context.js';
+import { CLOSE, reportHandlerError, SEND, userDataOf, type ServerContext } from './context.js';
 
 /** Per-connection state, kept by uWS as the socket's user data. */
 export interface PubSubConnection extends Accessor {
@@ -101,7 +101,7 @@ export class ConnectionWriter {
 
   /** `goodbye` with `reason` as the last frame, then the close with `code`. */
   goodbye(ws: PubSubSocket, reason: GoodbyeReason, code: number): void {
-    const conn = ws.getUserData();
+    const conn = userDataOf(ws);
     if (conn.closed || conn.cut) return;
     conn.endedByServer = true;
     ws.cork(() => {
@@ -113,7 +113,7 @@ export class ConnectionWriter {
   /** A connection found past `--max-backpressure`: counted and logged (throttled); the endpoint cuts it. */
   countSlowConsumer(ws: PubSubSocket): void {
     const count = ++this.ctx.stats.slowConsumers;
-    const conn = ws.getUserData();
+    const conn = userDataOf(ws);
     const buffered = ws.getBufferedAmount();
     this.ctx.throttle.pass('slow_consumer', (suppressed) =>
       this.ctx.log.warn({ connection: conn.id, address: conn.address, buffered, limit: this.ctx.options.maxBackpressure, count, suppressed }, 'slow consumer cut (goodbye, then 1008 once it has read it)'),
@@ -123,7 +123,7 @@ export class ConnectionWriter {
   /** A frame over `--max-payload`: counted, closed with 1009. */
   closeTooBig(ws: PubSubSocket): void {
     this.ctx.stats.tooLarge++;
-    ws.getUserData().endedByServer = true;
+    userDataOf(ws).endedByServer = true;
     ws.end(CLOSE.tooBig, `frame over ${this.ctx.options.maxPayload} bytes`);
   }
 

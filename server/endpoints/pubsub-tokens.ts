@@ -6,7 +6,7 @@
  */
 import { TokenRefused, type TokenIdentity } from '../identity.js';
 import { events, type RequestId } from '../protocol/index.js';
-import { CLOSE, reportHandlerError, type ServerContext } from './context.js';
+import { CLOSE, reportHandlerError, userDataOf, type ServerContext } from './context.js';
 import type { ConnectionWriter, PubSubConnection, PubSubSocket } from './pubsub-connection.js';
 
 export class TokenLife {
@@ -63,7 +63,7 @@ export class TokenLife {
   /** Says goodbye (`token_expired`, 1008) to every connection whose token has run out by `now`. */
   expire(now: number): void {
     for (const ws of this.expiring) {
-      const conn = ws.getUserData();
+      const conn = userDataOf(ws);
       if (conn.expiresAt === null || conn.expiresAt > now || conn.closed || conn.leaving) continue;
       this.expiring.delete(ws);
       try {

@@ -22,7 +22,7 @@ import { Fanout } from '../hub/fanout.js';
 import { Recovery } from '../hub/recovery.js';
 import { channelRef, events, parseClientFrame, type ChannelRef, type ClientAction, type GoodbyeReason, type RequestId } from '../protocol/index.js';
 import { countClientClose } from '../stats.js';
-import { CLOSE, reportHandlerError, type ServerContext } from './context.js';
+import { CLOSE, reportHandlerError, userDataOf, type ServerContext } from './context.js';
 import { OpenSockets } from './open-sockets.js';
 import { ConnectionWriter, PAYLOAD_READ_FACTOR, type PubSubConnection, type PubSubSocket } from './pubsub-connection.js';
 import { RequestQueue } from './pubsub-hooks.js';
@@ -133,7 +133,7 @@ export class PubSubEndpoint {
    * comes back reads neither.
    */
   private cut(ws: PubSubSocket): void {
-    const conn = ws.getUserData();
+    const conn = userDataOf(ws);
     if (conn.closed || conn.cut) return;
     this.writer.countSlowConsumer(ws);
     conn.cut = conn.leaving = conn.endedByServer = true;
@@ -176,7 +176,7 @@ export class PubSubEndpoint {
   }
 
   private open(ws: PubSubSocket): void {
-    const conn = ws.getUserData();
+    const conn = userDataOf(ws);
     this.sockets.add(ws);
     this.tokens.watch(ws, conn);
     this.ctx.stats.pubsubConnections++;
@@ -200,7 +200,7 @@ export class PubSubEndpoint {
   }
 
   private message(ws: PubSubSocket, data: ArrayBuffer, isBinary: boolean): void {
-    const conn = ws.getUserData();
+    const conn = userDataOf(ws);
     if (conn.closed || conn.leaving) return;
     try {
       this.handle(ws, conn, data, isBinary);
@@ -210,7 +210,7 @@ export class PubSubEndpoint {
   }
 
   private close(ws: PubSubSocket, code: number, reason: ArrayBuffer): void {
-    const conn = ws.getUserData();
+    const conn = userDataOf(ws);
     conn.closed = true;
     this.sockets.delete(ws);
     this.lingering.delete(ws);
@@ -314,7 +314,7 @@ export class PubSubEndpoint {
    * history on).
    */
   private subscribe(ws: PubSubSocket, channel: ChannelRef, id: RequestId, { joinLeave = false, since }: { joinLeave?: boolean; since?: Position }): void {
-    const conn = ws.getUserData();
+    const conn = userDataOf(ws);
     const channels = (conn.channels ??= new Set());
     if (!channels.has(channel.name)) {
       if (channels.size >= this.ctx.options.maxSubscriptions) {
@@ -414,7 +414,7 @@ export class PubSubEndpoint {
   }
 
   private unsubscribe(ws: PubSubSocket, channel: ChannelRef, id: RequestId): void {
-    const conn = ws.getUserData();
+    const conn = userDataOf(ws);
     if (conn.channels?.delete(channel.name)) {
       ws.unsubscribe(channel.name);
       this.ctx.stats.subscriptions--;
@@ -535,7 +535,7 @@ export class PubSubEndpoint {
    * channel, so goodbye is the last frame it gets.
    */
   private goodbye(ws: PubSubSocket, reason: GoodbyeReason): void {
-    const conn = ws.getUserData();
+    const conn = userDataOf(ws);
     if (conn.leaving) return;
     conn.leaving = true;
     ws.cork(() => ws.send(events.goodbye(reason), false));

@@ -29,8 +29,14 @@ export const CLIENT_SOCKETS = 'raw TCP, the swarm\'s own handshake and framing';
  */
 const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
 
-/** A listener of raw text frames: bytes `start` to `end` of `data`, valid only during the call. */
-export type RawListener = (data: Buffer, start: number, end: number) => void;
+/**
+ * What reads raw text frames: bytes `start` to `end` of `data`, valid only during the call. An object
+ * with a method rather than a function, so a scenario's per-client state can be the reader itself and
+ * hold no closure while it waits.
+ */
+export interface RawReader {
+  rawFrame(data: Buffer, start: number, end: number): void;
+}
 
 /** The largest message a client accepts, bytes. */
 const MAX_PAYLOAD = 64 * 1024 * 1024;
@@ -73,7 +79,7 @@ export class Connection implements Expiring, FrameSink {
   private closeInfo: CloseInfo | null = null;
   private readonly closeWaiters: ((info: CloseInfo) => void)[] = [];
   private listener: ((frame: string) => void) | null = null;
-  private rawListener: RawListener | null = null;
+  private rawReader: RawReader | null = null;
   /** Answers the protocol's own control frames (see {@link answer}). */
   private responder: ((data: Buffer, start: number, end: number) => string | null) | null = null;
   /** Epoch µs of the read being decoded; 0 until asked for (see {@link readAt}). */
@@ -187,7 +193,7 @@ export class Connection implements Expiring, FrameSink {
       if (reply !== null) return void this.sendFrame(reply);
     }
     this.counters.received++;
-    if (this.rawListener) this.rawListener(data, start, end);
+    if (this.rawReader) this.rawReader.rawFrame(data, start, end);
     else this.deliver(data.toString('utf8', start, end));
   }
 
@@ -288,14 +294,14 @@ export class Connection implements Expiring, FrameSink {
   }
 
   /**
-   * Hands every later text frame to `listener` as bytes, not as a string (a queued one too); for a
+   * Hands every later text frame to `reader` as bytes, not as a string (a queued one too); for a
    * scenario that reads a field or two of each of very many frames. Time them with {@link readAt}.
    */
-  streamRaw(listener: RawListener): void {
-    this.rawListener = listener;
+  streamRaw(reader: RawReader): void {
+    this.rawReader = reader;
     for (const frame of this.queue.splice(0)) {
       const bytes = Buffer.from(frame);
-      listener(bytes, 0, bytes.length);
+      reader.rawFrame(bytes, 0, bytes.length);
     }
   }
 

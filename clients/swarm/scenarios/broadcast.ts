@@ -49,7 +49,7 @@ export const broadcast: Scenario = async (ctx) => {
     let trouble: string | null = null;
     // Each copy is read as bytes: its kind from the first bytes, its due moment from "t":, and (without
     // publishers) whether it is this client's own from {"c":<index>,. No string per copy.
-    conn.streamRaw((data, from, to) => {
+    conn.streamRaw({ rawFrame: (data, from, to) => {
       const kind = protocol.classify(data, from, to);
       // A publisher that does not subscribe may still get copies (a raw server sends to everyone); they are not deliveries.
       if (kind === 'message' && subscribes) {
@@ -68,7 +68,7 @@ export const broadcast: Scenario = async (ctx) => {
       } else if (kind === 'other') {
         trouble ??= `server sent ${data.toString('utf8', from, Math.min(to, from + 160))}`;
       }
-    });
+    } });
 
     const end = start + options.duration * 1e6;
     if (publishes) {

@@ -13,9 +13,8 @@ import {
 } from './metrics.js';
 import { FIRST_SOURCE_PORT, builtInScenario, scenarioUrls } from './options.js';
 import { NamedMetrics } from './named-metrics.js';
-import { loadUserScenario } from './user/load.js';
 import { userScenario } from './user/context.js';
-import { readDataRows, type DataRow } from './user/data.js';
+import type { DataRow } from './user/data.js';
 import { arrivalAt, parseStages, targetAt, type Schedule } from './stages.js';
 import { Pacer } from './pacer.js';
 import { Alarms } from './alarms.js';
@@ -210,6 +209,8 @@ class Worker {
     const builtIn = builtInScenario(options.scenario);
     if (builtIn) return void (this.scenario = SCENARIO_RUNNERS[builtIn]);
     try {
+      // Loaded only for a user scenario: a run of a built-in one needs neither a CSV parser nor module hooks.
+      const [{ readDataRows }, { loadUserScenario }] = await Promise.all([import('./user/data.js'), import('./user/load.js')]);
       this.rows = options.data ? readDataRows(options.data) : null;
       this.scenario = userScenario(await loadUserScenario(options.scenario));
     } catch (err) {

@@ -11,7 +11,7 @@ import { Swarm } from './swarm/swarm.js';
 import { catchInterrupts, interruptible } from './host/interrupt.js';
 import { SWARM_OPTION_SPEC, scenarioLabel, validateSwarmOptions } from './swarm/options.js';
 import { ScenarioFileError } from './swarm/user/load.js';
-import { optionsFromArgs, withOptions } from '../server/option-spec.js';
+import { flagOf, optionsFromArgs, withOptions } from '../server/option-spec.js';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { runsVirtualUsers, stagesOfDocument } from './swarm/stages.js';
 import { attachDashboard, type Dashboard } from './swarm/output/dashboard.js';
@@ -46,7 +46,7 @@ const args = await withOptions(commandLine('swarm', '$0 [flags]\n\nOpens many We
     // find-max sets the clients of each step itself and judges each by its own limit.
     // A list flag not given is '' here; --dashboard given bare is '' too.
     const alone = (['stage', 'stages', 'threshold', 'dashboard', 'summaryJson'] as const).filter((key) => a[key] !== undefined && (key === 'dashboard' || String(a[key]) !== ''));
-    if (alone.length > 0) throw new Error(`--find-max runs steps of its own and takes none of --stage, --stages, --threshold, --dashboard, --summary-json (got ${alone.map((key) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')})`);
+    if (alone.length > 0) throw new Error(`--find-max runs steps of its own and takes none of --stage, --stages, --threshold, --dashboard, --summary-json (got ${alone.map(flagOf).join(', ')})`);
     if (a.scenario !== 'echo' && a.scenario !== 'broadcast') throw new Error(`--find-max runs the echo and broadcast scenarios (got --scenario ${String(a.scenario)})`);
     if (typeof a.p99Limit !== 'number' || !(a.p99Limit > 0)) throw new Error(`--p99-limit must be ms above 0 (got ${String(a.p99Limit)})`);
     if (typeof a.stepFactor !== 'number' || !(a.stepFactor > 1)) throw new Error(`--step-factor must be above 1 (got ${String(a.stepFactor)})`);

@@ -96,6 +96,11 @@ export function stagesOfDocument(document: unknown): string[] {
   });
 }
 
+/** The schedule of a run's (validated) stage texts; null for a run without stages. */
+export function scheduleOf(stages: readonly string[]): Schedule | null {
+  return stages.length > 0 ? parseStages(stages) : null;
+}
+
 /** The stage running at `t` seconds from the start (the last one once all are over), and its index. */
 export function stageAt(schedule: Schedule, t: number): { index: number; stage: Stage; into: number } {
   let begun = 0;

@@ -13,14 +13,14 @@ import type { FromWorker, ReportMessage, ToWorker } from './ipc.js';
 import { LocalWorker, type WorkerLink } from './worker-link.js';
 import type { AgentInfo, Coordinator } from '../agents/coordinator.js';
 import {
-  addCounters, emptyCounters, LATENCY_HISTOGRAMS, mergeEncoded, newHistogramSet, resetHistograms, summarize, warmUpHistogramCode,
+  addCounters, emptyCounters, LATENCY_HISTOGRAMS, mergeEncoded, newHistogramSet, resetHistograms, summarize, totalErrors, warmUpHistogramCode,
   type Counters, type HistogramSet, type LatencySummary,
 } from './metrics.js';
 import { builtInScenario, scenarioUrl, validateSwarmOptions, type SwarmOptions } from './options.js';
 import { addChecks, checkTotals, mergeTimings, type CheckTotals, type Checks, type TimingSet } from './named-metrics.js';
 import { resolve } from 'node:path';
 import { judge, parseThreshold, type JudgedFigures, type Threshold, type ThresholdResult } from './thresholds.js';
-import { parseStages, stageAt, targetAt, type Schedule } from './stages.js';
+import { scheduleOf, stageAt, targetAt, type Schedule } from './stages.js';
 import { busiestPct, meminfo, processCpuMicros, sampleProcess, sampleTree, type TreeSample } from '../host/proc.js';
 import { saturation, type Saturation } from './saturation.js';
 import { TIMED_LATENCIES } from './harness-share.js';
@@ -248,7 +248,7 @@ export class Swarm extends EventEmitter {
     this.options = builtInScenario(valid.scenario) ? valid : { ...valid, scenario: resolve(valid.scenario), data: valid.data && resolve(valid.data) };
     this.url = scenarioUrl(this.options);
     this.thresholds = this.options.threshold.map(parseThreshold);
-    this.schedule = this.options.stage.length > 0 ? parseStages(this.options.stage) : null;
+    this.schedule = scheduleOf(this.options.stage);
   }
 
   /**
@@ -412,7 +412,7 @@ export class Swarm extends EventEmitter {
       // A worker that dies mid-run loses its clients; count every one it did not finish as `other`.
       this.emit('error-sample', `worker ${worker}${link.where === 'local' ? '' : ` (agent ${link.where})`} exited (${how}) before its final report`);
       const ownClients = Math.floor(this.options.clients / this.options.workers) + (worker < this.options.clients % this.options.workers ? 1 : 0);
-      const accounted = state.counters.completed + Object.values(state.counters.errors).reduce((a, b) => a + b, 0);
+      const accounted = state.counters.completed + totalErrors(state.counters);
       state.counters = { ...state.counters, connected: 0, opening: 0, errors: { ...state.counters.errors, other: state.counters.errors.other + ownClients - accounted } };
       this.markDone(state);
     });

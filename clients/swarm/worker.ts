@@ -15,7 +15,7 @@ import { FIRST_SOURCE_PORT, builtInScenario, scenarioUrls } from './options.js';
 import { NamedMetrics } from './named-metrics.js';
 import { userScenario } from './user/context.js';
 import type { DataRow } from './user/data.js';
-import { arrivalAt, parseStages, targetAt, type Schedule } from './stages.js';
+import { arrivalAt, scheduleOf, targetAt, type Schedule } from './stages.js';
 import { Pacer } from './pacer.js';
 import { Alarms } from './alarms.js';
 import { SCENARIO_RUNNERS, type ClientContext, type Scenario, type SlowSample } from './scenarios/index.js';
@@ -162,7 +162,7 @@ class Worker {
     this.ownClients = Math.floor(clients / workers) + (plan.worker < clients % workers ? 1 : 0);
     this.release = new Promise((resolve) => (this.releaseResolve = resolve));
     this.spacing = clients > 1 ? (plan.options.ramp * 1000) / clients : 0;
-    this.schedule = plan.options.stage.length > 0 ? parseStages(plan.options.stage) : null;
+    this.schedule = scheduleOf(plan.options.stage);
   }
 
   /** The URL client `index` connects to, with the token signed for it when the run signed them. */

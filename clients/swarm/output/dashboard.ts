@@ -54,7 +54,7 @@ export async function attachDashboard(swarm: Swarm, port: number, label: string)
     const row = liveRow(tick, ticks.at(-1) ?? null);
     ticks.push(tick);
     rows.push(row);
-    last = statusOf(tick, swarm.options.clients);
+    last = statusOf(tick, row, swarm.options.clients);
     send(viewers, 'tick', { row, status: last });
   });
   swarm.on('done', (summary: RunSummary) => {
@@ -96,16 +96,16 @@ export async function attachDashboard(swarm: Swarm, port: number, label: string)
   };
 }
 
-function statusOf(tick: TickEvent, clients: number): Status {
-  const machine = tick.clientCpuPct + (tick.server?.cpuPct ?? 0);
+/** The status line of a tick, from its row where the row has the figure. */
+function statusOf(tick: TickEvent, row: LiveRow, clients: number): Status {
   return {
     second: tick.second,
     connected: tick.counters.connected,
     clients,
     stage: tick.stage,
     checksRate: tick.checks.rate,
-    errors: Object.values(tick.counters.errors).reduce((a, b) => a + b, 0),
-    saturated: saturation(tick.server ? tick.server.busiestPct : null, tick.clientCpuMaxPct, machine),
+    errors: row.errors as number,
+    saturated: saturation(tick.server ? tick.server.busiestPct : null, tick.clientCpuMaxPct, row.machine_cpu as number),
   };
 }
 

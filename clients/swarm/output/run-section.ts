@@ -7,6 +7,7 @@
 import type { RunSummary, TickEvent } from '../swarm.js';
 import type { ChartSpec, Section } from './report.js';
 import { summaryLines } from './summary.js';
+import { totalErrors } from '../metrics.js';
 import { runsVirtualUsers } from '../stages.js';
 
 /** A tick's figures, flat: what each chart's datasets plot. Named timings as `timing:<name>:p50` and `:p99`. */
@@ -33,7 +34,7 @@ export function liveRow(tick: TickEvent, previous: TickEvent | null): LiveRow {
     opening: c.opening,
     failed: c.failed,
     completed: c.completed,
-    errors: Object.values(c.errors).reduce((a, b) => a + b, 0),
+    errors: totalErrors(c),
     sent_per_s: sentPerSecond,
     received_per_s: Math.round(tick.receivedPerSecond),
     rtt_p50: tick.rtt?.p50 ?? null,

@@ -8,7 +8,8 @@
  * For each: CPU of the whole tool (every process and thread it ran, read from /proc when it has exited
  * and been reaped: this process's children's CPU), per virtual user; memory per virtual user (the
  * tool's RSS, all its processes, at its peak less before its first connection, over the most virtual
- * users connected at once, as the server counted them); and what each reports: the swarm the echo of
+ * users connected at once, as the server counted them); which side ran out of CPU (the busiest process
+ * of the tool and of the server, each second); and what each reports: the swarm the echo of
  * every message (p50, p99, max), Artillery its counters and each virtual user's session length (its
  * WebSocket engine times no message: artilleryio/artillery#225). Writes results/vs-artillery-<stamp>.csv
  * and prints the ratios.
@@ -19,7 +20,8 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkHost } from '../clients/host/host-check.js';
-import { childPids, processCpuMicros, sampleProcess } from '../clients/host/proc.js';
+import { busiestPct, childPids, processCpuMicros, sampleProcess, sampleTree, type TreeSample } from '../clients/host/proc.js';
+import { saturation, type Saturation } from '../clients/swarm/saturation.js';
 import { hostColumns, stamp, writeCsv, type Row } from '../clients/swarm/output/csv.js';
 import { BENCH_HOST_CHECK_S, benchCli, finishBench, numeric, RESULTS_DIR } from './lib/run.js';
 import { startServerProcess, type ServerProcess } from './lib/servers.js';
@@ -54,6 +56,10 @@ interface Measured {
   restRssBytes: number;
   peakRssBytes: number;
   peakConcurrent: number;
+  /** The busiest process of each side in any second, % of one core, and which side ran out of CPU. */
+  toolCpuMaxPct: number;
+  serverCpuMaxPct: number;
+  saturated: Saturation;
   output: string;
 }
 
@@ -98,7 +104,9 @@ async function measure(tool: Measured['tool'], command: string[], server: Server
   let peakConcurrent = 0;
   let running = true;
   void exited.then(() => (running = false));
+  const cpu = new SideCpu(child.pid!, server.pid);
   while (running) {
+    cpu.sample();
     const rss = tree(child.pid!).reduce((sum, pid) => sum + (sampleProcess(pid)?.rssBytes ?? 0), 0);
     const connections = Number((await server.stats().catch(() => ({ connections: 0 }))).connections) || 0;
     // The tool's own footprint is what it holds before its first virtual user connects.
@@ -108,7 +116,46 @@ async function measure(tool: Measured['tool'], command: string[], server: Server
     await new Promise((resolve) => setTimeout(resolve, SAMPLE_MS));
   }
   const code = await exited;
-  return { tool, code, cpuS: (processCpuMicros()!.reaped - reapedBefore) / 1e6, wallS: (Date.now() - started) / 1000, restRssBytes: rest, peakRssBytes: peak, peakConcurrent, output };
+  return {
+    tool, code, cpuS: (processCpuMicros()!.reaped - reapedBefore) / 1e6, wallS: (Date.now() - started) / 1000, restRssBytes: rest, peakRssBytes: peak, peakConcurrent,
+    toolCpuMaxPct: cpu.toolMax, serverCpuMaxPct: cpu.serverMax, saturated: saturation(cpu.serverMax, cpu.toolMax, cpu.machineMax), output,
+  };
+}
+
+/**
+ * Each side's CPU by the second: the busiest process of the tool's tree and of the server's, and both
+ * together, for the saturation verdict (saturation.ts) every bench gives.
+ */
+class SideCpu {
+  toolMax = 0;
+  serverMax = 0;
+  machineMax = 0;
+  private last: { at: number; tool: Map<number, number>; server: TreeSample | null } | null = null;
+
+  constructor(
+    private readonly toolPid: number,
+    private readonly serverPid: number,
+  ) {}
+
+  /** Takes a sample; a second after the last one, turns the difference into shares of a core. */
+  sample(): void {
+    const at = performance.now();
+    if (this.last && at - this.last.at < 1000) return;
+    const tool = new Map(tree(this.toolPid).map((pid) => [pid, sampleProcess(pid)?.cpuMicros ?? 0]));
+    const server = sampleTree(this.serverPid);
+    if (this.last && server && this.last.server) {
+      const elapsed = (at - this.last.at) * 1000;
+      let toolSum = 0;
+      for (const [pid, micros] of tool) {
+        const share = ((micros - (this.last.tool.get(pid) ?? micros)) / elapsed) * 100;
+        toolSum += share;
+        this.toolMax = Math.max(this.toolMax, share);
+      }
+      this.serverMax = Math.max(this.serverMax, busiestPct(this.last.server, server, elapsed));
+      this.machineMax = Math.max(this.machineMax, toolSum + ((server.cpuMicros - this.last.server.cpuMicros) / elapsed) * 100);
+    }
+    this.last = { at, tool, server };
+  }
 }
 
 const rate = args.rate as number;
@@ -165,6 +212,9 @@ const row = (m: Measured, created: number, completed: number, failed: number, pe
   rss_peak_mib: Math.round((m.peakRssBytes / 2 ** 20) * 10) / 10,
   peak_concurrent_vus: m.peakConcurrent,
   kib_per_concurrent_vu: per.memKiB === null ? null : Math.round(per.memKiB * 10) / 10,
+  tool_cpu_max_pct: Math.round(m.toolCpuMaxPct),
+  server_cpu_max_pct: Math.round(m.serverCpuMaxPct),
+  saturated: m.saturated,
   ...reports,
   ...hostColumns(host),
 });
@@ -188,7 +238,7 @@ writeCsv(path, rows);
 
 const fmt = (value: number | null, digits: number): string => (value === null ? 'N/A' : value.toFixed(digits));
 for (const r of rows) {
-  console.log(`${String(r.tool).padEnd(9)} ${r.virtual_users} virtual users (${r.completed} completed, ${r.failed} failed), ${r.cpu_s} s of CPU = ${r.cpu_ms_per_vu ?? 'N/A'} ms per virtual user; RSS ${r.rss_rest_mib} -> ${r.rss_peak_mib} MiB with ${r.peak_concurrent_vus} at once = ${r.kib_per_concurrent_vu ?? 'N/A'} KiB per virtual user`);
+  console.log(`${String(r.tool).padEnd(9)} ${r.virtual_users} virtual users (${r.completed} completed, ${r.failed} failed), ${r.cpu_s} s of CPU = ${r.cpu_ms_per_vu ?? 'N/A'} ms per virtual user; RSS ${r.rss_rest_mib} -> ${r.rss_peak_mib} MiB with ${r.peak_concurrent_vus} at once = ${r.kib_per_concurrent_vu ?? 'N/A'} KiB per virtual user; busiest process: its own ${r.tool_cpu_max_pct}%, the server's ${r.server_cpu_max_pct}% of a core; saturated: ${r.saturated}`);
 }
 console.log(`swarm     reports every echo: p50 ${fmt(echo?.p50 ?? null, 2)} ms, p99 ${fmt(echo?.p99 ?? null, 2)} ms, max ${fmt(echo?.max ?? null, 2)} ms (${echo?.count ?? 0} timed)`);
 console.log(`artillery reports counters (sent ${artilleryReport?.counters['websocket.messages_sent'] ?? '?'}, received ${artilleryReport?.counters['websocket.messages_received'] ?? '?'}) and the session length (p50 ${fmt(session?.p50 ?? null, 0)} ms, p99 ${fmt(session?.p99 ?? null, 0)} ms): no message's time`);

@@ -11,6 +11,7 @@
  * appends the summary to results/history.csv, prints the targets and exits 1 when one is missed.
  */
 import { randomBytes } from 'node:crypto';
+import { CLIENT_SOCKET_DRIVERS, type ClientSocketDriver } from '../clients/swarm/sockets/types.js';
 import { MAX_CLIENTS_PER_WORKER, broadcastCount, validateSwarmOptions } from '../clients/swarm/options.js';
 import { stamp } from '../clients/swarm/output/csv.js';
 import { targetLines, type Target } from '../clients/swarm/output/summary.js';
@@ -38,6 +39,7 @@ const args = await benchCli('bench-c100k', '$0 [flags]\n\n100,000 connections at
   .option('delay', { coerce: numeric, requiresArg: true, describe: 'seconds of each echo round, once all are connected (default 20; quick 5)' })
   .option('rounds', { coerce: numeric, requiresArg: true, default: 3, describe: 'echo rounds per client' })
   .option('broadcast-every', { coerce: numeric, requiresArg: true, describe: 'seconds between broadcasts during the rounds (default 5; quick 2.5)' })
+  .option('client-sockets', { choices: CLIENT_SOCKET_DRIVERS, default: 'libuv', describe: "the swarm's TCP connections: libuv (Node's TCP handles alone) or net (net.Socket), to compare their cost" })
   .option('redis', { type: 'string', default: 'redis://127.0.0.1:6379', describe: 'Redis that bridges the server processes (a unique --prefix keeps the run apart)' })
   .option('out', { type: 'string', default: RESULTS_DIR, describe: 'directory for the CSVs and history.csv' })
   .parseAsync();
@@ -63,6 +65,7 @@ const swarmOptions = {
   channel: 'c100k',
   workers: pick(args.workers as number | undefined, 8, 2),
   sourceAddresses: addresses.split(',').map((a) => a.trim()).filter(Boolean),
+  clientSockets: args.clientSockets as ClientSocketDriver,
   // 100,000 connects queue up behind each other on two cores; a slow one is not a failure.
   connectTimeout: 30_000,
   replyTimeout: 30_000,

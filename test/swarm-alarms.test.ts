@@ -15,7 +15,7 @@ describe('alarms', () => {
     const offsets = [60, 10, 40, 10, 0, 90, 25, 60, 5, 75];
     const woken: { offset: number; at: number }[] = [];
     const all = Promise.all(offsets.map((offset) => new Promise<void>((resolve, reject) => {
-      alarms.add(start + offset, () => { woken.push({ offset, at: Date.now() }); resolve(); }, reject);
+      alarms.add({ at: start + offset, wake: () => { woken.push({ offset, at: Date.now() }); resolve(); }, fail: reject });
     })));
     assert.equal(alarms.size, offsets.length);
     assert.equal(alarms.soonest, start);
@@ -29,8 +29,8 @@ describe('alarms', () => {
   it('a sooner sleeper added later re-arms the timer for it', async () => {
     const alarms = new Alarms();
     const order: string[] = [];
-    const late = new Promise<void>((resolve, reject) => alarms.add(Date.now() + 200, () => { order.push('late'); resolve(); }, reject));
-    const soon = new Promise<void>((resolve, reject) => alarms.add(Date.now() + 5, () => { order.push('soon'); resolve(); }, reject));
+    const late = new Promise<void>((resolve, reject) => alarms.add({ at: Date.now() + 200, wake: () => { order.push('late'); resolve(); }, fail: reject }));
+    const soon = new Promise<void>((resolve, reject) => alarms.add({ at: Date.now() + 5, wake: () => { order.push('soon'); resolve(); }, fail: reject }));
     await soon;
     assert.deepEqual(order, ['soon']);
     await late;
@@ -40,7 +40,7 @@ describe('alarms', () => {
   it('failAll fails every sleeper with the error and wakes none', async () => {
     const alarms = new Alarms();
     const deadline = new Error('deadline');
-    const sleepers = [10, 20, 30].map((ms) => new Promise<void>((resolve, reject) => alarms.add(Date.now() + ms, resolve, reject)));
+    const sleepers = [10, 20, 30].map((ms) => new Promise<void>((resolve, reject) => alarms.add({ at: Date.now() + ms, wake: resolve, fail: reject })));
     alarms.failAll(deadline);
     for (const sleeper of sleepers) await assert.rejects(sleeper, (err) => err === deadline);
     assert.equal(alarms.size, 0);

@@ -1,7 +1,8 @@
 /**
  * The swarm's own WebSocket client (clients/swarm/frame-codec.ts, handshake.ts, connection.ts): the codec on
- * its own, then the client against the `ws` package's server on real sockets, where `ws` checks every
- * frame we send (masking, lengths) and sends what a server may (fragments, pings, close codes, binary).
+ * its own, then the client with each socket driver (sockets/) against the `ws` package's server on real
+ * sockets, where `ws` checks every frame we send (masking, lengths) and sends what a server may
+ * (fragments, pings, close codes, binary).
  */
 import assert from 'node:assert/strict';
 import { EventEmitter, once } from 'node:events';
@@ -12,6 +13,7 @@ import { Connection } from '../clients/swarm/connection.js';
 import { encodeFrame, FrameDecoder, OPCODE } from '../clients/swarm/frame-codec.js';
 import { checkUpgradeResponse, upgradeRequest, upgradeTarget } from '../clients/swarm/handshake.js';
 import { emptyCounters, SwarmError } from '../clients/swarm/metrics.js';
+import { CLIENT_SOCKET_DRIVERS } from '../clients/swarm/sockets/types.js';
 
 /** A server frame (unmasked), as a server would write it. */
 function serverFrame(fin: boolean, opcode: number, payload: Buffer): Buffer {
@@ -112,7 +114,7 @@ describe('opening handshake', () => {
   });
 });
 
-describe('the swarm client against the ws server', () => {
+for (const sockets of CLIENT_SOCKET_DRIVERS) describe(`the swarm client against the ws server (${sockets} sockets)`, () => {
   let wss: WebSocketServer;
   let url: string;
   const received: string[] = [];
@@ -147,7 +149,7 @@ describe('the swarm client against the ws server', () => {
 
   it('echoes frames of every length form, UTF-8 included, and closes cleanly', async () => {
     const counters = emptyCounters();
-    const conn = await Connection.open(`${url}/`, counters, { timeoutMs: 2000 });
+    const conn = await Connection.open(`${url}/`, counters, { timeoutMs: 2000, sockets });
     for (const length of [0, 5, 125, 126, 65535, 65536, 200_000]) {
       const text = `ü${'y'.repeat(length)}`;
       conn.send(text);
@@ -160,20 +162,20 @@ describe('the swarm client against the ws server', () => {
   });
 
   it('joins fragments, answers a ping with a pong, and tells a binary frame apart', async () => {
-    const conn = await Connection.open(`${url}/fragments`, emptyCounters(), { timeoutMs: 2000 });
+    const conn = await Connection.open(`${url}/fragments`, emptyCounters(), { timeoutMs: 2000, sockets });
     const pong = once(serverSide, 'pong');
     conn.send('fragmented');
     assert.equal(await conn.next(2000), 'fragmented');
     assert.deepEqual(await pong, ['hi']);
     conn.terminate();
-    const other = await Connection.open(`${url}/`, emptyCounters(), { timeoutMs: 2000 });
+    const other = await Connection.open(`${url}/`, emptyCounters(), { timeoutMs: 2000, sockets });
     other.send('binary');
     await assert.rejects(other.next(2000, 'a reply'), (err: SwarmError) => err.kind === 'protocol_mismatch' && /binary frame/.test(err.message));
     other.terminate();
   });
 
   it('reports the code and reason of a close the server starts, after answering it', async () => {
-    const conn = await Connection.open(`${url}/`, emptyCounters(), { timeoutMs: 2000 });
+    const conn = await Connection.open(`${url}/`, emptyCounters(), { timeoutMs: 2000, sockets });
     const serverClose = once(serverSide, 'close');
     conn.send('close-me');
     assert.deepEqual(await conn.closed(2000), { code: 4001, reason: 'because' });
@@ -182,13 +184,13 @@ describe('the swarm client against the ws server', () => {
   });
 
   it('times out a reply that does not come, and a server that never answers the upgrade', async () => {
-    const conn = await Connection.open(`${url}/`, emptyCounters(), { timeoutMs: 2000 });
+    const conn = await Connection.open(`${url}/`, emptyCounters(), { timeoutMs: 2000, sockets });
     await assert.rejects(conn.next(150, 'nothing'), (err: SwarmError) => err.kind === 'timeout' && err.message === 'no nothing within 150 ms');
     conn.terminate();
     const silent: Server = createServer(() => undefined);
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const counters = emptyCounters();
-    await assert.rejects(Connection.open(`ws://127.0.0.1:${(silent.address() as { port: number }).port}/`, counters, { timeoutMs: 200 }), (err: SwarmError) => err.kind === 'timeout');
+    await assert.rejects(Connection.open(`ws://127.0.0.1:${(silent.address() as { port: number }).port}/`, counters, { timeoutMs: 200, sockets }), (err: SwarmError) => err.kind === 'timeout');
     assert.deepEqual({ opening: counters.opening, failed: counters.failed }, { opening: 0, failed: 1 });
     silent.close();
   });
@@ -198,11 +200,11 @@ describe('the swarm client against the ws server', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as { port: number }).port;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
-    await assert.rejects(Connection.open(`ws://127.0.0.1:${port}/`, emptyCounters(), { timeoutMs: 1000 }), (err: SwarmError) => err.kind === 'refused');
+    await assert.rejects(Connection.open(`ws://127.0.0.1:${port}/`, emptyCounters(), { timeoutMs: 1000, sockets }), (err: SwarmError) => err.kind === 'refused');
     const http: Server = createServer((socket) => socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n'));
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     await assert.rejects(
-      Connection.open(`ws://127.0.0.1:${(http.address() as { port: number }).port}/`, emptyCounters(), { timeoutMs: 1000 }),
+      Connection.open(`ws://127.0.0.1:${(http.address() as { port: number }).port}/`, emptyCounters(), { timeoutMs: 1000, sockets }),
       (err: SwarmError) => err.kind === 'rejected' && err.message === 'upgrade answered with HTTP 403',
     );
     http.close();

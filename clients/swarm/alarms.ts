@@ -7,11 +7,14 @@
  */
 import { DueHeap } from './due-heap.js';
 
-/** One sleeping client: woken with `wake` at epoch ms `at`, or failed with `fail` by {@link Alarms.failAll}. */
-interface Alarm {
+/**
+ * One sleeping client: woken with `wake` at epoch ms `at`, or failed with `fail` by {@link Alarms.failAll}.
+ * A client that is an object with these members sleeps without allocating anything (crowd.ts).
+ */
+export interface Alarm {
   readonly at: number;
-  wake: () => void;
-  fail: (err: Error) => void;
+  wake(): void;
+  fail(err: Error): void;
 }
 
 export class Alarms {
@@ -30,10 +33,10 @@ export class Alarms {
     return this.heap.peek()?.at ?? Infinity;
   }
 
-  /** Wakes `wake` at epoch ms `at` (at once, on the next timer turn, when `at` has passed). */
-  add(at: number, wake: () => void, fail: (err: Error) => void): void {
-    this.heap.push({ at, wake, fail });
-    if (at < this.armedFor) this.arm();
+  /** Wakes `alarm` at its moment (at once, on the next timer turn, when that has passed). */
+  add(alarm: Alarm): void {
+    this.heap.push(alarm);
+    if (alarm.at < this.armedFor) this.arm();
   }
 
   /** Fails every sleeper with `err` (the run's deadline) and disarms. */

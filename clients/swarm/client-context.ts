@@ -2,6 +2,7 @@
  * What a scenario gets from the worker that runs it: the contract between worker.ts and the scenarios,
  * the built-in ones (scenarios/) and the user scenario's context (user/), which is built on it.
  */
+import type { Alarm } from './alarms.js';
 import type { Connection } from './connection.js';
 import type { Counters, HistogramSet } from './metrics.js';
 import type { NamedMetrics } from './named-metrics.js';
@@ -13,6 +14,12 @@ export interface SlowSample {
   request: number;
   /** Milliseconds from sending the request to its reply. */
   ms: number;
+}
+
+/** A client waiting at the barrier as an object (see {@link ClientContext.whenReleased}). */
+export interface BarrierWaiter {
+  released(at: number): void;
+  fail(err: Error): void;
 }
 
 export interface ClientContext {
@@ -46,6 +53,14 @@ export interface ClientContext {
    * instant, and get it as epoch ms, so they can time what follows from one common origin.
    */
   barrier(): Promise<number>;
+  /**
+   * `barrier` for a client that waits as an object rather than a suspended async function: calls
+   * `waiter.released(at)`, or `waiter.fail` with a `deadline` error if the run stops first. An idle
+   * client so holds no promise, async frame or closure (crowd.ts: a C100k worker holds 12,500).
+   */
+  whenReleased(waiter: BarrierWaiter): void;
+  /** `sleepUntil` for such a client: calls `alarm.wake()` at `alarm.at`, or `alarm.fail` like `sleep` rejects. */
+  wakeAt(alarm: Alarm): void;
   /** Waits; rejects with a `deadline` error if the run stops meanwhile. */
   sleep(ms: number): Promise<void>;
   /** Waits until epoch ms `at` (at once if it has passed); rejects like `sleep`. */

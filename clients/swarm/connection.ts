@@ -3,16 +3,16 @@
  * and have every failure arrive as a SwarmError of a known kind. Frames are queued until a scenario reads
  * them, or handed to a listener for scenarios that stream (broadcast).
  *
- * It is a raw TCP socket with the handshake (handshake.ts) and framing (frame-codec.ts) done here, not
- * the `ws` client: the same bytes on the wire, for about a third of the swarm's CPU per client sequence
- * (`make bench-swarm`). Time limits go through one sweep per process (deadlines.ts), not a timer each.
+ * It is a raw TCP socket (sockets/: a libuv handle, or a net.Socket) with the handshake (handshake.ts)
+ * and framing (frame-codec.ts) done here, not the `ws` client: the same bytes on the wire, for about a
+ * third of the swarm's CPU per client sequence (`make bench-swarm`). Time limits go through one sweep per process (deadlines.ts), not a timer each.
  */
-import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
 import { watch, unwatch, type Expiring } from './deadlines.js';
 import { encodeClose, encodeFrame, FrameDecoder, OPCODE, type FrameSink } from './frame-codec.js';
-import { checkUpgradeResponse, upgradeRequest, upgradeTarget } from './handshake.js';
+import { checkUpgradeResponse, upgradeRequest, upgradeTarget, type UpgradeTarget } from './handshake.js';
 import { SwarmError, epochMicros, type Counters } from './metrics.js';
+import { openSocket } from './sockets/open.js';
+import type { ClientSocket, ClientSocketDriver, SocketError, SocketOwner } from './sockets/types.js';
 
 /** What a close looked like from the client. */
 export interface CloseInfo {
@@ -20,14 +20,10 @@ export interface CloseInfo {
   reason: string;
 }
 
-/** What the swarm's client sockets are, as the summary and CSVs name them. */
-export const CLIENT_SOCKETS = 'raw TCP, the swarm\'s own handshake and framing';
-
-/**
- * Every plain socket reads into this one buffer (net's `onread`), and its frames are decoded before the
- * next read: no Buffer per read and no stream machinery between the kernel and the decoder.
- */
-const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
+/** What hears of a connection's close: an object, so that a listener per client needs no closure. */
+export interface CloseListener {
+  connectionClosed(conn: Connection, info: CloseInfo): void;
+}
 
 /**
  * What reads raw text frames: bytes `start` to `end` of `data`, valid only during the call. An object
@@ -44,40 +40,17 @@ const MAX_PAYLOAD = 64 * 1024 * 1024;
 const BINARY_MARK = '\u0000binary:';
 
 type Waiter = { resolve: (frame: string) => void; reject: (err: SwarmError) => void; what: string };
-type OpenOptions = { localAddress?: string; localPort?: number; timeoutMs: number };
+type OpenOptions = { localAddress?: string; localPort?: number; timeoutMs: number; sockets: ClientSocketDriver };
 /** What a connection holds only until its upgrade is answered. */
 type Opening = { url: string; options: OpenOptions; request: string; accept: string; resolve: (c: Connection) => void; reject: (e: SwarmError) => void };
 
-/**
- * The socket's listeners are shared by every connection: Node calls them with the socket as `this`,
- * which carries its connection under this key. A client so holds no closures of its own while idle.
- */
-const OWNER = Symbol('connection');
-type OwnedSocket = Socket & { [OWNER]: Connection };
-
-function onSocketRead(this: OwnedSocket, length: number): boolean {
-  this[OWNER].readBytes(READ_BUFFER, length);
-  return true;
-}
-function onSocketData(this: OwnedSocket, chunk: Buffer): void {
-  this[OWNER].readBytes(chunk, chunk.length);
-}
-function onSocketConnect(this: OwnedSocket): void {
-  this[OWNER].sendUpgrade();
-}
-function onSocketError(this: OwnedSocket, err: Error & { code?: string }): void {
-  this[OWNER].socketError(err);
-}
-function onSocketClose(this: OwnedSocket): void {
-  this[OWNER].socketClosed();
-}
-const ignore = (): void => undefined;
-
-export class Connection implements Expiring, FrameSink {
-  private readonly queue: string[] = [];
+export class Connection implements Expiring, FrameSink, SocketOwner {
+  /** Frames no one awaited yet; null until the first (most clients await each frame). */
+  private queue: string[] | null = null;
   private waiter: Waiter | null = null;
   private closeInfo: CloseInfo | null = null;
-  private readonly closeWaiters: ((info: CloseInfo) => void)[] = [];
+  /** Null until one listens; each added one makes a new array of the exact size (a push would reserve 17). */
+  private closeListeners: CloseListener[] | null = null;
   private listener: ((frame: string) => void) | null = null;
   private rawReader: RawReader | null = null;
   /** Answers the protocol's own control frames (see {@link answer}). */
@@ -95,13 +68,17 @@ export class Connection implements Expiring, FrameSink {
   deadline = Infinity;
   private onExpire: (() => void) | null = null;
 
+  private readonly socket: ClientSocket;
+
   private constructor(
-    private readonly socket: OwnedSocket,
+    target: UpgradeTarget,
     private readonly counters: Counters,
     opening: Opening,
   ) {
     this.opening = opening;
     this.decoder = new FrameDecoder(this, MAX_PAYLOAD);
+    const { localAddress, localPort, sockets } = opening.options;
+    this.socket = openSocket(sockets, { host: target.host, port: target.port, tls: target.tls, localAddress, localPort }, this);
   }
 
   /**
@@ -116,28 +93,19 @@ export class Connection implements Expiring, FrameSink {
   private static start(url: string, counters: Counters, options: OpenOptions, resolve: (c: Connection) => void, reject: (e: SwarmError) => void): void {
     const target = upgradeTarget(url);
     const { request, accept } = upgradeRequest(target);
-    const socketOptions = { host: target.host, port: target.port, localAddress: options.localAddress, localPort: options.localPort, noDelay: true };
-    const socket = (target.tls
-      ? tlsConnect({ ...socketOptions, servername: target.host })
-      : netConnect({ ...socketOptions, onread: { buffer: READ_BUFFER, callback: onSocketRead } })) as OwnedSocket;
-    const conn = new Connection(socket, counters, { url, options, request, accept, resolve, reject });
-    socket[OWNER] = conn;
-    if (target.tls) socket.on('data', onSocketData);
+    const conn = new Connection(target, counters, { url, options, request, accept, resolve, reject });
     conn.wait(options.timeoutMs, () => conn.fail(new SwarmError('timeout', `no upgrade within ${options.timeoutMs} ms`)));
-    socket.on('error', onSocketError);
-    socket.once(target.tls ? 'secureConnect' : 'connect', onSocketConnect);
-    socket.once('close', onSocketClose);
   }
 
-  // The socket's events (see OWNER), and the frame decoder's (FrameSink): not for scenarios.
+  // The socket's events (SocketOwner) and the frame decoder's (FrameSink): not for scenarios.
 
   /** @internal */
-  sendUpgrade(): void {
+  socketConnected(): void {
     if (this.opening) this.socket.write(this.opening.request);
   }
 
   /** @internal */
-  readBytes(chunk: Buffer, length: number): void {
+  socketRead(chunk: Buffer, length: number): void {
     if (this.open) {
       this.readAtMicros = 0;
       return this.decoder.push(chunk, length);
@@ -165,15 +133,14 @@ export class Connection implements Expiring, FrameSink {
   }
 
   /** @internal */
-  socketError(err: Error & { code?: string }): void {
+  socketFailed(err: SocketError): void {
     if (this.open) return; // after open, 'close' follows and tells the scenario
     const opening = this.opening;
     if (!opening) return;
     if (err.code === 'EADDRINUSE' && opening.options.localPort !== undefined) {
       this.opening = null;
       this.clearWait();
-      this.socket.removeAllListeners();
-      this.socket.destroy();
+      this.socket.abandon();
       Connection.start(opening.url, this.counters, { ...opening.options, localPort: undefined }, opening.resolve, opening.reject);
       return;
     }
@@ -229,9 +196,7 @@ export class Connection implements Expiring, FrameSink {
     this.clearWait();
     this.counters.opening--;
     this.counters.failed++;
-    this.socket.removeAllListeners();
-    this.socket.on('error', ignore);
-    this.socket.destroy();
+    this.socket.abandon();
     opening.reject(err);
   }
 
@@ -270,7 +235,7 @@ export class Connection implements Expiring, FrameSink {
 
   /** The next text frame; rejects on timeout, on close, and on a binary frame (the contract sends text). */
   async next(timeoutMs: number, what = 'a frame'): Promise<string> {
-    const frame = this.queue.shift() ?? (await this.waitFrame(timeoutMs, what));
+    const frame = this.queued() ?? (await this.waitFrame(timeoutMs, what));
     if (frame.startsWith(BINARY_MARK)) throw new SwarmError('protocol_mismatch', `binary frame while awaiting ${what}`);
     return frame;
   }
@@ -290,7 +255,7 @@ export class Connection implements Expiring, FrameSink {
   /** Hands every later frame (and any queued one) to `listener` instead of the queue. */
   stream(listener: (frame: string) => void): void {
     this.listener = listener;
-    for (const frame of this.queue.splice(0)) listener(frame);
+    for (const frame of this.takeQueue()) listener(frame);
   }
 
   /**
@@ -299,7 +264,7 @@ export class Connection implements Expiring, FrameSink {
    */
   streamRaw(reader: RawReader): void {
     this.rawReader = reader;
-    for (const frame of this.queue.splice(0)) {
+    for (const frame of this.takeQueue()) {
       const bytes = Buffer.from(frame);
       reader.rawFrame(bytes, 0, bytes.length);
     }
@@ -310,6 +275,19 @@ export class Connection implements Expiring, FrameSink {
     return (this.readAtMicros ||= epochMicros());
   }
 
+  /** The oldest queued frame; the emptied queue goes (its array keeps the room a push reserved). */
+  private queued(): string | undefined {
+    const frame = this.queue?.shift();
+    if (this.queue?.length === 0) this.queue = null;
+    return frame;
+  }
+
+  private takeQueue(): string[] {
+    const queue = this.queue ?? [];
+    this.queue = null;
+    return queue;
+  }
+
   /** Resolves when the socket has closed; rejects if that takes longer than `timeoutMs`. */
   closed(timeoutMs: number): Promise<CloseInfo> {
     if (this.closeInfo) return Promise.resolve(this.closeInfo);
@@ -317,14 +295,14 @@ export class Connection implements Expiring, FrameSink {
       this.wait(timeoutMs, () => {
         reject(new SwarmError('timeout', `no close within ${timeoutMs} ms`));
       });
-      this.closeWaiters.push(resolve);
+      this.onClose({ connectionClosed: (_conn, info) => resolve(info) });
     });
   }
 
-  /** Calls `listener` once the socket has closed (at once if it has). */
-  onClose(listener: (info: CloseInfo) => void): void {
-    if (this.closeInfo) listener(this.closeInfo);
-    else this.closeWaiters.push(listener);
+  /** Tells `listener` once the socket has closed (at once if it has). */
+  onClose(listener: CloseListener): void {
+    if (this.closeInfo) listener.connectionClosed(this, this.closeInfo);
+    else this.closeListeners = this.closeListeners ? [...this.closeListeners, listener] : [listener];
   }
 
   /** Starts a clean close (1000) and waits for it to finish. */
@@ -369,7 +347,7 @@ export class Connection implements Expiring, FrameSink {
       this.clearWait();
       waiter.resolve(frame);
     } else {
-      this.queue.push(frame);
+      (this.queue ??= []).push(frame);
     }
   }
 
@@ -383,7 +361,9 @@ export class Connection implements Expiring, FrameSink {
     const waiter = this.waiter;
     this.waiter = null;
     waiter?.reject(new SwarmError('unexpected_close', `closed with ${this.closeInfo.code} ${this.closeInfo.reason} while ${waiter.what} was awaited`));
-    for (const resolve of this.closeWaiters.splice(0)) resolve(this.closeInfo);
+    const listeners = this.closeListeners;
+    this.closeListeners = null;
+    for (const listener of listeners ?? []) listener.connectionClosed(this, this.closeInfo);
   }
 
   private wait(timeoutMs: number, onExpire: () => void): void {
@@ -414,7 +394,7 @@ export class Connection implements Expiring, FrameSink {
 }
 
 /** Sorts a connect failure into an error kind by its errno code. */
-export function classifyConnectError(err: Error & { code?: string }): SwarmError {
+export function classifyConnectError(err: SocketError): SwarmError {
   switch (err.code) {
     case 'ECONNREFUSED':
       return new SwarmError('refused', err.message);

@@ -95,7 +95,8 @@ export interface FrameSink {
 /** Decodes a server's frames from consecutive chunks of its byte stream. */
 export class FrameDecoder {
   private pending: Buffer | null = null;
-  private fragments: Buffer[] = [];
+  /** A fragmented message's parts so far; null between messages (an empty array per client would cost more than it). */
+  private fragments: Buffer[] | null = null;
   private fragmentOpcode = 0;
   private fragmentBytes = 0;
   private failed = false;
@@ -162,11 +163,11 @@ export class FrameDecoder {
       if (this.fragmentOpcode === 0) return this.fail('a continuation frame without a message to continue');
       this.fragmentBytes += payload.length;
       if (this.fragmentBytes > this.maxPayload) return this.fail(`message above the limit of ${this.maxPayload} bytes`);
-      this.fragments.push(Buffer.from(payload));
+      (this.fragments ??= []).push(Buffer.from(payload));
       if (!fin) return;
       const whole = Buffer.concat(this.fragments);
       const kind = this.fragmentOpcode;
-      this.fragments = [];
+      this.fragments = null;
       this.fragmentOpcode = 0;
       this.fragmentBytes = 0;
       return kind === OPCODE.text ? sink.frameText(whole, 0, whole.length) : sink.frameBinary(whole);
@@ -176,7 +177,7 @@ export class FrameDecoder {
     if (!fin) {
       this.fragmentOpcode = opcode;
       this.fragmentBytes = payload.length;
-      this.fragments.push(Buffer.from(payload));
+      this.fragments = [Buffer.from(payload)];
       return;
     }
     if (opcode === OPCODE.text) sink.frameText(buf, start, end);

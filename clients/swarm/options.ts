@@ -8,6 +8,7 @@ import { checkOptions, choice, decimal, defaultsOf, flagOf, flagsOf, integer, li
 import { isThreshold } from './thresholds.js';
 import { isStage, parseStages, scheduledClients, stageText } from './stages.js';
 import { PROTOCOLS } from './protocols/types.js';
+import { CLIENT_SOCKET_DRIVERS } from './sockets/types.js';
 
 export const SCENARIOS = ['echo', 'slow', 'broadcast', 'pubsub', 'crowd'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
@@ -128,6 +129,12 @@ export const SWARM_OPTION_SPEC = {
     rule: (secret) => (secret !== '' && Buffer.byteLength(secret) < 32 ? `must be at least 32 bytes for HS256 (got ${Buffer.byteLength(secret)})` : undefined),
     relation: (o, n) => (o.token && o.tokenSecret ? `${n('token')} and ${n('tokenSecret')} exclude each other` : undefined),
   }),
+  /**
+   * What each client's TCP connection is (clients/swarm/sockets/): `libuv`, Node's TCP handle without a
+   * net.Socket around it (about 1.1 KB of the swarm's memory per idle connection), or `net`, a net.Socket
+   * (about 3.7 KB). wss:// always takes `net`, as does a Node without the handle's bindings. Default `libuv`.
+   */
+  clientSockets: choice(CLIENT_SOCKET_DRIVERS, 'libuv', "what a client's TCP connection is: libuv (Node's TCP handle alone, ~1.1 KB of swarm memory per idle connection) or net (a net.Socket, ~3.7 KB); wss:// always uses net"),
   /** Milliseconds a connect may take. Default 10000. */
   connectTimeout: integer(10_000, 1, 600_000, 'ms a connect may take'),
   /** Milliseconds a reply (echo, ack, own message, goodbye) may take; slow replies get `slowMs` more. Default 10000. */

@@ -7,7 +7,7 @@
  */
 import { signTokens } from './tokens.js';
 import { EventEmitter } from 'node:events';
-import { CLIENT_SOCKETS } from './connection.js';
+import { clientSocketsLabel } from './sockets/open.js';
 import { checkHost, type HostCheck } from '../host/host-check.js';
 import type { FromWorker, ReportMessage, ToWorker } from './ipc.js';
 import { LocalWorker, type WorkerLink } from './worker-link.js';
@@ -296,7 +296,7 @@ export class Swarm extends EventEmitter {
     this.engineCpuAtStart = processCpuMicros()?.own ?? 0;
     const serverRest = options.serverPid ? sampleTree(options.serverPid) : null;
     this.slabRest = meminfo().slabBytes;
-    this.emit('start', { options, url: this.url, startedAt, clientSockets: CLIENT_SOCKETS, agents: agents.map((a) => a.name) } satisfies StartEvent);
+    this.emit('start', { options, url: this.url, startedAt, clientSockets: this.clientSockets(), agents: agents.map((a) => a.name) } satisfies StartEvent);
     const finished = new Promise<void>((resolve) => this.once('all-final', resolve));
     // The ramp starts when every worker is prepared (launchWhenPrepared), not at a fixed moment after
     // the fork: workers load and warm up in 0.3-0.6 s on a busy host, remote ones later still.
@@ -525,6 +525,10 @@ export class Swarm extends EventEmitter {
   }
 
   /** Every worker's checks added up. */
+  private clientSockets(): string {
+    return clientSocketsLabel(this.options.clientSockets, this.url.split(',').map((url) => url.trim()));
+  }
+
   private checks(): Checks {
     return this.workers.reduce((total, w) => addChecks(total, w.checks), {} as Checks);
   }
@@ -616,7 +620,7 @@ export class Swarm extends EventEmitter {
       checks: this.checks(),
       thrown: this.thrown(),
       thresholds: [],
-      clientSockets: CLIENT_SOCKETS,
+      clientSockets: this.clientSockets(),
       host,
       interrupted: this.interruptedBy,
       lostAgents: this.coordinator?.lostAgents ?? [],

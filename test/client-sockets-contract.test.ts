@@ -102,6 +102,13 @@ for (const driver of CLIENT_SOCKET_DRIVERS) {
     const nextPeer = (): Promise<Peer> => new Promise((resolve) => accepted.push(resolve));
     const open = (owner: SocketOwner, local?: { localAddress?: string; localPort?: number }): ClientSocket =>
       openSocket(driver, { host: '127.0.0.1', port, tls: false, ...local }, owner);
+    /** Opens a socket for `owner` and waits until both it and the server's side are connected. */
+    const openConnected = async (owner: Recorder, local?: { localAddress?: string; localPort?: number }): Promise<{ socket: ClientSocket; peer: Peer }> => {
+      const peerAccepted = nextPeer();
+      const socket = open(owner, local);
+      await owner.connected();
+      return { socket, peer: await peerAccepted };
+    };
 
     it('calls nothing before openSocket returns; connected, reads in order, and one close after the peer ends', async () => {
       const owner = new Recorder();
@@ -145,10 +152,7 @@ for (const driver of CLIENT_SOCKET_DRIVERS) {
 
     it('sends corked writes in one write', async () => {
       const owner = new Recorder();
-      const peerAccepted = nextPeer();
-      const socket = open(owner);
-      await owner.connected();
-      const peer = await peerAccepted;
+      const { socket, peer } = await openConnected(owner);
       socket.cork();
       for (let i = 0; i < 20; i++) socket.write(Buffer.from(`[${i}]`));
       socket.uncork();
@@ -162,10 +166,7 @@ for (const driver of CLIENT_SOCKET_DRIVERS) {
 
     it('destroy: the peer sees the end, the owner one close and no failure; writes after it send nothing', async () => {
       const owner = new Recorder();
-      const peerAccepted = nextPeer();
-      const socket = open(owner);
-      await owner.connected();
-      const peer = await peerAccepted;
+      const { socket, peer } = await openConnected(owner);
       socket.destroy();
       socket.write('after');
       await owner.closed();
@@ -201,10 +202,7 @@ for (const driver of CLIENT_SOCKET_DRIVERS) {
 
     it('a reset by the peer: failed with ECONNRESET, then closed', async () => {
       const owner = new Recorder();
-      const peerAccepted = nextPeer();
-      open(owner);
-      await owner.connected();
-      const peer = await peerAccepted;
+      const { peer } = await openConnected(owner);
       peer.socket.resetAndDestroy();
       await owner.closed();
       assert.deepEqual(owner.events, ['connected', 'failed ECONNRESET', 'closed']);
@@ -212,10 +210,7 @@ for (const driver of CLIENT_SOCKET_DRIVERS) {
 
     it('abandon: the owner hears nothing more, not even the close, and the peer sees the end', async () => {
       const owner = new Recorder();
-      const peerAccepted = nextPeer();
-      const socket = open(owner);
-      await owner.connected();
-      const peer = await peerAccepted;
+      const { socket, peer } = await openConnected(owner);
       socket.abandon();
       peer.socket.write('ignored');
       await peer.ended;
@@ -226,12 +221,9 @@ for (const driver of CLIENT_SOCKET_DRIVERS) {
 
     it('binds the local address and port it is given; the same pair again is a failure with its code', async () => {
       const owner = new Recorder();
-      const peerAccepted = nextPeer();
       // A port from the top of the ephemeral range, on a second loopback address: free in a test run.
       const localPort = 60_000 + Math.floor(Math.random() * 900);
-      const socket = open(owner, { localAddress: '127.0.0.2', localPort });
-      await owner.connected();
-      const peer = await peerAccepted;
+      const { socket, peer } = await openConnected(owner, { localAddress: '127.0.0.2', localPort });
       assert.equal(peer.socket.remoteAddress, '127.0.0.2');
       assert.equal(peer.socket.remotePort, localPort);
       try {

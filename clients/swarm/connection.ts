@@ -5,7 +5,8 @@
  *
  * It is a raw TCP socket (sockets/: a libuv handle, or a net.Socket) with the handshake (handshake.ts)
  * and framing (frame-codec.ts) done here, not the `ws` client: the same bytes on the wire, for about a
- * third of the swarm's CPU per client sequence (`make bench-swarm`). Time limits go through one sweep per process (deadlines.ts), not a timer each.
+ * third of the swarm's CPU per client sequence (`make bench-swarm`). Time limits go through one sweep
+ * per process (deadlines.ts), not a timer each.
  */
 import { watch, unwatch, type Expiring } from './deadlines.js';
 import { encodeClose, encodeFrame, FrameDecoder, OPCODE, type FrameSink } from './frame-codec.js';
@@ -67,7 +68,6 @@ export class Connection implements Expiring, FrameSink, SocketOwner {
   /** performance.now() ms by which the current wait (one at a time) must end (see deadlines.ts). */
   deadline = Infinity;
   private onExpire: (() => void) | null = null;
-
   private readonly socket: ClientSocket;
 
   private constructor(
